@@ -1,0 +1,91 @@
+"""Start real oidcgate processes on free loopback ports for end-to-end tests.
+
+Every wait is bounded in time; every process is stopped (SIGTERM, then SIGKILL) when the test ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+OIDCGATE = [sys.executable, "-m", "oidcgate.cli"]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, host: str = "127.0.0.1", timeout: float = 15.0,
+                  proc: subprocess.Popen[bytes] | None = None) -> None:
+    """Block until something accepts connections on host:port, or fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before listening on {port}")
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listened on {host}:{port} within {timeout}s")
+
+
+@dataclass
+class Proc:
+    """A running child process and where its output goes."""
+
+    args: list[str]
+    popen: subprocess.Popen[bytes]
+    log_path: Path
+    ports: list[int] = field(default_factory=list)
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
+        if self.popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.popen.pid, sig)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.popen.pid, signal.SIGKILL)
+                self.popen.wait(timeout)
+        return self.popen.returncode
+
+
+def start(args: Sequence[str], log_path: Path, wait_ports: Sequence[int] = (),
+          env: dict[str, str] | None = None, timeout: float = 20.0, cwd: Path | None = None) -> Proc:
+    """Run `oidcgate ARGS...` in its own process group and wait until `wait_ports` accept."""
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    log = open(log_path, "wb")  # noqa: SIM115 - closed with the process
+    popen = subprocess.Popen([*OIDCGATE, *args], stdout=log, stderr=subprocess.STDOUT, env=full_env,
+                             start_new_session=True, cwd=cwd)
+    proc = Proc(list(args), popen, log_path, list(wait_ports))
+    try:
+        for port in wait_ports:
+            wait_for_port(port, timeout=timeout, proc=popen)
+    except Exception as exc:
+        proc.stop()
+        raise RuntimeError(f"{' '.join(args)} did not start: {exc}\n{proc.output()}") from exc
+    return proc
+
+
+@contextlib.contextmanager
+def running(args: Sequence[str], log_path: Path, wait_ports: Sequence[int] = (),
+            env: dict[str, str] | None = None, timeout: float = 20.0) -> Iterator[Proc]:
+    proc = start(args, log_path, wait_ports, env=env, timeout=timeout)
+    try:
+        yield proc
+    finally:
+        proc.stop()
