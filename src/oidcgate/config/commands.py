@@ -6,7 +6,7 @@ import argparse
 import sys
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("config", help="work with declarative configuration files")
     sub = parser.add_subparsers(dest="config_command", metavar="ACTION", required=True)
     validate = sub.add_parser("validate", help="validate a kong.yml and report every error")

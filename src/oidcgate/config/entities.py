@@ -27,6 +27,7 @@ from oidcgate.config.types import (
 
 HTTP_METHOD_RE = re.compile(r"^[A-Z]+$")
 Protocol = Literal["http", "https"]
+PluginProtocol = Literal["grpc", "grpcs", "http", "https"]
 
 
 class Entity(BaseModel):
@@ -132,7 +133,7 @@ class Route(Entity):
     KIND: ClassVar[str] = "routes"
 
     name: Name | None = None
-    protocols: list[Protocol] = Field(default_factory=lambda: ["http", "https"], min_length=1)
+    protocols: list[Protocol] = Field(default_factory=lambda: list[Protocol](["http", "https"]), min_length=1)
     methods: list[Method] | None = None
     hosts: list[RouteHost] | None = None
     paths: list[RoutePath] | None = None
@@ -182,8 +183,8 @@ class Plugin(Entity):
     instance_name: Name | None = None
     config: dict[str, Any] = Field(default_factory=dict)
     enabled: bool = True
-    protocols: list[Literal["grpc", "grpcs", "http", "https"]] = Field(
-        default_factory=lambda: ["grpc", "grpcs", "http", "https"], min_length=1
+    protocols: list[PluginProtocol] = Field(
+        default_factory=lambda: list[PluginProtocol](["grpc", "grpcs", "http", "https"]), min_length=1
     )
     service: Reference | None = None
     route: Reference | None = None
