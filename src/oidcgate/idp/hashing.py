@@ -1,0 +1,89 @@
+"""Hashing of client secrets and user passwords with argon2id, and a cache of recent verifications.
+
+Argon2 costs tens of milliseconds per verification by design, which would cap client-credentials
+throughput at a few dozen tokens per second per core. `VerificationCache` remembers, for a short
+TTL, that a given (client_id, SHA-256 of the presented secret) matched a given stored hash. The
+clear secret is never kept, a changed stored hash misses the cache, and the TTL bounds how long a
+remembered success outlives anything else. Passwords of users are never cached.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+
+@dataclass(frozen=True)
+class Argon2Cost:
+    """argon2id parameters for new hashes. The defaults are argon2-cffi's (RFC 9106 low-memory profile);
+    tests lower them through `OIDCGATE_IDP_ARGON2_*` to stay fast. Existing hashes keep their own cost."""
+
+    time_cost: int = 3
+    memory_cost: int = 65536  # KiB
+    parallelism: int = 4
+
+
+class SecretHasher:
+    def __init__(self, cost: Argon2Cost = Argon2Cost()) -> None:
+        self._hasher = PasswordHasher(time_cost=cost.time_cost, memory_cost=cost.memory_cost,
+                                      parallelism=cost.parallelism)
+
+    def hash(self, secret: str) -> str:
+        return self._hasher.hash(secret)
+
+    def verify(self, stored_hash: str, secret: str) -> bool:
+        try:
+            return self._hasher.verify(stored_hash, secret)
+        except (VerificationError, InvalidHashError):
+            return False
+
+
+class VerificationCache:
+    """Successful secret verifications for `ttl` seconds, at most `max_entries` of them (oldest dropped)."""
+
+    def __init__(self, ttl: float = 30.0, max_entries: int = 10_000) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._entries: OrderedDict[tuple[str, str], tuple[str, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(client_id: str, secret: str) -> tuple[str, str]:
+        return client_id, hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+    def hit(self, client_id: str, secret: str, stored_hash: str) -> bool:
+        key = self._key(client_id, secret)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return False
+            if entry[0] != stored_hash or entry[1] <= time.monotonic():
+                del self._entries[key]
+                return False
+            return True
+
+    def remember(self, client_id: str, secret: str, stored_hash: str) -> None:
+        if self.ttl <= 0:
+            return
+        key = self._key(client_id, secret)
+        with self._lock:
+            self._entries[key] = (stored_hash, time.monotonic() + self.ttl)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+
+    def forget(self, client_id: str) -> None:
+        with self._lock:
+            for key in [key for key in self._entries if key[0] == client_id]:
+                del self._entries[key]
+
+
+def digest(value: str) -> str:
+    """SHA-256 hex digest, for long random values (codes, refresh tokens, session ids)."""
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
