@@ -1,0 +1,210 @@
+"""The messages of the control plane <-> data plane link, free of I/O (Kong's clustering v1 protocol).
+
+JSON objects over one WebSocket, each with a `type`:
+
+  DP -> CP  hello        {node_id, hostname, version, config_hash, plugins: [{name, version}]}   first
+            heartbeat    {config_hash}                       every few seconds and after each apply
+            error        {message, hash}                     a pushed config was refused; old one kept
+  CP -> DP  reconfigure  {config, hash, timestamp}           the full snapshot
+            error        {message}                           e.g. why no config is sent (incompatible)
+
+A reconfigure is sent as a binary frame holding the gzip-compressed JSON message (a 10,000-entity
+snapshot shrinks ~10x); every other message is a text frame of plain JSON. Decoding bounds the
+decompressed size and checks every field, so a malformed frame is a ProtocolError, never a crash.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import orjson
+
+PATH = "/v1/outlet"  # Kong's clustering endpoint
+DEFAULT_PORT = 8005
+MAX_CONFIG_BYTES = 256 * 1024 * 1024  # decompressed reconfigure bound (a decompression-bomb guard)
+MAX_TEXT_FRAME = 1024 * 1024  # what a DP may send the CP in one frame
+_GZIP_WBITS = 31  # zlib: gzip container
+_HASH_RE = re.compile(r"^[0-9a-f]{0,64}$")
+_MAX_PLUGINS = 1000
+
+
+class ProtocolError(ValueError):
+    """A frame that is not a well-formed message of this protocol."""
+
+
+class SyncStatus(StrEnum):
+    """Kong's `sync_status` values as `GET /clustering/data-planes` shows them."""
+
+    UNKNOWN = "unknown"
+    NORMAL = "normal"
+    KONG_VERSION_INCOMPATIBLE = "kong_version_incompatible"
+    PLUGIN_SET_INCOMPATIBLE = "plugin_set_incompatible"
+    PLUGIN_VERSION_INCOMPATIBLE = "plugin_version_incompatible"
+
+
+@dataclass
+class DataPlaneStatus:
+    """What the control plane knows about one data plane (a row of `GET /clustering/data-planes`)."""
+
+    id: str
+    ip: str
+    hostname: str
+    version: str
+    config_hash: str
+    last_seen: int  # epoch seconds of the last message
+    sync_status: str = SyncStatus.UNKNOWN.value
+
+
+@dataclass(frozen=True)
+class Hello:
+    node_id: str
+    hostname: str
+    version: str
+    config_hash: str
+    plugins: dict[str, str] = field(default_factory=dict)  # name -> version
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    config_hash: str
+
+
+@dataclass(frozen=True)
+class Reconfigure:
+    config: dict[str, Any]
+    hash: str
+    timestamp: float
+
+
+@dataclass(frozen=True)
+class Error:
+    message: str
+    hash: str | None = None
+
+
+Message = Hello | Heartbeat | Reconfigure | Error
+
+
+def parse_address(address: str, default_port: int = DEFAULT_PORT) -> tuple[str, int]:
+    """"HOST:PORT", "[V6]:PORT" or "HOST" as (host, port); ValueError with the reason otherwise."""
+    host, port_text = address.strip(), ""
+    if host.startswith("["):
+        host, _, rest = host[1:].partition("]")
+        if rest and not rest.startswith(":"):
+            raise ValueError(f"invalid address {address!r}: expected [HOST]:PORT")
+        port_text = rest[1:]
+    elif host.count(":") == 1:
+        host, port_text = host.split(":")
+    if not host:
+        raise ValueError(f"invalid address {address!r}: no host")
+    if not port_text:
+        return host, default_port
+    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ValueError(f"invalid address {address!r}: port must be 0-65535")
+    return host, int(port_text)
+
+
+def encode(message: Message) -> str | bytes:
+    """A message as the WebSocket frame that carries it (bytes: binary frame, str: text frame)."""
+    if isinstance(message, Reconfigure):
+        body = {"type": "reconfigure", "config": message.config, "hash": message.hash,
+                "timestamp": message.timestamp}
+        compressor = zlib.compressobj(6, zlib.DEFLATED, _GZIP_WBITS)
+        return compressor.compress(orjson.dumps(body)) + compressor.flush()
+    if isinstance(message, Hello):
+        data: dict[str, Any] = {
+            "type": "hello", "node_id": message.node_id, "hostname": message.hostname,
+            "version": message.version, "config_hash": message.config_hash,
+            "plugins": [{"name": name, "version": version} for name, version in sorted(message.plugins.items())],
+        }
+    elif isinstance(message, Heartbeat):
+        data = {"type": "heartbeat", "config_hash": message.config_hash}
+    else:
+        data = {"type": "error", "message": message.message}
+        if message.hash is not None:
+            data["hash"] = message.hash
+    return orjson.dumps(data).decode()
+
+
+def decode(frame: str | bytes) -> Message:
+    """Parse one frame; raises ProtocolError saying what is wrong."""
+    raw = _gunzip(frame) if isinstance(frame, bytes) else frame
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ProtocolError(f"not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ProtocolError("a message must be a JSON object")
+    kind = data.get("type")
+    if kind == "hello":
+        return Hello(node_id=_text(data, "node_id", 128, required=True), hostname=_text(data, "hostname", 255),
+                     version=_text(data, "version", 64, required=True), config_hash=_hash(data, "config_hash"),
+                     plugins=_plugins(data.get("plugins")))
+    if kind == "heartbeat":
+        return Heartbeat(config_hash=_hash(data, "config_hash"))
+    if kind == "reconfigure":
+        if not isinstance(frame, bytes):
+            raise ProtocolError("reconfigure must be a compressed binary frame")
+        config, timestamp = data.get("config"), data.get("timestamp", 0)
+        if not isinstance(config, dict):
+            raise ProtocolError("reconfigure.config: expected an object")
+        if not isinstance(timestamp, int | float) or isinstance(timestamp, bool):
+            raise ProtocolError("reconfigure.timestamp: expected a number")
+        return Reconfigure(config=config, hash=_hash(data, "hash"), timestamp=float(timestamp))
+    if kind == "error":
+        hash_ = _hash(data, "hash") if data.get("hash") is not None else None
+        return Error(message=_text(data, "message", 4096), hash=hash_)
+    raise ProtocolError(f"unknown message type {kind!r}")
+
+
+def _gunzip(frame: bytes) -> bytes:
+    decompressor = zlib.decompressobj(_GZIP_WBITS)
+    try:
+        data = decompressor.decompress(frame, MAX_CONFIG_BYTES)
+    except zlib.error as exc:
+        raise ProtocolError(f"binary frame is not gzip data: {exc}") from None
+    if decompressor.unconsumed_tail:
+        raise ProtocolError(f"decompressed message larger than {MAX_CONFIG_BYTES} bytes")
+    if not decompressor.eof:
+        raise ProtocolError("truncated gzip data")
+    return data
+
+
+def _text(data: dict[str, Any], key: str, max_length: int, *, required: bool = False) -> str:
+    value = data.get(key, "")
+    if not isinstance(value, str):
+        raise ProtocolError(f"{data.get('type')}.{key}: expected a string")
+    if required and not value:
+        raise ProtocolError(f"{data.get('type')}.{key}: required")
+    if len(value) > max_length:
+        raise ProtocolError(f"{data.get('type')}.{key}: longer than {max_length} characters")
+    return value
+
+
+def _hash(data: dict[str, Any], key: str) -> str:
+    value = data.get(key, "")
+    if not isinstance(value, str) or not _HASH_RE.match(value):
+        raise ProtocolError(f"{data.get('type')}.{key}: expected a lowercase hex digest")
+    return value
+
+
+def _plugins(value: Any) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, list) or len(value) > _MAX_PLUGINS:
+        raise ProtocolError(f"hello.plugins: expected an array of at most {_MAX_PLUGINS} items")
+    plugins: dict[str, str] = {}
+    for index, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise ProtocolError(f"hello.plugins[{index}]: expected an object")
+        name, version = item.get("name"), item.get("version", "")
+        if not isinstance(name, str) or not name or len(name) > 128:
+            raise ProtocolError(f"hello.plugins[{index}].name: expected a plugin name")
+        if not isinstance(version, str) or len(version) > 64:
+            raise ProtocolError(f"hello.plugins[{index}].version: expected a version string")
+        plugins[name] = version
+    return plugins
