@@ -148,8 +148,8 @@ async def test_heartbeats_keep_last_seen_fresh(cluster_cert: CertPair) -> None:
         assert len(cp.reports) - count >= 3
 
 
-async def test_wrong_or_missing_certificate_is_refused_at_the_handshake(cluster_cert: CertPair,
-                                                                        other_cert: CertPair) -> None:
+async def test_wrong_or_missing_certificate_is_refused_at_the_handshake(
+        cluster_cert: CertPair, other_cert: CertPair, caplog: pytest.LogCaptureFixture) -> None:
     cp = ControlPlane(document(1))
     async with serving(cp, cluster_cert) as server:
         uri = f"wss://127.0.0.1:{server.port}{protocol.PATH}"
@@ -170,10 +170,11 @@ async def test_wrong_or_missing_certificate_is_refused_at_the_handshake(cluster_
             await asyncio.sleep(1.0)
             assert not client.connected
         assert dp.applied == [] and cp.reports == [] and server.statuses() == []
+        assert "its certificate is not this data plane's cluster certificate" in caplog.text
 
 
 async def test_data_plane_refuses_a_control_plane_without_the_shared_certificate(
-        cluster_cert: CertPair, other_cert: CertPair) -> None:
+        cluster_cert: CertPair, other_cert: CertPair, caplog: pytest.LogCaptureFixture) -> None:
     cp = ControlPlane(document(1))
     async with serving(cp, other_cert) as impostor:
         with pytest.raises(ssl.SSLCertVerificationError):
@@ -184,6 +185,7 @@ async def test_data_plane_refuses_a_control_plane_without_the_shared_certificate
         async with syncing(dp, cluster_cert, impostor.port, backoff_initial=0.1, backoff_max=0.2):
             await asyncio.sleep(0.8)
         assert dp.applied == []
+        assert "its certificate is not this data plane's cluster certificate" in caplog.text
 
 
 async def test_server_name_is_checked_when_given(cluster_cert: CertPair) -> None:

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping
 
@@ -146,5 +147,8 @@ class ClusterClient:
 
 
 def _describe(exc: BaseException) -> str:
+    """A log line an operator can act on; a certificate mismatch otherwise reads like network noise."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"its certificate is not this data plane's cluster certificate: {exc.verify_message}"
     text = str(exc) or type(exc).__name__
     return text if len(text) <= 200 else text[:200] + "..."
