@@ -1,0 +1,111 @@
+"""Bounded TTL caches and single-flight calls, keyed by hashes so no token or secret is kept as a key.
+
+A cache hit is one SHA-256 of the credential, one dict lookup and one time comparison. Entries carry
+their own expiry (a token's `exp`, capped by `cache_ttl`); when a cache is full the oldest entry
+goes first (dicts keep insertion order). A single flight makes concurrent misses for one key wait on
+one provider call; that call runs as a task of its own, so a client that disconnects does not cancel
+it for the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from oidcgate.plugins.openid_connect.errors import OIDCError
+
+V = TypeVar("V")
+
+DEFAULT_MAX_ENTRIES = 10000
+
+
+def token_key(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+def client_key(client_id: str, client_secret: str, scope: str, endpoint: str) -> bytes:
+    """Key of a client-credentials token: the client, a hash of its secret, the scopes and the endpoint."""
+    secret_hash = hashlib.sha256(client_secret.encode()).digest()
+    return hashlib.sha256(b"\0".join((client_id.encode(), secret_hash, scope.encode(),
+                                      endpoint.encode()))).digest()
+
+
+class TTLCache(Generic[V]):
+    """key → value until an absolute expiry time (seconds, same clock as the `now` passed in)."""
+
+    __slots__ = ("_data", "max_entries")
+
+    def __init__(self, max_entries: int = DEFAULT_MAX_ENTRIES) -> None:
+        self._data: dict[Hashable, tuple[float, V]] = {}
+        self.max_entries = max_entries
+
+    def get(self, key: Hashable, now: float) -> V | None:
+        entry = self._data.get(key)
+        if entry is None:
+            return None
+        if now >= entry[0]:
+            del self._data[key]
+            return None
+        return entry[1]
+
+    def put(self, key: Hashable, value: V, expires_at: float, now: float) -> None:
+        if expires_at <= now:
+            return
+        self._data.pop(key, None)
+        if len(self._data) >= self.max_entries:
+            self._evict(now)
+        self._data[key] = (expires_at, value)
+
+    def _evict(self, now: float) -> None:
+        """Drop what has expired; if that frees nothing, drop the oldest entry."""
+        expired = [k for k, (exp, _) in self._data.items() if now >= exp]
+        for key in expired:
+            del self._data[key]
+        if len(self._data) >= self.max_entries:
+            del self._data[next(iter(self._data))]
+
+    def discard(self, key: Hashable) -> None:
+        self._data.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+class SingleFlight(Generic[V]):
+    """At most one running call per key; concurrent callers share its result or its exception."""
+
+    __slots__ = ("_running",)
+
+    def __init__(self) -> None:
+        self._running: dict[Hashable, asyncio.Task[V]] = {}
+
+    async def run(self, key: Hashable, call: Callable[[], Awaitable[V]]) -> V:
+        task = self._running.get(key)
+        if task is None:
+            task = asyncio.ensure_future(call())
+            self._running[key] = task
+            task.add_done_callback(lambda done: self._forget(key, done))
+        return await asyncio.shield(task)
+
+    def _forget(self, key: Hashable, task: asyncio.Task[V]) -> None:
+        if self._running.get(key) is task:
+            del self._running[key]
+        if not task.cancelled():
+            task.exception()  # retrieved, so an unawaited failure is not reported as "never retrieved"
+
+    def __len__(self) -> int:
+        return len(self._running)
+
+
+@dataclass
+class IssuerCaches:
+    """Everything cached for one provider in one worker process (shared by all routes using it)."""
+
+    verified: TTLCache[dict[str, Any]] = field(default_factory=TTLCache)  # JWT hash → verified claims
+    introspected: TTLCache[dict[str, Any] | None] = field(default_factory=TTLCache)  # None: inactive
+    tokens: TTLCache[tuple[str, dict[str, Any]]] = field(default_factory=TTLCache)  # client key → token
+    refused: TTLCache[OIDCError] = field(default_factory=TTLCache)  # client key → why it was refused
+    flights: SingleFlight[Any] = field(default_factory=SingleFlight)

@@ -1,0 +1,95 @@
+"""Claims → upstream request headers (`upstream_headers_claims` / `upstream_headers_names`), free of I/O.
+
+Encoding, so the upstream can rely on it:
+- a string is sent as is; a number or boolean as JSON (`42`, `1.5`, `true`);
+- an array of scalars as its members encoded that way, joined by `", "` (`admins, users`);
+- an object, or an array holding objects or arrays, as compact JSON;
+- a missing or null claim sends no header.
+
+A value with a control character (CR, LF, NUL, TAB, DEL, ...) or longer than 4096 characters is refused
+(`UnsafeClaimValue`), never forwarded raw: it could split or smuggle headers.
+
+Names: an `_` in a configured name is sent as `-`, so Kong's `Issuer_Header` arrives as
+`Issuer-Header`, which is what Kong's walkthrough shows through httpbin. Sending the underscore would
+make the header vanish behind nginx (`underscores_in_headers off` by default) and collide with the
+`-` spelling in CGI/WSGI servers. Letter case is kept.
+
+Whatever the client sent under a configured name is removed first, in any case and with `_` or `-`,
+so a claim header cannot be forged by the client.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import orjson
+
+from oidcgate.plugins.pdk import Headers
+
+MAX_VALUE_LENGTH = 4096
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class UnsafeClaimValue(ValueError):
+    """A claim cannot be sent as a header value without breaking the request."""
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return orjson.dumps(value).decode()
+
+
+def encode_claim(value: Any) -> str | None:
+    """The header value for a claim, None when the claim is absent; raises UnsafeClaimValue."""
+    if value is None:
+        return None
+    if isinstance(value, list) and not any(isinstance(item, list | dict) for item in value):
+        encoded = ", ".join(_scalar(item) for item in value)
+    elif isinstance(value, list | dict):
+        encoded = orjson.dumps(value).decode()
+    else:
+        encoded = _scalar(value)
+    if len(encoded) > MAX_VALUE_LENGTH:
+        raise UnsafeClaimValue(f"longer than {MAX_VALUE_LENGTH} characters")
+    if _CONTROL.search(encoded):
+        raise UnsafeClaimValue("contains control characters")
+    return encoded
+
+
+def fold(name: str) -> str:
+    """The form under which servers may treat two header names as one (case and `_`/`-` folded)."""
+    return name.lower().replace("_", "-")
+
+
+class ClaimHeaders:
+    """The configured claim → header pairs, compiled once per plugin instance."""
+
+    __slots__ = ("_folded", "pairs")
+
+    def __init__(self, claims: Sequence[str], names: Sequence[str]) -> None:
+        self.pairs: tuple[tuple[str, str], ...] = tuple(
+            (claim, name.replace("_", "-")) for claim, name in zip(claims, names, strict=True))
+        self._folded = frozenset(fold(name) for name in names)
+
+    def __bool__(self) -> bool:
+        return bool(self.pairs)
+
+    def values(self, claims: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """(header name, value) for each present claim; raises UnsafeClaimValue naming the claim."""
+        out = []
+        for claim, name in self.pairs:
+            try:
+                value = encode_claim(claims.get(claim))
+            except UnsafeClaimValue as exc:
+                raise UnsafeClaimValue(f"claim '{claim}' {exc}") from None
+            if value is not None:
+                out.append((name, value))
+        return out
+
+    def strip(self, headers: Headers) -> None:
+        """Remove what the client sent under any of the configured names (any case, `_` or `-`)."""
+        for name in {key for key, _ in headers if fold(key) in self._folded}:
+            headers.remove(name)

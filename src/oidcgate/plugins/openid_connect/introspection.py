@@ -1,0 +1,34 @@
+"""Token introspection for opaque tokens: RFC 7662 (https://www.rfc-editor.org/rfc/rfc7662).
+
+The plugin calls the introspection endpoint as its own client (`client_id`/`client_secret` or
+`private_key_jwt`, by `client_auth`), never with the caller's credentials. An active token's
+response members (`scope`, `client_id`, `sub`, `exp`, `iss`, `aud`, ...) are then treated like the
+claims of a JWT. If the provider refuses the plugin's own credentials, the gateway is misconfigured:
+that is a 502, not the client's 401.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from oidcgate.plugins.openid_connect.client_auth import ClientAuth
+from oidcgate.plugins.openid_connect.errors import ProviderUnavailable
+from oidcgate.plugins.openid_connect.transport import ProviderHTTP
+
+
+async def introspect(http: ProviderHTTP, endpoint: str, token: str, hint: str, client: ClientAuth,
+                     audience: str, timeout: float) -> dict[str, Any] | None:
+    """The response of an active token (§2.2), or None when the provider says it is not active."""
+    data = {"token": token, "token_type_hint": hint}
+    headers: dict[str, str] = {}
+    client.apply(data, headers, audience=audience)
+    status, body = await http.request("introspection", "POST", endpoint, timeout, data=data, headers=headers)
+    if status in (400, 401, 403):
+        raise ProviderUnavailable("the identity provider refused the gateway's own client credentials "
+                                  "at the introspection endpoint")
+    if status != 200:
+        raise ProviderUnavailable(f"the identity provider's introspection endpoint answered HTTP {status}")
+    active = body.get("active")
+    if not isinstance(active, bool):
+        raise ProviderUnavailable("the identity provider's introspection response has no boolean 'active'")
+    return body if active else None

@@ -1,0 +1,114 @@
+"""HTTP calls to identity providers: one httpx.AsyncClient per worker process, bounded in time and size.
+
+Every call is counted in `oidcgate_oidc_provider_requests_total{endpoint=...}` (discovery, jwks,
+token, introspection), which is how tests and operators see that caching works. Failures to reach
+the provider, timeouts, 5xx answers and unparseable bodies all become `ProviderUnavailable` (502):
+they are the provider's or the network's fault, not the client's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import orjson
+from prometheus_client import REGISTRY, Counter
+
+from oidcgate.plugins.openid_connect.errors import ProviderUnavailable
+from oidcgate.plugins.pdk import PluginEnv
+
+MAX_RESPONSE_BYTES = 1 << 20
+ENDPOINTS = ("discovery", "jwks", "token", "introspection")
+
+PROVIDER_REQUESTS = Counter("oidcgate_oidc_provider_requests_total",
+                            "HTTP requests sent by the openid-connect plugin to identity providers",
+                            ["endpoint"])
+PROVIDER_FAILURES = Counter("oidcgate_oidc_provider_failures_total",
+                            "Identity provider requests that failed (unreachable, timeout, 5xx, bad body)",
+                            ["endpoint"])
+for _endpoint in ENDPOINTS:  # export zeros, so a scrape shows the series before the first call
+    PROVIDER_REQUESTS.labels(endpoint=_endpoint)
+    PROVIDER_FAILURES.labels(endpoint=_endpoint)
+
+
+def provider_requests(endpoint: str) -> int:
+    """This process's count of requests to `endpoint` (for tests and the bench)."""
+    return int(REGISTRY.get_sample_value("oidcgate_oidc_provider_requests_total", {"endpoint": endpoint}) or 0)
+
+
+class ProviderHTTP:
+    """The plugin's HTTP client for one TLS verification setting."""
+
+    def __init__(self, verify: bool) -> None:
+        self.client = httpx.AsyncClient(
+            verify=verify, follow_redirects=False, trust_env=False,
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=16, keepalive_expiry=30),
+            headers={"Accept": "application/json", "User-Agent": "oidcgate-openid-connect"},
+        )
+
+    async def request(self, endpoint: str, method: str, url: str, timeout: float, *,
+                      data: dict[str, str] | None = None,
+                      headers: dict[str, str] | None = None) -> tuple[int, Any]:
+        """(status, parsed JSON body or None); raises ProviderUnavailable when no usable answer came."""
+        PROVIDER_REQUESTS.labels(endpoint=endpoint).inc()
+        try:
+            async with asyncio.timeout(timeout):
+                async with self.client.stream(method, url, data=data, headers=headers,
+                                              timeout=httpx.Timeout(timeout)) as response:
+                    body = await self._read(response)
+        except (TimeoutError, httpx.TimeoutException):
+            PROVIDER_FAILURES.labels(endpoint=endpoint).inc()
+            raise ProviderUnavailable(f"the identity provider did not answer within {timeout:g} s "
+                                      f"({endpoint})") from None
+        except (httpx.HTTPError, OSError, _TooLarge) as exc:
+            PROVIDER_FAILURES.labels(endpoint=endpoint).inc()
+            reason = "answered too much data" if isinstance(exc, _TooLarge) else "could not be reached"
+            raise ProviderUnavailable(f"the identity provider {reason} ({endpoint})") from None
+        status = response.status_code
+        if status >= 500 or (status >= 300 and status < 400):
+            PROVIDER_FAILURES.labels(endpoint=endpoint).inc()
+            raise ProviderUnavailable(f"the identity provider answered HTTP {status} ({endpoint})")
+        try:
+            parsed = orjson.loads(body) if body else None
+        except orjson.JSONDecodeError:
+            parsed = None
+        if status < 300 and not isinstance(parsed, dict):
+            PROVIDER_FAILURES.labels(endpoint=endpoint).inc()
+            raise ProviderUnavailable(f"the identity provider answered something other than a JSON object "
+                                      f"({endpoint})")
+        return status, parsed
+
+    async def get_json(self, endpoint: str, url: str, timeout: float) -> dict[str, Any]:
+        status, body = await self.request(endpoint, "GET", url, timeout)
+        if status != 200:
+            PROVIDER_FAILURES.labels(endpoint=endpoint).inc()
+            raise ProviderUnavailable(f"the identity provider answered HTTP {status} ({endpoint})")
+        return body
+
+    @staticmethod
+    async def _read(response: httpx.Response) -> bytes:
+        chunks, size = [], 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > MAX_RESPONSE_BYTES:
+                raise _TooLarge
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def http_client(env: PluginEnv, state: dict[str, Any], verify: bool) -> ProviderHTTP:
+    """The process-wide client for this TLS setting, created on first use and closed with the env."""
+    clients: dict[bool, ProviderHTTP] = state.setdefault("http_clients", {})
+    client = clients.get(verify)
+    if client is None:
+        client = clients[verify] = ProviderHTTP(verify)
+        env.on_close(client.aclose)
+    return client

@@ -1,0 +1,102 @@
+// A third-party OpenID provider for the tests: the npm package oauth2-mock-server, started on a given
+// loopback port, plus what the tests need around it.
+//
+//   node mock_provider.mjs '{"module": ".../oauth2-mock-server/dist/index.mjs", "port": 1234,
+//     "keyFile": "/tmp/keys.json", "audience": "api://mock",
+//     "clients": {"id": {"secret": "s", "scopes": ["a"], "claims": {...}}}}'
+//
+// - The issuer is http://127.0.0.1:PORT (the package would say http://localhost:PORT).
+// - Keys persist in keyFile (private JWKs), so a restarted provider signs with the same keys and the
+//   tests can forge provider-signed tokens with arbitrary claims.
+// - The token endpoint checks client secrets (the package accepts anything): wrong secret → 401
+//   invalid_client; a scope the client lacks → 400 invalid_scope. Tokens carry client_id, sub, aud
+//   and the client's extra claims.
+// - GET /__counts: requests served per endpoint. POST /__delay?ms=N: answer every provider endpoint
+//   N ms late. POST /__rotate: add a new signing key (written to keyFile; the JWKS then lists both).
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import http from "node:http";
+import { pathToFileURL } from "node:url";
+
+const options = JSON.parse(process.argv[2]);
+// The package lives in .tools/node_modules (make test-deps); ES modules ignore NODE_PATH, so by path.
+const { OAuth2Issuer, OAuth2Service } = await import(pathToFileURL(options.module).href);
+const issuer = new OAuth2Issuer();
+issuer.url = `http://127.0.0.1:${options.port}`;
+if (existsSync(options.keyFile)) {
+  for (const jwk of JSON.parse(readFileSync(options.keyFile, "utf8")).keys) await issuer.keys.add(jwk);
+} else {
+  await issuer.keys.generate("RS256");
+}
+const saveKeys = () => writeFileSync(options.keyFile, JSON.stringify({ keys: issuer.keys.toJSON(true) }));
+saveKeys();
+
+const clients = options.clients ?? {};
+const service = new OAuth2Service(issuer);
+
+function clientOf(req) {
+  const header = req.headers.authorization ?? "";
+  if (header.toLowerCase().startsWith("basic ")) {
+    const decoded = Buffer.from(header.slice(6).trim(), "base64").toString("utf8");
+    const at = decoded.indexOf(":");
+    const plus = (s) => decodeURIComponent(s.replace(/\+/g, " "));
+    return { id: plus(decoded.slice(0, at)), secret: plus(decoded.slice(at + 1)) };
+  }
+  return { id: req.body.client_id, secret: req.body.client_secret };
+}
+
+service.on("beforeTokenSigning", (token, req) => {
+  const { id } = clientOf(req);
+  Object.assign(token.payload, { client_id: id, sub: id, aud: options.audience ?? "api://mock" },
+    clients[id]?.claims ?? {});
+});
+
+service.on("beforeResponse", (response, req) => {
+  if (req.body.grant_type !== "client_credentials") return;
+  const { id, secret } = clientOf(req);
+  const client = clients[id];
+  if (client === undefined || client.secret !== secret) {
+    response.statusCode = 401;
+    response.body = { error: "invalid_client", error_description: "client authentication failed" };
+    return;
+  }
+  const requested = (req.body.scope ?? "").split(" ").filter((s) => s);
+  if (client.scopes && requested.some((s) => !client.scopes.includes(s))) {
+    response.statusCode = 400;
+    response.body = { error: "invalid_scope", error_description: "scope not granted" };
+  }
+});
+
+const counts = { discovery: 0, jwks: 0, token: 0, introspect: 0 };
+const endpoints = { "/.well-known/openid-configuration": "discovery", "/jwks": "jwks", "/token": "token",
+  "/introspect": "introspect" };
+let delayMs = 0;
+
+const server = http.createServer(async (req, res) => {
+  const url = new URL(req.url, issuer.url);
+  if (url.pathname === "/__counts") {
+    res.setHeader("content-type", "application/json");
+    res.end(JSON.stringify(counts));
+    return;
+  }
+  if (url.pathname === "/__delay" && req.method === "POST") {
+    delayMs = Number(url.searchParams.get("ms") ?? 0);
+    res.end("ok");
+    return;
+  }
+  if (url.pathname === "/__rotate" && req.method === "POST") {
+    const jwk = await issuer.keys.generate("RS256");
+    saveKeys();
+    res.setHeader("content-type", "application/json");
+    res.end(JSON.stringify({ kid: jwk.kid }));
+    return;
+  }
+  const endpoint = endpoints[url.pathname];
+  if (endpoint) counts[endpoint] += 1;
+  if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
+  service.requestHandler(req, res);
+});
+server.keepAliveTimeout = 1000;
+server.listen(options.port, "127.0.0.1", () => console.log(`mock provider listening on ${issuer.url}`));
+const stop = () => { server.closeAllConnections(); server.close(() => process.exit(0)); };
+process.on("SIGTERM", stop);
+process.on("SIGINT", stop);
