@@ -1,0 +1,74 @@
+"""Consumers: list, create, a consumer with its plugins, delete."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from oidcgate.controlplane.gui.admin_client import segment
+from oidcgate.controlplane.gui.entity_forms import CONSUMER_FIELDS
+from oidcgate.controlplane.gui.pages.editing import FormState, Section, blank_form, delete_entity, submit_form
+from oidcgate.controlplane.gui.web import admin, form_values, redirect, render
+
+SECTIONS = [Section(None, CONSUMER_FIELDS)]
+
+
+def display_name(consumer: dict[str, str]) -> str:
+    return consumer.get("username") or consumer.get("custom_id") or consumer["id"]
+
+
+async def consumer_list(request: Request) -> Response:
+    consumers = await admin(request).list_all("/consumers")
+    consumers.sort(key=lambda c: display_name(c).lower())
+    return render(request, "consumers/list.html", {"title": "Consumers", "consumers": consumers},
+                  section="consumers")
+
+
+async def _show(request: Request, consumer_id: str, *, error: str | None = None, status: int = 200) -> Response:
+    client = admin(request)
+    consumer = await client.get(f"/consumers/{segment(consumer_id)}")
+    plugins = await client.list_all(f"/consumers/{segment(consumer['id'])}/plugins")
+    return render(request, "consumers/detail.html", {
+        "title": display_name(consumer), "consumer": consumer, "plugins": plugins,
+        "scope_names": {consumer["id"]: display_name(consumer)}, "error": error,
+        "return_to": f"/consumers/{consumer['id']}",
+    }, section="consumers", status=status)
+
+
+async def consumer_detail(request: Request) -> Response:
+    return await _show(request, request.path_params["id"])
+
+
+def _form_page(request: Request, state: FormState) -> Response:
+    return render(request, "form.html", {
+        "title": "New consumer", "state": state, "action": "/consumers/new", "cancel": "/consumers",
+        "submit": "Create", "crumbs": [("Consumers", "/consumers")],
+    }, section="consumers", status=400 if state.errors else 200)
+
+
+async def consumer_new(request: Request) -> Response:
+    if request.method == "GET":
+        return _form_page(request, blank_form(SECTIONS))
+    state = await submit_form(SECTIONS, await form_values(request),
+                              lambda body: admin(request).create("/consumers", body))
+    if state.saved is not None:
+        return redirect(f"/consumers/{state.saved['id']}", "created")
+    return _form_page(request, state)
+
+
+async def consumer_delete(request: Request) -> Response:
+    consumer_id = request.path_params["id"]
+
+    async def refused(message: str, status: int) -> Response:
+        return await _show(request, consumer_id, error=message, status=status)
+
+    return await delete_entity(request, f"/consumers/{segment(consumer_id)}", refused, "/consumers")
+
+
+routes = [
+    Route("/consumers", consumer_list),
+    Route("/consumers/new", consumer_new, methods=["GET", "POST"]),
+    Route("/consumers/{id}", consumer_detail),
+    Route("/consumers/{id}/delete", consumer_delete, methods=["POST"]),
+]
