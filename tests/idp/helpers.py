@@ -87,12 +87,12 @@ class Idp:
 
 @contextlib.contextmanager
 def running_idp(tmp_path: Path, database: str | None = None, port: int | None = None,
-                admin_token: str | None = ADMIN_TOKEN) -> Iterator[Idp]:
+                admin_token: str | None = ADMIN_TOKEN, extra_args: tuple[str, ...] = ()) -> Iterator[Idp]:
     """`oidcgate idp` on a free loopback port, stopped when the block ends."""
     port = port or free_port()
     database = database or f"sqlite:///{tmp_path / 'idp.db'}"
     token_args = ("--admin-token", admin_token) if admin_token else ()
-    proc = start(["idp", "--listen", f"127.0.0.1:{port}", "--database", database, *token_args],
+    proc = start(["idp", "--listen", f"127.0.0.1:{port}", "--database", database, *token_args, *extra_args],
                  tmp_path / f"idp-{port}-{time.monotonic_ns()}.log", [port], env=IDP_ENV)
     try:
         yield Idp(proc, port, database)
