@@ -1,0 +1,54 @@
+"""Claims → upstream headers: predictable encoding, unsafe values refused, client copies removed."""
+
+from __future__ import annotations
+
+import pytest
+
+from oidcgate.plugins.openid_connect.headers import ClaimHeaders, UnsafeClaimValue, encode_claim
+from oidcgate.plugins.pdk import Headers
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("https://idp.example/oauth2/default", "https://idp.example/oauth2/default"),
+    (42, "42"),
+    (1.5, "1.5"),
+    (True, "true"),
+    (False, "false"),
+    (["admins", "users"], "admins, users"),
+    ([1, True, "x"], "1, true, x"),
+    ([], ""),
+    ({"b": 1, "a": [1, 2]}, '{"b":1,"a":[1,2]}'),
+    ([{"id": 1}, "x"], '[{"id":1},"x"]'),
+    ([["a"]], '[["a"]]'),
+    ("José", "José"),
+    (None, None),
+])
+def test_encoding(value: object, expected: str | None) -> None:
+    assert encode_claim(value) == expected
+
+
+@pytest.mark.parametrize("value", ["a\r\nX-Injected: 1", "a\nb", "nul\x00", "tab\there", "del\x7f",
+                                   ["ok", "bad\r\n"], "x" * 4097])
+def test_unsafe_values_are_refused(value: object) -> None:
+    with pytest.raises(UnsafeClaimValue):
+        encode_claim(value)
+
+
+def test_longest_allowed_value() -> None:
+    assert encode_claim("x" * 4096) == "x" * 4096
+
+
+def test_names_use_dashes_and_client_copies_are_removed() -> None:
+    mapping = ClaimHeaders(["iss", "groups", "missing"], ["Issuer_Header", "X-Groups", "X-Missing"])
+    headers = Headers([("issuer-header", "forged"), ("ISSUER_HEADER", "forged too"), ("x_groups", "forged"),
+                       ("X-Missing", "forged"), ("Accept", "*/*")])
+    mapping.strip(headers)
+    assert headers.items() == [("Accept", "*/*")]
+    values = mapping.values({"iss": "https://idp", "groups": ["a", "b"]})
+    assert values == [("Issuer-Header", "https://idp"), ("X-Groups", "a, b")]
+
+
+def test_unsafe_claim_is_named() -> None:
+    mapping = ClaimHeaders(["name"], ["X-Name"])
+    with pytest.raises(UnsafeClaimValue, match="claim 'name' contains control characters"):
+        mapping.values({"name": "Mallory\r\nX-Admin: true"})
