@@ -1,0 +1,1 @@
+"""Alembic migrations of the control-plane store, shipped inside the package (see controlplane.migrate)."""

@@ -1,0 +1,226 @@
+"""One control-plane node: the Admin API, the GUI and the cluster listener in one asyncio process.
+
+Start-up order makes failures clear and early: settings (exposure check), database (schema
+revision check), listening sockets (bound before anything runs), then the servers. SIGINT and
+SIGTERM stop everything cleanly: the HTTP servers finish their requests, data planes are
+disconnected, the watcher stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import signal
+import socket
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from starlette.types import ASGIApp
+
+from oidcgate import __version__
+from oidcgate.controlplane import database, migrate, watcher
+from oidcgate.controlplane.admin.app import create_app
+from oidcgate.controlplane.settings import Settings, SettingsError
+from oidcgate.controlplane.store import Store
+
+log = logging.getLogger("oidcgate.controlplane")
+
+
+class StartupError(RuntimeError):
+    """Why the node cannot start, in words meant for the operator."""
+
+
+def open_database(settings: Settings) -> Store:
+    """The store, after the schema check; only the default SQLite file, created now, is migrated."""
+    try:
+        url = database.normalize_url(settings.database)
+    except database.DatabaseURLError as exc:
+        raise StartupError(str(exc)) from None
+    path = database.sqlite_path(url)
+    fresh_default = settings.database_is_default and path is not None and not path.exists()
+    engine = database.create(url)
+    where = database.display_url(url)
+    try:
+        if fresh_default:
+            migrate.upgrade(engine)
+            log.info("created the embedded database %s (schema %s)", path, migrate.head())
+        migrate.check(engine, where)
+    except migrate.MigrationRequired as exc:
+        engine.dispose()
+        raise StartupError(str(exc)) from None
+    except Exception as exc:
+        engine.dispose()
+        raise StartupError(f"cannot use database {where}: {exc}") from None
+    return Store(engine)
+
+
+def node_id(prefix: Path) -> str:
+    """This node's id, kept in PREFIX/node_id across restarts (as Kong does)."""
+    path = prefix / "node_id"
+    with contextlib.suppress(OSError, ValueError):
+        return str(uuid.UUID(path.read_text().strip()))
+    value = str(uuid.uuid4())
+    prefix.mkdir(parents=True, exist_ok=True)
+    path.write_text(value + "\n")
+    return value
+
+
+def bind(address: tuple[str, int]) -> socket.socket:
+    host, port = address
+    try:
+        family, kind, proto, _, sockaddr = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(sockaddr)
+    except OSError as exc:
+        raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return sock
+
+
+class _Server(uvicorn.Server):
+    """A uvicorn server that leaves signal handling to the node (several servers share one loop)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _http_server(app: ASGIApp) -> _Server:
+    config = uvicorn.Config(app, http="httptools", ws="none", lifespan="auto", log_config=None,
+                            server_header=False, proxy_headers=False, timeout_graceful_shutdown=5)
+    return _Server(config)
+
+
+def cluster_files(settings: Settings) -> tuple[Path, Path] | None:
+    """The cluster certificate and key when hybrid mode is on; StartupError if given but missing."""
+    cert, key = settings.cluster_cert, settings.cluster_key
+    if not cert.exists() and not settings.cluster_files_given:
+        return None
+    for path, what in ((cert, "certificate"), (key, "private key")):
+        if not path.is_file():
+            raise StartupError(f"cluster {what} {path} not found (create both with `oidcgate cluster gen-cert`)")
+    return cert, key
+
+
+def runtime_script_renderer(settings: Settings, cert: Path, key: Path) -> Callable[[], str]:
+    """Renders the data-plane start script; a wildcard cluster address is replaced by this host's name."""
+    from oidcgate.cluster import protocol, runtime_script
+
+    host, port = protocol.parse_address(settings.cluster_listen)
+    if host in ("0.0.0.0", "::", "[::]"):
+        host = socket.getfqdn()
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+    def render() -> str:
+        return runtime_script.render(address, cert.read_bytes(), key.read_bytes())
+
+    return render
+
+
+def _gui_app(admin_app: ASGIApp, settings: Settings) -> ASGIApp | None:
+    try:
+        gui = importlib.import_module("oidcgate.controlplane.gui.app")
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("oidcgate.controlplane.gui", "oidcgate.controlplane.gui.app"):
+            raise
+        log.warning("the GUI is not installed; --gui-listen ignored")
+        return None
+    assert settings.gui_listen is not None
+    app: ASGIApp = gui.create_app(admin_app, admin_token=settings.admin_token,
+                                  allowed_hosts=(settings.gui_listen[0],))
+    return app
+
+
+async def run(settings: Settings) -> None:
+    """Serve until SIGINT/SIGTERM."""
+    try:
+        settings.check_exposure()
+    except SettingsError as exc:
+        raise StartupError(str(exc)) from None
+    files = cluster_files(settings)
+    store = open_database(settings)
+    try:
+        await _serve(settings, store, files)
+    finally:
+        store.engine.dispose()
+
+
+async def _serve(settings: Settings, store: Store, files: tuple[Path, Path] | None) -> None:
+    configuration: dict[str, Any] = {
+        "prefix": str(settings.prefix.absolute()),
+        "pg_or_sqlite": database.display_url(database.normalize_url(settings.database)),
+        "admin_listen": [f"{settings.admin_listen[0]}:{settings.admin_listen[1]}"],
+        "admin_gui_listen": ([f"{settings.gui_listen[0]}:{settings.gui_listen[1]}"]
+                             if settings.gui_listen else []),
+        "cluster_listen": settings.cluster_listen if files else None,
+        "admin_token_required": settings.admin_token is not None,
+    }
+    renderer = runtime_script_renderer(settings, *files) if files else None
+    admin_app = create_app(store, admin_token=settings.admin_token, node_id=node_id(settings.prefix),
+                           configuration=configuration, runtime_script=renderer)
+    listeners: list[tuple[str, ASGIApp, socket.socket]] = [
+        ("admin API", admin_app, bind(settings.admin_listen))]
+    if settings.gui_listen is not None:
+        gui = _gui_app(admin_app, settings)
+        if gui is not None:
+            listeners.append(("GUI", gui, bind(settings.gui_listen)))
+
+    cluster = None
+    if files is not None:
+        from oidcgate.cluster.server import ClusterServer
+
+        try:
+            cluster = ClusterServer(settings.cluster_listen, str(files[0]), str(files[1]),
+                                    snapshot=store.export_document, on_status=store.arecord_data_plane,
+                                    version=__version__)
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            raise StartupError(f"cannot use the cluster certificate {files[0]}: {exc}") from None
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    servers = [_http_server(app) for _, app, _ in listeners]
+    tasks = [asyncio.create_task(server.serve(sockets=[sock]), name=f"http {name}")
+             for server, (name, _, sock) in zip(servers, listeners, strict=True)]
+    background: list[asyncio.Task[None]] = []
+    try:
+        if cluster is not None:
+            try:
+                await cluster.start()
+            except OSError as exc:
+                raise StartupError(f"cannot listen on {settings.cluster_listen}: {exc.strerror or exc}") from None
+            pushed = cluster
+
+            async def push(version: int) -> None:
+                log.info("configuration changed (version %d): pushing to data planes", version)
+                await pushed.push()
+
+            background.append(asyncio.create_task(watcher.watch(store.aversion, push), name="config watcher"))
+        for name, _, sock in listeners:
+            host, port = sock.getsockname()[:2]
+            log.info("%s on http://%s:%d", name, f"[{host}]" if ":" in host else host, port)
+        log.info("control plane %s ready (database: %s)", __version__, configuration["pg_or_sqlite"])
+        waiter = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        for task in tasks:
+            if task in done and task.exception() is not None:
+                raise StartupError(f"{task.get_name()} failed: {task.exception()}")
+    finally:
+        log.info("stopping")
+        for server in servers:
+            server.should_exit = True
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+        if cluster is not None:
+            await cluster.stop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)

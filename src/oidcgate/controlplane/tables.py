@@ -1,0 +1,122 @@
+"""The store's tables (SQLAlchemy Core), mirrored by the Alembic migrations under `migrations/`.
+
+Each entity row keeps the validated entity as JSON (`entity`, exactly what the data plane gets)
+plus the columns the Admin API looks things up by: id, endpoint keys (name, username, ...),
+foreign keys and timestamps. Tags live in `tags` for indexed filtering. `config_version` is the
+single-row change counter every write bumps in its own transaction; `clustering_data_planes`
+holds what data planes report, so that every CP node shows every data plane.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+
+def _entity_table(name: str, *columns: Any) -> Table:
+    return Table(
+        name, metadata,
+        Column("id", String(36), primary_key=True),
+        *columns,
+        Column("created_at", BigInteger, nullable=False),
+        Column("updated_at", BigInteger, nullable=False),
+        Column("entity", Text, nullable=False),
+    )
+
+
+services = _entity_table("services", Column("name", String(128), unique=True))
+routes = _entity_table(
+    "routes",
+    Column("name", String(128), unique=True),
+    Column("service_id", String(36), ForeignKey("services.id", ondelete="RESTRICT"), index=True),
+)
+consumers = _entity_table(
+    "consumers",
+    Column("username", String(256), unique=True),
+    Column("custom_id", String(256), unique=True),
+)
+plugins = _entity_table(
+    "plugins",
+    Column("name", String(128), nullable=False, index=True),
+    Column("instance_name", String(128), unique=True),
+    Column("service_id", String(36), ForeignKey("services.id", ondelete="CASCADE"), index=True),
+    Column("route_id", String(36), ForeignKey("routes.id", ondelete="CASCADE"), index=True),
+    Column("consumer_id", String(36), ForeignKey("consumers.id", ondelete="CASCADE"), index=True),
+    Column("cache_key", String(256), nullable=False, unique=True),
+)
+upstreams = _entity_table("upstreams", Column("name", String(256), unique=True))
+targets = _entity_table(
+    "targets",
+    Column("upstream_id", String(36), ForeignKey("upstreams.id", ondelete="CASCADE"), nullable=False,
+           index=True),
+    Column("target", String(300), nullable=False),
+    UniqueConstraint("upstream_id", "target", name="targets_upstream_id_target_key"),
+)
+tags = Table(
+    "tags", metadata,
+    Column("kind", String(32), primary_key=True),
+    Column("entity_id", String(36), primary_key=True),
+    Column("tag", String(128), primary_key=True),
+    Index("tags_tag_idx", "tag", "kind"),
+)
+config_version = Table(
+    "config_version", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("version", BigInteger, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+clustering_data_planes = Table(
+    "clustering_data_planes", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("ip", String(64), nullable=False),
+    Column("hostname", String(256), nullable=False),
+    Column("version", String(64), nullable=False),
+    Column("config_hash", String(64), nullable=False),
+    Column("sync_status", String(64), nullable=False),
+    Column("last_seen", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+ENTITY_TABLES: dict[str, Table] = {
+    table.name: table for table in (services, routes, consumers, plugins, upstreams, targets)
+}
+
+
+def plugin_cache_key(entity: dict[str, Any]) -> str:
+    """Kong's `cache_key`: one plugin of a name per (route, service, consumer) scope."""
+    return ":".join(("plugins", entity["name"], entity.get("route") or "", entity.get("service") or "",
+                     entity.get("consumer") or "", ""))
+
+
+# How each indexed column is read from a validated entity (foreign keys are ids in a snapshot).
+COLUMNS: dict[str, dict[str, Callable[[dict[str, Any]], Any]]] = {
+    "services": {"name": lambda e: e.get("name")},
+    "routes": {"name": lambda e: e.get("name"), "service_id": lambda e: e.get("service")},
+    "consumers": {"username": lambda e: e.get("username"), "custom_id": lambda e: e.get("custom_id")},
+    "plugins": {
+        "name": lambda e: e["name"],
+        "instance_name": lambda e: e.get("instance_name"),
+        "service_id": lambda e: e.get("service"),
+        "route_id": lambda e: e.get("route"),
+        "consumer_id": lambda e: e.get("consumer"),
+        "cache_key": plugin_cache_key,
+    },
+    "upstreams": {"name": lambda e: e.get("name")},
+    "targets": {"upstream_id": lambda e: e.get("upstream"), "target": lambda e: e["target"]},
+}
