@@ -25,7 +25,7 @@ test: test-deps
 	$(BIN)/pytest -q
 
 bench-deps: install
-	@command -v wrk >/dev/null && command -v nginx >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk nginx-light; }
+	@command -v wrk >/dev/null && command -v nginx >/dev/null || { apt-get -o DPkg::Lock::Timeout=300 update -q && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -q wrk nginx-light; }
 
 bench: bench-deps
 	$(BIN)/python -m bench.run

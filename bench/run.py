@@ -1,0 +1,205 @@
+"""`make bench`: nginx vs oidcgate on the same machine, same wrk settings, same tiny upstream.
+
+Scenarios, each run with 1 proxy worker and then 2 (nginx `worker_processes N`, `oidcgate dp
+--workers N`, oidcgate with its default settings):
+  (a) the upstream directly; (b) nginx as a keep-alive reverse proxy; (c) oidcgate with one route
+  and no plugins; (d) oidcgate with 10 and with 10,000 prefix routes (/r0 ... /r9999), the measured
+  route `/bench` listed last.
+Then the rows of `bench.idp_tokens`, `bench.oidc` and `bench.cp_push` where those modules exist.
+Prints the table and writes it to bench/results.md with the date, the machine and the command.
+
+wrk is not pinned to a CPU by default: on a 2-core machine pinning wrk to one core leaves the proxy
+and the upstream fighting for the other, which penalises whichever spends relatively more time in
+the upstream (nginx). Unpinned, every scenario sees the same scheduler. BENCH_WRK_CPUS pins wrk.
+Environment: BENCH_SECONDS (default 10), BENCH_WORKERS (default "1,2"), BENCH_WRK_CPUS, BENCH_KEEP.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import importlib
+import os
+import platform
+import shutil
+import sys
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.harness import Row, bench_seconds, dataplane, nginx_proxy, nginx_upstream, wrk, wrk_command
+
+RESULTS = Path(__file__).resolve().parent / "results.md"
+EXTRA_MODULES = ("bench.idp_tokens", "bench.oidc", "bench.cp_push")
+WARMUP_SECONDS = 1
+BENCH_PATH = "/bench"
+
+
+def routes_doc(upstream: str, other_routes: int) -> dict[str, Any]:
+    """One service to the upstream; `other_routes` prefix routes /r0.. plus the measured /bench, last."""
+    routes = [{"name": f"r{i}", "paths": [f"/r{i}"]} for i in range(other_routes)]
+    routes.append({"name": "bench", "paths": [BENCH_PATH]})
+    return {"_format_version": "3.0", "services": [{"name": "bench", "url": upstream, "routes": routes}]}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    key: str
+    title: str
+    serve: Callable[[str, int], contextlib.AbstractContextManager[str]]  # (upstream, workers) -> base URL
+    path: str = "/"
+
+
+SCENARIOS = (
+    Scenario("a", "(a) upstream direct (nginx, 1 worker)", lambda up, _workers: contextlib.nullcontext(up)),
+    Scenario("b", "(b) nginx reverse proxy", nginx_proxy),
+    Scenario("c", "(c) oidcgate, no plugins, 1 route", lambda up, w: dataplane(routes_doc(up, 0), w), BENCH_PATH),
+    Scenario("d10", "(d) oidcgate, 10 routes", lambda up, w: dataplane(routes_doc(up, 10), w), BENCH_PATH),
+    Scenario("d", "(d) oidcgate, 10,000 routes", lambda up, w: dataplane(routes_doc(up, 10_000), w), BENCH_PATH),
+)
+
+
+@dataclass(frozen=True)
+class Result:
+    key: str
+    workers: int | None  # None for rows of the other parts' bench modules
+    row: Row
+
+
+def measure(scenario: Scenario, upstream: str, workers: int) -> Row:
+    """Start the scenario's server, warm it up, load it; a failure becomes the row's note."""
+    try:
+        with scenario.serve(upstream, workers) as base:
+            url = base + scenario.path
+            wrk(url, seconds=WARMUP_SECONDS)
+            return wrk(url, name=scenario.title)
+    except Exception as exc:
+        return Row(scenario.title, None, None, None, f"failed: {_one_line(exc)}")
+
+
+def extra_rows() -> tuple[list[Result], list[str]]:
+    """Rows of the other parts' bench modules; absent modules are listed, failing ones become notes."""
+    results, absent = [], []
+    for name in EXTRA_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                absent.append(name)
+                continue
+            results.append(Result(name, None, Row(name, None, None, None, f"failed: {_one_line(exc)}")))
+            continue
+        try:
+            rows = module.measure()
+            results.extend(Result(name, None, _row(item)) for item in rows)
+        except Exception as exc:
+            traceback.print_exc()
+            results.append(Result(name, None, Row(name, None, None, None, f"failed: {_one_line(exc)}")))
+    return results, absent
+
+
+def _row(item: dict[str, Any]) -> Row:
+    return Row(str(item["name"]), item.get("rps"), item.get("p50_ms"), item.get("p99_ms"), str(item.get("note", "")))
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:300]}"
+
+
+def _fmt(value: float | None, digits: int) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def render_table(results: list[Result]) -> str:
+    """The markdown table: requests/s, p50, p99 and the ratio to (b) at the same worker count."""
+    nginx = {r.workers: r.row.rps for r in results if r.key == "b"}
+    lines = ["| scenario | workers | requests/s | p50 ms | p99 ms | vs (b) | note |",
+             "|---|---:|---:|---:|---:|---:|---|"]
+    for result in results:
+        row = result.row
+        reference = nginx.get(result.workers) if result.workers is not None else None
+        ratio = f"{row.rps / reference:.0%}" if row.rps is not None and reference else "-"
+        workers = "-" if result.workers is None else str(result.workers)
+        lines.append(f"| {row.name} | {workers} | {_fmt(row.rps, 0)} | {_fmt(row.p50_ms, 2)} | "
+                     f"{_fmt(row.p99_ms, 2)} | {ratio} | {row.note} |")
+    return "\n".join(lines)
+
+
+def bar_report(results: list[Result]) -> list[str]:
+    """Issue 2's bar at one worker: (c) >= 50% of (b), p99 of (c) < 5 ms, (d) within 10% of (c)."""
+    one = {r.key: r.row for r in results if r.workers == 1}
+    b, c, d = one.get("b"), one.get("c"), one.get("d")
+    if not (b and c and d and b.rps and c.rps and d.rps and c.p99_ms is not None):
+        return ["- bar not evaluated: a one-worker row of (b), (c) or (d) is missing"]
+
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "NOT met"
+
+    return [
+        f"- (c) reaches {c.rps / b.rps:.0%} of nginx's requests/s (bar: >= 50%): {verdict(c.rps >= 0.5 * b.rps)}",
+        f"- (c) p99 {c.p99_ms:.2f} ms at 32 connections (bar: < 5 ms): {verdict(c.p99_ms < 5)}",
+        f"- (d) 10,000 routes at {d.rps / c.rps:.0%} of (c) (bar: within 10%): {verdict(d.rps >= 0.9 * c.rps)}",
+    ]
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return f"{os.cpu_count()} CPUs (nproc), {model}, Linux {platform.release()}; load average at start {load}"
+
+
+def command_line() -> str:
+    settings = " ".join(f"{k}={os.environ[k]}" for k in ("BENCH_SECONDS", "BENCH_WORKERS", "BENCH_WRK_CPUS")
+                        if k in os.environ)
+    return f"{settings + ' ' if settings else ''}.venv/bin/python -m bench.run"
+
+
+def write_results(results: list[Result], absent: list[str], header: list[str]) -> str:
+    text = "\n".join([
+        "# Benchmark results", "", *header, "", render_table(results), "",
+        "Bar of issue 2 (one worker each):", *bar_report(results), "",
+        *([f"Bench modules not present: {', '.join(absent)}.", ""] if absent else []),
+        "Ratios compare requests/s with (b) at the same worker count. The upstream is one nginx worker "
+        "returning a fixed JSON body; nginx and oidcgate proxy to it over pooled keep-alive connections. "
+        "oidcgate runs with its defaults (access log to a file, metrics on) and adds X-Forwarded-* and "
+        "Via headers, which nginx is not configured to do. wrk, the upstream and the proxy share the "
+        "machine, unpinned; other work on the machine adds noise, so compare rows of one run.", ""])
+    RESULTS.write_text(text)
+    return text
+
+
+def main() -> int:
+    missing = [tool for tool in ("wrk", "nginx") if shutil.which(tool) is None]
+    if missing:
+        print(f"bench: {', '.join(missing)} not found; run `make bench-deps`", file=sys.stderr)
+        return 1
+    worker_counts = [int(n) for n in os.environ.get("BENCH_WORKERS", "1,2").split(",")]
+    header = [f"- date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M UTC}",
+              f"- machine: {machine()}",
+              f"- command: `{command_line()}` (what `make bench` runs)",
+              f"- load generator: `{' '.join(wrk_command('URL', seconds=bench_seconds()))}` per row, after a "
+              f"{WARMUP_SECONDS} s warm-up"]
+    results: list[Result] = []
+    with nginx_upstream() as upstream:
+        for workers in worker_counts:
+            for scenario in SCENARIOS:
+                row = measure(scenario, upstream, workers)
+                print(f"  {row.name} x{workers}: {_fmt(row.rps, 0)} req/s, p50 {_fmt(row.p50_ms, 2)} ms, "
+                      f"p99 {_fmt(row.p99_ms, 2)} ms {row.note}", flush=True)
+                results.append(Result(scenario.key, workers, row))
+    others, absent = extra_rows()
+    results.extend(others)
+    print(write_results(results, absent, header))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

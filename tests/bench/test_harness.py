@@ -1,0 +1,140 @@
+"""The benchmark harness: wrk output parsing, the results table and bar, and real nginx + wrk runs."""
+
+from __future__ import annotations
+
+import shutil
+import urllib.request
+
+import orjson
+import pytest
+from bench.harness import (
+    UPSTREAM_BODY,
+    Row,
+    WrkOutputError,
+    nginx_proxy,
+    nginx_upstream,
+    parse_wrk,
+    wrk,
+    wrk_command,
+)
+from bench.run import Result, bar_report, render_table, routes_doc
+
+from oidcgate.config import load
+
+# Captured from wrk 4.1.0 on this machine: nginx proxy; echo /status/503; echo /delay/1.5 with --timeout 1s.
+WRK_OUTPUT = """Running 2s test @ http://127.0.0.1:50311/
+  2 threads and 32 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency   571.52us  636.81us   6.61ms   92.88%
+    Req/Sec    34.33k     6.89k   50.16k    60.98%
+  Latency Distribution
+     50%  441.00us
+     75%  522.00us
+     90%  840.00us
+     99%    3.84ms
+  140058 requests in 2.10s, 26.31MB read
+Requests/sec:  66629.43
+Transfer/sec:     12.52MB
+"""
+
+WRK_NON_2XX = """Running 1s test @ http://127.0.0.1:19191/status/503
+  1 threads and 4 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency   149.13us  418.03us   5.66ms   95.41%
+    Req/Sec    56.90k     7.90k   67.02k    63.64%
+  Latency Distribution
+     50%   57.00us
+     75%   75.00us
+     90%  123.00us
+     99%    2.48ms
+  62192 requests in 1.10s, 6.82MB read
+  Non-2xx or 3xx responses: 62192
+Requests/sec:  56568.52
+Transfer/sec:      6.20MB
+"""
+
+WRK_TIMEOUTS = """Running 3s test @ http://127.0.0.1:19191/delay/1.5
+  1 threads and 4 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     0.00us    0.00us   0.00us    -nan%
+    Req/Sec     2.00      0.00     2.00    100.00%
+  Latency Distribution
+     50%    0.00us
+     75%    0.00us
+     90%    0.00us
+     99%    0.00us
+  8 requests in 3.01s, 3.41KB read
+  Socket errors: connect 0, read 0, write 0, timeout 8
+Requests/sec:      2.66
+Transfer/sec:      1.14KB
+"""
+
+
+def test_parse_wrk_reads_requests_per_second_and_percentiles_in_ms() -> None:
+    assert parse_wrk("nginx", WRK_OUTPUT) == Row("nginx", 66629.43, 0.441, 3.84, "")
+
+
+def test_parse_wrk_reports_errors_in_the_note() -> None:
+    assert parse_wrk("503", WRK_NON_2XX) == Row("503", 56568.52, 0.057, 2.48, "62192 non-2xx/3xx responses")
+    assert parse_wrk("slow", WRK_TIMEOUTS).note == "socket errors: timeout 8"
+
+
+def test_parse_wrk_units() -> None:
+    seconds = WRK_OUTPUT.replace("441.00us", "1.50s").replace("3.84ms", "2.00m")
+    assert (parse_wrk("x", seconds).p50_ms, parse_wrk("x", seconds).p99_ms) == (1500.0, 120000.0)
+
+
+def test_parse_wrk_without_latency_distribution_is_an_error() -> None:
+    without = "\n".join(line for line in WRK_OUTPUT.splitlines() if "%  " not in line or "Latency" in line)
+    with pytest.raises(WrkOutputError, match="latency distribution"):
+        parse_wrk("x", without)
+    with pytest.raises(WrkOutputError):
+        parse_wrk("x", "unable to connect to 127.0.0.1:1 Connection refused")
+
+
+def test_wrk_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BENCH_WRK_CPUS", raising=False)
+    monkeypatch.setenv("BENCH_SECONDS", "3")
+    assert wrk_command("http://h/", headers={"Authorization": "Bearer t"}) == [
+        "wrk", "--latency", "-t2", "-c32", "-d3s", "-H", "Authorization: Bearer t", "http://h/"]
+    monkeypatch.setenv("BENCH_WRK_CPUS", "1")
+    assert wrk_command("http://h/", seconds=7)[:4] == ["taskset", "-c", "1", "wrk"]
+
+
+def test_table_ratios_are_to_nginx_at_the_same_worker_count() -> None:
+    results = [Result("b", 1, Row("(b) nginx", 1000.0, 0.5, 2.0)), Result("c", 1, Row("(c) oidcgate", 600.0, 0.8, 3.0)),
+               Result("b", 2, Row("(b) nginx", 2000.0, 0.5, 2.0)), Result("c", 2, Row("(c) oidcgate", 500.0, 1.0, 4.0)),
+               Result("bench.oidc", None, Row("oidc bearer", None, None, None, "skipped: no provider"))]
+    table = render_table(results).splitlines()
+    assert table[3] == "| (c) oidcgate | 1 | 600 | 0.80 | 3.00 | 60% |  |"
+    assert table[5] == "| (c) oidcgate | 2 | 500 | 1.00 | 4.00 | 25% |  |"
+    assert table[6] == "| oidc bearer | - | - | - | - | - | skipped: no provider |"
+
+
+def test_bar_report() -> None:
+    results = [Result("b", 1, Row("b", 1000.0, 0.5, 2.0)), Result("c", 1, Row("c", 600.0, 0.8, 6.0)),
+               Result("d", 1, Row("d", 500.0, 0.9, 3.0))]
+    assert bar_report(results) == [
+        "- (c) reaches 60% of nginx's requests/s (bar: >= 50%): met",
+        "- (c) p99 6.00 ms at 32 connections (bar: < 5 ms): NOT met",
+        "- (d) 10,000 routes at 83% of (c) (bar: within 10%): NOT met"]
+    assert "not evaluated" in bar_report(results[:2])[0]
+
+
+def test_the_10000_routes_document_is_valid_config() -> None:
+    snapshot = load(routes_doc("http://127.0.0.1:9", 10_000))
+    assert len(snapshot.routes) == 10_001
+    assert snapshot.routes[-1].paths == ["/bench"]
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(not (shutil.which("nginx") and shutil.which("wrk")), reason="run `make bench-deps`")
+def test_nginx_upstream_and_proxy_under_wrk() -> None:
+    with nginx_upstream() as upstream, nginx_proxy(upstream, workers=1) as proxy:
+        with urllib.request.urlopen(proxy + "/any/path", timeout=5) as response:
+            assert response.headers["Content-Type"] == "application/json"
+            assert orjson.loads(response.read()) == orjson.loads(UPSTREAM_BODY)
+        row = wrk(proxy + "/", connections=4, threads=1, seconds=1, name="nginx proxy")
+    assert row.name == "nginx proxy"
+    assert row.rps is not None and row.rps > 100
+    assert row.note == ""
