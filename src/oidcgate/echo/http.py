@@ -124,11 +124,13 @@ class EchoProtocol(asyncio.Protocol):
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             # We speak no other protocol: the request was answered as plain HTTP; end there.
-            self.failed = True
             if self.queue:
+                self.failed = True
                 reply, _, head_only, http10 = self.queue.pop()
                 self.queue.append((reply, False, head_only, http10))
-            self._pause_reading()
+                self._pause_reading()
+            else:
+                self._fail(400, "protocol upgrade not supported")
         except httptools.HttpParserCallbackError as exc:
             if isinstance(exc.__context__, HeadTooLarge):
                 self._fail(431, str(exc.__context__))
