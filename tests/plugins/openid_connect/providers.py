@@ -1,0 +1,107 @@
+"""Real identity providers for the plugin's tests: the npm package oauth2-mock-server (a third-party
+provider, through `mock_provider.mjs`) and the embedded `oidcgate idp`.
+
+Node and the package are installed by `make test-deps`; when they are missing the tests fail with
+that instruction instead of skipping, so CI cannot pass without the third-party provider.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from joserfc.jwk import Key
+
+from oidcgate.plugins.openid_connect.client_auth import basic_authorization
+from tests.plugins.openid_connect import forge
+from tests.support.processes import free_port, wait_for_port
+
+ROOT = Path(__file__).resolve().parents[3]
+MOCK_MODULE = ROOT / ".tools" / "node_modules" / "oauth2-mock-server" / "dist" / "index.mjs"
+LAUNCHER = Path(__file__).with_name("mock_provider.mjs")
+AUDIENCE = "api://mock"
+
+# The mock's registered clients: id -> secret, granted scopes, extra claims in their tokens.
+MOCK_CLIENTS: dict[str, dict[str, Any]] = {
+    "svc": {"secret": "s3cr:et+1 ü", "scopes": ["orders:read", "orders:write"],
+            "claims": {"groups": ["admins", "users"], "roles": ["ops"], "org": {"id": 7}}},
+    "reader": {"secret": "reader-secret", "scopes": ["orders:read"], "claims": {"groups": ["users"]}},
+    "mallory": {"secret": "mallory-secret", "scopes": ["orders:read"],
+                "claims": {"name": "Mallory\r\nX-Admin: true"}},
+}
+
+
+def require_node() -> str:
+    node = shutil.which("node")
+    if node is None or not MOCK_MODULE.exists():
+        pytest.fail("the third-party provider needs Node.js and oauth2-mock-server: run `make test-deps` "
+                    f"(node: {node or 'missing'}, package: {MOCK_MODULE} {'found' if MOCK_MODULE.exists() else 'missing'})")
+    return node
+
+
+@dataclass
+class MockProvider:
+    """oauth2-mock-server on a free loopback port, restartable on the same port with the same keys."""
+
+    workdir: Path
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def issuer(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def key_file(self) -> Path:
+        return self.workdir / "mock-keys.json"
+
+    def start(self) -> MockProvider:
+        node = require_node()
+        options = {"module": str(MOCK_MODULE), "port": self.port, "keyFile": str(self.key_file),
+                   "audience": AUDIENCE, "clients": MOCK_CLIENTS}
+        log = open(self.workdir / f"mock-{time.monotonic_ns()}.log", "wb")  # noqa: SIM115 - lives with the process
+        self.proc = subprocess.Popen([node, str(LAUNCHER), json.dumps(options)], stdout=log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        wait_for_port(self.port, timeout=20, proc=self.proc)
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.proc = None
+
+    def counts(self) -> dict[str, int]:
+        return dict(httpx.get(f"{self.issuer}/__counts", timeout=5).json())
+
+    def delay(self, ms: int) -> None:
+        httpx.post(f"{self.issuer}/__delay", params={"ms": ms}, timeout=5).raise_for_status()
+
+    def rotate(self) -> Key:
+        """Add a signing key; returns its private JWK (the tests sign with it)."""
+        kid = httpx.post(f"{self.issuer}/__rotate", timeout=10).json()["kid"]
+        return self.signing_key(kid)
+
+    def signing_key(self, kid: str | None = None) -> Key:
+        keys = json.loads(self.key_file.read_text())["keys"]
+        chosen = next(k for k in keys if kid is None or k["kid"] == kid)
+        return forge.load_private(chosen)
+
+    def token(self, client_id: str = "svc", scope: str = "orders:read") -> str:
+        response = httpx.post(f"{self.issuer}/token", timeout=10,
+                              data={"grant_type": "client_credentials", "scope": scope},
+                              headers={"Authorization": basic_authorization(client_id,
+                                                                            MOCK_CLIENTS[client_id]["secret"])})
+        response.raise_for_status()
+        return str(response.json()["access_token"])
