@@ -111,15 +111,26 @@ def test_parse_converts_to_the_schema_types() -> None:
     assert body == {
         "name": "svc", "mode": "fast", "status": 301, "verbose": True, "tls_verify": False, "ratio": 0.25,
         "hosts": ["a.test", "b.test"], "methods": ["GET", "POST"], "api_key": " spaced ",
-        "client_secret": None, "limits": {"second": 5}, "extra": {"x": ["1"]},
+        "limits": {"second": 5}, "extra": {"x": ["1"]},
     }
 
 
+BROWSER_EMPTY = FormValues([(name, "") for name in (
+    "name", "mode", "status", "verbose", "tls_verify", "ratio", "hosts", "methods", "api_key", "client_secret",
+    "limits.second", "limits.burst", "extra")])  # what a browser sends for a form left empty
+
+
 def test_empty_inputs_mean_default_or_null() -> None:
-    body = parse_form(SAMPLE, FormValues([]))
-    # omitted: the schema default applies; nullable: explicit null; unchecked checkbox: false
+    body = parse_form(SAMPLE, BROWSER_EMPTY)
+    # left out: the schema default applies; nullable: explicit null; unchecked: false; no box ticked: []
     assert body == {"verbose": False, "tls_verify": None, "hosts": None, "methods": [], "api_key": None,
                     "client_secret": None, "limits": {"second": None}, "extra": None}
+
+
+def test_inputs_missing_from_the_form_are_not_touched() -> None:
+    assert parse_form(SAMPLE, FormValues([])) == {"limits": {}}
+    assert parse_form(SAMPLE, FormValues([]), {"api_key": "k", "client_secret": ["s"]}) == {
+        "api_key": "k", "client_secret": ["s"], "limits": {}}
 
 
 def test_values_that_do_not_convert_go_to_the_api_as_typed() -> None:
@@ -148,7 +159,8 @@ def test_empty_secret_inputs_keep_stored_secrets() -> None:
 
 
 def test_resubmitted_form_shows_what_was_typed_but_no_secret() -> None:
-    form = FormValues([("name", "typed"), ("ratio", "abc"), ("api_key", "typed-secret"), ("verbose", "true")])
+    form = FormValues([("name", "typed"), ("ratio", "abc"), ("api_key", "typed-secret"), ("verbose", ""),
+                       ("verbose", "true")])
     shown = submitted_values(SAMPLE, form, {"api_key": "stored"})
     assert shown["name"] == "typed" and shown["ratio"] == "abc" and shown["verbose"] is True
     assert shown["api_key"] == 1 and "typed-secret" not in repr(shown)
@@ -183,3 +195,9 @@ def test_entity_forms_cover_what_admins_edit() -> None:
     route = by_name(ROUTE_FIELDS)
     assert route["protocols"].widget == "checkboxes" and route["paths"].widget == "lines"
     assert route["headers"].widget == "json" and route["https_redirect_status_code"].options[0] == 426
+
+
+def test_prefixed_fields_nest_under_their_prefix() -> None:
+    fields = schema_fields(form_schema(Sample), prefix="config.", include=("name", "limits"))
+    body = parse_form(fields, FormValues([("config.name", "n"), ("config.limits.burst", "3")]))
+    assert body == {"config": {"name": "n", "limits": {"burst": 3}}}

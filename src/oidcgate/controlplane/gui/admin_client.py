@@ -23,14 +23,26 @@ def segment(value: str) -> str:
     return quote(value, safe="")
 
 
-class AdminError(Exception):
-    """The Admin API refused a call; `fields` is Kong's nested per-field error object."""
+# Kong error codes whose `fields` hold the offending values (a clashing name, a missing reference),
+# not messages: primary key, foreign key and unique violations.
+VALUE_FIELD_CODES = frozenset({3, 4, 5})
 
-    def __init__(self, status: int, message: str, fields: Mapping[str, Any] | None = None) -> None:
+
+class AdminError(Exception):
+    """The Admin API refused a call: its status, Kong's `code`, `message` and per-field `fields`."""
+
+    def __init__(self, status: int, message: str, fields: Mapping[str, Any] | None = None,
+                 code: int | None = None, body: Any = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.fields: Mapping[str, Any] = fields or {}
+        self.code = code
+        self.body = body
+
+    @property
+    def fields_are_values(self) -> bool:
+        return self.status == 409 or self.code in VALUE_FIELD_CODES
 
 
 class AdminClient:
@@ -94,5 +106,7 @@ def _error(response: httpx.Response) -> AdminError:
         body = None
     if isinstance(body, dict):
         fields = body.get("fields") if isinstance(body.get("fields"), dict) else None
-        return AdminError(response.status_code, str(body.get("message") or response.reason_phrase), fields)
+        code = body.get("code") if isinstance(body.get("code"), int) else None
+        return AdminError(response.status_code, str(body.get("message") or response.reason_phrase), fields,
+                          code, body)
     return AdminError(response.status_code, response.text[:500] or response.reason_phrase)

@@ -232,7 +232,7 @@ def submitted_values(fields: Sequence[FormField], form: FormValues,
             if f.widget in ("password", "secrets"):
                 shown[f.name] = _stored_count(lookup(stored, f.name))
             elif f.widget == "checkbox":
-                shown[f.name] = form.first(f.name) is not None
+                shown[f.name] = "true" in form.all(f.name)
             elif f.widget == "checkboxes":
                 shown[f.name] = form.all(f.name)
             else:
@@ -269,10 +269,24 @@ def _empty(f: FormField) -> Any:
     return None if f.nullable else UNSET
 
 
+def _parse_password(f: FormField, form: FormValues, stored: Any) -> Any:
+    """An empty (or absent) input keeps the stored secret; the Remove box clears it."""
+    if form.first(CLEAR_PREFIX + f.name) is not None:
+        return _empty(f)
+    typed = form.first(f.name)
+    if typed and typed.strip():
+        return typed  # as typed: a secret may begin or end with a space
+    if stored not in (None, ""):
+        return stored
+    return UNSET if typed is None else _empty(f)
+
+
 def _parse_secrets(f: FormField, form: FormValues, stored: Any) -> Any:
     """One password input per secret: an empty input keeps the stored secret at its position."""
     kept = stored if isinstance(stored, list) else []
     cleared = set(form.all(CLEAR_PREFIX + f.name))
+    if not form.all(f.name) and not cleared:
+        return kept or UNSET
     values = []
     for index, typed in enumerate(form.all(f.name)):
         if str(index) in cleared:
@@ -285,29 +299,29 @@ def _parse_secrets(f: FormField, form: FormValues, stored: Any) -> Any:
 
 
 def _parse(f: FormField, form: FormValues, stored: Mapping[str, Any] | None, errors: dict[str, str]) -> Any:
-    text = (form.first(f.name) or "").strip()
     if f.widget == "group":
-        nested = parse_form(f.children, form, stored, errors)
+        nested = {c.key: v for c in f.children if (v := _parse(c, form, stored, errors)) is not UNSET}
         if f.nullable and all(v is None or v is False or v == [] for v in nested.values()):
             return None
         return nested
-    if f.widget == "checkbox":
-        return form.first(f.name) is not None
-    if f.widget == "checkboxes":
-        wanted = set(form.all(f.name))
-        chosen = [v for v in f.options if str(v) in wanted]
-        return chosen if chosen or not f.nullable else None
+    if f.widget == "password":
+        return _parse_password(f, form, lookup(stored, f.name))
     if f.widget == "secrets":
         return _parse_secrets(f, form, lookup(stored, f.name))
+    submitted = form.all(f.name)
+    if not submitted:
+        return UNSET  # not in the form at all: not touched
+    if f.widget == "checkbox":  # a hidden "" precedes the box, so an unchecked box still says "false"
+        return "true" in submitted
+    if f.widget == "checkboxes":
+        chosen = [v for v in f.options if str(v) in submitted]
+        return chosen if chosen or not f.nullable else None
+    text = submitted[0].strip()
     if f.widget == "lines":
         items = [line.strip() for line in text.splitlines() if line.strip()]
         values = [_number(i, f.item_type) if f.item_type != "string" else i for i in items]
         return values if values or not f.nullable else None
-    if f.widget == "password" and form.first(CLEAR_PREFIX + f.name) is not None:
-        return _empty(f)
     if not text:
-        if f.widget == "password" and lookup(stored, f.name) not in (None, ""):
-            return lookup(stored, f.name)  # left empty: keep the stored secret
         return _empty(f)
     if f.widget == "tristate":
         return {"true": True, "false": False}.get(text, text)
@@ -315,8 +329,6 @@ def _parse(f: FormField, form: FormValues, stored: Mapping[str, Any] | None, err
         return next((v for v in f.options if str(v) == text), text)
     if f.widget == "number":
         return _number(text, f.number_type)
-    if f.widget == "password":
-        return form.first(f.name)  # as typed: a secret may begin or end with a space
     if f.widget == "json":
         try:
             return json.loads(text)
@@ -330,8 +342,8 @@ def parse_form(fields: Sequence[FormField], form: FormValues, stored: Mapping[st
                errors: dict[str, str] | None = None) -> dict[str, Any]:
     """The JSON body for `fields` from a submitted form.
 
-    Empty inputs are omitted (the schema default applies) or null for nullable fields; an empty
-    secret input keeps the value in `stored`. Values that do not convert (e.g. "abc" for an integer)
+    Inputs missing from the form are left out (the schema default applies); empty ones are left
+    out too, or null for nullable fields; an empty secret input keeps the value in `stored`. Values that do not convert (e.g. "abc" for an integer)
     are passed on as typed, for the Admin API to reject; only malformed JSON is reported in `errors`.
     A nullable nested object whose inputs are all empty is null.
     """
@@ -340,7 +352,11 @@ def parse_form(fields: Sequence[FormField], form: FormValues, stored: Mapping[st
     for f in fields:
         value = _parse(f, form, stored, errors)
         if value is not UNSET:
-            body[f.key] = value
+            *parents, key = f.name.split(".")
+            node = body
+            for part in parents:  # "config.issuer" goes into body["config"]["issuer"]
+                node = node.setdefault(part, {})
+            node[key] = value
     return body
 
 

@@ -34,7 +34,8 @@ CSRF_FIELD = "csrf_token"
 SESSION_KEY = "gui.session"  # scope key: the Session of this request; handlers may replace it
 MAX_FORM_BYTES = 1 << 20
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-PUBLIC_PREFIXES = ("/login", "/static/")
+STATIC_PREFIX = "/static/"
+PUBLIC_PREFIXES = ("/login", STATIC_PREFIX)
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
 
 CONTENT_SECURITY_POLICY = (
@@ -196,6 +197,9 @@ class GuardMiddleware:
             return
         if not self._host_allowed(scope):
             await _plain(send, 421, "This GUI only answers on loopback host names unless an admin token is set.")
+            return
+        if scope["path"].startswith(STATIC_PREFIX) and scope["method"] in SAFE_METHODS:
+            await self.app(scope, receive, send)  # public files: no session needed, no cookie set
             return
         incoming = self.codec.decode(_cookie(scope, COOKIE_NAME))
         session = incoming or self.codec.issue(authenticated=False)

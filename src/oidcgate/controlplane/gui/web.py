@@ -121,11 +121,12 @@ async def form_values(request: Request) -> FormValues:
 
 def form_errors(exc: AdminError, fields: Sequence[FormField]) -> FieldErrors:
     """The Admin API's refusal as messages next to the inputs they concern."""
-    flat = flatten_errors(exc.fields)
-    if exc.status == 409:  # Kong's unique violations list the clashing values, not messages
-        flat = {path: exc.message for path in flat}
+    if exc.fields_are_values:  # e.g. {"name": "taken-name"}: the message goes next to each field named
+        flat = {key: exc.message for key in exc.fields if not key.startswith("@")}
+    else:
+        flat = flatten_errors(exc.fields)
     placed = place_errors(flat, fields)
-    if not flat or (exc.status != 400 and exc.message not in placed.general):
+    if not flat or (exc.fields_are_values and exc.message not in placed.general):
         placed.general.insert(0, exc.message)
     return placed
 

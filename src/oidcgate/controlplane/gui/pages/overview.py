@@ -9,33 +9,41 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from oidcgate.controlplane.gui.admin_client import AdminError
-from oidcgate.controlplane.gui.pages.runtime import SYNC_BADGES, data_planes
+from oidcgate.controlplane.gui.admin_client import AdminClient, AdminError
+from oidcgate.controlplane.gui.pages.runtime import data_planes
 from oidcgate.controlplane.gui.web import admin, render
 
 COUNTED = (("services", "Gateway Services", "/services"), ("routes", "Routes", "/routes"),
            ("consumers", "Consumers", "/consumers"), ("plugins", "Plugins", "/plugins"))
 
 
+async def health(client: AdminClient) -> dict[str, Any] | None:
+    """GET /status, also when it answers 503 (database unreachable); None when it fails otherwise."""
+    try:
+        status: dict[str, Any] = await client.get("/status")
+    except AdminError as exc:
+        return exc.body if exc.status == 503 and isinstance(exc.body, dict) else None
+    return status
+
+
 async def overview(request: Request) -> Response:
     client = admin(request)
-    lists = await asyncio.gather(*(client.list_all(f"/{kind}") for kind, _, _ in COUNTED))
-    nodes = await data_planes(client)
-    info = await client.get("/")
+    status = await health(client)
+    context: dict[str, Any] = {"title": "Overview", "status": status, "info": {}, "counts": None, "nodes": [],
+                               "in_sync": 0}
     try:
-        status: dict[str, Any] | None = await client.get("/status")
+        lists = await asyncio.gather(*(client.list_all(f"/{kind}") for kind, _, _ in COUNTED))
+        nodes = await data_planes(client)
+        context["info"] = await client.get("/")
     except AdminError as exc:
-        if exc.status >= 500 or exc.status in (401, 403):
-            status = None  # GET /status failing is exactly what the health card must show
-        else:
+        if exc.status < 500:
             raise
-    counts = [(label, len(items), href) for (_, label, href), items in zip(COUNTED, lists, strict=True)]
-    counts.append(("Data Plane Nodes", len(nodes), "/runtime"))
-    in_sync = sum(1 for n in nodes if n.get("sync_status") == "normal")
-    return render(request, "overview.html", {
-        "title": "Overview", "counts": counts, "status": status, "info": info, "nodes": nodes,
-        "in_sync": in_sync, "badges": SYNC_BADGES,
-    }, section="overview")
+        context["error"] = f"The Admin API cannot list the configuration: {exc.message}"
+    else:
+        counts = [(label, len(items), href) for (_, label, href), items in zip(COUNTED, lists, strict=True)]
+        counts.append(("Data Plane Nodes", len(nodes), "/runtime"))
+        context.update(counts=counts, nodes=nodes, in_sync=sum(n.get("sync_status") == "normal" for n in nodes))
+    return render(request, "overview.html", context, section="overview")
 
 
 routes = [Route("/", overview)]

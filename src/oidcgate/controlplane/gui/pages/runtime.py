@@ -16,8 +16,7 @@ SYNC_BADGES = {"normal": "ok", "unknown": "warn"}  # anything else (incompatible
 
 
 async def data_planes(client: AdminClient) -> list[dict[str, Any]]:
-    body = await client.get("/clustering/data-planes")
-    nodes: list[dict[str, Any]] = list(body.get("data") or [])
+    nodes = await client.list_all("/clustering/data-planes")
     nodes.sort(key=lambda n: (str(n.get("hostname") or ""), str(n.get("id"))))
     return nodes
 
@@ -27,9 +26,11 @@ def _context(nodes: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 async def runtime_page(request: Request) -> Response:
-    nodes = await data_planes(admin(request))
+    client = admin(request)
+    nodes = await data_planes(client)
+    cluster = await client.get("/clustering/status")
     return render(request, "runtime/nodes.html", {
-        "title": "Data Plane Nodes", "refresh_ms": REFRESH_MS, **_context(nodes),
+        "title": "Data Plane Nodes", "refresh_ms": REFRESH_MS, "cluster": cluster, **_context(nodes),
     }, section="runtime")
 
 
