@@ -35,7 +35,7 @@ class Sample(BaseModel):
     tls_verify: bool | None = None
     ratio: float = 0.5
     hosts: list[str] | None = None
-    methods: list[Literal["GET", "POST"]] = Field(default_factory=lambda: ["GET"])
+    methods: list[Literal["GET", "POST"]] = Field(default_factory=lambda: list[Literal["GET", "POST"]](["GET"]))
     api_key: SecretStr | None = None
     client_secret: list[str] | None = None
     limits: Limits = Field(default_factory=Limits)
