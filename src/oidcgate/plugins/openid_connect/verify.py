@@ -154,7 +154,7 @@ def verify_signature(token: str, ring: KeyRing) -> dict[str, Any]:
 class ClaimPolicy:
     """What a route accepts in a token's registered claims."""
 
-    issuers: frozenset[str]
+    issuers: frozenset[str] | None  # None: any issuer (only `oidcgate token decode --jwks` does that)
     leeway: int = 0
     audience: Requirement | None = None
     audience_path: tuple[str, ...] = ("aud",)
@@ -179,7 +179,7 @@ def check_claims(claims: Mapping[str, Any], policy: ClaimPolicy, now: float, *,
     iss = claims.get("iss")
     if iss is None and not require_issuer:
         pass
-    elif not isinstance(iss, str) or iss.rstrip("/") not in policy.issuers:
+    elif policy.issuers is not None and (not isinstance(iss, str) or iss.rstrip("/") not in policy.issuers):
         raise InvalidToken("the token's issuer is not accepted")
     exp = _number(claims, "exp")
     if exp is not None and now >= exp + policy.leeway:

@@ -1,0 +1,1 @@
+"""`oidcgate token ...`: tools for looking at tokens."""
