@@ -28,9 +28,9 @@ def normalize_url(url: str) -> URL:
     except ArgumentError:
         raise DatabaseURLError(f"invalid database URL '{url}'; expected sqlite:///PATH or "
                                "postgresql://USER@HOST:PORT/DB") from None
-    backend = parsed.get_backend_name()
-    if backend in ("postgresql", "postgres"):
+    if parsed.drivername in ("postgresql", "postgres", "postgresql+psycopg"):
         return parsed.set(drivername="postgresql+psycopg")
+    backend = parsed.get_backend_name()
     if backend == "sqlite" and parsed.get_driver_name() in ("pysqlite", ""):
         return parsed
     raise DatabaseURLError(f"unsupported database '{parsed.drivername}'; use sqlite:/// or postgresql://")

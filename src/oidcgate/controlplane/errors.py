@@ -61,12 +61,12 @@ class SchemaViolation(AdminError):
     code, name = 2, "schema violation"
 
     def __init__(self, errors: Iterable[FieldError]) -> None:
-        config_error = ConfigError(errors)
+        # Parents before children: ConfigError.fields() then nests "a[0]" beside "a" instead of losing it.
+        config_error = ConfigError(sorted(errors, key=lambda e: (e.path != "", e.path)))
         fields = config_error.fields()
         if isinstance(fields.get("@entity"), str):  # Kong lists entity-level checks
             fields["@entity"] = fields["@entity"].split("; ")
-        ordered = sorted(config_error.errors, key=lambda e: (e.path != "", e.path))
-        parts = [f"{e.path}: {e.message}" if e.path else e.message for e in ordered]
+        parts = [f"{e.path}: {e.message}" if e.path else e.message for e in config_error.errors]
         message = (f"schema violation ({parts[0]})" if len(parts) == 1
                    else f"{len(parts)} schema violations ({'; '.join(parts)})")
         super().__init__(message, fields)

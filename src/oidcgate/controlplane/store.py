@@ -357,7 +357,7 @@ class Store:
         if offset is not None:
             query = query.where(table.c.id > decode_offset(offset))
         with self.engine.connect() as conn:
-            rows = [dict(row._mapping) for row in conn.execute(query)]
+            rows = [{str(k): v for k, v in row._asdict().items()} for row in conn.execute(query)]
         return Page(rows[:size], encode_offset(rows[size - 1]["id"]) if len(rows) > size else None)
 
     # ---- internals --------------------------------------------------------------------------
@@ -523,13 +523,14 @@ def validate_entity(kind: str, raw: Mapping[str, Any]) -> Entity:
     except ValidationError as exc:
         raise SchemaViolation(from_pydantic(exc)) from None
     if kind == "plugins":
+        errors = check_references(entity["config"], "config")
         try:
             registry.get(entity["name"]).validate_config(entity["config"])
         except registry.UnknownPluginError as exc:
-            raise SchemaViolation([FieldError("name", str(exc))]) from None
+            errors.append(FieldError("name", str(exc)))
         except ValidationError as exc:
-            raise SchemaViolation(from_pydantic(exc, "config")) from None
-        if errors := check_references(entity["config"], "config"):
+            errors += from_pydantic(exc, "config")
+        if errors:
             raise SchemaViolation(errors)
     return entity
 

@@ -1,0 +1,97 @@
+"""The store as a cluster of CP nodes sees it: versions, caches across nodes, change signalling."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from sqlalchemy import Engine
+
+from oidcgate.config import load
+from oidcgate.controlplane import watcher
+from oidcgate.controlplane.errors import SchemaViolation
+from oidcgate.controlplane.store import Store
+
+
+def test_every_write_bumps_the_version_once(store: Store) -> None:
+    start = store.version()
+    service = store.create("services", {"name": "s", "host": "a.internal"})
+    store.update("services", "s", {"retries": 1})
+    store.upsert("services", "s", {"host": "b.internal"})
+    assert store.version() == start + 3
+    store.delete("services", "nothing-here")  # nothing deleted: no change, no new version
+    with pytest.raises(SchemaViolation):
+        store.create("services", {"host": "bad host"})  # refused: rolled back with its version bump
+    assert store.version() == start + 3
+    store.delete("services", service["id"])
+    assert store.version() == start + 4
+
+
+def test_two_nodes_on_one_database_see_each_others_writes(backend: str, engines: dict[str, Engine],
+                                                           store: Store) -> None:
+    other = Store(engines[backend])  # a second CP node: its own cache
+    store.create("services", {"name": "s1", "host": "a.internal"})
+    other.create("services", {"name": "s2", "host": "b.internal"})  # its cache was empty: it reads first
+    store.create("services", {"name": "s3", "host": "c.internal"})  # stale cache detected by version
+    with pytest.raises(Exception, match="UNIQUE"):
+        other.create("services", {"name": "s3", "host": "d.internal"})
+    for node in (store, other):
+        document, config_hash = node.export()
+        assert [s["name"] for s in document["services"]] == sorted(["s1", "s2", "s3"], key=lambda n: next(
+            s["id"] for s in document["services"] if s["name"] == n))
+        assert config_hash == load(document).hash
+    assert store.export() == other.export()
+
+
+async def test_watcher_sees_a_write_made_through_another_node(backend: str, engines: dict[str, Engine],
+                                                              store: Store) -> None:
+    other = Store(engines[backend])
+    changes: list[tuple[int, float]] = []
+
+    async def on_change(version: int) -> None:
+        changes.append((version, time.monotonic()))
+
+    task = asyncio.create_task(watcher.watch(store.aversion, on_change, interval=0.05))
+    try:
+        await asyncio.sleep(0.2)
+        written_at = time.monotonic()
+        created = await asyncio.to_thread(other.create, "services", {"name": "x", "host": "a.internal"})
+        deadline = time.monotonic() + 2
+        while not changes and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert changes, "the watcher did not notice the write"
+    version, seen_at = changes[0]
+    assert version == store.version() and seen_at - written_at < 0.25
+    assert (await store.export_document())[0]["services"][0]["id"] == created["id"]
+
+
+async def test_watcher_survives_a_failing_callback() -> None:
+    versions = iter(range(1, 100))
+    calls: list[int] = []
+
+    async def version() -> int:
+        return next(versions)
+
+    async def flaky(value: int) -> None:
+        calls.append(value)
+        if len(calls) == 1:
+            raise RuntimeError("push failed")
+
+    task = asyncio.create_task(watcher.watch(version, flaky, interval=0.01))
+    await asyncio.sleep(0.1)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert len(calls) >= 3 and calls == sorted(calls)
+
+
+def test_replace_all_then_incremental_write_keeps_hash_consistent(store: Store) -> None:
+    store.replace_all({"_format_version": "3.0", "services": [
+        {"name": f"s{i}", "url": f"http://h{i}.internal", "routes": [{"paths": [f"/p{i}"]}]} for i in range(50)]})
+    store.create("plugins", {"name": "correlation-id"})
+    document, config_hash = store.export()
+    assert len(document["services"]) == 50 and len(document["routes"]) == 50 and len(document["plugins"]) == 1
+    assert load(document).hash == config_hash
