@@ -1,0 +1,105 @@
+"""The openid-connect plugin's cost on the hot path: requests/s with a cached bearer JWT (RS256) and
+with cached client credentials, against the same data plane's route without plugins.
+
+One `oidcgate dp` (1 worker) serves three routes to the bench's nginx upstream: `/plain` (no plugin),
+`/bearer` and `/cc` (openid-connect against a real `oidcgate idp` on loopback). Each route gets a
+warm-up (which fills the plugin's caches: one token request, one JWKS fetch) and then the same wrk
+run; the ratios compare each plugin row with `/plain` measured in this same run. The bar (issue 4):
+each plugin row at least 85% of the no-plugin row.
+
+    python -m bench.oidc            # BENCH_SECONDS shortens the runs
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+from oidcgate.plugins.openid_connect.client_auth import basic_authorization
+from tests.support.processes import free_port
+
+from bench.harness import Row, bench_seconds, child, dataplane, nginx_upstream, work_dir, wrk
+
+BAR = 0.85
+SCOPE = "bench:read"
+WARMUP_SECONDS = 1
+ROWS = (("plain", "oidcgate, no plugins (same data plane as the rows below)"),
+        ("bearer", "oidcgate + openid-connect: bearer JWT (RS256)"),
+        ("cc", "oidcgate + openid-connect: client credentials (cached)"))
+
+
+@contextlib.contextmanager
+def identity_provider() -> Iterator[tuple[str, str, str]]:
+    """`oidcgate idp` with one client-credentials client; yields (issuer, client_id, client_secret)."""
+    port, admin_token = free_port(), secrets.token_urlsafe(16)
+    base = f"http://127.0.0.1:{port}"
+    with work_dir("oidc-idp") as work:
+        command = [sys.executable, "-m", "oidcgate.cli", "idp", "--listen", f"127.0.0.1:{port}",
+                   "--database", f"sqlite:///{work / 'idp.db'}", "--admin-token", admin_token]
+        with child("oidcgate idp", command, work / "idp.log", port):
+            created = httpx.post(f"{base}/api/v1/clients", timeout=30,
+                                 headers={"Authorization": f"SSWS {admin_token}"},
+                                 json={"name": "bench", "grant_types": ["client_credentials"], "scopes": [SCOPE]})
+            created.raise_for_status()
+            yield f"{base}/oauth2/default", created.json()["client_id"], created.json()["client_secret"]
+
+
+def gateway_doc(upstream: str, issuer: str) -> dict[str, Any]:
+    plugin = {"name": "openid-connect", "config": {
+        "issuer": issuer, "scopes": [SCOPE], "scopes_required": [SCOPE], "audience_required": ["api://default"],
+        "upstream_headers_claims": ["iss", "sub"], "upstream_headers_names": ["Issuer_Header", "X-Subject"]}}
+    routes = [{"name": "plain", "paths": ["/plain"]},
+              {"name": "bearer", "paths": ["/bearer"], "plugins": [plugin]},
+              {"name": "cc", "paths": ["/cc"], "plugins": [plugin]}]
+    return {"_format_version": "3.0", "services": [{"name": "bench", "url": upstream, "routes": routes}]}
+
+
+def _token(issuer: str, client_id: str, secret: str) -> str:
+    response = httpx.post(f"{issuer}/v1/token", auth=(client_id, secret), timeout=30,
+                          data={"grant_type": "client_credentials", "scope": SCOPE})
+    response.raise_for_status()
+    return str(response.json()["access_token"])
+
+
+def _rows(base: str, headers: dict[str, dict[str, str]]) -> dict[str, Row]:
+    rows = {}
+    for key, name in ROWS:
+        url = f"{base}/{key}"
+        check = httpx.get(url, headers=headers[key], timeout=30)
+        if check.status_code != 200:
+            raise RuntimeError(f"{name}: expected 200 before measuring, got {check.status_code} {check.text[:200]}")
+        wrk(url, seconds=WARMUP_SECONDS, headers=headers[key])
+        rows[key] = wrk(url, headers=headers[key], name=name)
+    return rows
+
+
+def measure() -> list[dict[str, Any]]:
+    with identity_provider() as (issuer, client_id, secret), nginx_upstream() as upstream, \
+            dataplane(gateway_doc(upstream, issuer), workers=1) as base:
+        token = _token(issuer, client_id, secret)
+        basic = basic_authorization(client_id, secret)
+        rows = _rows(base, {"plain": {}, "bearer": {"Authorization": f"Bearer {token}"},
+                            "cc": {"Authorization": basic}})
+    plain = rows["plain"]
+    out = [_as_dict(plain, "the reference for the ratios below")]
+    for key in ("bearer", "cc"):
+        row = rows[key]
+        ratio = row.rps / plain.rps if row.rps and plain.rps else None
+        verdict = "-" if ratio is None else f"{ratio:.0%} of the no-plugin row (bar >= {BAR:.0%}: " \
+                                            f"{'met' if ratio >= BAR else 'NOT met'})"
+        out.append(_as_dict(row, "; ".join(filter(None, [verdict, row.note]))))
+    return out
+
+
+def _as_dict(row: Row, note: str) -> dict[str, Any]:
+    return {"name": row.name, "rps": row.rps, "p50_ms": row.p50_ms, "p99_ms": row.p99_ms, "note": note}
+
+
+if __name__ == "__main__":
+    print(f"wrk {bench_seconds()} s per row")
+    for result in measure():
+        print(result)
