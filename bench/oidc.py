@@ -19,10 +19,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
-from oidcgate.plugins.openid_connect.client_auth import basic_authorization
 from tests.support.processes import free_port
 
 from bench.harness import Row, bench_seconds, child, dataplane, nginx_upstream, work_dir, wrk
+from oidcgate.plugins.openid_connect.client_auth import basic_authorization
 
 BAR = 0.85
 SCOPE = "bench:read"
