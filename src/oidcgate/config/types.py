@@ -14,7 +14,9 @@ from pydantic import AfterValidator, Field, StringConstraints
 
 _TOKEN_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # RFC 9110 §5.6.2 token
 _NAME_RE = re.compile(r"^[A-Za-z0-9.\-_~]+$")  # Kong's `utf8_name` restricted to ASCII
-_HOST_LABEL_RE = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+# Underscores allowed, as in Kong: its getting-started guide names an upstream `example_upstream` and
+# points a service's host at it (edit by the cp helper, so that guide's curl examples run unchanged).
+_HOST_LABEL_RE = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
 
 
 def _header_name(value: str) -> str:
