@@ -190,3 +190,20 @@ def test_keys() -> None:
         assert key.alg == alg and key.kid == key.thumbprint() and key.as_dict()["kty"] == kty
     with pytest.raises(ValueError):
         keys.generate("HS256")
+
+
+def test_ttl_cache_expires_and_evicts() -> None:
+    from oidcgate.idp.ttl_cache import TtlCache
+
+    now = [0.0]
+    cache: TtlCache[str, int] = TtlCache(ttl=1.0, max_entries=2, clock=lambda: now[0])
+    cache.put("a", 1)
+    cache.put("b", 2)
+    cache.put("c", 3)
+    assert (cache.get("a"), cache.get("b"), cache.get("c")) == (None, 2, 3)
+    now[0] = 1.0
+    assert cache.get("b") is None
+    cache.put("d", 4)
+    cache.discard(lambda key: key == "d")
+    assert cache.get("d") is None
+    assert TtlCache[str, int](ttl=0).get("x") is None

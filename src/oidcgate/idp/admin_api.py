@@ -54,7 +54,7 @@ def _created_client(provider: Provider, spec: service.ClientSpec) -> dict[str, A
 
 def _deleted_client(provider: Provider, client_id: str) -> None:
     service.delete_client(provider.store, client_id)
-    provider.verified_secrets.forget(client_id)
+    provider.forget_client(client_id)
 
 
 COLLECTIONS = (

@@ -218,7 +218,10 @@ def _client_create(args: argparse.Namespace) -> int:
         created = service.create_client(store, spec, _hasher())
         return {"client_id": created.client_id, "client_secret": created.client_secret, **created.client}
 
-    return _managed(args, create)
+    status = _managed(args, create)
+    if status == 0 and not args.json:
+        print("Store the client secret now: only its hash is kept, it cannot be shown again.", file=sys.stderr)
+    return status
 
 
 def _client_list(args: argparse.Namespace) -> int:

@@ -10,13 +10,12 @@ remembered success outlives anything else. Passwords of users are never cached.
 from __future__ import annotations
 
 import hashlib
-import threading
-import time
-from collections import OrderedDict
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+
+from oidcgate.idp.ttl_cache import TtlCache
 
 
 @dataclass(frozen=True)
@@ -48,40 +47,20 @@ class VerificationCache:
     """Successful secret verifications for `ttl` seconds, at most `max_entries` of them (oldest dropped)."""
 
     def __init__(self, ttl: float = 30.0, max_entries: int = 10_000) -> None:
-        self.ttl = ttl
-        self.max_entries = max_entries
-        self._entries: OrderedDict[tuple[str, str], tuple[str, float]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._verified: TtlCache[tuple[str, str], str] = TtlCache(ttl, max_entries)  # -> the stored hash
 
     @staticmethod
     def _key(client_id: str, secret: str) -> tuple[str, str]:
         return client_id, hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
     def hit(self, client_id: str, secret: str, stored_hash: str) -> bool:
-        key = self._key(client_id, secret)
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                return False
-            if entry[0] != stored_hash or entry[1] <= time.monotonic():
-                del self._entries[key]
-                return False
-            return True
+        return self._verified.get(self._key(client_id, secret)) == stored_hash
 
     def remember(self, client_id: str, secret: str, stored_hash: str) -> None:
-        if self.ttl <= 0:
-            return
-        key = self._key(client_id, secret)
-        with self._lock:
-            self._entries[key] = (stored_hash, time.monotonic() + self.ttl)
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
+        self._verified.put(self._key(client_id, secret), stored_hash)
 
     def forget(self, client_id: str) -> None:
-        with self._lock:
-            for key in [key for key in self._entries if key[0] == client_id]:
-                del self._entries[key]
+        self._verified.discard(lambda key: key[0] == client_id)
 
 
 def digest(value: str) -> str:

@@ -6,7 +6,6 @@ protocol rules come from the `rfc*`/`oidc_core` modules, state from `store`, key
 from __future__ import annotations
 
 import secrets
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +35,7 @@ from oidcgate.idp.rfc9068_access_token import TYP, InvalidAccessToken, access_to
 from oidcgate.idp.settings import Settings
 from oidcgate.idp.store import AuthorizationCode, AuthServer, Client, RefreshToken, Store, User
 from oidcgate.idp.throttle import FailureThrottle
+from oidcgate.idp.ttl_cache import TtlCache
 
 AUTH_FAILED = "Client authentication failed: unknown client or wrong credentials"
 
@@ -46,7 +46,7 @@ class UnknownServer(LookupError):
 
 def profile(user: User) -> UserProfile:
     return UserProfile(sub=user.id, username=user.username, groups=tuple(user.groups), name=user.name,
-                       email=user.email, email_verified=False)
+                       email=user.email)
 
 
 @dataclass(frozen=True)
@@ -65,27 +65,31 @@ class Provider:
         self.verified_secrets = VerificationCache(settings.secret_cache_ttl)
         self.throttle = FailureThrottle(settings.failure_threshold, settings.failure_base_delay,
                                         settings.failure_max_delay)
-        self._servers: dict[str, tuple[AuthServer, float]] = {}
-        self._servers_lock = threading.Lock()
-
-    # Authorization servers (cached briefly: every request needs one).
+        # Every token request needs its server and client: both are cached as briefly as the keys, so
+        # that a change made by another process (the CLI) is seen within RELOAD_INTERVAL.
+        self._servers: TtlCache[str, AuthServer] = TtlCache(RELOAD_INTERVAL)
+        self._clients: TtlCache[str, Client] = TtlCache(RELOAD_INTERVAL)
 
     def server(self, server_id: str) -> AuthServer:
-        with self._servers_lock:
-            cached = self._servers.get(server_id)
-        if cached and time.monotonic() - cached[1] < RELOAD_INTERVAL:
-            return cached[0]
-        server = self.store.get(AuthServer, server_id)
+        server = self._servers.get(server_id) or self.store.get(AuthServer, server_id)
         if server is None:
             raise UnknownServer(server_id)
-        with self._servers_lock:
-            self._servers[server_id] = (server, time.monotonic())
+        self._servers.put(server_id, server)
         return server
 
     def forget_server(self, server_id: str) -> None:
-        with self._servers_lock:
-            self._servers.pop(server_id, None)
+        self._servers.discard(lambda key: key == server_id)
         self.keyring.invalidate(server_id)
+
+    def client(self, client_id: str) -> Client | None:
+        client = self._clients.get(client_id) or self.store.get(Client, client_id)
+        if client is not None:
+            self._clients.put(client_id, client)
+        return client
+
+    def forget_client(self, client_id: str) -> None:
+        self._clients.discard(lambda key: key == client_id)
+        self.verified_secrets.forget(client_id)
 
     def issuer(self, server: AuthServer) -> str:
         return self.settings.issuer(server.id)
@@ -104,7 +108,7 @@ class Provider:
         if retry_after is not None:
             raise InvalidClient(f"too many failed authentications for this client; retry in {retry_after} s",
                                 headers={"Retry-After": str(retry_after)})
-        client = self.store.get(Client, client_id)
+        client = self.client(client_id)
         try:
             if client is None or client.auth_method != credentials.method:
                 raise InvalidClient(AUTH_FAILED)
@@ -275,6 +279,10 @@ class Provider:
             return None
         return claims
 
+    def _token_user(self, claims: dict[str, Any]) -> User | None:
+        """The user an access token was issued for; None for client-credentials tokens (no auth_time)."""
+        return self.store.get(User, claims["sub"]) if "auth_time" in claims else None
+
     def _active_refresh_token(self, server: AuthServer, token: str) -> RefreshToken | None:
         row = self.store.get(RefreshToken, digest(token))
         if row is None or row.server_id != server.id or row.status != "active" or row.expires_at <= time.time():
@@ -292,7 +300,7 @@ class Provider:
             raise InvalidRequest("token is missing")
         for kind in introspection.hinted_order(params.get("token_type_hint")):
             if kind == "access_token" and (claims := self.access_token_claims(server, token)):
-                user = self.store.get(User, claims["sub"]) if "auth_time" in claims else None
+                user = self._token_user(claims)
                 return introspection.access_token_response(claims, user.username if user else None)
             # A refresh token is only shown to the client it was issued to.
             if kind == "refresh_token" and (row := self._active_refresh_token(server, token)) \
@@ -331,7 +339,7 @@ class Provider:
         scopes = str(claims.get("scope", "")).split(" ")
         if OPENID not in scopes:
             raise rfc6750_bearer.InsufficientScope("the openid scope is required")
-        user = self.store.get(User, claims["sub"]) if "auth_time" in claims else None
+        user = self._token_user(claims)
         if user is None:
             raise rfc6750_bearer.InvalidToken("the access token does not belong to a user")
         return scoped_claims(profile(user), scopes)

@@ -116,7 +116,3 @@ def parse_scope(value: str | None) -> tuple[str, ...] | None:
 
 def is_scope_token(value: str) -> bool:
     return bool(_SCOPE_TOKEN.match(value))
-
-
-def format_scope(scopes: tuple[str, ...] | list[str]) -> str:
-    return " ".join(scopes)

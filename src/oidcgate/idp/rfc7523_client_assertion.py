@@ -60,7 +60,7 @@ def verify(assertion: str, *, client_id: str, keys: KeySet, audiences: Collectio
     exp, nbf, iat, jti = claims.get("exp"), claims.get("nbf"), claims.get("iat"), claims.get("jti")
     if not isinstance(exp, int) or exp + LEEWAY <= now:
         raise InvalidClient("client_assertion has expired or lacks exp")
-    if exp - now > MAX_LIFETIME:
+    if exp - now > MAX_LIFETIME + LEEWAY:
         raise InvalidClient(f"client_assertion exp is more than {MAX_LIFETIME} s away")
     if any(isinstance(value, int) and value > now + LEEWAY for value in (nbf, iat)):
         raise InvalidClient("client_assertion is not valid yet")
