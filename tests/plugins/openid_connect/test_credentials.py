@@ -134,3 +134,12 @@ async def test_hide_removes_only_the_credentials() -> None:
     hide(form, found)
     assert form.body == b"keep=v%26w"
     assert form.headers.get("content-length") == "10"
+
+
+async def test_hiding_body_credentials_keeps_other_bytes_intact() -> None:
+    form = request([("Content-Type", "application/x-www-form-urlencoded")], method="POST",
+                   body=b"client_id=id&client_secret=s%C3%BC&raw=\xfe\xff%FF")
+    found = await find(form, ALL, ALL)
+    assert found == ClientCredentials("id", "sü", "body")
+    hide(form, found)
+    assert form.body == b"raw=\xfe\xff%FF"

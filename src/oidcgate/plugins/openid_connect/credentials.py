@@ -137,7 +137,7 @@ async def find(request: Request, bearer_types: Collection[str], client_types: Co
     body_bearer, body_client = "body" in bearer_types, "body" in client_types
     if (body_bearer or body_client) and request.method not in ("GET", "HEAD") and _is_form(request):
         body = await request.read_body(body_limit)
-        params = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+        params = parse_qs(body.decode("latin-1"), keep_blank_values=True)  # %-escapes decode as UTF-8
         return _from_params(params, "body", body_bearer, body_client)
     return None
 
@@ -162,5 +162,5 @@ def hide(request: Request, credentials: Credentials) -> None:
     elif credentials.source == "query":
         request.query_string = _without(request.query_string, names)
     elif request.body is not None:
-        request.body = _without(request.body.decode("utf-8", "replace"), names).encode()
+        request.body = _without(request.body.decode("latin-1"), names).encode("latin-1")  # bytes kept
         request.headers.set("Content-Length", str(len(request.body)))
