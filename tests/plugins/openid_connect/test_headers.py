@@ -20,7 +20,7 @@ from oidcgate.plugins.pdk import Headers
     ({"b": 1, "a": [1, 2]}, '{"b":1,"a":[1,2]}'),
     ([{"id": 1}, "x"], '[{"id":1},"x"]'),
     ([["a"]], '[["a"]]'),
-    ("José", "José"),
+    ("José 日本", "José 日本".encode().decode("latin-1")),  # UTF-8 bytes, one latin-1 character each
     (None, None),
 ])
 def test_encoding(value: object, expected: str | None) -> None:
@@ -36,6 +36,8 @@ def test_unsafe_values_are_refused(value: object) -> None:
 
 def test_longest_allowed_value() -> None:
     assert encode_claim("x" * 4096) == "x" * 4096
+    with pytest.raises(UnsafeClaimValue, match="longer than 4096 bytes"):
+        encode_claim("é" * 2049)  # 2049 characters, 4098 bytes
 
 
 def test_names_use_dashes_and_client_copies_are_removed() -> None:

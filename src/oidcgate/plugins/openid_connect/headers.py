@@ -4,9 +4,11 @@ Encoding, so the upstream can rely on it:
 - a string is sent as is; a number or boolean as JSON (`42`, `1.5`, `true`);
 - an array of scalars as its members encoded that way, joined by `", "` (`admins, users`);
 - an object, or an array holding objects or arrays, as compact JSON;
-- a missing or null claim sends no header.
+- a missing or null claim sends no header;
+- text beyond ASCII goes out as its UTF-8 bytes (what Kong and nginx forward); the PDK, like the
+  proxy, holds header values as latin-1 strings, one character per byte.
 
-A value with a control character (CR, LF, NUL, TAB, DEL, ...) or longer than 4096 characters is refused
+A value with a control character (CR, LF, NUL, TAB, DEL, ...) or longer than 4096 bytes is refused
 (`UnsafeClaimValue`), never forwarded raw: it could split or smuggle headers.
 
 Names: an `_` in a configured name is sent as `-`, so Kong's `Issuer_Header` arrives as
@@ -52,10 +54,12 @@ def encode_claim(value: Any) -> str | None:
         encoded = orjson.dumps(value).decode()
     else:
         encoded = _scalar(value)
-    if len(encoded) > MAX_VALUE_LENGTH:
-        raise UnsafeClaimValue(f"longer than {MAX_VALUE_LENGTH} characters")
     if _CONTROL.search(encoded):
         raise UnsafeClaimValue("contains control characters")
+    if not encoded.isascii():
+        encoded = encoded.encode("utf-8").decode("latin-1")
+    if len(encoded) > MAX_VALUE_LENGTH:
+        raise UnsafeClaimValue(f"longer than {MAX_VALUE_LENGTH} bytes")
     return encoded
 
 
