@@ -51,6 +51,19 @@ def test_client_and_user_lifecycle(tmp_path: Path) -> None:
     assert missing.returncode == 1 and "no client" in missing.stderr
 
 
+def test_private_key_jwt_client_from_a_pem_file(tmp_path: Path) -> None:
+    from joserfc import jwk
+
+    key = jwk.generate_key("EC", "P-256")
+    (tmp_path / "client.pem").write_bytes(key.as_pem(private=False))
+    created = cli("client", "create", "--name", "signer", "--grant-types", "client_credentials", "--scopes", "a",
+                  "--auth-method", "private_key_jwt", "--jwks-file", str(tmp_path / "client.pem"), "--json",
+                  database=f"sqlite:///{tmp_path / 'x.db'}")
+    client = json.loads(created.stdout)
+    assert client["client_secret"] is None
+    assert client["jwks"]["keys"][0]["x"] == key.as_dict()["x"] and "d" not in client["jwks"]["keys"][0]
+
+
 def test_invalid_input_reports_every_problem(tmp_path: Path) -> None:
     result = cli("client", "create", "--name", "x", "--grant-types", "authorization_code,password",
                  "--scopes", "ok bad\\scope", database=f"sqlite:///{tmp_path / 'x.db'}")
