@@ -1,0 +1,1 @@
+"""`oidcgate demo`: the whole story on a laptop in one command."""

@@ -1,0 +1,282 @@
+"""The demo's orchestration: start the parts as child processes, configure them, print what to try.
+
+Every part runs as its own `oidcgate` process, exactly as an operator would run it, with its
+output in `<prefix>/logs/`. Configuration goes through the public interfaces only: the identity
+provider's admin API and the control plane's Kong-compatible Admin API.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+HOST = "127.0.0.1"
+PORTS = {"proxy": 8000, "admin": 8001, "gui": 8002, "cluster": 8005, "status": 8100, "idp": 9000, "echo": 9090}
+ISSUER = f"http://{HOST}:{PORTS['idp']}/oauth2/default"
+SCOPES = "orders:read orders:write"
+START_TIMEOUT = 20.0
+
+
+class DemoError(RuntimeError):
+    pass
+
+
+@dataclass
+class Child:
+    name: str
+    popen: subprocess.Popen[bytes]
+    log: Path
+
+
+def run(prefix: str, *, wait: bool = True) -> int:
+    root = Path(prefix).resolve()
+    (root / "logs").mkdir(parents=True, exist_ok=True)
+    try:
+        _check_ports_free()
+        with _children() as children:
+            started = time.monotonic()
+            _start_all(root, children)
+            client = _ensure_idp_client(root)
+            _configure_gateway(client)
+            _wait_for_route()
+            elapsed = time.monotonic() - started
+            _print_instructions(root, client, elapsed)
+            ok = _run_story(client)
+            if not wait:
+                return 0 if ok else 1
+            _wait_for_signal(children)
+    except DemoError as exc:
+        print(f"demo: {exc}", file=sys.stderr)
+        return 1
+    print("demo: stopped.")
+    return 0
+
+
+def _check_ports_free() -> None:
+    busy = []
+    for name, port in PORTS.items():
+        with socket.socket() as sock:
+            if sock.connect_ex((HOST, port)) == 0:
+                busy.append(f"{name} ({port})")
+    if busy:
+        raise DemoError(f"ports already in use: {', '.join(busy)}; is another demo running?")
+
+
+@contextlib.contextmanager
+def _children() -> Iterator[list[Child]]:
+    children: list[Child] = []
+    try:
+        yield children
+    finally:
+        for child in reversed(children):  # data plane first, identity provider last
+            _stop(child)
+
+
+def _spawn(children: list[Child], root: Path, name: str, *args: str) -> Child:
+    log = root / "logs" / f"{name}.log"
+    with open(log, "ab") as out:
+        popen = subprocess.Popen([sys.executable, "-m", "oidcgate.cli", *args], stdout=out,
+                                 stderr=subprocess.STDOUT, start_new_session=True,
+                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    child = Child(name, popen, log)
+    children.append(child)
+    return child
+
+
+def _stop(child: Child) -> None:
+    if child.popen.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(child.popen.pid, signal.SIGTERM)
+    try:
+        child.popen.wait(10)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.popen.pid, signal.SIGKILL)
+        child.popen.wait(5)
+
+
+def _oidcgate(*args: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "oidcgate.cli", *args], capture_output=True, text=True,
+                          timeout=60, check=False)
+    if done.returncode != 0:
+        raise DemoError(f"oidcgate {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
+    return done.stdout
+
+
+def _start_all(root: Path, children: list[Child]) -> None:
+    cert, key = root / "cluster.crt", root / "cluster.key"
+    if not cert.exists():
+        _oidcgate("cluster", "gen-cert", "--cert", str(cert), "--key", str(key))
+    _oidcgate("cp", "migrate", "--prefix", str(root / "cp"))
+    idp_token = secrets.token_urlsafe(24)
+    os.environ["OIDCGATE_DEMO_IDP_TOKEN"] = idp_token  # for this process only: the admin calls below
+    _spawn(children, root, "idp", "idp", "--listen", f"{HOST}:{PORTS['idp']}",
+           "--database", f"sqlite:///{root / 'idp.db'}", "--admin-token", idp_token)
+    _spawn(children, root, "echo", "echo", "--listen", f"{HOST}:{PORTS['echo']}")
+    _spawn(children, root, "cp", "cp", "--prefix", str(root / "cp"),
+           "--admin-listen", f"{HOST}:{PORTS['admin']}", "--gui-listen", f"{HOST}:{PORTS['gui']}",
+           "--cluster-listen", f"{HOST}:{PORTS['cluster']}", "--cluster-cert", str(cert), "--cluster-key", str(key))
+    _spawn(children, root, "dp", "dp", "--prefix", str(root / "dp"), "--cp", f"{HOST}:{PORTS['cluster']}",
+           "--cluster-cert", str(cert), "--cluster-key", str(key),
+           "--proxy-listen", f"{HOST}:{PORTS['proxy']}", "--status-listen", f"{HOST}:{PORTS['status']}")
+    for name, port in (("idp", "idp"), ("echo", "echo"), ("cp", "admin"), ("cp", "gui"), ("dp", "proxy")):
+        _wait_port(next(c for c in children if c.name == name), PORTS[port])
+
+
+def _wait_port(child: Child, port: int) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if child.popen.poll() is not None:
+            raise DemoError(f"{child.name} exited with {child.popen.returncode}; see {child.log}:\n"
+                            f"{child.log.read_text(errors='replace')[-2000:]}")
+        with contextlib.suppress(OSError), socket.create_connection((HOST, port), timeout=0.5):
+            return
+        time.sleep(0.05)
+    raise DemoError(f"{child.name} did not listen on {port} within {START_TIMEOUT:.0f}s; see {child.log}")
+
+
+def _idp_admin() -> httpx.Client:
+    return httpx.Client(base_url=f"http://{HOST}:{PORTS['idp']}/api/v1", timeout=10,
+                        headers={"Authorization": f"SSWS {os.environ['OIDCGATE_DEMO_IDP_TOKEN']}"})
+
+
+def _ensure_idp_client(root: Path) -> dict[str, str]:
+    """The demo's API client at the identity provider, created once and remembered in the prefix."""
+    saved = root / "demo-client.json"
+    with _idp_admin() as idp:
+        if saved.exists():
+            client = json.loads(saved.read_text())
+            if idp.get(f"/clients/{client['client_id']}").status_code == 200:
+                return dict(client)
+        for scope in SCOPES.split():
+            response = idp.post("/scopes", json={"name": scope, "description": f"demo scope {scope}"})
+            if response.status_code not in (200, 201, 409):
+                raise DemoError(f"identity provider refused scope {scope}: {response.text}")
+        response = idp.post("/clients", json={
+            "name": "demo-api-client", "grant_types": ["client_credentials"], "scopes": SCOPES.split(),
+            "token_endpoint_auth_method": "client_secret_basic"})
+        if response.status_code not in (200, 201):
+            raise DemoError(f"identity provider refused the demo client: {response.text}")
+        body = response.json()
+    client = {"client_id": body["client_id"], "client_secret": body["client_secret"]}
+    saved.write_text(json.dumps(client))
+    saved.chmod(0o600)
+    return client
+
+
+def _configure_gateway(client: dict[str, str]) -> None:
+    """Service httpbin → route /oidcroute → openid-connect, through the Admin API (idempotent)."""
+    with httpx.Client(base_url=f"http://{HOST}:{PORTS['admin']}", timeout=10) as admin:
+        _expect(admin.put("/services/httpbin", json={"url": f"http://{HOST}:{PORTS['echo']}/anything"}))
+        _expect(admin.put("/routes/oidcroute", json={"paths": ["/oidcroute"], "service": {"name": "httpbin"}}))
+        config: dict[str, Any] = {
+            "issuer": ISSUER,
+            "client_id": [client["client_id"]],
+            "client_secret": [client["client_secret"]],
+            "auth_methods": ["client_credentials", "bearer"],
+            "scopes": SCOPES.split(),
+            "scopes_required": ["orders:read"],
+            "upstream_headers_claims": ["iss"],
+            "upstream_headers_names": ["Issuer_Header"],
+        }
+        existing = admin.get("/routes/oidcroute/plugins").json().get("data", [])
+        current = next((p for p in existing if p["name"] == "openid-connect"), None)
+        if current is None:
+            _expect(admin.post("/routes/oidcroute/plugins", json={"name": "openid-connect", "config": config}))
+        else:
+            _expect(admin.patch(f"/plugins/{current['id']}", json={"config": config}))
+
+
+def _expect(response: httpx.Response) -> httpx.Response:
+    if response.status_code >= 400:
+        raise DemoError(f"Admin API {response.request.method} {response.request.url.path} answered "
+                        f"{response.status_code}: {response.text}")
+    return response
+
+
+def _wait_for_route() -> None:
+    """The data plane serves the route once the control plane's push arrived (it answers 401)."""
+    deadline = time.monotonic() + START_TIMEOUT
+    status = None
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            status = httpx.get(f"http://{HOST}:{PORTS['proxy']}/oidcroute", timeout=2).status_code
+            if status == 401:
+                return
+        time.sleep(0.1)
+    raise DemoError(f"the data plane did not serve /oidcroute in time (last status {status})")
+
+
+def _print_instructions(root: Path, client: dict[str, str], elapsed: float) -> None:
+    proxy = f"http://{HOST}:{PORTS['proxy']}"
+    cid, secret = client["client_id"], client["client_secret"]
+    print(f"""
+oidcgate demo is up in {elapsed:.1f}s (state in {root}, logs in {root / 'logs'}).
+
+  identity provider  {ISSUER}
+  echo upstream      http://{HOST}:{PORTS['echo']}
+  Admin API          http://{HOST}:{PORTS['admin']}      GUI  http://{HOST}:{PORTS['gui']}
+  data plane proxy   {proxy}      status  http://{HOST}:{PORTS['status']}/status
+
+Service 'httpbin' -> route '/oidcroute' -> openid-connect (client credentials and bearer),
+claim 'iss' injected upstream as 'Issuer_Header'.
+
+  client id      {cid}
+  client secret  {secret}
+
+Try:
+  curl -i {proxy}/oidcroute                              # 401: no credentials
+  curl -i -u '{cid}:{secret}' {proxy}/oidcroute          # 200: see "Issuer-Header" in the echo
+  TOKEN=$(curl -s -u '{cid}:{secret}' -d grant_type=client_credentials -d scope=orders:read \\
+          {ISSUER}/v1/token | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+  curl -i -H "Authorization: Bearer $TOKEN" {proxy}/oidcroute   # 200 with the token itself
+  .venv/bin/oidcgate token decode "$TOKEN"               # the token's header and claims
+  curl -s http://{HOST}:{PORTS['admin']}/clustering/data-planes   # the runtime manager
+""", flush=True)
+
+
+def _run_story(client: dict[str, str]) -> bool:
+    """Walk the story once so the demo proves itself: 401 without credentials, 200 with them."""
+    url = f"http://{HOST}:{PORTS['proxy']}/oidcroute"
+    anonymous = httpx.get(url, timeout=10)
+    authorized = httpx.get(url, auth=(client["client_id"], client["client_secret"]), timeout=10)
+    injected = None
+    if authorized.status_code == 200:
+        headers = {k.lower(): v for k, v in authorized.json().get("headers", {}).items()}
+        injected = headers.get("issuer-header") or headers.get("issuer_header")
+    ok = anonymous.status_code == 401 and authorized.status_code == 200 and injected == ISSUER
+    print(f"Checked: without credentials -> {anonymous.status_code}; with -u id:secret -> "
+          f"{authorized.status_code}, upstream saw Issuer-Header: {injected}  [{'ok' if ok else 'FAILED'}]")
+    return ok
+
+
+def _wait_for_signal(children: list[Child]) -> None:
+    print("Press Ctrl-C to stop.", flush=True)
+    stop = False
+
+    def _handle(signum: int, frame: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGINT, _handle)
+    signal.signal(signal.SIGTERM, _handle)
+    while not stop:
+        dead = [c for c in children if c.popen.poll() is not None]
+        if dead:
+            print(f"demo: {dead[0].name} exited ({dead[0].popen.returncode}); see {dead[0].log}", file=sys.stderr)
+            return
+        time.sleep(0.2)
