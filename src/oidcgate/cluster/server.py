@@ -85,6 +85,9 @@ class ClusterServer:
         self._server.close()
         await self._server.wait_closed()
         self._server = None
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
 
     async def push(self) -> None:
         """Export the current snapshot and queue it for every data plane not running it yet."""
