@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import sys
 
 from oidcgate.config.entities import Consumer, Plugin, Route, Service
 from oidcgate.controlplane.gui.forms import FormField, form_schema, schema_fields
@@ -36,9 +37,14 @@ def plugin_config_fields(name: str) -> tuple[FormField, ...]:
 
 
 def plugin_description(name: str) -> str:
-    """The first line of the plugin handler's docstring: what the catalogue shows under its name."""
+    """What the catalogue shows under a plugin's name: the first sentence of its handler's docstring,
+    or else of its package's (where the bundled plugins describe themselves)."""
     try:
-        doc = registry.get(name).__doc__ or ""
+        handler = registry.get(name)
     except registry.UnknownPluginError:
         return ""
-    return doc.strip().splitlines()[0] if doc.strip() else ""
+    package = sys.modules.get(handler.__module__.rpartition(".")[0])
+    doc = handler.__doc__ or (package.__doc__ if package else None) or ""
+    paragraph = " ".join(doc.strip().split("\n\n")[0].split())
+    sentence, dot, _ = paragraph.partition(". ")
+    return sentence + dot.strip()

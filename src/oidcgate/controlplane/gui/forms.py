@@ -26,7 +26,7 @@ ACRONYMS = frozenset({
     "jwk", "jwks", "jwt", "mtls", "oidc", "pkce", "sni", "snis", "ssl", "tcp", "tls", "ttl", "uri", "uris",
     "url", "urls",
 })
-PLURAL_ACRONYMS = {"ids": "IDs", "snis": "SNIs", "uris": "URIs", "urls": "URLs"}
+SPELLED = {"ids": "IDs", "snis": "SNIs", "uris": "URIs", "urls": "URLs", "openid": "OpenID", "oauth2": "OAuth2"}
 SECRET_NAME_RE = re.compile(r"(^|_)(secret|password|passphrase|private_key|client_key|token_secret)$")
 UNSET = object()  # a field the form left empty: omitted from the JSON body so the schema default applies
 CLEAR_PREFIX = "clear:"  # checkbox `clear:config.client_secret` = index: drop that stored secret
@@ -38,8 +38,8 @@ def label(name: str) -> str:
     for word in name.replace("-", "_").split("_"):
         if not word:
             continue
-        if word in PLURAL_ACRONYMS:
-            words.append(PLURAL_ACRONYMS[word])
+        if word in SPELLED:
+            words.append(SPELLED[word])
         elif word in ACRONYMS:
             words.append(word.upper())
         else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse
 
@@ -80,7 +82,14 @@ def make_env() -> jinja2.Environment:
     env.filters["ago"] = lambda ts: relative_time(ts, time.time())
     env.filters["when"] = absolute_time
     env.globals["scope_label"] = scope_label
+    env.filters["prose"] = prose
     return env
+
+
+def prose(text: str | None) -> Markup:
+    """Schema descriptions as HTML: escaped first, then `code` spans (as the plugins write them) set as <code>."""
+    escaped = str(escape(text or ""))
+    return Markup(re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped))
 
 
 def render(request: Request, template: str, context: Mapping[str, Any], *, section: str | None = None,

@@ -30,7 +30,7 @@ def sections(name: str) -> list[Section]:
         config = plugin_config_fields(name)
     except registry.UnknownPluginError:
         raise HTTPException(404, f"No plugin named {name!r} is installed.") from None
-    return [Section("General", PLUGIN_COMMON_FIELDS), Section("Configuration", config)]
+    return [Section("Configuration", config), Section("Plugin settings", PLUGIN_COMMON_FIELDS)]
 
 
 def scope_query(scope: Mapping[str, str | None]) -> str:
