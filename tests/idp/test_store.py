@@ -121,3 +121,17 @@ def test_provider_process_on_postgresql(postgres_url: str, tmp_path: Path) -> No
         auth = (client["client_id"], client["client_secret"])
         assert httpx.post(idp.endpoint("introspect"), data={"token": kept}, auth=auth).json()["active"] is True
         assert httpx.post(idp.endpoint("introspect"), data={"token": revoked}, auth=auth).json() == {"active": False}
+        # PostgreSQL text cannot hold NUL: such input is refused or finds nothing, never a 500.
+        nul_requests = [
+            ("POST", idp.endpoint("token"), {"data": {"grant_type": "client_credentials"}, "auth": ("a\x00b", "s")}),
+            ("POST", idp.endpoint("token"), {"data": {"grant_type": "client_credentials", "client_id": "a\x00"}}),
+            ("POST", f"{idp.base_url}/oauth2/x%00y/v1/token", {"data": {"grant_type": "client_credentials"}}),
+            ("GET", f"{idp.base_url}/oauth2/x%00y/v1/keys", {}),
+            ("GET", f"{idp.base_url}/api/v1/clients/a%00b", {"headers": {"Authorization": "SSWS test-admin-token"}}),
+            ("DELETE", f"{idp.base_url}/api/v1/scopes/a%00b", {"headers": {"Authorization": "SSWS test-admin-token"}}),
+            ("POST", f"{idp.base_url}/api/v1/users", {"json": {"username": "a\x00b", "password": "12345678"},
+                                                      "headers": {"Authorization": "SSWS test-admin-token"}}),
+        ]
+        for method, url, kwargs in nul_requests:
+            answer = httpx.request(method, url, timeout=10, **kwargs)
+            assert 400 <= answer.status_code < 500, (url, answer.status_code, answer.text)

@@ -137,6 +137,8 @@ class AdminApi:
 
         async def item(request: Request) -> Response:
             key = request.path_params["key"]
+            if "\x00" in key:
+                return _error(404, "not_found", "no such item")
             operation = collection.delete if request.method == "DELETE" else collection.get
             assert operation is not None
             return await self._handle(request, lambda: run_in_threadpool(operation, provider, key))

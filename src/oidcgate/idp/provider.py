@@ -71,10 +71,12 @@ class Provider:
         self._clients: TtlCache[str, Client] = TtlCache(RELOAD_INTERVAL)
 
     def server(self, server_id: str) -> AuthServer:
-        server = self._servers.get(server_id) or self.store.get(AuthServer, server_id)
+        server = self._servers.get(server_id)
         if server is None:
-            raise UnknownServer(server_id)
-        self._servers.put(server_id, server)
+            server = self.store.get(AuthServer, server_id)
+            if server is None:
+                raise UnknownServer(server_id)
+            self._servers.put(server_id, server)
         return server
 
     def forget_server(self, server_id: str) -> None:
@@ -82,9 +84,11 @@ class Provider:
         self.keyring.invalidate(server_id)
 
     def client(self, client_id: str) -> Client | None:
-        client = self._clients.get(client_id) or self.store.get(Client, client_id)
-        if client is not None:
-            self._clients.put(client_id, client)
+        client = self._clients.get(client_id)
+        if client is None:
+            client = self.store.get(Client, client_id)
+            if client is not None:
+                self._clients.put(client_id, client)
         return client
 
     def forget_client(self, client_id: str) -> None:

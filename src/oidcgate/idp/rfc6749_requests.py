@@ -37,6 +37,8 @@ def parse_params(raw: bytes | str) -> dict[str, str]:
     params: dict[str, str] = {}
     seen: set[str] = set()
     for name, value in pairs:
+        if "\x00" in name or "\x00" in value:
+            raise InvalidRequest("parameters must not contain NUL characters")
         if name in seen:
             raise InvalidRequest(f"parameter {name!r} is included more than once")
         seen.add(name)
@@ -72,7 +74,7 @@ def _basic_credentials(authorization: str) -> tuple[str, str]:
     except (binascii.Error, UnicodeDecodeError) as exc:
         raise InvalidClient("malformed Basic credentials") from exc
     client_id, colon, secret = decoded.partition(":")
-    if not colon or not client_id:
+    if not colon or not client_id or "\x00" in decoded:
         raise InvalidClient("malformed Basic credentials")
     return unquote_plus(client_id), unquote_plus(secret)
 

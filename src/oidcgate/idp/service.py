@@ -52,8 +52,20 @@ class Conflict(ServiceError):
     pass
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(item) for item in value)
+    return False
+
+
 def validated(model: type[BaseModel], data: dict[str, Any]) -> Any:
     """Build a spec, turning every validation problem into one ServiceError message."""
+    if _has_nul(data):
+        raise ServiceError("text must not contain NUL characters")
     try:
         return model.model_validate(data)
     except ValidationError as exc:

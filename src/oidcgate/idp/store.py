@@ -212,6 +212,8 @@ class Store:
     # Generic access by primary key, used for the simple entities.
 
     def get(self, model: type[ModelT], key: Any) -> ModelT | None:
+        if not _storable(key):
+            return None
         with self.session() as session:
             return session.get(model, key)
 
@@ -235,6 +237,8 @@ class Store:
     # Entities with more to them.
 
     def user_by_username(self, username: str) -> User | None:
+        if not _storable(username):
+            return None
         with self.session() as session:
             return session.scalars(select(User).where(User.username == username)).first()
 
@@ -346,6 +350,12 @@ class Store:
             code_end = func.coalesce(AuthorizationCode.access_exp, AuthorizationCode.expires_at)
             _changed(session, delete(AuthorizationCode).where(code_end < now))
             _changed(session, delete(SigningKey).where(SigningKey.publish_until < now))
+
+
+def _storable(key: Any) -> bool:
+    """PostgreSQL text cannot hold NUL, so no stored key contains one: such a lookup finds nothing."""
+    parts = key if isinstance(key, tuple) else (key,)
+    return not any(isinstance(part, str) and "\x00" in part for part in parts)
 
 
 def _changed(session: Session, statement: Executable) -> int:
