@@ -72,12 +72,16 @@ def page(context: BrowserContext) -> Iterator[Page]:
     opened.close()
 
 
-def create_service_in_browser(page: Page, cp: ControlPlane, name: str) -> str:
+def create_service_in_browser(page: Page, cp: ControlPlane, name: str, host: str = "127.0.0.1", port: int = 9090,
+                              path: str = "", screenshot_as: str | None = None) -> str:
     page.goto(cp.gui + "/services")
     page.get_by_role("link", name="New gateway service").click()
     field(page, "Name").fill(name)
-    field(page, "Host").fill("127.0.0.1")
-    field(page, "Port").fill("9090")
+    field(page, "Host").fill(host)
+    field(page, "Port").fill(str(port))
+    field(page, "Path").fill(path)
+    if screenshot_as:
+        screenshot(page, screenshot_as, full_page=False)
     page.get_by_role("button", name="Create").click()
     expect(page.get_by_role("status")).to_have_text("Created.")
     return page.url.split("/services/")[1].split("?")[0]
@@ -86,25 +90,24 @@ def create_service_in_browser(page: Page, cp: ControlPlane, name: str) -> str:
 def test_service_route_and_openid_connect_plugin_through_forms(page: Page, cp: ControlPlane) -> None:
     page.goto(cp.gui + "/")
     expect(page.get_by_role("heading", name="Overview")).to_be_visible()
-    service_id = create_service_in_browser(page, cp, "httpbin")
-    screenshot(page, "04-service-new-detail")
+    service_id = create_service_in_browser(page, cp, "httpbin", screenshot_as="04-service-form")
 
     page.get_by_role("link", name="Add route").click()
     expect(field(page, "Gateway Service")).to_have_value(service_id)
     field(page, "Name").fill("oidcroute")
     field(page, "Paths").fill("/oidcroute")
-    screenshot(page, "05-route-form", full_page=False)
+    screenshot(page, "06-route-form", full_page=False)
     page.get_by_role("button", name="Create").click()
     expect(page.get_by_role("cell", name="/oidcroute")).to_be_visible()
 
     page.get_by_role("link", name="Add plugin").click()
-    screenshot(page, "06-plugin-catalogue")
+    screenshot(page, "07-plugin-catalogue")
     page.get_by_role("link", name="Add the OpenID Connect plugin").click()
     for label in ("Issuer", "Client ID", "Scopes", "Upstream Headers Claims", "Upstream Headers Names"):
         expect(field(page, label)).to_be_visible()
     expect(page.get_by_role("group", name="Client Secret")).to_be_visible()
     expect(field(page, "Scopes")).to_have_value("openid")  # the schema default
-    screenshot(page, "07-openid-connect-form", full_page=False)
+    screenshot(page, "08-openid-connect-form", full_page=False)
 
     # invalid: no issuer, then claims and header names that do not pair up; nothing is stored
     field(page, "Client ID").fill("demo-client")
@@ -118,7 +121,7 @@ def test_service_route_and_openid_connect_plugin_through_forms(page: Page, cp: C
     expect(field(page, "Issuer")).to_have_attribute("aria-invalid", "true")
     expect(field(page, "Upstream Headers Claims")).to_have_value("iss\nsub")
     expect(field(page, "Client Secret (new value)")).to_have_value("")  # never echoed
-    screenshot(page, "08-openid-connect-form-errors", full_page=False)
+    screenshot(page, "09-openid-connect-form-errors", full_page=False)
     field(page, "Issuer").fill(ISSUER)
     field(page, "Client Secret (new value)").fill("demo-secret")
     page.get_by_role("button", name="Create").click()
@@ -134,7 +137,7 @@ def test_service_route_and_openid_connect_plugin_through_forms(page: Page, cp: C
     expect(page).to_have_url(f"{cp.gui}/services/{service_id}?done=created")
     row = page.get_by_role("row", name="openid-connect")
     expect(row.get_by_text("Enabled")).to_be_visible()
-    screenshot(page, "04-service-detail")
+    screenshot(page, "05-service-detail")
     with cp.api() as api:
         [plugin] = api.get("/plugins").json()["data"]
     config = plugin["config"]
@@ -172,9 +175,9 @@ def test_lists_search_and_screenshots(page: Page, cp: ControlPlane) -> None:
     expect(page.get_by_role("link", name="billing")).to_be_visible()
     expect(page.get_by_role("link", name="orders")).to_have_count(0)
     page.goto(cp.gui + "/routes")
-    screenshot(page, "09-routes")
+    screenshot(page, "10-routes")
     page.goto(cp.gui + "/plugins")
-    screenshot(page, "10-plugins")
+    screenshot(page, "11-plugins")
     page.goto(cp.gui + "/")
     screenshot(page, "02-overview")
 
@@ -195,7 +198,7 @@ def test_consumers_and_escaping(page: Page, cp: ControlPlane) -> None:
     field(page, "Username").fill("bob")
     page.get_by_role("button", name="Create").click()
     page.goto(cp.gui + "/consumers")
-    screenshot(page, "11-consumers")
+    screenshot(page, "12-consumers")
     page.get_by_role("button", name="Delete consumer bob").click()  # the confirm() is accepted
     expect(page.get_by_role("status")).to_have_text("Deleted.")
     expect(page.get_by_role("link", name="bob")).to_have_count(0)
@@ -250,12 +253,11 @@ def test_runtime_manager_and_configure_page(context: BrowserContext, cp: Control
     expect(page.get_by_role("heading", name="Data Plane Nodes")).to_be_visible()
     expect(page.locator("#nodes")).to_have_attribute("data-refresh", "/runtime/nodes")
     expect(page.locator("#refresh-stamp")).to_contain_text("Updated", timeout=8000)  # gui.js refreshed it
-    screenshot(page, "12-runtime")
     page.get_by_role("link", name="Configure a data plane").first.click()
     script = page.locator("#runtime-script")
     expect(script).to_contain_text("oidcgate dp")
     expect(script).to_contain_text(cp.cluster)
-    screenshot(page, "13-configure-data-plane", full_page=False)
+    screenshot(page, "14-configure-data-plane", full_page=False)
     page.get_by_role("button", name="Copy script").click()
     expect(page.locator("#copy-status")).to_have_text("Copied to the clipboard.")
     assert page.evaluate("navigator.clipboard.readText()") == script.text_content()
