@@ -26,7 +26,12 @@ def test_crud(idp: Idp) -> None:
     token = token_request(idp, {"grant_type": "client_credentials"}, auth=(client["client_id"], client["client_secret"]))
     assert token.status_code == 200
 
+    resource_server = idp.cc_client()
+    introspect = {"data": {"token": token.json()["access_token"]},
+                  "auth": (resource_server["client_id"], resource_server["client_secret"])}
+    assert httpx.post(idp.endpoint("introspect"), **introspect).json()["active"] is True
     assert idp.admin("DELETE", f"/api/v1/clients/{client['client_id']}").status_code == 204
+    assert httpx.post(idp.endpoint("introspect"), **introspect).json() == {"active": False}
     assert idp.admin("GET", f"/api/v1/clients/{client['client_id']}").status_code == 404
     gone = token_request(idp, {"grant_type": "client_credentials"}, auth=(client["client_id"], client["client_secret"]))
     assert gone.status_code == 401  # the verification cache does not outlive the client

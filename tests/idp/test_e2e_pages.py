@@ -100,7 +100,19 @@ def test_logout_ends_the_session_and_returns_to_a_registered_uri(idp: Idp, brows
                                                       "post_logout_redirect_uri": "http://127.0.0.1:9/bye"})
     assert out.status_code == 302 and out.headers["location"] == "http://127.0.0.1:9/bye?state=s1"
     assert browser.get(_authorize_url(idp, client)).status_code == 200  # signed out: the login page again
-    assert browser.get(idp.endpoint("logout")).status_code == 200
+
+
+def test_logout_without_a_hint_asks_the_user_first(idp: Idp, browser: httpx.Client) -> None:
+    idp.create_user("lena")
+    client = idp.web_client()
+    assert authorize_with_login(browser, _authorize_url(idp, client), "lena").status_code == 302
+    confirm = browser.get(idp.endpoint("logout"))  # e.g. an <img src> on another site
+    assert confirm.status_code == 200 and "Sign out?" in confirm.text
+    assert browser.get(_authorize_url(idp, client)).status_code == 302  # still signed in
+    form = parse_forms(confirm.text).forms[0]
+    out = browser.post(idp.base_url + form["action"], data=form["inputs"])
+    assert out.status_code == 200 and "You are signed out" in out.text
+    assert browser.get(_authorize_url(idp, client)).status_code == 200
 
 
 def test_discovery_documents(idp: Idp) -> None:

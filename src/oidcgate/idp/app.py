@@ -222,9 +222,13 @@ class IdpApp:
             return self._render(request, server_id, step)
         return await self._page_flow(request, flow)
 
-    def _check_csrf(self, request: Request, params: dict[str, str]) -> None:
+    def _csrf_ok(self, request: Request, params: dict[str, str]) -> bool:
+        """Double-submit check: the form's token equals the SameSite=Strict cookie set with the form."""
         cookie, field = request.cookies.get(CSRF_COOKIE, ""), params.get("csrf_token", "")
-        if not cookie or not hmac.compare_digest(cookie.encode(), field.encode()):
+        return bool(cookie) and hmac.compare_digest(cookie.encode(), field.encode())
+
+    def _check_csrf(self, request: Request, params: dict[str, str]) -> None:
+        if not self._csrf_ok(request, params):
             raise InvalidRequest("the form expired or was not sent from this site; start signing in again")
 
     def _login_sync(self, server_id: str, params: dict[str, str]) -> tuple[Step, str | None, int]:
@@ -274,8 +278,21 @@ class IdpApp:
         self.authorization.end_session(session_id)
         return target
 
+    def _confirm_logout(self, request: Request, server_id: str, params: dict[str, str]) -> Response:
+        """Without an id_token_hint nothing shows the request comes from a client: ask the user
+        (RP-Initiated Logout 1.0 §2), so that another site cannot sign them out."""
+        csrf = self._csrf(request)
+        fields = {name: value for name, value in params.items() if name not in FORM_FIELDS}
+        response = self._page("logout.html", action=f"/oauth2/{server_id}/v1/logout", params=fields, csrf_token=csrf)
+        response.set_cookie(CSRF_COOKIE, csrf, httponly=True, samesite="strict", secure=self.secure_cookies)
+        return response
+
     async def logout(self, request: Request) -> Response:
         async def flow(request: Request, server_id: str, params: dict[str, str]) -> Response:
+            if "id_token_hint" not in params and not self._csrf_ok(request, params):
+                await self._call(self.authorization.logout_redirect, await self._call(self.provider.server, server_id),
+                                 params)  # report a bad post_logout_redirect_uri before asking
+                return self._confirm_logout(request, server_id, params)
             target = await self._call(self._logout_sync, server_id, params, request.cookies.get(SESSION_COOKIE))
             response: Response = (RedirectResponse(target, 302, headers=NO_STORE) if target else
                                   self._message("Signed out", "You are signed out.", 200, is_error=False))

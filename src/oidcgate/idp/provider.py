@@ -281,6 +281,11 @@ class Provider:
         jti = claims.get("jti")
         if not isinstance(jti, str) or self.store.is_revoked(jti):
             return None
+        # The tokens of a deleted client or user are no longer active either.
+        if self.client(str(claims.get("client_id"))) is None:
+            return None
+        if "auth_time" in claims and self._token_user(claims) is None:
+            return None
         return claims
 
     def _token_user(self, claims: dict[str, Any]) -> User | None:
