@@ -21,6 +21,7 @@ from starlette.routing import Route
 from oidcgate.idp import service
 from oidcgate.idp.keys import ALGORITHMS
 from oidcgate.idp.settings import DEFAULT_SERVER_ID
+from oidcgate.idp.web import PayloadTooLarge, read_body
 
 if TYPE_CHECKING:
     from oidcgate.idp.provider import Provider
@@ -94,9 +95,10 @@ class AdminApi:
         return None
 
     async def _body(self, request: Request) -> dict[str, Any]:
-        raw = await request.body()
-        if len(raw) > MAX_BODY:
-            raise service.ServiceError("the request body is too large")
+        try:
+            raw = await read_body(request, MAX_BODY)
+        except PayloadTooLarge as exc:
+            raise service.ServiceError(exc.description) from exc
         if not raw:
             return {}
         try:
