@@ -41,7 +41,6 @@ class Pages:
         self.templates = Environment(loader=PackageLoader("oidcgate.idp", "templates"), autoescape=True)
         self.secure_cookies = provider.settings.base_url.startswith("https://")
 
-
     def _page(self, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
         html = self.templates.get_template(template).render(**context)
         return HTMLResponse(html, status_code, headers=PAGE_HEADERS)
@@ -72,7 +71,8 @@ class Pages:
             return parse_params(request.url.query)
         return await form_params(request)
 
-    async def _page_flow(self, request: Request, flow: Callable[[Request, str, dict[str, str]], Awaitable[Response]]) -> Response:
+    async def _page_flow(self, request: Request,
+                         flow: Callable[[Request, str, dict[str, str]], Awaitable[Response]]) -> Response:
         """Run a page flow; errors before the redirect URI is trusted are shown, later ones redirected."""
         server_id = request.path_params["server_id"]
         try:
