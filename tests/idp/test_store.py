@@ -135,3 +135,24 @@ def test_provider_process_on_postgresql(postgres_url: str, tmp_path: Path) -> No
         for method, url, kwargs in nul_requests:
             answer = httpx.request(method, url, timeout=10, **kwargs)
             assert 400 <= answer.status_code < 500, (url, answer.status_code, answer.text)
+
+
+def test_a_retired_key_leaves_the_jwks_once_its_tokens_have_expired(tmp_path: Path) -> None:
+    from oidcgate.idp.keys import KeyRing
+    from oidcgate.idp.store import SigningKey
+
+    store = service.open_store(f"sqlite:///{tmp_path / 'keys.db'}")
+    old_kid = store.keys("default")[0].kid
+    new_kid = service.rotate_keys(store, "default")["kid"]
+    ring = KeyRing(store, reload_interval=0)
+    assert {key["kid"] for key in ring.jwks("default")["keys"]} == {old_kid, new_kid}
+    assert ring.signing_key("default").kid == new_kid
+
+    old = store.get(SigningKey, old_kid)
+    assert old is not None and old.publish_until is not None
+    old.publish_until = int(time.time()) - 1  # as if the longest token lifetime had passed
+    store.merge(old)
+    assert [key["kid"] for key in ring.jwks("default")["keys"]] == [new_kid]
+    store.purge_expired(int(time.time()))
+    assert [row.kid for row in store.keys("default")] == [new_kid]
+    store.close()
