@@ -59,6 +59,8 @@ class Authorization:
     def __init__(self, provider: Provider) -> None:
         self.provider = provider
         self.store = provider.store
+        # Checked against when the username is unknown, so that timing does not tell which users exist.
+        self._decoy_hash = provider.hasher.hash(secrets.token_urlsafe(16))
 
     # Requests.
 
@@ -138,7 +140,8 @@ class Authorization:
         if self.provider.throttle.retry_after(identity) is not None:
             return None
         user = self.store.user_by_username(username)
-        if user is None or not self.provider.hasher.verify(user.password_hash, password):
+        stored = user.password_hash if user else self._decoy_hash
+        if not self.provider.hasher.verify(stored, password) or user is None:
             self.provider.throttle.failed(identity)
             return None
         self.provider.throttle.succeeded(identity)
