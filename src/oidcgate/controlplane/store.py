@@ -80,13 +80,20 @@ def is_uuid(value: str) -> bool:
 class DataPlaneReport(Protocol):
     """What a data plane reports (oidcgate.cluster.protocol.DataPlaneStatus has these attributes)."""
 
-    id: str
-    ip: str
-    hostname: str
-    version: str
-    config_hash: str
-    last_seen: float
-    sync_status: str
+    @property
+    def id(self) -> str: ...
+    @property
+    def ip(self) -> str: ...
+    @property
+    def hostname(self) -> str: ...
+    @property
+    def version(self) -> str: ...
+    @property
+    def config_hash(self) -> str: ...
+    @property
+    def last_seen(self) -> float: ...  # epoch seconds
+    @property
+    def sync_status(self) -> str: ...
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,29 @@ def _operation(summary: str, parameters: list[dict[str, Any]], responses: dict[s
     return operation
 
 
+def _operation_id(method: str, path: str) -> str:
+    return method + path.replace("{", "").replace("}", "").replace("/", "-").rstrip("-")
+
+
+def _link_created_entities(paths: dict[str, Any]) -> None:
+    """OpenAPI links from each create to what can be done with the new entity (and its children)."""
+    for path, operations in paths.items():
+        for method, operation in operations.items():
+            operation["operationId"] = _operation_id(method, path)
+    for collection in COLLECTIONS:
+        links: dict[str, Any] = {}
+        keep_parent = {"parent": "$request.path.parent"} if collection.parent else {}
+        for method in ("get", "patch", "put", "delete"):
+            links[f"{method}-created"] = {"operationId": _operation_id(method, collection.path + "/{key}"),
+                                          "parameters": {"key": "$response.body#/id", **keep_parent}}
+        for child in COLLECTIONS:
+            if child.parent is not None and child.parent[0] == collection.kind and collection.parent is None:
+                for method in ("get", "post"):
+                    links[f"{method}-{child.kind}"] = {"operationId": _operation_id(method, child.path),
+                                                       "parameters": {"parent": "$response.body#/id"}}
+        paths[collection.path]["post"]["responses"]["201"]["links"] = links
+
+
 @functools.cache
 def _document() -> dict[str, Any]:
     components: dict[str, Any] = {
@@ -111,6 +134,7 @@ def _document() -> dict[str, Any]:
             "patch": _operation(f"Update one of {kind}", item, _responses(200, 404, 409, 413, 415), patch),
             "delete": _operation(f"Delete one of {kind}", item, _responses(204, 404)),
         }
+    _link_created_entities(paths)
     any_object = {"type": "object", "additionalProperties": True}
     paths.update({
         "/": {"get": _operation("Node information", [], _responses(200))},

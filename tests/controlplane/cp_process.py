@@ -1,0 +1,73 @@
+"""Start `oidcgate cp` as a real process on free loopback ports (tests only)."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+
+from tests.support.processes import OIDCGATE, Proc, free_port, start
+
+PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@dataclass
+class ControlPlane:
+    proc: Proc
+    admin_port: int
+    cluster_port: int
+    prefix: Path
+
+    @property
+    def admin(self) -> str:
+        return f"http://127.0.0.1:{self.admin_port}"
+
+
+def start_cp(prefix: Path, *extra: str, env: dict[str, str] | None = None, cluster: bool = False) -> ControlPlane:
+    admin_port, cluster_port = free_port(), free_port()
+    args = ["cp", "--prefix", str(prefix), "--admin-listen", f"127.0.0.1:{admin_port}", "--gui-listen", "off",
+            "--cluster-listen", f"127.0.0.1:{cluster_port}", *extra]
+    prefix.mkdir(parents=True, exist_ok=True)
+    waits = [admin_port, cluster_port] if cluster else [admin_port]
+    proc = start(args, prefix / f"cp-{admin_port}.log", waits, env=env, timeout=30)
+    return ControlPlane(proc, admin_port, cluster_port, prefix)
+
+
+@contextlib.contextmanager
+def running_cp(prefix: Path, *extra: str, env: dict[str, str] | None = None,
+               cluster: bool = False) -> Iterator[ControlPlane]:
+    cp = start_cp(prefix, *extra, env=env, cluster=cluster)
+    try:
+        yield cp
+    finally:
+        cp.proc.stop()
+
+
+def oidcgate(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run a short oidcgate command to completion."""
+    return subprocess.run([*OIDCGATE, *args], capture_output=True, text=True, timeout=timeout, env=env,
+                          check=False)
+
+
+@contextlib.contextmanager
+def fresh_pg_schema() -> Iterator[str]:
+    """A database URL on an empty PostgreSQL schema, dropped afterwards."""
+    schema = f"cp_e2e_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_SERVER)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"postgresql://postgres@127.0.0.1:5432/test?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+PYTHON = sys.executable
