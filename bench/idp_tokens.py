@@ -16,6 +16,7 @@ import secrets
 import statistics
 import sys
 import time
+from typing import Any
 
 import httpx
 from tests.support.processes import free_port
@@ -54,7 +55,7 @@ def _percentile(values: list[float], fraction: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[round(fraction * 100) - 1]
 
 
-def measure(seconds: float = 5.0) -> dict:
+def measure(seconds: float = 5.0) -> list[dict[str, Any]]:
     """Start `oidcgate idp`, create a client, and measure client-credentials tokens per second."""
     port = free_port()
     admin_token = secrets.token_urlsafe(16)
@@ -70,12 +71,12 @@ def measure(seconds: float = 5.0) -> dict:
             url = f"{base}/oauth2/default/v1/token"
             asyncio.run(_load(url, auth, WARMUP_SECONDS))
             latencies, elapsed = asyncio.run(_load(url, auth, seconds))
-    return {
+    return [{
         "name": NAME,
         "rps": len(latencies) / elapsed,
         "p50_ms": _percentile(latencies, 0.50) * 1000,
         "p99_ms": _percentile(latencies, 0.99) * 1000,
-    }
+    }]
 
 
 if __name__ == "__main__":
