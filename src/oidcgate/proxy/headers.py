@@ -1,0 +1,93 @@
+"""Header rules for proxying (RFC 9110 §7.6.1 hop-by-hop fields, Kong's X-Forwarded-* semantics).
+
+Request headers are classified once, by their lower-cased name, while llhttp reports them; everything
+not in `REQUEST_SPECIAL` is forwarded byte for byte. Fields the proxy owns (framing, Host,
+X-Forwarded-*, X-Real-IP, Via) are regenerated; hop-by-hop fields and `Proxy-*` never cross.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+
+VIA = b"1.1 oidcgate"
+VIA_LINE = b"Via: " + VIA + b"\r\n"
+
+# Request header kinds.
+HOST, CONNECTION, DROP, TRANSFER_ENCODING, CONTENT_LENGTH, EXPECT, XFF, XF, VIA_FIELD, UPGRADE = range(1, 11)
+
+REQUEST_SPECIAL: dict[bytes, int] = {
+    b"host": HOST,
+    b"connection": CONNECTION,
+    b"keep-alive": DROP,
+    b"proxy-connection": DROP,
+    b"proxy-authorization": DROP,
+    b"te": DROP,
+    b"trailer": DROP,
+    b"x-real-ip": DROP,
+    b"transfer-encoding": TRANSFER_ENCODING,
+    b"content-length": CONTENT_LENGTH,
+    b"expect": EXPECT,
+    b"x-forwarded-for": XFF,
+    b"x-forwarded-proto": XF,
+    b"x-forwarded-host": XF,
+    b"x-forwarded-port": XF,
+    b"x-forwarded-path": XF,
+    b"x-forwarded-prefix": XF,
+    b"via": VIA_FIELD,
+    b"upgrade": UPGRADE,
+}
+
+# Response header kinds: these are dropped or rewritten; the rest is forwarded as is.
+RESPONSE_SPECIAL: dict[bytes, int] = {
+    b"connection": CONNECTION,
+    b"keep-alive": DROP,
+    b"proxy-connection": DROP,
+    b"te": DROP,
+    b"trailer": DROP,
+    b"upgrade": UPGRADE,
+    b"transfer-encoding": TRANSFER_ENCODING,
+    b"content-length": CONTENT_LENGTH,
+    b"via": VIA_FIELD,
+}
+
+# Names a plugin-built request must not carry upstream (the proxy writes its own).
+OWNED_BY_PROXY = frozenset(name.decode() for name, kind in REQUEST_SPECIAL.items() if kind != EXPECT) | {"expect"}
+
+_CONNECTION_OPTIONS = frozenset({b"close", b"keep-alive", b"upgrade"})
+
+
+def connection_tokens(values: Iterable[bytes]) -> frozenset[bytes]:
+    """Field names listed in Connection (besides close/keep-alive/upgrade): hop-by-hop too (RFC 9110 §7.6.1)."""
+    tokens = {t.strip().lower() for v in values for t in v.split(b",")}
+    return frozenset(t for t in tokens if t and t not in _CONNECTION_OPTIONS)
+
+
+def drop_named(flat: list[bytes], names: frozenset[bytes]) -> list[bytes]:
+    """Remove fields by name from a flat [name, b": ", value, b"\\r\\n", ...] list."""
+    out: list[bytes] = []
+    for i in range(0, len(flat), 4):
+        if flat[i].lower() not in names:
+            out += flat[i:i + 4]
+    return out
+
+
+def via(received: bytes | None) -> bytes:
+    """Our Via line, after the hops the message already went through (RFC 9110 §7.6.3)."""
+    return b"Via: " + received + b", " + VIA + b"\r\n" if received else VIA_LINE
+
+
+class TrustedIPs:
+    """Kong's `trusted_ips`: clients whose X-Forwarded-* headers are believed (none by default)."""
+
+    def __init__(self, cidrs: Iterable[str]) -> None:
+        self.networks = [ipaddress.ip_network(c.strip(), strict=False) for c in cidrs if c.strip()]
+
+    def __contains__(self, ip: str) -> bool:
+        if not self.networks:
+            return False
+        try:
+            address = ipaddress.ip_address(ip)
+        except ValueError:
+            return False
+        return any(address in network for network in self.networks)

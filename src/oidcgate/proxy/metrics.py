@@ -1,0 +1,134 @@
+"""Request metrics: cheap per-worker counters, merged and rendered as Prometheus text by the master.
+
+A worker records into plain Python counters whose label children (service, route) are looked up once
+per snapshot compile, so a request costs one dict increment and two `bisect` calls. The master asks
+each worker for a dump on every scrape and adds them up (plus what workers that exited had counted),
+so `/metrics` is aggregated across workers without shared memory.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Iterable
+from typing import Any
+
+# Latency buckets in milliseconds (a subset of Kong's prometheus plugin buckets).
+BUCKETS: tuple[float, ...] = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 30000, 60000)
+
+
+class Histogram:
+    __slots__ = ("counts", "sum")
+
+    def __init__(self) -> None:
+        self.counts = [0] * (len(BUCKETS) + 1)
+        self.sum = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(BUCKETS, value)] += 1
+        self.sum += value
+
+
+class RouteStats:
+    """Counters for one (service, route) label pair."""
+
+    __slots__ = ("codes", "route", "service", "total", "upstream")
+
+    def __init__(self, service: str, route: str) -> None:
+        self.service = service
+        self.route = route
+        self.codes: dict[int, int] = {}
+        self.total = Histogram()
+        self.upstream = Histogram()
+
+    def record(self, status: int, total_ms: float, upstream_ms: float) -> None:
+        codes = self.codes
+        codes[status] = codes.get(status, 0) + 1
+        self.total.observe(total_ms)
+        if upstream_ms >= 0:
+            self.upstream.observe(upstream_ms)
+
+
+class WorkerStats:
+    """Every RouteStats of one worker; children survive snapshot swaps so counters never go back."""
+
+    def __init__(self) -> None:
+        self.children: dict[tuple[str, str], RouteStats] = {}
+        self.unmatched = self.child("", "")
+
+    def child(self, service: str, route: str) -> RouteStats:
+        key = (service, route)
+        stats = self.children.get(key)
+        if stats is None:
+            stats = self.children[key] = RouteStats(service, route)
+        return stats
+
+    def dump(self) -> list[list[Any]]:
+        return [[s.service, s.route, {str(k): v for k, v in s.codes.items()}, s.total.counts, s.total.sum,
+                 s.upstream.counts, s.upstream.sum] for s in self.children.values() if s.codes]
+
+
+def merge(dumps: Iterable[list[list[Any]]]) -> dict[tuple[str, str], list[Any]]:
+    """Add up worker dumps: (service, route) -> [codes, total counts, total sum, upstream counts, sum]."""
+    merged: dict[tuple[str, str], list[Any]] = {}
+    for dump in dumps:
+        for service, route, codes, total, total_sum, upstream, upstream_sum in dump:
+            into = merged.get((service, route))
+            if into is None:
+                merged[(service, route)] = [dict(codes), list(total), total_sum, list(upstream), upstream_sum]
+                continue
+            for code, n in codes.items():
+                into[0][code] = into[0].get(code, 0) + n
+            into[1] = [a + b for a, b in zip(into[1], total, strict=True)]
+            into[2] += total_sum
+            into[3] = [a + b for a, b in zip(into[3], upstream, strict=True)]
+            into[4] += upstream_sum
+    return merged
+
+
+def _labels(**labels: str) -> str:
+    def escape(value: str) -> str:
+        return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+    return "{" + ",".join(f'{k}="{escape(v)}"' for k, v in labels.items()) + "}"
+
+
+def _histogram(lines: list[str], name: str, labels: dict[str, str], counts: list[int], total: float) -> None:
+    cumulative = 0
+    for bound, count in zip((*BUCKETS, float("inf")), counts, strict=True):
+        cumulative += count
+        le = "+Inf" if bound == float("inf") else f"{bound:g}"
+        lines.append(f"{name}_bucket{_labels(**labels, le=le)} {cumulative}")
+    lines.append(f"{name}_sum{_labels(**labels)} {total:.3f}")
+    lines.append(f"{name}_count{_labels(**labels)} {cumulative}")
+
+
+def render(merged: dict[tuple[str, str], list[Any]], *, config_hash: str, connections: dict[str, int],
+           workers: int, uptime: float) -> str:
+    """Prometheus text exposition format 0.0.4."""
+    lines = [
+        "# HELP oidcgate_http_requests_total HTTP requests by service, route and status code.",
+        "# TYPE oidcgate_http_requests_total counter",
+    ]
+    for (service, route), (codes, *_rest) in sorted(merged.items()):
+        for code, n in sorted(codes.items()):
+            lines.append(f"oidcgate_http_requests_total{_labels(service=service, route=route, code=code)} {n}")
+    for metric, index, what in (("oidcgate_request_latency_ms", 1, "Total time from first byte read to last byte sent"),
+                                ("oidcgate_upstream_latency_ms", 3, "Time from request sent upstream to response headers")):
+        lines.append(f"# HELP {metric} {what}, in milliseconds.")
+        lines.append(f"# TYPE {metric} histogram")
+        for (service, route), values in sorted(merged.items()):
+            if any(values[index]):
+                _histogram(lines, metric, {"service": service, "route": route}, values[index], values[index + 1])
+    lines += ["# HELP oidcgate_connections Client connections by state.", "# TYPE oidcgate_connections gauge"]
+    for state in ("active", "reading", "writing", "waiting"):
+        lines.append(f"oidcgate_connections{_labels(state=state)} {connections.get(state, 0)}")
+    lines += ["# HELP oidcgate_connections_total Client connections accepted and handled.",
+              "# TYPE oidcgate_connections_total counter"]
+    for state in ("accepted", "handled"):
+        lines.append(f"oidcgate_connections_total{_labels(state=state)} {connections.get(state, 0)}")
+    lines += ["# HELP oidcgate_config_info The configuration hash in use.", "# TYPE oidcgate_config_info gauge",
+              f"oidcgate_config_info{_labels(hash=config_hash)} 1",
+              "# HELP oidcgate_workers Worker processes running.", "# TYPE oidcgate_workers gauge",
+              f"oidcgate_workers {workers}",
+              "# HELP oidcgate_uptime_seconds Seconds since the data plane started.",
+              "# TYPE oidcgate_uptime_seconds gauge", f"oidcgate_uptime_seconds {uptime:.1f}"]
+    return "\n".join(lines) + "\n"

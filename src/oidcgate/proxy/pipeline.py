@@ -1,0 +1,139 @@
+"""The plugin pipeline: per-route chains resolved at compile time, run per request in phase order.
+
+Precedence (Kong's, most specific wins, one instance per plugin name and request):
+consumer+route+service > consumer+route > consumer+service > route+service > consumer > route >
+service > global. Consumer-scoped instances take effect once an authentication plugin (higher
+PRIORITY, so it runs earlier) has called `ctx.authenticate(consumer)`: each plugin's instance is
+chosen when its access phase is reached, with the consumer known at that moment.
+
+Phases: rewrite (instances that do not depend on a consumer) -> access -> [proxy] -> response ->
+log, higher PRIORITY first, and only the phases a handler overrides are called.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from oidcgate.config.entities import Plugin as PluginEntity
+from oidcgate.config.entities import Route
+from oidcgate.plugins.base import Plugin
+from oidcgate.plugins.pdk import Context
+
+log = logging.getLogger("oidcgate.proxy.pipeline")
+
+# (consumer, route, service) scope -> precedence (lower wins).
+_PRECEDENCE = {(True, True, True): 0, (True, True, False): 1, (True, False, True): 2, (False, True, True): 3,
+               (True, False, False): 4, (False, True, False): 5, (False, False, True): 6,
+               (False, False, False): 7}
+
+
+@dataclass(slots=True)
+class Slot:
+    """One plugin name on one route: the instance to use without a consumer, and per consumer."""
+
+    name: str
+    priority: int
+    phases: frozenset[str]
+    default: Plugin | None = None
+    by_consumer: dict[str, Plugin] = field(default_factory=dict)
+
+    def pick(self, consumer_id: str | None) -> Plugin | None:
+        if consumer_id is not None and self.by_consumer:
+            chosen = self.by_consumer.get(consumer_id)
+            if chosen is not None:
+                return chosen
+        return self.default
+
+
+@dataclass(slots=True)
+class Chain:
+    """A route's plugins in execution order (higher PRIORITY first)."""
+
+    slots: tuple[Slot, ...]
+    has_response: bool
+    has_log: bool
+
+    async def before_proxy(self, ctx: Context, chosen: list[tuple[Plugin, frozenset[str]]]) -> None:
+        """rewrite then access; fills `chosen` with the instance each plugin uses for this request.
+
+        Raises PluginExit (a plugin answered) or any exception a plugin raised.
+        """
+        for slot in self.slots:
+            if "rewrite" in slot.phases and slot.default is not None:
+                await slot.default.rewrite(ctx)
+        for slot in self.slots:
+            instance = slot.pick(ctx.consumer.id if ctx.consumer is not None else None)
+            if instance is None:
+                continue
+            chosen.append((instance, slot.phases))
+            if "access" in slot.phases:
+                await instance.access(ctx)
+
+    @staticmethod
+    async def response(ctx: Context, chosen: Sequence[tuple[Plugin, frozenset[str]]]) -> None:
+        for instance, phases in chosen:
+            if "response" in phases:
+                await instance.response(ctx)
+
+    @staticmethod
+    async def log(ctx: Context, chosen: Sequence[tuple[Plugin, frozenset[str]]]) -> None:
+        """Every log handler runs even when an earlier one fails; failures are logged, never raised."""
+        for instance, phases in chosen:
+            if "log" in phases:
+                try:
+                    await instance.log(ctx)
+                except Exception:
+                    log.exception("plugin %s failed in the log phase", type(instance).__name__)
+
+
+class _Index:
+    """Plugin entities by scope, so building one route's chain does not scan every plugin."""
+
+    def __init__(self, plugins: Iterable[PluginEntity]) -> None:
+        self.by_route: dict[str | None, list[PluginEntity]] = defaultdict(list)
+        self.by_service: dict[str | None, list[PluginEntity]] = defaultdict(list)  # route is None
+        for plugin in plugins:
+            if not plugin.enabled or not ({"http", "https"} & set(plugin.protocols)):
+                continue
+            if plugin.route is not None:
+                self.by_route[plugin.route].append(plugin)
+            else:
+                self.by_service[plugin.service].append(plugin)
+
+    def candidates(self, route: Route) -> list[PluginEntity]:
+        scoped = self.by_service[route.service] if route.service else []
+        return [*self.by_service[None], *scoped, *self.by_route[route.id]]
+
+
+def build_chains(routes: Iterable[Route], plugins: Iterable[PluginEntity],
+                 instances: dict[str, Plugin]) -> dict[str, Chain | None]:
+    """route id -> its Chain (None when no plugin applies, so the proxy takes its fast path)."""
+    index = _Index(plugins)
+    chains: dict[str, Chain | None] = {}
+    for route in routes:
+        by_name: dict[str, list[tuple[int, PluginEntity]]] = defaultdict(list)
+        for plugin in index.candidates(route):
+            if plugin.service is not None and plugin.service != route.service:
+                continue
+            scope = (plugin.consumer is not None, plugin.route is not None, plugin.service is not None)
+            by_name[plugin.name].append((_PRECEDENCE[scope], plugin))
+        slots = []
+        for name, found in by_name.items():
+            found.sort(key=lambda item: item[0])
+            handler = type(instances[found[0][1].id])  # type: ignore[index]
+            slot = Slot(name, handler.PRIORITY, handler.phases())
+            for _, plugin in found:
+                instance = instances[plugin.id]  # type: ignore[index]
+                if plugin.consumer is None:
+                    if slot.default is None:
+                        slot.default = instance
+                else:
+                    slot.by_consumer.setdefault(plugin.consumer, instance)
+            slots.append(slot)
+        slots.sort(key=lambda s: (-s.priority, s.name))
+        chains[route.id] = Chain(tuple(slots), any("response" in s.phases for s in slots),  # type: ignore[index]
+                                 any("log" in s.phases for s in slots)) if slots else None
+    return chains

@@ -1,0 +1,169 @@
+"""Compile a snapshot into the immutable runtime a worker serves from: router, services, chains, balancers.
+
+Requests never look at config: everything they need (upstream path base, timeouts in seconds,
+balancer, plugin chain, metrics child) is precomputed here, once per snapshot. A worker swaps the
+whole Runtime by assigning one attribute, so a request sees either the old or the new config.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from dataclasses import dataclass, field
+
+import orjson
+
+from oidcgate.config import Snapshot
+from oidcgate.config.entities import Route, Service
+from oidcgate.plugins import registry
+from oidcgate.plugins.base import Plugin
+from oidcgate.plugins.pdk import ConsumerIndex, PluginEnv
+from oidcgate.proxy.balancer import Balancer, Fixed
+from oidcgate.proxy.metrics import RouteStats, WorkerStats
+from oidcgate.proxy.pipeline import Chain, build_chains
+from oidcgate.proxy.router import Router
+
+log = logging.getLogger("oidcgate.proxy.runtime")
+
+
+@dataclass(slots=True)
+class ServiceRuntime:
+    entity: Service
+    name: str
+    base: bytes  # the service path, "/" when unset
+    target: Fixed | Balancer
+    connect_timeout: float
+    read_timeout: float
+    write_timeout: float
+    retries: int
+    tls: ssl.SSLContext | None
+
+
+@dataclass(slots=True)
+class RouteRuntime:
+    entity: Route
+    name: str
+    service: ServiceRuntime | None
+    strip: bool
+    v1: bool
+    preserve_host: bool
+    https_only: bool
+    chain: Chain | None
+    stats: RouteStats
+    log_names: bytes  # '"route":...,"service":...' for the access log, JSON-encoded once
+
+
+@dataclass
+class Runtime:
+    hash: str
+    router: Router[RouteRuntime]
+    consumers: ConsumerIndex
+    routes: list[RouteRuntime]
+    balancers: dict[str, Balancer]
+    instances: list[Plugin] = field(default_factory=list)
+    inflight: int = 0  # requests on routes with plugins that still use this runtime's instances
+    retired: bool = False
+
+    def release(self) -> None:
+        """A plugin request finished; close the instances once a retired runtime is unused."""
+        self.inflight -= 1
+        if self.retired and self.inflight == 0:
+            self.close_instances()
+
+    def retire(self) -> None:
+        self.retired = True
+        if self.inflight == 0:
+            self.close_instances()
+
+    def close_instances(self) -> None:
+        instances, self.instances = self.instances, []
+        for instance in instances:
+            _close_later(instance)
+
+
+_closing: set[asyncio.Task[None]] = set()
+
+
+def _close_later(instance: Plugin) -> None:
+    async def close() -> None:
+        try:
+            await instance.close()
+        except Exception:
+            log.exception("plugin %s failed to close", type(instance).__name__)
+
+    try:
+        task = asyncio.get_running_loop().create_task(close())
+    except RuntimeError:  # no loop (unit tests compiling offline): nothing holds resources yet
+        return
+    _closing.add(task)
+    task.add_done_callback(_closing.discard)
+
+
+def tls_context(verify: bool) -> ssl.SSLContext:
+    """Kong does not verify upstream certificates unless `tls_verify` is set; neither do we."""
+    context = ssl.create_default_context()
+    if not verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+_TLS: dict[bool, ssl.SSLContext] = {}
+
+
+def _service_runtime(service: Service, balancers: dict[str, Balancer]) -> ServiceRuntime:
+    target: Fixed | Balancer
+    balancer = balancers.get(service.host)
+    target = balancer if balancer is not None else Fixed(service.host, service.port, service.protocol)
+    tls = None
+    if service.protocol == "https":
+        verify = bool(service.tls_verify)
+        tls = _TLS.get(verify) or _TLS.setdefault(verify, tls_context(verify))
+    return ServiceRuntime(service, service.name or service.id or "", (service.path or "/").encode(), target,
+                          service.connect_timeout / 1000, service.read_timeout / 1000,
+                          service.write_timeout / 1000, service.retries, tls)
+
+
+def compile_snapshot(snapshot: Snapshot, env: PluginEnv, stats: WorkerStats,
+                     previous: Runtime | None = None) -> Runtime:
+    """Build a Runtime; raises on a plugin that cannot be instantiated (the old runtime stays)."""
+    targets_by_upstream: dict[str, list] = {}
+    for target in snapshot.targets:
+        targets_by_upstream.setdefault(target.upstream, []).append(target)  # type: ignore[arg-type]
+    protocols = {s.host: s.protocol for s in snapshot.services}
+    balancers: dict[str, Balancer] = {}
+    for upstream in snapshot.upstreams:
+        balancer = Balancer(upstream, targets_by_upstream.get(upstream.id, []),  # type: ignore[arg-type]
+                            protocols.get(upstream.name, "http"))
+        if previous is not None and upstream.name in previous.balancers:
+            balancer.inherit(previous.balancers[upstream.name])
+        if upstream.algorithm != "round-robin":
+            log.warning("upstream %s: algorithm %s is not supported, using round-robin",
+                        upstream.name, upstream.algorithm)
+        balancers[upstream.name] = balancer
+
+    services = {s.id: _service_runtime(s, balancers) for s in snapshot.services}
+    instances: dict[str, Plugin] = {}
+    for plugin in snapshot.plugins:
+        if plugin.enabled:
+            handler = registry.get(plugin.name)
+            instances[plugin.id] = handler(handler.validate_config(plugin.config), env,  # type: ignore[index]
+                                           instance_id=plugin.id)
+    chains = build_chains(snapshot.routes, snapshot.plugins, instances)
+
+    routes: list[RouteRuntime] = []
+    for route in snapshot.routes:
+        service = services.get(route.service) if route.service else None
+        if service is not None and not service.entity.enabled:
+            continue  # Kong leaves routes of disabled services out of the router
+        name = route.name or route.id or ""
+        service_name = service.name if service else ""
+        routes.append(RouteRuntime(
+            route, name, service, route.strip_path, route.path_handling == "v1", route.preserve_host,
+            "http" not in route.protocols, chains.get(route.id),  # type: ignore[arg-type]
+            stats.child(service_name, name),
+            b'"route":%s,"service":%s' % (orjson.dumps(name), orjson.dumps(service_name or None))))
+    router = Router((r.entity, r) for r in routes)
+    return Runtime(snapshot.hash, router, ConsumerIndex(list(snapshot.consumers)), routes, balancers,
+                   list(instances.values()))

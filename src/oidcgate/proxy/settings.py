@@ -1,0 +1,61 @@
+"""`oidcgate dp` settings: one dataclass shared by the master and its workers (sent as JSON)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+def cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """`127.0.0.1:8000`, `[::1]:8000` or `:8000` (loopback) -> (host, port)."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"invalid listen address '{value}': expected HOST:PORT")
+    host = host.strip("[]") or "127.0.0.1"
+    return host, int(port)
+
+
+@dataclass
+class Settings:
+    proxy_listen: str = "127.0.0.1:8000"
+    status_listen: str = "127.0.0.1:8100"  # "off" disables
+    admin_listen: str = "off"  # DB-less admin API (GET/POST /config, GET /status)
+    workers: int = field(default_factory=cpu_count)
+    prefix: str = ".oidcgate-dp"
+    config: str | None = None
+    access_log: str = "-"  # "-" stdout, a file path, or "off"
+    trusted_ips: list[str] = field(default_factory=list)
+    client_header_timeout: float = 60.0  # nginx client_header_timeout
+    client_body_timeout: float = 60.0  # nginx client_body_timeout (between two reads)
+    keepalive_timeout: float = 60.0  # idle client keep-alive connections (Kong's nginx default)
+    drain_timeout: float = 10.0  # SIGTERM: how long in-flight requests may take to finish
+    max_header_size: int = 32 * 1024  # request line + headers (431 above)
+    max_headers: int = 100
+    max_config_size: int = 64 * 1024 * 1024
+    cp: str | None = None
+    cluster_cert: str | None = None
+    cluster_key: str | None = None
+    cluster_server_name: str | None = None
+    log_level: str = "info"
+
+    @property
+    def prefix_path(self) -> Path:
+        return Path(self.prefix).resolve()
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Settings:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
