@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ class ControlPlane:
     proc: Proc
     admin_port: int
     cluster_port: int
+    gui_port: int | None
     prefix: Path
 
     @property
@@ -29,20 +29,23 @@ class ControlPlane:
         return f"http://127.0.0.1:{self.admin_port}"
 
 
-def start_cp(prefix: Path, *extra: str, env: dict[str, str] | None = None, cluster: bool = False) -> ControlPlane:
+def start_cp(prefix: Path, *extra: str, env: dict[str, str] | None = None, cluster: bool = False,
+             gui: bool = False) -> ControlPlane:
     admin_port, cluster_port = free_port(), free_port()
-    args = ["cp", "--prefix", str(prefix), "--admin-listen", f"127.0.0.1:{admin_port}", "--gui-listen", "off",
+    gui_port = free_port() if gui else None
+    args = ["cp", "--prefix", str(prefix), "--admin-listen", f"127.0.0.1:{admin_port}",
+            "--gui-listen", f"127.0.0.1:{gui_port}" if gui_port else "off",
             "--cluster-listen", f"127.0.0.1:{cluster_port}", *extra]
     prefix.mkdir(parents=True, exist_ok=True)
-    waits = [admin_port, cluster_port] if cluster else [admin_port]
+    waits = [admin_port, *([cluster_port] if cluster else []), *([gui_port] if gui_port else [])]
     proc = start(args, prefix / f"cp-{admin_port}.log", waits, env=env, timeout=30)
-    return ControlPlane(proc, admin_port, cluster_port, prefix)
+    return ControlPlane(proc, admin_port, cluster_port, gui_port, prefix)
 
 
 @contextlib.contextmanager
 def running_cp(prefix: Path, *extra: str, env: dict[str, str] | None = None,
-               cluster: bool = False) -> Iterator[ControlPlane]:
-    cp = start_cp(prefix, *extra, env=env, cluster=cluster)
+               cluster: bool = False, gui: bool = False) -> Iterator[ControlPlane]:
+    cp = start_cp(prefix, *extra, env=env, cluster=cluster, gui=gui)
     try:
         yield cp
     finally:
@@ -69,5 +72,3 @@ def fresh_pg_schema() -> Iterator[str]:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
 
-
-PYTHON = sys.executable

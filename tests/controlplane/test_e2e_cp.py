@@ -24,8 +24,10 @@ pytestmark = pytest.mark.e2e
 
 def test_default_embedded_database_is_created_and_migrated(tmp_path: Path) -> None:
     prefix = tmp_path / "cp"
-    with running_cp(prefix) as cp:
+    with running_cp(prefix, gui=True) as cp:
         assert httpx.post(f"{cp.admin}/services", data={"name": "s", "url": "http://a.internal"}).status_code == 201
+        gui = httpx.get(f"http://127.0.0.1:{cp.gui_port}/", follow_redirects=True)
+        assert gui.status_code == 200 and "text/html" in gui.headers["content-type"]
     assert (prefix / "oidcgate.db").is_file() and (prefix / "node_id").is_file()
     with running_cp(prefix) as cp:  # a second start reuses the state
         assert httpx.get(f"{cp.admin}/services/s").status_code == 200

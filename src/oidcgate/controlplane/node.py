@@ -153,7 +153,7 @@ async def run(settings: Settings) -> None:
 async def _serve(settings: Settings, store: Store, files: tuple[Path, Path] | None) -> None:
     configuration: dict[str, Any] = {
         "prefix": str(settings.prefix.absolute()),
-        "pg_or_sqlite": database.display_url(database.normalize_url(settings.database)),
+        "database_url": database.display_url(database.normalize_url(settings.database)),
         "admin_listen": [f"{settings.admin_listen[0]}:{settings.admin_listen[1]}"],
         "admin_gui_listen": ([f"{settings.gui_listen[0]}:{settings.gui_listen[1]}"]
                              if settings.gui_listen else []),
@@ -205,7 +205,7 @@ async def _serve(settings: Settings, store: Store, files: tuple[Path, Path] | No
         for name, _, sock in listeners:
             host, port = sock.getsockname()[:2]
             log.info("%s on http://%s:%d", name, f"[{host}]" if ":" in host else host, port)
-        log.info("control plane %s ready (database: %s)", __version__, configuration["pg_or_sqlite"])
+        log.info("control plane %s ready (database: %s)", __version__, configuration["database_url"])
         waiter = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
         waiter.cancel()
