@@ -116,3 +116,17 @@ async def test_admin_token_is_required_on_every_path(store: Store) -> None:
         assert (await anonymous.post("/services", json={"host": "a.internal"})).status_code == 401
         assert (await ok.get("/services")).status_code == 200
         assert (await ok.post("/services", json={"host": "a.internal"})).status_code == 201
+
+
+async def test_unreachable_database_is_a_503_not_a_500() -> None:
+    from oidcgate.controlplane import database
+    from tests.support.processes import free_port
+
+    store = Store(database.create(f"postgresql://postgres@127.0.0.1:{free_port()}/test?connect_timeout=2"))
+    async with make_client(create_app(store)) as client:
+        listing = await client.get("/services")
+        assert listing.status_code == 503 and listing.json()["name"] == "database error"
+        assert (await client.post("/services", json={"host": "a.internal"})).status_code == 503
+        status = await client.get("/status")
+        assert status.status_code == 503 and status.json()["database"] == {"reachable": False}
+    store.engine.dispose()

@@ -14,6 +14,8 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -75,6 +77,12 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return JSON({"message": message}, exc.status_code, headers=exc.headers)
 
 
+async def _database_unavailable(request: Request, exc: Exception) -> Response:
+    """The database is down or saturated: retryable, so 503 (Kong's "database error", code 8)."""
+    log.warning("%s %s: database unavailable: %s", request.method, request.url.path, type(exc).__name__)
+    return JSON({"code": 8, "name": "database error", "message": "database unavailable, try again"}, 503)
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
     return JSON({"message": "An unexpected error occurred"}, 500)
@@ -97,7 +105,9 @@ def create_app(store: Store, *, admin_token: str | None = None, node_id: str | N
         routes=[*meta.routes(context), *entities.routes(store), *declarative.routes(store),
                 *clustering.routes(context)],
         middleware=middleware,
-        exception_handlers={AdminError: _admin_error, HTTPException: _http_error, Exception: _unexpected},
+        exception_handlers={AdminError: _admin_error, HTTPException: _http_error,
+                            OperationalError: _database_unavailable, PoolTimeout: _database_unavailable,
+                            Exception: _unexpected},
     )
     app.state.context = context
     return app
