@@ -1,0 +1,111 @@
+"""Real hybrid-mode processes on free loopback ports: control planes, data planes, the echo upstream.
+
+Shared by the end-to-end tests and `bench/cp_push.py`. Every process runs through
+tests.support.processes (own process group, SIGTERM then SIGKILL), every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from oidcgate.cluster import certs
+from tests.support.processes import Proc, free_port, start
+
+
+@dataclass(frozen=True)
+class ClusterFiles:
+    cert: str
+    key: str
+
+
+def cluster_files(folder: Path) -> ClusterFiles:
+    certs.generate(folder / "cluster.crt", folder / "cluster.key", force=True)
+    return ClusterFiles(str(folder / "cluster.crt"), str(folder / "cluster.key"))
+
+
+@dataclass
+class ControlPlane:
+    proc: Proc
+    admin: str  # base URL of the Admin API
+    cluster: str  # HOST:PORT data planes connect to
+    args: list[str]
+    log: Path
+
+    def stop(self) -> None:
+        self.proc.stop()
+
+    def restart(self) -> None:
+        self.proc.stop()
+        self.proc = start(self.args, self.log, [_port(self.admin), int(self.cluster.rsplit(":", 1)[1])])
+
+
+@dataclass
+class DataPlane:
+    proc: Proc
+    proxy: str  # base URL of the proxy listener
+    status: str  # base URL of the status API
+    prefix: Path
+    args: list[str]
+    log: Path
+
+    def config_hash(self) -> str | None:
+        """The hash of the config this data plane runs, from its status API (None when unreachable)."""
+        try:
+            body = httpx.get(f"{self.status}/status", timeout=2).json()
+        except (httpx.HTTPError, ValueError):
+            return None
+        return body.get("configuration_hash")
+
+    def stop(self) -> None:
+        self.proc.stop()
+
+    def restart(self) -> None:
+        self.proc.stop()
+        self.proc = start(self.args, self.log, [_port(self.proxy), _port(self.status)])
+
+
+def echo(folder: Path) -> tuple[Proc, str]:
+    port = free_port()
+    proc = start(["echo", "--listen", f"127.0.0.1:{port}"], folder / "echo.log", [port])
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def control_plane(folder: Path, files: ClusterFiles, name: str = "cp", database: str | None = None) -> ControlPlane:
+    admin, cluster = free_port(), free_port()
+    prefix = folder / name
+    args = ["cp", "--prefix", str(prefix), "--admin-listen", f"127.0.0.1:{admin}", "--gui-listen", "off",
+            "--cluster-listen", f"127.0.0.1:{cluster}", "--cluster-cert", files.cert, "--cluster-key", files.key]
+    if database is not None:
+        args += ["--database", database]
+    log = folder / f"{name}.log"
+    return ControlPlane(start(args, log, [admin, cluster]), f"http://127.0.0.1:{admin}",
+                        f"127.0.0.1:{cluster}", args, log)
+
+
+def data_plane(folder: Path, files: ClusterFiles, cp: str, name: str) -> DataPlane:
+    proxy, status = free_port(), free_port()
+    prefix = folder / name
+    args = ["dp", "--cp", cp, "--cluster-cert", files.cert, "--cluster-key", files.key, "--prefix", str(prefix),
+            "--proxy-listen", f"127.0.0.1:{proxy}", "--status-listen", f"127.0.0.1:{status}", "--workers", "1"]
+    log = folder / f"{name}.log"
+    return DataPlane(start(args, log, [proxy, status]), f"http://127.0.0.1:{proxy}",
+                     f"http://127.0.0.1:{status}", prefix, args, log)
+
+
+def wait_until(check: Callable[[], bool], timeout: float, interval: float = 0.01) -> float:
+    """Seconds until `check()` held; TimeoutError after `timeout`."""
+    started = time.monotonic()
+    while not check():
+        if time.monotonic() - started > timeout:
+            raise TimeoutError(f"condition not met within {timeout}s")
+        time.sleep(interval)
+    return time.monotonic() - started
+
+
+def _port(url: str) -> int:
+    return int(url.rsplit(":", 1)[1])
