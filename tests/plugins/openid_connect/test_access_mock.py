@@ -12,6 +12,7 @@ import pytest
 
 from oidcgate.config.entities import Consumer
 from oidcgate.plugins.openid_connect.transport import provider_requests
+from oidcgate.plugins.openid_connect.verify import unverified_parts
 from tests.plugins.openid_connect import forge
 from tests.plugins.openid_connect.harness import Gateway
 from tests.plugins.openid_connect.providers import AUDIENCE, MOCK_CLIENTS, MockProvider
@@ -268,3 +269,20 @@ async def test_caches_survive_a_new_configuration(mock: MockProvider, gateway: M
     for gw in (reloaded, other_route):
         assert (await gw.basic("svc", SVC_SECRET)).status == 200
     assert delta(before, mock.counts()) == {"discovery": 0, "jwks": 0, "token": 0, "introspect": 0}
+
+
+async def test_repeat_requests_follow_the_token_not_a_stale_result(mock: MockProvider, gateway: MakeGateway) -> None:
+    """A repeated Authorization header reuses the first result, but only until the token expires, and each
+    request still gets its forged headers removed and its ambiguity refused."""
+    gw = gateway(config(mock))
+    token = provider_signed(mock, exp=int(time.time()) + 2)
+    first = await gw.bearer(token)
+    assert first.status == 200
+    again = await gw.call([("Authorization", f"Bearer {token}"), ("issuer_header", "forged")])
+    assert again.status == 200 and again.upstream.get_all("Issuer-Header") == [mock.issuer]
+    assert again.upstream.get("issuer_header") is None
+    both = await gw.call([("Authorization", f"Bearer {token}")], query=f"access_token={token}")
+    assert both.status == 400
+    await asyncio.sleep(max(0.0, unverified_parts(token)[1]["exp"] - time.time()) + 0.1)
+    expired = await gw.bearer(token)
+    assert expired.status == 401 and "expired" in expired.description

@@ -43,13 +43,18 @@ class TTLCache(Generic[V]):
         self.max_entries = max_entries
 
     def get(self, key: Hashable, now: float) -> V | None:
+        entry = self.entry(key, now)
+        return None if entry is None else entry[1]
+
+    def entry(self, key: Hashable, now: float) -> tuple[float, V] | None:
+        """(expires_at, value) while the entry lives."""
         entry = self._data.get(key)
         if entry is None:
             return None
         if now >= entry[0]:
             del self._data[key]
             return None
-        return entry[1]
+        return entry
 
     def put(self, key: Hashable, value: V, expires_at: float, now: float) -> None:
         if expires_at <= now:
@@ -105,7 +110,7 @@ class IssuerCaches:
     """Everything cached for one provider in one worker process (shared by all routes using it)."""
 
     verified: TTLCache[dict[str, Any]] = field(default_factory=TTLCache)  # JWT hash → verified claims
-    introspected: TTLCache[dict[str, Any] | None] = field(default_factory=TTLCache)  # None: inactive
+    introspected: TTLCache[dict[str, Any]] = field(default_factory=TTLCache)  # token hash → active response
     tokens: TTLCache[tuple[str, dict[str, Any]]] = field(default_factory=TTLCache)  # client key → token
     refused: TTLCache[OIDCError] = field(default_factory=TTLCache)  # client key → why it was refused
     flights: SingleFlight[Any] = field(default_factory=SingleFlight)

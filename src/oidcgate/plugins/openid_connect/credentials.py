@@ -15,6 +15,7 @@ authenticated by its headers is still streamed.
 from __future__ import annotations
 
 import binascii
+import hashlib
 from base64 import b64decode
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -140,6 +141,18 @@ async def find(request: Request, bearer_types: Collection[str], client_types: Co
         params = parse_qs(body.decode("latin-1"), keep_blank_values=True)  # %-escapes decode as UTF-8
         return _from_params(params, "body", body_bearer, body_client)
     return None
+
+
+def header_key(request: Request, query_names: tuple[str, ...]) -> bytes | None:
+    """A hash of the Authorization header, when it alone carries this request's credentials.
+
+    None when there is no such header or the query may hold credentials too (the full path then
+    decides, e.g. that two credentials are an invalid_request).
+    """
+    value = request.headers.get("authorization")
+    if value is None or (query_names and request.query_string and _wants(request.query_string, query_names)):
+        return None
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).digest()
 
 
 def _is_form(request: Request) -> bool:

@@ -34,12 +34,17 @@ MAX_REFRESH_MARGIN = 60.0  # a client-credentials token is dropped this long (or
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """A request that passed: how, its token for the upstream, and the token's claims."""
+    """A request that passed: how, its token for the upstream, the token's claims, and until when this
+    same result may be reused for the same credentials (None: not cached, ask again next time)."""
 
     method: str  # "bearer", "introspection" or "client_credentials"
     token: str
     claims: dict[str, Any]
     credentials: Credentials
+    reusable_until: float | None
+
+
+Found = tuple[dict[str, Any], float | None]  # claims, and until when they are cached
 
 
 def _expiry(claims: dict[str, Any], now: float, ttl: float, leeway: float = 0) -> float:
@@ -93,16 +98,18 @@ class Authenticator:
         if isinstance(found, BearerToken):
             method, token = "bearer", found.token
             if looks_like_jwt(token) and self.jwt_bearer:
-                claims = await self._verified(token, now)
+                claims, until = await self._verified(token, now)
             elif self.introspection:
-                method, claims = "introspection", await self._introspected(token, now)
+                method = "introspection"
+                claims, until = await self._introspected(token, now)
             else:
                 raise InvalidToken("the token is not a JWT and introspection is not configured")
         else:
             method = "client_credentials"
-            token, claims = await self._client_credentials(found, now)
-        self.check(claims, now, require_issuer=method != "introspection")
-        return Outcome(method, token, claims, found)
+            token, (claims, until) = await self._client_credentials(found, now)
+        # The clock is read again: a token fetched just now may carry an iat later than `now`.
+        self.check(claims, time.time(), require_issuer=method != "introspection")
+        return Outcome(method, token, claims, found, until)
 
     def check(self, claims: dict[str, Any], now: float, *, require_issuer: bool = True) -> None:
         """Registered claims (401 when they fail), then scopes, groups and roles (403)."""
@@ -126,12 +133,12 @@ class Authenticator:
     async def _ready(self) -> Loaded:
         return self.provider.loaded or await self.provider.ready(self.timeout)
 
-    async def _verified(self, token: str, now: float) -> dict[str, Any]:
+    async def _verified(self, token: str, now: float) -> Found:
         """The claims of a JWT whose signature verifies with the provider's keys (cached by hash)."""
         key = token_key(token)
-        claims = self.caches.verified.get(key, now)
-        if claims is not None:
-            return claims
+        entry = self.caches.verified.entry(key, now)
+        if entry is not None:
+            return entry[1], entry[0]
         loaded = await self._ready()
         try:
             claims = verify_signature(token, loaded.ring)
@@ -139,10 +146,11 @@ class Authenticator:
             if not await self.provider.rediscover(self.config.rediscovery_lifetime, self.timeout):
                 raise
             claims = verify_signature(token, (await self._ready()).ring)
-        self.caches.verified.put(key, claims, _expiry(claims, now, self.config.cache_ttl, self.config.leeway), now)
-        return claims
+        until = _expiry(claims, now, self.config.cache_ttl, self.config.leeway)
+        self.caches.verified.put(key, claims, until, now)
+        return claims, until
 
-    async def _introspected(self, token: str, now: float) -> dict[str, Any]:
+    async def _introspected(self, token: str, now: float) -> Found:
         """RFC 7662 for an opaque token, cached up to its `exp` and `cache_ttl`."""
         client = self.own_client
         if client is None:  # only an opaque token from the token endpoint gets here without a client
@@ -150,9 +158,9 @@ class Authenticator:
                                       "the plugin's client_id")
         key = token_key(f"{client.client_id}\0{token}")
         if self.config.cache_introspection:
-            cached = self.caches.introspected.get(key, now)
-            if cached is not None:
-                return cached
+            entry = self.caches.introspected.entry(key, now)
+            if entry is not None:
+                return entry[1], entry[0]
             if self.caches.refused.get(key, now) is not None:
                 raise InvalidToken("the token is not active")
         loaded = await self._ready()
@@ -168,11 +176,13 @@ class Authenticator:
             if self.config.cache_introspection:
                 self.caches.refused.put(key, InvalidToken("inactive"), now + self.config.cache_ttl_neg, now)
             raise InvalidToken("the token is not active")
-        if self.config.cache_introspection:
-            self.caches.introspected.put(key, result, _expiry(result, now, self.config.cache_ttl), now)
-        return result
+        if not self.config.cache_introspection:
+            return result, None
+        until = _expiry(result, now, self.config.cache_ttl)
+        self.caches.introspected.put(key, result, until, now)
+        return result, until
 
-    async def _client_credentials(self, client: ClientCredentials, now: float) -> tuple[str, dict[str, Any]]:
+    async def _client_credentials(self, client: ClientCredentials, now: float) -> tuple[str, Found]:
         """A token for the request's client (cached per client, secret hash and scopes), and its claims."""
         loaded = await self._ready()
         endpoint = self.config.token_endpoint or loaded.metadata.token_endpoint
@@ -181,16 +191,17 @@ class Authenticator:
         key = client_key(client.client_id, client.client_secret, self.scope_string, endpoint)
         caches = self.caches
         if self.config.cache_tokens:
-            cached = caches.tokens.get(key, now)
-            if cached is not None:
-                return cached
+            entry = caches.tokens.entry(key, now)
+            if entry is not None:
+                token, claims = entry[1]
+                return token, (claims, entry[0])
         refused = caches.refused.get(key, now)
         if refused is not None:
             raise type(refused)(refused.description)
         return await caches.flights.run(key, lambda: self._obtain(client, endpoint, key, loaded))
 
     async def _obtain(self, client: ClientCredentials, endpoint: str, key: bytes,
-                      loaded: Loaded) -> tuple[str, dict[str, Any]]:
+                      loaded: Loaded) -> tuple[str, Found]:
         method = secret_method(self.config.client_auth, loaded.metadata.token_auth_methods)
         auth = ClientAuth(client.client_id, method, client.client_secret)
         try:
@@ -203,13 +214,14 @@ class Authenticator:
         now = time.time()
         token = issued.access_token
         if looks_like_jwt(token):
-            claims = await self._verified(token, now)
+            claims, _ = await self._verified(token, now)
         else:
-            claims = await self._introspected(token, now)
-        if self.config.cache_tokens:
-            self.caches.tokens.put(key, (token, claims), _refresh_at(issued, claims, now, self.config.cache_ttl),
-                                   now)
-        return token, claims
+            claims, _ = await self._introspected(token, now)
+        if not self.config.cache_tokens:
+            return token, (claims, None)
+        until = _refresh_at(issued, claims, now, self.config.cache_ttl)
+        self.caches.tokens.put(key, (token, claims), until, now)
+        return token, (claims, until)
 
 
 def _refresh_at(issued: token_endpoint.IssuedToken, claims: dict[str, Any], now: float, ttl: float) -> float:

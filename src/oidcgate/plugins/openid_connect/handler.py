@@ -5,24 +5,48 @@ The work lives beside it: `flows` (bearer, introspection, client credentials), `
 `credentials`, `verify`, `authorization`, `headers`, `errors`. Per-process state (providers, their
 caches, the HTTP client) sits in `PluginEnv.state("openid-connect")`, so it survives new
 configurations; everything derived from this instance's config is computed here, once.
+
+Hot path: what a successful request led to (claim headers, consumer, identity) is kept per instance,
+keyed by a hash of the Authorization header, until the token or cached token behind it expires. A
+repeat request then costs one hash, one dict lookup and the header edits.
 """
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from typing import Any
 
+from oidcgate.config.entities import Consumer
 from oidcgate.plugins.base import Plugin
 from oidcgate.plugins.openid_connect import credentials
 from oidcgate.plugins.openid_connect.authorization import claim_at, claim_values
+from oidcgate.plugins.openid_connect.cache import TTLCache
 from oidcgate.plugins.openid_connect.discovery import provider_for
 from oidcgate.plugins.openid_connect.errors import InsufficientScope, InvalidToken, OIDCError, to_exit
 from oidcgate.plugins.openid_connect.flows import Authenticator, Outcome
 from oidcgate.plugins.openid_connect.headers import ClaimHeaders, UnsafeClaimValue
 from oidcgate.plugins.openid_connect.schema import OpenIDConnectConfig
 from oidcgate.plugins.openid_connect.transport import http_client
-from oidcgate.plugins.pdk import Context, Identity, PluginEnv
+from oidcgate.plugins.pdk import Context, Identity, PluginEnv, Request
 
 NAME = "openid-connect"
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """What one accepted set of credentials means for the upstream request, computed once."""
+
+    outcome: Outcome
+    claim_headers: tuple[tuple[str, str], ...]
+    token_value: str
+    consumer: Consumer | None
+    credential: dict[str, Any]
+    subject: str | None
+    client_id: str | None
+    scopes: tuple[str, ...]
+    groups: tuple[str, ...]
+    source: str
 
 
 class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
@@ -46,30 +70,53 @@ class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
         self.consumer_path = tuple(config.consumer_claim) if config.consumer_claim else None
         self.scopes_path = tuple(config.scopes_claim)
         self.groups_path = tuple(config.groups_claim)
+        self.query_names = tuple(name for name, types in (
+            (credentials.ACCESS_TOKEN, self.flows.bearer_types), (credentials.CLIENT_ID, self.flows.client_types))
+            if "query" in types)
+        self.reuse: TTLCache[Prepared] | None = TTLCache() if "header" in (
+            self.flows.bearer_types | self.flows.client_types) else None
 
     async def access(self, ctx: Context) -> None:
-        config = self.config
-        try:
-            outcome = await self.flows.authenticate(ctx.request)
-            claim_headers = self.claim_headers.values(outcome.claims) if self.claim_headers else ()
-            consumer = self._consumer(ctx, outcome.claims)
-        except UnsafeClaimValue as exc:
-            raise to_exit(InvalidToken(f"{exc}: it cannot be sent upstream"), config.unauthorized_error_message,
-                          config.forbidden_error_message) from None
-        except OIDCError as exc:
-            raise to_exit(exc, config.unauthorized_error_message, config.forbidden_error_message) from None
-        request = ctx.request
-        if config.hide_credentials:
-            credentials.hide(request, outcome.credentials)
-        if self.claim_headers:
-            self.claim_headers.strip(request.headers)
-            for name, value in claim_headers:
-                request.headers.add(name, value)
-        if self.token_header is not None:
-            request.headers.set(self.token_header, self.token_prefix + outcome.token)
-        ctx.authenticate(consumer, self._credential(outcome), self._identity(outcome))
+        config, request, reuse = self.config, ctx.request, self.reuse
+        key = credentials.header_key(request, self.query_names) if reuse is not None else None
+        now = time.time()
+        prepared = reuse.get(key, now) if key is not None and reuse is not None else None
+        if prepared is None:
+            try:
+                outcome = await self.flows.authenticate(request)
+                prepared = self._prepare(ctx, outcome)
+            except UnsafeClaimValue as exc:
+                raise to_exit(InvalidToken(f"{exc}: it cannot be sent upstream"),
+                              config.unauthorized_error_message, config.forbidden_error_message) from None
+            except OIDCError as exc:
+                raise to_exit(exc, config.unauthorized_error_message, config.forbidden_error_message) from None
+            until = outcome.reusable_until
+            if reuse is not None and key is not None and until is not None and outcome.credentials.source == "header":
+                reuse.put(key, prepared, until, now)
+        self._apply(ctx, request, prepared)
 
-    def _consumer(self, ctx: Context, claims: dict[str, Any]) -> Any:
+    def _prepare(self, ctx: Context, outcome: Outcome) -> Prepared:
+        """Claim headers, consumer and identity for an accepted outcome; raises OIDCError or UnsafeClaimValue."""
+        claims = outcome.claims
+        client_id = claims.get("client_id") or claims.get("azp") or claims.get("cid")
+        if client_id is None and isinstance(outcome.credentials, credentials.ClientCredentials):
+            client_id = outcome.credentials.client_id
+        subject = claims.get("sub")
+        return Prepared(
+            outcome=outcome,
+            claim_headers=tuple(self.claim_headers.values(claims)) if self.claim_headers else (),
+            token_value=self.token_prefix + outcome.token,
+            consumer=self._consumer(ctx, claims),
+            credential={"id": claims.get("sub") or claims.get("client_id"), "issuer": claims.get("iss"),
+                        "method": outcome.method},
+            subject=subject if isinstance(subject, str) else None,
+            client_id=client_id if isinstance(client_id, str) else None,
+            scopes=tuple(sorted(claim_values(claim_at(claims, self.scopes_path)))),
+            groups=tuple(sorted(claim_values(claim_at(claims, self.groups_path)))),
+            source=f"{NAME}:{outcome.method}",
+        )
+
+    def _consumer(self, ctx: Context, claims: dict[str, Any]) -> Consumer | None:
         """The consumer named by `consumer_claim` (Kong's consumer mapping), or None if not configured."""
         if self.consumer_path is None:
             return None
@@ -83,23 +130,17 @@ class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
             return None
         raise InsufficientScope("no consumer matches the token")
 
-    @staticmethod
-    def _credential(outcome: Outcome) -> dict[str, Any]:
-        claims = outcome.claims
-        return {"id": claims.get("sub") or claims.get("client_id"), "issuer": claims.get("iss"),
-                "method": outcome.method}
-
-    def _identity(self, outcome: Outcome) -> Identity:
-        claims = outcome.claims
-        client_id = claims.get("client_id") or claims.get("azp") or claims.get("cid")
-        if client_id is None and isinstance(outcome.credentials, credentials.ClientCredentials):
-            client_id = outcome.credentials.client_id
-        subject = claims.get("sub")
-        return Identity(
-            subject=subject if isinstance(subject, str) else None,
-            client_id=client_id if isinstance(client_id, str) else None,
-            scopes=tuple(sorted(claim_values(claim_at(claims, self.scopes_path)))),
-            groups=tuple(sorted(claim_values(claim_at(claims, self.groups_path)))),
-            claims=dict(claims),
-            source=f"{NAME}:{outcome.method}",
-        )
+    def _apply(self, ctx: Context, request: Request, prepared: Prepared) -> None:
+        """Edit the upstream request and attach the identity (per request: the request is new each time)."""
+        outcome = prepared.outcome
+        if self.config.hide_credentials:
+            credentials.hide(request, outcome.credentials)
+        if self.claim_headers:
+            self.claim_headers.strip(request.headers)
+            for name, value in prepared.claim_headers:
+                request.headers.add(name, value)
+        if self.token_header is not None:
+            request.headers.set(self.token_header, prepared.token_value)
+        ctx.authenticate(prepared.consumer, dict(prepared.credential), Identity(
+            subject=prepared.subject, client_id=prepared.client_id, scopes=prepared.scopes, groups=prepared.groups,
+            claims=dict(outcome.claims), source=prepared.source))

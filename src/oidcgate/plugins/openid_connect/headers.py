@@ -95,5 +95,8 @@ class ClaimHeaders:
 
     def strip(self, headers: Headers) -> None:
         """Remove what the client sent under any of the configured names (any case, `_` or `-`)."""
-        for name in {key for key, _ in headers if fold(key) in self._folded}:
+        folded = self._folded
+        doomed = [key for key, _ in headers
+                  if (lower := key.lower()) in folded or ("_" in lower and lower.replace("_", "-") in folded)]
+        for name in doomed:
             headers.remove(name)
