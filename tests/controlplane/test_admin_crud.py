@@ -18,7 +18,8 @@ async def test_service_lifecycle(admin: httpx.AsyncClient) -> None:
 
     by_name = (await admin.get("/services/example-service")).json()
     by_id = (await admin.get(f"/services/{service['id']}")).json()
-    assert by_name == by_id == service
+    by_upper_id = (await admin.get(f"/services/{service['id'].upper()}")).json()
+    assert by_name == by_id == by_upper_id == service
 
     patched = await admin.patch("/services/example-service", json={"retries": 2, "url": "https://other.test:8443"})
     assert patched.status_code == 200, patched.text

@@ -136,7 +136,7 @@ class _Tx:
     def find(self, kind: str, key: str, scope: Scope | None = None) -> Entity | None:
         """By id when `key` is a UUID, else by the kind's endpoint key (name, username, ...)."""
         if is_uuid(key):
-            found = self.entities[kind].get(key)
+            found = self.entities[kind].get(key.lower())
         else:
             endpoint_key = ENTITY_MODELS[kind].ENDPOINT_KEY
             found = next((e for e in self.entities[kind].values()
@@ -236,7 +236,7 @@ class Store:
         table = tables.ENTITY_TABLES[kind]
         endpoint_key = ENTITY_MODELS[kind].ENDPOINT_KEY
         if is_uuid(key):
-            query = select(table.c.entity).where(table.c.id == key)
+            query = select(table.c.entity).where(table.c.id == key.lower())
         elif endpoint_key and "\x00" not in key:
             query = select(table.c.entity).where(table.c[endpoint_key] == key)
         else:
