@@ -36,9 +36,16 @@ class ConfigError(ValueError):
                 if not isinstance(child, dict):  # a message already sits there; keep both
                     child = node[key] = {"@entity": child}
                 node = child
-            leaf = keys[-1]
-            node[leaf] = f"{node[leaf]}; {error.message}" if isinstance(node.get(leaf), str) else error.message
+            leaf, existing = keys[-1], node.get(keys[-1])
+            if isinstance(existing, dict):  # errors on `a[0]` came first: keep them, add `a`'s own
+                existing["@entity"] = _joined(existing.get("@entity"), error.message)
+            else:
+                node[leaf] = _joined(existing, error.message)
         return nested
+
+
+def _joined(existing: object, message: str) -> str:
+    return f"{existing}; {message}" if isinstance(existing, str) else message
 
 
 _MESSAGES = {
