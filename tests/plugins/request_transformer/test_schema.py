@@ -31,7 +31,7 @@ def test_registered_with_kongs_name_and_priority() -> None:
 
 
 def test_defaults_are_kongs() -> None:
-    empty = {"body": [], "headers": [], "querystring": []}
+    empty: dict[str, list[str]] = {"body": [], "headers": [], "querystring": []}
     assert load_plugin({}) == {"http_method": None, "remove": empty, "rename": empty,
                                "replace": {**empty, "uri": None}, "add": empty, "append": empty}
 
@@ -91,4 +91,4 @@ def test_split_pair_follows_kongs_pattern() -> None:
 def test_config_is_immutable() -> None:
     config = RequestTransformerConfig.model_validate({})
     with pytest.raises(ValueError, match="frozen"):
-        config.http_method = "GET"  # type: ignore[misc]
+        config.http_method = "GET"
