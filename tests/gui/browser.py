@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, sync_playwright
 
-from tests.support.processes import OIDCGATE, Proc, free_port, start
+from tests.cluster.topology import ClusterFiles, cluster_files
+from tests.support.processes import Proc, free_port, start
 
 CHROMIUM = os.environ.get("OIDCGATE_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -28,29 +29,24 @@ class ControlPlane:
     gui: str
     admin: str
     cluster: str
+    files: ClusterFiles
 
     def api(self) -> httpx.Client:
         return httpx.Client(base_url=self.admin, headers={"Kong-Admin-Token": ADMIN_TOKEN}, timeout=10)
 
 
-def gen_cert(prefix: Path) -> tuple[Path, Path]:
-    cert, key = prefix / "cluster.crt", prefix / "cluster.key"
-    subprocess.run([*OIDCGATE, "cluster", "gen-cert", "--cert", str(cert), "--key", str(key)], check=True,
-                   capture_output=True, timeout=60)
-    return cert, key
-
-
 @contextlib.contextmanager
 def control_plane(prefix: Path) -> Iterator[ControlPlane]:
     """`oidcgate cp` with an admin token, the GUI and hybrid mode on, on free loopback ports."""
-    cert, key = gen_cert(prefix)
+    files = cluster_files(prefix)
     admin, gui, cluster = free_port(), free_port(), free_port()
     proc = start(["cp", "--prefix", str(prefix), "--admin-listen", f"127.0.0.1:{admin}",
                   "--gui-listen", f"127.0.0.1:{gui}", "--cluster-listen", f"127.0.0.1:{cluster}",
-                  "--cluster-cert", str(cert), "--cluster-key", str(key)],
+                  "--cluster-cert", files.cert, "--cluster-key", files.key],
                  prefix / "cp.log", wait_ports=[admin, gui, cluster], env={"OIDCGATE_ADMIN_TOKEN": ADMIN_TOKEN})
     try:
-        yield ControlPlane(proc, f"http://127.0.0.1:{gui}", f"http://127.0.0.1:{admin}", f"127.0.0.1:{cluster}")
+        yield ControlPlane(proc, f"http://127.0.0.1:{gui}", f"http://127.0.0.1:{admin}", f"127.0.0.1:{cluster}",
+                           files)
     finally:
         proc.stop()
 
@@ -70,6 +66,11 @@ def sign_in(page: Page, gui: str) -> None:
     page.get_by_label("Admin token").fill(ADMIN_TOKEN)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(gui + "/")
+
+
+def field(page: Page, label: str) -> Locator:
+    """The input labelled `label` (a required field's label ends in a `*` hidden from screen readers)."""
+    return page.get_by_label(re.compile(rf"^{re.escape(label)}\*?$"))
 
 
 def screenshot(page: Page, name: str, *, full_page: bool = True) -> Path:

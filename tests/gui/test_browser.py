@@ -3,23 +3,18 @@ CSRF, keyboard use, the runtime manager, and a screenshot of every page for the 
 
 from __future__ import annotations
 
-import re
 import urllib.parse
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Dialog, Locator, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Dialog, Page, expect
 
-from tests.gui.browser import VIEWPORT, ControlPlane, chromium, control_plane, screenshot, sign_in
+from tests.gui.browser import VIEWPORT, ControlPlane, chromium, control_plane, field, screenshot, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
 ISSUER = "http://127.0.0.1:9000/oauth2/default"
 
-
-def field(page: Page, label: str) -> Locator:
-    """The input labelled `label` (a required field's label ends in a `*` hidden from screen readers)."""
-    return page.get_by_label(re.compile(rf"^{re.escape(label)}\*?$"))
 XSS = "<script>alert(1)</script>"
 
 

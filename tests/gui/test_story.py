@@ -19,8 +19,8 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.gui.browser import VIEWPORT, ControlPlane, chromium, control_plane, screenshot, sign_in
-from tests.gui.test_browser import field
+from tests.cluster.topology import data_plane
+from tests.gui.browser import VIEWPORT, ControlPlane, chromium, control_plane, field, screenshot, sign_in
 from tests.support.processes import OIDCGATE, free_port, running
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
@@ -60,7 +60,7 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
     if not dp_available():
         pytest.skip("`oidcgate dp` is not built yet")
     root = tmp_path_factory.mktemp("story")
-    idp_port, echo_port, proxy_port, status_port = free_port(), free_port(), free_port(), free_port()
+    idp_port, echo_port = free_port(), free_port()
     idp_token = secrets.token_urlsafe(16)
     with contextlib.ExitStack() as stack:
         stack.enter_context(running(["idp", "--listen", f"127.0.0.1:{idp_port}", "--prefix", str(root / "idp"),
@@ -69,16 +69,11 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
                                          "OIDCGATE_IDP_ARGON2_MEMORY_COST": "8192"}))
         stack.enter_context(running(["echo", "--listen", f"127.0.0.1:{echo_port}"], root / "echo.log", [echo_port]))
         cp = stack.enter_context(control_plane(root / "cp"))
-        stack.enter_context(running(["dp", "--prefix", str(root / "dp"), "--cp", cp.cluster,
-                                     "--cluster-cert", str(root / "cp" / "cluster.crt"),
-                                     "--cluster-key", str(root / "cp" / "cluster.key"),
-                                     "--proxy-listen", f"127.0.0.1:{proxy_port}",
-                                     "--status-listen", f"127.0.0.1:{status_port}"],
-                                    root / "dp.log", [proxy_port]))
+        dp = data_plane(root, cp.files, cp.cluster, "dp")
+        stack.callback(dp.stop)
         idp = f"http://127.0.0.1:{idp_port}"
         client_id, client_secret = idp_client(idp, idp_token)
-        yield Story(cp, f"http://127.0.0.1:{proxy_port}", f"{idp}/oauth2/default", echo_port, client_id,
-                    client_secret)
+        yield Story(cp, dp.proxy, f"{idp}/oauth2/default", echo_port, client_id, client_secret)
 
 
 def wait_for_status(url: str, expected: int, auth: tuple[str, str] | None = None,
