@@ -8,13 +8,14 @@ service, consumer (username or id), upstream (host:port), bytes_in (request body
 
 Lines are built after the response is written, with one bytes-format (names of routes and services
 are JSON-encoded once per snapshot), and buffered; `flush()` runs on the worker tick and
-when the buffer passes 64 KiB. Each write() holds whole lines of at most PIPE_BUF bytes, so workers
-sharing a pipe never interleave within a line.
+when the buffer passes 64 KiB. To a pipe, each write() holds whole lines of at most PIPE_BUF bytes, so
+workers sharing it never interleave within a line; to a file, one O_APPEND write per flush.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import time
 from typing import TYPE_CHECKING
 
@@ -37,8 +38,15 @@ class AccessLog:
         elif self.enabled:
             self.fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
             self.owned = True
+        self.pipe = self.enabled and stat.S_ISFIFO(os.fstat(self.fd).st_mode)
         self.lines: list[bytes] = []
         self.size = 0
+        self.epoch_offset = 0.0
+        self.sync_clock()
+
+    def sync_clock(self) -> None:
+        """perf_counter -> epoch seconds (the worker tick calls this, so lines need no clock call)."""
+        self.epoch_offset = time.time() - time.perf_counter()
 
     def add(self, line: bytes) -> None:
         self.lines.append(line)
@@ -49,17 +57,19 @@ class AccessLog:
     def flush(self) -> None:
         if not self.lines:
             return
-        lines, self.lines, self.size = self.lines, [], 0
-        block: list[bytes] = []
-        block_size = 0
-        for line in lines:
-            if block and block_size + len(line) > PIPE_BUF:
-                self._write(b"".join(block))
-                block, block_size = [], 0
-            block.append(line)
-            block_size += len(line)
-        if block:
-            self._write(b"".join(block))
+        data = b"".join(self.lines)
+        self.lines = []
+        self.size = 0
+        if not self.pipe:
+            self._write(data)  # O_APPEND on a file: one write is one atomic append
+            return
+        start = 0
+        while start < len(data):  # a pipe shared by workers: whole lines, at most PIPE_BUF per write
+            end = len(data) if len(data) - start <= PIPE_BUF else data.rfind(b"\n", start, start + PIPE_BUF) + 1
+            if end <= start:  # one line longer than PIPE_BUF
+                end = data.find(b"\n", start) + 1 or len(data)
+            self._write(data[start:end])
+            start = end
 
     def _write(self, data: bytes) -> None:
         try:
@@ -76,22 +86,27 @@ class AccessLog:
             self.owned = False
 
 
-_LINE = (b'{"started_at":%d,"client_ip":"%s","method":"%s","path":%s,"status":%d,'
+_LINE = (b'{"started_at":%d,"client_ip":"%s","method":"%s","path":"%s","status":%d,'
          b'"latencies":{"request":%.3f,"proxy":%s,"kong":%.3f},%s,"consumer":%s,"upstream":%s,'
          b'"bytes_in":%d,"bytes_out":%d}\n')
 _UNMATCHED = b'"route":null,"service":null'
 
 
-def entry(exchange: Exchange, total_ms: float, upstream_ms: float) -> bytes:
-    """The access log line for a finished exchange (latencies in milliseconds, -1: no upstream)."""
+def entry(exchange: Exchange, total_ms: float, upstream_ms: float, epoch_offset: float) -> bytes:
+    """The access log line for a finished exchange (latencies in milliseconds, -1: no upstream).
+
+    `epoch_offset` turns the perf_counter start time into epoch seconds (refreshed by the tick).
+    """
     route = exchange.route
     consumer = exchange.ctx.consumer if exchange.ctx is not None else None
     peer = exchange.peer
+    path = exchange.path
+    if b'"' in path or b"\\" in path or not path.isascii():  # llhttp already refused control bytes
+        path = orjson.dumps(path.decode("latin-1"))[1:-1]
     proxied = upstream_ms >= 0
     return _LINE % (
-        int(time.time() * 1000 - total_ms), exchange.conn.ip, exchange.method, orjson.dumps(exchange.path.decode("latin-1")),
-        exchange.status, total_ms, b"%.3f" % upstream_ms if proxied else b"null",
-        total_ms - upstream_ms if proxied else total_ms, route.log_names if route is not None else _UNMATCHED,
+        (exchange.t0 + epoch_offset) * 1000, exchange.conn.ip, exchange.method, path, exchange.status, total_ms,
+        b"%.3f" % upstream_ms if proxied else b"null", total_ms - upstream_ms if proxied else total_ms,
+        route.log_names if route is not None else _UNMATCHED,
         orjson.dumps(consumer.username or consumer.id) if consumer is not None else b"null",
-        b'"%s:%d"' % (peer.address[0].encode(), peer.address[1]) if peer is not None else b"null",
-        exchange.bytes_in, exchange.bytes_out)
+        peer.log_address if peer is not None else b"null", exchange.bytes_in, exchange.bytes_out)

@@ -30,13 +30,15 @@ class Peer:
     """One place to send requests to, with its passive health state."""
 
     __slots__ = ("address", "consecutive_ok", "current", "failures", "healthy", "host", "host_header",
-                 "retry_at", "weight")
+                 "host_line", "log_address", "retry_at", "weight")
 
     def __init__(self, host: str, port: int, weight: int, host_header: bytes, tls: bool) -> None:
         self.host = host
         self.address = (host, port, tls)
         self.weight = weight
         self.host_header = host_header
+        self.host_line = b" HTTP/1.1\r\nHost: " + host_header + b"\r\n"  # the end of a request line, and Host
+        self.log_address = b'"%s:%d"' % (host.encode(), port)  # for the access log
         self.current = 0
         self.healthy = True
         self.retry_at = 0.0

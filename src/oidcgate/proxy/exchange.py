@@ -27,15 +27,18 @@ from typing import TYPE_CHECKING, Any
 
 from oidcgate.proxy import errors, phases
 from oidcgate.proxy.accesslog import entry
+from oidcgate.proxy.errors import STATUS_LINES
 from oidcgate.proxy.headers import (
     CONNECTION,
     CONTENT_LENGTH,
-    RESPONSE_SPECIAL,
+    FORWARD,
+    RESPONSE_KINDS,
     TRANSFER_ENCODING,
     VIA_FIELD,
     VIA_LINE,
     connection_tokens,
     drop_named,
+    response_kind,
     via,
 )
 from oidcgate.proxy.metrics import BUCKETS
@@ -67,6 +70,9 @@ log = logging.getLogger("oidcgate.proxy")
 IDEMPOTENT = frozenset({b"GET", b"HEAD", b"PUT", b"DELETE", b"OPTIONS", b"TRACE"})
 BUFFER_LIMIT = 64 * 1024  # request body held while no upstream connection is ready (also the replay limit)
 _KEEP_OR_CLOSE = (b"keep-alive", b"close", b"Keep-Alive", b"Close")
+# The end of a response head: Via, Connection (for HTTP/1.0 clients or when closing), blank line.
+_END_KEEP_ALIVE = {True: VIA_LINE + b"\r\n", False: VIA_LINE + b"Connection: keep-alive\r\n\r\n"}
+_END_CLOSE = VIA_LINE + b"Connection: close\r\n\r\n"
 
 _perf = time.perf_counter
 
@@ -97,7 +103,6 @@ class Exchange:
     wtimer: asyncio.TimerHandle | None = None
     tries = 0
     reused = False
-    reads_mark = 0
     sent_head = False
     up_done = False
     resp_mode = RAW
@@ -158,7 +163,7 @@ class Exchange:
         if service is None:
             self.respond_error(503, errors.NO_SERVICE)
             return
-        peer = service.target.pick()
+        peer = service.peer or service.target.pick()
         if peer is None:
             self.respond_error(503, errors.NO_PEER)
             return
@@ -201,10 +206,21 @@ class Exchange:
         self.upstream = upstream
         upstream.exchange = self
         upstream.requests += 1
-        self.reads_mark = upstream.reads
-        out = [self._head()]
+        head = self._head()
         self.sent_head = True
         conn = self.conn
+        if self.body_mode == NO_BODY and self.upgrade is None:  # the head is the whole request
+            self.up_done = True
+            self.t_sent = _perf()
+            if upstream.timer is None:
+                upstream.arm(self.route.service.read_timeout)  # type: ignore[union-attr]
+            if conn.feeding:  # write once at the end of the client's read
+                self.up_out = [head]
+                conn.to_flush = self
+            else:
+                upstream.transport.write(head)
+            return
+        out = [head]
         if self.expect_continue and not self.request_done and not self.continue_sent:
             self.continue_sent = True
             conn.transport.write(errors.CONTINUE)
@@ -236,43 +252,65 @@ class Exchange:
             conn.resume(PAUSE_BUFFER)
 
     def _head(self) -> bytes:
+        """The request head for the upstream; per-connection and per-peer pieces are precomputed."""
         route = self.route
         matcher, found = self.match  # type: ignore[misc]
         path = self.upstream_path
         if path is None:
-            postfix = matcher.postfix_of(self.path, found)
-            if postfix is None:
-                postfix = self.path[1:]
-            path = (join_v1 if route.v1 else join_v0)(route.service.base, route.strip, postfix, self.path)  # type: ignore[union-attr]
-        host = self.upstream_host or (self.host if route.preserve_host else self.peer.host_header)  # type: ignore[union-attr]
+            if route.root_v0 and (matcher.prefix == b"/" or not route.strip):  # type: ignore[union-attr]
+                path = self.path  # a service without path and a route on "/" (or not stripping): as is
+            else:
+                postfix = matcher.postfix_of(self.path, found)
+                if postfix is None:
+                    postfix = self.path[1:]
+                path = (join_v1 if route.v1 else join_v0)(route.service.base, route.strip, postfix, self.path)  # type: ignore[union-attr]
+        if self.upstream_host is not None:
+            host_line = b" HTTP/1.1\r\nHost: " + self.upstream_host + b"\r\n"
+        elif route.preserve_host:  # type: ignore[union-attr]
+            host_line = b" HTTP/1.1\r\nHost: " + self.host + b"\r\n"
+        else:
+            host_line = self.peer.host_line  # type: ignore[union-attr]
         conn = self.conn
-        ip = conn.ip
-        xff = self.xff
-        parts = [self.method, b" ", path, self.query, b" HTTP/1.1\r\nHost: ", host, b"\r\n", *self.fields,
-                 b"X-Forwarded-For: ", xff + b", " + ip if xff else ip, b"\r\nX-Real-IP: ", ip, b"\r\n"]
-        prefix = matcher.prefix_of(self.path, found) if route.strip else None  # type: ignore[union-attr]
         xf = self.xf if conn.trusted else None
-        if xf is None:
-            parts += (conn.listener.forwarded, b"X-Forwarded-Host: ", self.host_name, b"\r\nX-Forwarded-Path: ",
+        parts = [self.method, b" ", path, self.query, host_line, *self.fields]
+        if self.xff is None and xf is None:
+            parts += (conn.forwarded, b"X-Forwarded-Host: ", self.host_name, b"\r\nX-Forwarded-Path: ",
                       self.raw_path, b"\r\n")
         else:
-            for name, default in ((b"X-Forwarded-Proto", b"http"), (b"X-Forwarded-Host", self.host_name),
-                                  (b"X-Forwarded-Port", conn.listener.port), (b"X-Forwarded-Path", self.raw_path)):
-                parts += (name, b": ", xf.get(name.lower(), default), b"\r\n")
-            prefix = xf.get(b"x-forwarded-prefix", prefix)
-        if prefix and prefix != b"/":
-            parts += (b"X-Forwarded-Prefix: ", prefix, b"\r\n")
+            self._forwarded_slow(parts, xf)
+        if route.strip:  # type: ignore[union-attr]
+            prefix = matcher.prefix if found is None else matcher.prefix_of(self.path, found)
+            if prefix and prefix != b"/" and xf is None:
+                parts += (b"X-Forwarded-Prefix: ", prefix, b"\r\n")
         parts.append(via(self.via) if self.via else VIA_LINE)
         if self.upgrade is not None:
             parts += (b"Connection: Upgrade\r\nUpgrade: ", self.upgrade, b"\r\n")
         mode = self.body_mode
-        if mode == LENGTH:
-            parts.append(b"Content-Length: %d\r\n\r\n" % self.content_length)
-        elif mode == CHUNKED:
-            parts.append(b"Transfer-Encoding: chunked\r\n\r\n")
-        else:
+        if mode == NO_BODY:
             parts.append(b"\r\n")
+        elif mode == LENGTH:
+            parts.append(b"Content-Length: %d\r\n\r\n" % self.content_length)
+        else:
+            parts.append(b"Transfer-Encoding: chunked\r\n\r\n")
         return b"".join(parts)
+
+    def _forwarded_slow(self, parts: list[bytes], xf: dict[bytes, bytes] | None) -> None:
+        """X-Forwarded-* when the client sent X-Forwarded-For, or is trusted (Kong's trusted_ips)."""
+        conn = self.conn
+        ip = conn.ip
+        parts += (b"X-Forwarded-For: ", self.xff + b", " + ip if self.xff else ip, b"\r\nX-Real-IP: ", ip, b"\r\n")
+        if xf is None:
+            parts += (conn.listener.forwarded, b"X-Forwarded-Host: ", self.host_name, b"\r\nX-Forwarded-Path: ",
+                      self.raw_path, b"\r\n")
+            return
+        for name, default in ((b"X-Forwarded-Proto", b"http"), (b"X-Forwarded-Host", self.host_name),
+                              (b"X-Forwarded-Port", conn.listener.port), (b"X-Forwarded-Path", self.raw_path)):
+            parts += (name, b": ", xf.get(name.lower(), default), b"\r\n")
+        matcher, found = self.match  # type: ignore[misc]
+        prefix = xf.get(b"x-forwarded-prefix") or (
+            matcher.prefix_of(self.path, found) if self.route.strip else None)  # type: ignore[union-attr]
+        if prefix and prefix != b"/":
+            parts += (b"X-Forwarded-Prefix: ", prefix, b"\r\n")
 
     def _queue_up(self, *data: bytes) -> None:
         """Request bytes during the client's read (on_body): written once when the read is processed."""
@@ -310,7 +348,7 @@ class Exchange:
 
     def on_request_complete(self) -> None:
         self.request_done = True
-        if self.sink == TO_UPSTREAM:
+        if self.sink == TO_UPSTREAM:  # (not for bodiless requests: attach() finished those)
             if self.body_mode == CHUNKED:
                 self._queue_up(b"0\r\n\r\n")
             self.up_done = True
@@ -352,24 +390,27 @@ class Exchange:
         else:
             if chain is not None and chain.has_log:
                 phases.remember_response(self, status, headers)
-            parts = [errors.status_line(status)]
+            parts = [STATUS_LINES.get(status) or errors.status_line(status)]
             length: bytes | None = None
             chunked = False
             received_via: bytes | None = None
             drop: frozenset[bytes] | None = None
-            for i in range(0, len(headers), 2):
-                name = headers[i]
-                kind = RESPONSE_SPECIAL.get(name.lower())
+            pairs = iter(headers)
+            for name, value in zip(pairs, pairs, strict=False):
+                kind = RESPONSE_KINDS.get(name)
                 if kind is None:
-                    parts += (name, b": ", headers[i + 1], b"\r\n")
+                    kind = response_kind(name)
+                if kind == FORWARD:
+                    parts += (name, b": ", value, b"\r\n")
                 elif kind == CONTENT_LENGTH:
-                    length = headers[i + 1]
+                    parts += (name, b": ", value, b"\r\n")
+                    length = value
                 elif kind == TRANSFER_ENCODING:
                     chunked = True
                 elif kind == VIA_FIELD:
-                    received_via = headers[i + 1]
-                elif kind == CONNECTION and headers[i + 1] not in _KEEP_OR_CLOSE:
-                    tokens = connection_tokens((headers[i + 1],))
+                    received_via = value
+                elif kind == CONNECTION and value not in _KEEP_OR_CLOSE:
+                    tokens = connection_tokens((value,))
                     if tokens:
                         drop = tokens if drop is None else drop | tokens
             if drop is not None:
@@ -386,14 +427,11 @@ class Exchange:
         if status == 101:
             parts += (via(received_via), b"Connection: Upgrade\r\nUpgrade: ", self.upgrade, b"\r\n\r\n")  # type: ignore[arg-type]
             return b"".join(parts)
-        no_body = self.method == b"HEAD" or status == 204 or status == 304
-        if length is not None:
-            parts += (b"Content-Length: ", length, b"\r\n")
-            self.resp_mode = RAW
+        if length is not None:  # (already among `parts`)
             if chunked:  # both from the upstream (llhttp refuses it): do not reuse anything
                 self.keep_alive = False
-        elif no_body:
-            self.resp_mode = RAW
+        elif self.method == b"HEAD" or status == 204 or status == 304:
+            pass  # no body
         else:
             self.until_close = not chunked
             if self.http11:
@@ -402,14 +440,12 @@ class Exchange:
             else:  # an HTTP/1.0 client: the end of the body is the end of the connection
                 self.resp_mode = RAW
                 self.keep_alive = False
-        parts.append(via(received_via) if received_via else VIA_LINE)
-        if not self.keep_alive or self.conn.state.draining:
-            self.keep_alive = False
-            parts.append(b"Connection: close\r\n\r\n")
-        elif self.http11:
-            parts.append(b"\r\n")
+        if self.keep_alive and not self.conn.state.draining:
+            parts.append(_END_KEEP_ALIVE[self.http11] if received_via is None else via(received_via) + (
+                b"\r\n" if self.http11 else b"Connection: keep-alive\r\n\r\n"))
         else:
-            parts.append(b"Connection: keep-alive\r\n\r\n")
+            self.keep_alive = False
+            parts.append(_END_CLOSE if received_via is None else via(received_via) + b"Connection: close\r\n\r\n")
         return b"".join(parts)
 
     def on_response_body(self, body: bytes) -> None:
@@ -534,7 +570,7 @@ class Exchange:
             return True  # nothing reached the upstream
         if kind == "timeout" or not self.up_done or (self.replay is None and self.body_mode != NO_BODY):
             return False  # the upstream may be working on it, or the body is gone
-        stale = self.reused and upstream is not None and upstream.reads == self.reads_mark
+        stale = self.reused and upstream is not None and upstream.last_read < self.t_sent
         return self.method in IDEMPOTENT or stale
 
     def drop_upstream(self) -> None:
@@ -624,23 +660,23 @@ class Exchange:
 
     def _record(self) -> None:
         """Metrics (inlined: this runs for every request), the access log line and the log phase."""
-        total = (_perf() - self.t0) * 1000
-        upstream_ms = (self.t_head - self.t_sent) * 1000 if self.t_head else -1.0
         route = self.route
-        state = self.conn.state
-        state.requests += 1
-        stats = route.stats if route is not None else state.stats.unmatched
+        stats = route.stats if route is not None else self.conn.state.stats.unmatched
+        status = self.status
         codes = stats.codes
-        codes[self.status] = codes.get(self.status, 0) + 1
-        histogram = stats.total
-        histogram.counts[bisect_left(BUCKETS, total)] += 1
-        histogram.sum += total
-        if upstream_ms >= 0:
-            histogram = stats.upstream
-            histogram.counts[bisect_left(BUCKETS, upstream_ms)] += 1
-            histogram.sum += upstream_ms
-        if state.access_log.enabled:
-            state.access_log.add(entry(self, total, upstream_ms))
+        codes[status] = codes.get(status, 0) + 1
+        total = (_perf() - self.t0) * 1000.0
+        stats.total_counts[bisect_left(BUCKETS, total)] += 1
+        stats.total_sum += total
+        t_head = self.t_head
+        if t_head:
+            upstream_ms = (t_head - self.t_sent) * 1000.0
+            stats.upstream_counts[bisect_left(BUCKETS, upstream_ms)] += 1
+            stats.upstream_sum += upstream_ms
+        else:
+            upstream_ms = -1.0
+        access_log = self.conn.state.access_log
+        if access_log.enabled:
+            access_log.add(entry(self, total, upstream_ms, access_log.epoch_offset))
         if self.chosen is not None:
             phases.log_phase(self)
-

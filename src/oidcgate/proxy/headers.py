@@ -13,8 +13,10 @@ from collections.abc import Iterable
 VIA = b"1.1 oidcgate"
 VIA_LINE = b"Via: " + VIA + b"\r\n"
 
-# Request header kinds.
+# Header kinds; FORWARD (0) is a plain end-to-end field.
+FORWARD = 0
 HOST, CONNECTION, DROP, TRANSFER_ENCODING, CONTENT_LENGTH, EXPECT, XFF, XF, VIA_FIELD, UPGRADE = range(1, 11)
+MEMO_SIZE = 4096
 
 REQUEST_SPECIAL: dict[bytes, int] = {
     b"host": HOST,
@@ -50,6 +52,29 @@ RESPONSE_SPECIAL: dict[bytes, int] = {
     b"content-length": CONTENT_LENGTH,
     b"via": VIA_FIELD,
 }
+
+# Kinds by the name as received (any case), memoized: clients repeat their header names, so most
+# fields cost one dict lookup instead of lower() + lookup. Bounded, so random names cannot grow it.
+REQUEST_KINDS: dict[bytes, int] = {}
+RESPONSE_KINDS: dict[bytes, int] = {}
+
+
+def request_kind(name: bytes) -> int:
+    lname = name.lower()
+    kind = REQUEST_SPECIAL.get(lname)
+    if kind is None:
+        kind = DROP if lname.startswith(b"proxy-") else FORWARD
+    if len(REQUEST_KINDS) < MEMO_SIZE:
+        REQUEST_KINDS[name] = kind
+    return kind
+
+
+def response_kind(name: bytes) -> int:
+    kind = RESPONSE_SPECIAL.get(name.lower(), FORWARD)
+    if len(RESPONSE_KINDS) < MEMO_SIZE:
+        RESPONSE_KINDS[name] = kind
+    return kind
+
 
 # Names a plugin-built request must not carry upstream (the proxy writes its own).
 OWNED_BY_PROXY = frozenset(name.decode() for name, kind in REQUEST_SPECIAL.items() if kind != EXPECT) | {"expect"}

@@ -1,14 +1,13 @@
 """Request metrics: cheap per-worker counters, merged and rendered as Prometheus text by the master.
 
 A worker records into plain Python counters whose label children (service, route) are looked up once
-per snapshot compile, so a request costs one dict increment and two `bisect` calls. The master asks
+per snapshot compile, so a request costs one dict increment and two `bisect` calls (Exchange._record). The master asks
 each worker for a dump on every scrape and adds them up (plus what workers that exited had counted),
 so `/metrics` is aggregated across workers without shared memory.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from collections.abc import Iterable
 from typing import Any
 
@@ -16,36 +15,20 @@ from typing import Any
 BUCKETS: tuple[float, ...] = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 30000, 60000)
 
 
-class Histogram:
-    __slots__ = ("counts", "sum")
-
-    def __init__(self) -> None:
-        self.counts = [0] * (len(BUCKETS) + 1)
-        self.sum = 0.0
-
-    def observe(self, value: float) -> None:
-        self.counts[bisect_left(BUCKETS, value)] += 1
-        self.sum += value
-
-
 class RouteStats:
-    """Counters for one (service, route) label pair."""
+    """Counters for one (service, route) label pair; histograms are flat lists of bucket counts
+    (the last one is +Inf), updated inline by Exchange._record."""
 
-    __slots__ = ("codes", "route", "service", "total", "upstream")
+    __slots__ = ("codes", "route", "service", "total_counts", "total_sum", "upstream_counts", "upstream_sum")
 
     def __init__(self, service: str, route: str) -> None:
         self.service = service
         self.route = route
         self.codes: dict[int, int] = {}
-        self.total = Histogram()
-        self.upstream = Histogram()
-
-    def record(self, status: int, total_ms: float, upstream_ms: float) -> None:
-        codes = self.codes
-        codes[status] = codes.get(status, 0) + 1
-        self.total.observe(total_ms)
-        if upstream_ms >= 0:
-            self.upstream.observe(upstream_ms)
+        self.total_counts = [0] * (len(BUCKETS) + 1)
+        self.total_sum = 0.0
+        self.upstream_counts = [0] * (len(BUCKETS) + 1)
+        self.upstream_sum = 0.0
 
 
 class WorkerStats:
@@ -63,8 +46,11 @@ class WorkerStats:
         return stats
 
     def dump(self) -> list[list[Any]]:
-        return [[s.service, s.route, {str(k): v for k, v in s.codes.items()}, s.total.counts, s.total.sum,
-                 s.upstream.counts, s.upstream.sum] for s in self.children.values() if s.codes]
+        return [[s.service, s.route, {str(k): v for k, v in s.codes.items()}, s.total_counts, s.total_sum,
+                 s.upstream_counts, s.upstream_sum] for s in self.children.values() if s.codes]
+
+    def requests(self) -> int:
+        return sum(sum(s.codes.values()) for s in self.children.values())
 
 
 def merge(dumps: Iterable[list[list[Any]]]) -> dict[tuple[str, str], list[Any]]:

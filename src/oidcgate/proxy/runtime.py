@@ -19,7 +19,7 @@ from oidcgate.config.entities import Route, Service
 from oidcgate.plugins import registry
 from oidcgate.plugins.base import Plugin
 from oidcgate.plugins.pdk import ConsumerIndex, PluginEnv
-from oidcgate.proxy.balancer import Balancer, Fixed
+from oidcgate.proxy.balancer import Balancer, Fixed, Peer
 from oidcgate.proxy.metrics import RouteStats, WorkerStats
 from oidcgate.proxy.pipeline import Chain, build_chains
 from oidcgate.proxy.router import Router
@@ -38,6 +38,7 @@ class ServiceRuntime:
     write_timeout: float
     retries: int
     tls: ssl.SSLContext | None
+    peer: Peer | None  # the only peer of a service that is not an upstream (skips pick())
 
 
 @dataclass(slots=True)
@@ -51,6 +52,7 @@ class RouteRuntime:
     https_only: bool
     chain: Chain | None
     stats: RouteStats
+    root_v0: bool  # the service has no path and v0 joining: "/" routes forward the path as is
     log_names: bytes  # '"route":...,"service":...' for the access log, JSON-encoded once
 
 
@@ -122,7 +124,8 @@ def _service_runtime(service: Service, balancers: dict[str, Balancer]) -> Servic
         tls = _TLS.get(verify) or _TLS.setdefault(verify, tls_context(verify))
     return ServiceRuntime(service, service.name or service.id or "", (service.path or "/").encode(), target,
                           service.connect_timeout / 1000, service.read_timeout / 1000,
-                          service.write_timeout / 1000, service.retries, tls)
+                          service.write_timeout / 1000, service.retries, tls,
+                          target.peer if isinstance(target, Fixed) else None)
 
 
 def compile_snapshot(snapshot: Snapshot, env: PluginEnv, stats: WorkerStats,
@@ -163,6 +166,7 @@ def compile_snapshot(snapshot: Snapshot, env: PluginEnv, stats: WorkerStats,
             route, name, service, route.strip_path, route.path_handling == "v1", route.preserve_host,
             "http" not in route.protocols, chains.get(route.id),  # type: ignore[arg-type]
             stats.child(service_name, name),
+            service is not None and service.base == b"/" and route.path_handling == "v0",
             b'"route":%s,"service":%s' % (orjson.dumps(name), orjson.dumps(service_name or None))))
     router = Router((r.entity, r) for r in routes)
     return Runtime(snapshot.hash, router, ConsumerIndex(list(snapshot.consumers)), routes, balancers,

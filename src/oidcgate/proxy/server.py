@@ -30,9 +30,11 @@ from oidcgate.proxy.exchange import Exchange
 from oidcgate.proxy.headers import (
     CONNECTION,
     CONTENT_LENGTH,
+    DROP,
     EXPECT,
+    FORWARD,
     HOST,
-    REQUEST_SPECIAL,
+    REQUEST_KINDS,
     TRANSFER_ENCODING,
     UPGRADE,
     VIA_FIELD,
@@ -40,6 +42,7 @@ from oidcgate.proxy.headers import (
     XFF,
     connection_tokens,
     drop_named,
+    request_kind,
 )
 from oidcgate.proxy.modes import CHUNKED, LENGTH, PAUSE_BUFFER, PAUSE_PIPELINE, TO_DISCARD
 from oidcgate.proxy.paths import InvalidPath, normalize
@@ -52,8 +55,10 @@ if TYPE_CHECKING:
 _HOST_RE = re.compile(rb"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]+)(?::[0-9]{0,5})?")
 _ABSOLUTE_RE = re.compile(rb"(?i)https?://(?P<authority>[^/?#]*)(?P<rest>[/?].*|)", re.DOTALL)
 LINGER = 2.0  # seconds a closing connection keeps discarding input
+MAX_READ = 256 * 1024  # the most uvloop hands to data_received at once
 MAX_UPGRADE_BUFFER = 64 * 1024
 HOST_CACHE_SIZE = 1024
+_REFUSED_METHODS = frozenset({b"CONNECT", b"TRACE"})  # no tunnels; TRACE would echo credentials (XST)
 
 
 class _Stop(Exception):
@@ -61,13 +66,15 @@ class _Stop(Exception):
 
 
 class Listener:
-    """What every connection accepted on one proxy socket shares."""
+    """What every connection accepted on one proxy socket shares (precomputed once)."""
 
-    __slots__ = ("forwarded", "port")
+    __slots__ = ("forwarded", "max_fields", "max_head", "port")
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, max_head: int, max_headers: int) -> None:
         self.port = str(port).encode()
         self.forwarded = b"X-Forwarded-Proto: http\r\nX-Forwarded-Port: " + self.port + b"\r\n"
+        self.max_head = max_head
+        self.max_fields = max_headers * 4  # `fields` holds 4 items per header
 
 
 def parse_host(host: bytes, cache: dict[bytes, tuple[bytes, bytes]]) -> tuple[bytes, bytes] | None:
@@ -87,7 +94,8 @@ def parse_host(host: bytes, cache: dict[bytes, tuple[bytes, bytes]]) -> tuple[by
 
 class ClientConnection(asyncio.Protocol):
     __slots__ = (
-        "active", "began", "broken", "client_eof", "closed", "deferred", "feeding", "fields", "head_bytes", "head_mark",
+        "active", "began", "broken", "client_eof", "closed", "deferred", "feeding", "fields", "forwarded",
+        "head_bytes", "head_mark",
         "head_since", "head_size", "host", "host_count", "ip", "ip_text", "lingering", "listener", "mark",
         "mark_time", "nreq", "parser", "parsing", "pause_flags", "progress", "queue", "special", "state",
         "to_flush", "transport", "trusted", "tunneled", "upgraded", "url", "write_paused_at", "writing_paused",
@@ -100,6 +108,7 @@ class ClientConnection(asyncio.Protocol):
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.ip = b""
         self.ip_text = ""
+        self.forwarded = b""
         self.trusted = False
         self.closed = False
         self.client_eof = False
@@ -139,6 +148,8 @@ class ClientConnection(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         self.ip_text = peer[0] if isinstance(peer, tuple) else "unix"
         self.ip = self.ip_text.encode()
+        self.forwarded = (b"X-Forwarded-For: " + self.ip + b"\r\nX-Real-IP: " + self.ip + b"\r\n"
+                          + self.listener.forwarded)  # what every request of this connection gets
         state = self.state
         self.trusted = self.ip_text in state.trusted
         state.connections.add(self)
@@ -154,8 +165,10 @@ class ClientConnection(asyncio.Protocol):
         if self.upgraded is not None:
             self._buffer_upgrade(data)
             return
-        if self.began:
+        if self.began:  # a head continues: it is at most this much input long
             self.head_bytes += len(data)
+        else:  # a head may start in this read
+            self.head_bytes = len(data)
         self.feeding = True
         try:
             self.parser.feed_data(data)
@@ -175,8 +188,10 @@ class ClientConnection(asyncio.Protocol):
             deferred, self.deferred = self.deferred, []
             for exchange in deferred:
                 exchange.flush_deferred()
-        if self.began and self.head_bytes > self.state.settings.max_header_size and not self.broken:
-            self._refuse(431, errors.HEADERS_TOO_LARGE)  # a head still growing past the limit
+        if self.began and self.head_bytes > self.listener.max_head + MAX_READ and not self.broken:
+            # A head still incomplete after more than the limit of input beyond the read it started
+            # in (llhttp buffers a partial line itself): certainly too large, and memory stays bounded.
+            self._refuse(431, errors.HEADERS_TOO_LARGE)
 
     def eof_received(self) -> bool | None:
         self.client_eof = True
@@ -212,44 +227,47 @@ class ClientConnection(asyncio.Protocol):
             active.upstream.transport.resume_reading()
 
     # ------------------------------------------------------------------ httptools callbacks
-    def on_message_begin(self) -> None:
-        self.began = True
-
     def on_url(self, url: bytes) -> None:
         self.url += url
+        self.began = True  # (the method may have arrived before; llhttp does not buffer it)
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.head_size += len(name) + len(value) + 4
-        lname = name.lower()
-        kind = REQUEST_SPECIAL.get(lname)
+        kind = REQUEST_KINDS.get(name)
         if kind is None:
-            if lname[:6] != b"proxy-":
-                self.fields += (name, b": ", value, b"\r\n")
+            kind = request_kind(name)
+        if kind == FORWARD:
+            self.fields += (name, b": ", value, b"\r\n")
         elif kind == HOST:
             self.host = value
             self.host_count += 1
-        elif self.special is None:
-            self.special = [(kind, lname, value)]
+        elif kind != DROP:
+            if self.special is None:
+                self.special = []
+            self.special.append((kind, name.lower(), value))
         else:
-            self.special.append((kind, lname, value))
+            self.head_size += len(name) + len(value)  # dropped, but it counts towards the limit
 
     def on_headers_complete(self) -> None:
         self.began = False
-        self.head_bytes = 0
         self.nreq += 1
         state = self.state
         parser = self.parser
         url = self.url
         fields = self.fields
-        if len(url) + self.head_size > state.settings.max_header_size or (
-                len(fields) // 4 + len(self.special or ()) + self.host_count > state.settings.max_headers):
-            self._refuse(431, errors.HEADERS_TOO_LARGE)
-        version = parser.get_http_version()
-        http11 = version == "1.1"
-        if not http11 and version != "1.0":
-            self._refuse(505, errors.VERSION)
+        listener = self.listener
+        special = self.special
+        if self.head_bytes > listener.max_head or len(fields) > listener.max_fields:
+            self._check_head_size()  # the input read is an upper bound: only then count exactly
+        keep_alive = parser.should_keep_alive()
+        if keep_alive and special is None:
+            http11 = True  # llhttp keeps 1.0 alive only with a Connection header (which is `special`)
+        else:
+            version = parser.get_http_version()
+            http11 = version == "1.1"
+            if not http11 and version != "1.0":
+                self._refuse(505, errors.VERSION)
         method = parser.get_method()
-        if method == b"CONNECT" or method == b"TRACE":
+        if method in _REFUSED_METHODS:
             self._refuse(405, errors.NOT_ALLOWED)
         host = self.host
         if url[:1] != b"/":
@@ -265,7 +283,7 @@ class ClientConnection(asyncio.Protocol):
         if host is None:
             host = host_name = b""
         else:
-            parsed = parse_host(host, state.hosts)
+            parsed = state.hosts.get(host) or parse_host(host, state.hosts)
             if parsed is None:
                 self._refuse(400, errors.BAD_REQUEST)
             host, host_name = parsed  # type: ignore[misc]
@@ -278,13 +296,15 @@ class ClientConnection(asyncio.Protocol):
             query = url[query_at:]
         if b"#" in url:
             self._refuse(400, errors.BAD_REQUEST)
-        try:
-            path = normalize(raw_path)
-        except InvalidPath:
-            self._refuse(400, errors.BAD_REQUEST)
+        path = raw_path
+        if b"%" in path or b"/." in path or b"//" in path:
+            try:
+                path = normalize(raw_path)
+            except InvalidPath:
+                self._refuse(400, errors.BAD_REQUEST)
         exchange = Exchange(self, method, raw_path, path, query, host, host_name, fields, http11,
-                            parser.should_keep_alive() and not state.draining)
-        if self.special is not None:
+                            keep_alive and not state.draining)
+        if special is not None:
             self._special_headers(exchange, http11)
         runtime = state.runtime
         if runtime is None:
@@ -300,12 +320,13 @@ class ClientConnection(asyncio.Protocol):
                 exchange.match = match  # type: ignore[assignment]
                 if route.https_only:
                     exchange.local = _https_redirect(route.entity.https_redirect_status_code, host, url)
+                elif self.active is None and route.chain is None:  # the fast path: proxy right away
+                    self.parsing = self.active = exchange
+                    exchange.started = True
+                    exchange.forward()
+                    return
         self.parsing = exchange
-        if self.active is None:
-            self.active = exchange
-            exchange.start()
-        else:
-            self._enqueue(exchange)
+        self._enqueue(exchange)
 
     def on_body(self, body: bytes) -> None:
         exchange = self.parsing
@@ -325,6 +346,13 @@ class ClientConnection(asyncio.Protocol):
             exchange.on_request_complete()
 
     # ------------------------------------------------------------------ request handling helpers
+    def _check_head_size(self) -> None:
+        special = self.special or ()
+        size = (len(self.url) + sum(map(len, self.fields)) + self.head_size + len(self.host or b"")
+                + sum(len(value) for _, _, value in special))
+        if size > self.listener.max_head or len(self.fields) // 4 + len(special) > self.listener.max_fields // 4:
+            self._refuse(431, errors.HEADERS_TOO_LARGE)
+
     def _special_headers(self, exchange: Exchange, http11: bool) -> None:
         """Framing, X-Forwarded-*, Via, Expect, Upgrade and Connection of the request being parsed."""
         tokens: list[bytes] = []
@@ -535,5 +563,6 @@ def _https_redirect(code: int, host: bytes, url: bytes) -> tuple[int, str]:
 
 async def serve(state: WorkerState, sock: socket.socket) -> asyncio.Server:
     """Accept proxy connections on an already bound and listening socket."""
-    listener = Listener(sock.getsockname()[1])
+    settings = state.settings
+    listener = Listener(sock.getsockname()[1], settings.max_header_size, settings.max_headers)
     return await state.loop.create_server(lambda: ClientConnection(state, listener), sock=sock)

@@ -47,7 +47,6 @@ class WorkerState:
         self.tasks: set[asyncio.Task[Any]] = set()
         self.accepted = 0
         self.handled = 0
-        self.requests = 0
         self.draining = False
         self.started = time.time()
         self.now = loop.time()
@@ -87,6 +86,7 @@ class WorkerState:
         for conn in list(self.connections):
             conn.check(now)
         self.pool.sweep()
+        self.access_log.sync_clock()
         self.access_log.flush()
 
     def connection_counts(self) -> dict[str, int]:
@@ -100,4 +100,5 @@ class WorkerState:
             else:
                 waiting += 1
         return {"active": len(self.connections) + len(self.tunnels) // 2, "reading": reading, "writing": writing, "waiting": waiting,
-                "accepted": self.accepted, "handled": self.handled, "total_requests": self.requests}
+                "accepted": self.accepted, "handled": self.handled,
+                "total_requests": self.stats.requests()}

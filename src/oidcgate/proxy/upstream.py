@@ -29,7 +29,7 @@ class UpstreamConnection(asyncio.Protocol):
     """One TCP connection to an upstream server."""
 
     __slots__ = ("address", "closed", "exchange", "headers", "idle_since", "last_read", "parser", "pool",
-                 "reads", "requests", "timeout", "timer", "transport", "upgraded_to")
+                 "requests", "timeout", "timer", "transport", "upgraded_to")
 
     def __init__(self, pool: Pool, address: Address) -> None:
         self.pool = pool
@@ -40,7 +40,6 @@ class UpstreamConnection(asyncio.Protocol):
         self.headers: list[bytes] = []
         self.closed = False
         self.requests = 0
-        self.reads = 0
         self.last_read = 0.0
         self.idle_since = 0.0
         self.timer: asyncio.TimerHandle | None = None
@@ -59,7 +58,6 @@ class UpstreamConnection(asyncio.Protocol):
         if exchange is None:  # bytes on an idle connection: the server broke the protocol
             self.close()
             return
-        self.reads += 1
         self.last_read = _perf()
         try:
             self.parser.feed_data(data)
@@ -177,6 +175,7 @@ class Pool:
         self.idle_timeout = idle_timeout
         self.max_requests = max_requests
         self.idle: dict[Address, list[UpstreamConnection]] = {}
+        self.now = loop.time()  # coarse clock, advanced by the worker tick
         self.opened = 0
 
     def release(self, conn: UpstreamConnection) -> None:
@@ -192,7 +191,7 @@ class Pool:
         if len(idle) >= self.size:
             conn.close()
             return
-        conn.idle_since = self.loop.time()
+        conn.idle_since = self.now
         idle.append(conn)
 
     async def connect(self, address: Address, timeout: float, tls: ssl.SSLContext | None) -> UpstreamConnection:
@@ -207,7 +206,8 @@ class Pool:
 
     def sweep(self) -> None:
         """Close connections idle for longer than `idle_timeout` (called about once a second)."""
-        deadline = self.loop.time() - self.idle_timeout
+        self.now = self.loop.time()
+        deadline = self.now - self.idle_timeout
         for address, idle in list(self.idle.items()):
             keep = [c for c in idle if not c.closed and c.idle_since > deadline]
             for conn in idle:

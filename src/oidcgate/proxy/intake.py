@@ -1,0 +1,82 @@
+"""ConfigIntake: the one way a configuration reaches the workers (file, POST /config, control plane).
+
+Validate with `oidcgate.config.load` (off the event loop: a large file takes a moment), write the
+snapshot atomically to `<prefix>/config.json` (the last good configuration, used at the next start
+when nothing else is available), then have every worker swap it in. Applies are serialized; an
+identical configuration (same hash) is not applied twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import pickle
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from oidcgate.config import EMPTY, ConfigError, FieldError, Snapshot, load, load_file
+
+log = logging.getLogger("oidcgate.proxy.intake")
+
+
+class ConfigIntake:
+    def __init__(self, prefix: Path, broadcast: Callable[[bytes], Awaitable[list[str]]] | None = None) -> None:
+        self.path = prefix / "config.json"
+        self.broadcast = broadcast
+        self.snapshot: Snapshot | None = None
+        self.payload = b""  # the pickled snapshot workers get
+        self.lock = asyncio.Lock()
+        self.applied = 0
+
+    def current_hash(self) -> str:
+        return self.snapshot.hash if self.snapshot is not None else EMPTY.hash
+
+    def set_initial(self, snapshot: Snapshot) -> None:
+        """The configuration the workers start with (before any of them runs)."""
+        self.snapshot = snapshot
+        self.payload = pickle.dumps(snapshot, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def load_persisted(self) -> Snapshot | None:
+        """The last good configuration from a previous run, if it is there and still valid."""
+        if not self.path.exists():
+            return None
+        try:
+            return load_file(self.path)
+        except ConfigError as exc:
+            log.warning("ignoring %s: %s", self.path, exc)
+            return None
+
+    async def apply_document(self, doc: Any) -> str:
+        """Validate, persist and apply a declarative document; returns its hash (raises ConfigError)."""
+        snapshot = await asyncio.to_thread(load, doc)
+        return await self.apply_snapshot(snapshot)
+
+    async def apply_snapshot(self, snapshot: Snapshot) -> str:
+        async with self.lock:
+            if self.snapshot is not None and snapshot.hash == self.snapshot.hash:
+                return snapshot.hash
+            payload = pickle.dumps(snapshot, protocol=pickle.HIGHEST_PROTOCOL)
+            await asyncio.to_thread(self._persist, snapshot)
+            self.snapshot, self.payload = snapshot, payload
+            if self.broadcast is not None:
+                errors = await self.broadcast(payload)
+                if errors:
+                    raise ConfigError([FieldError("", f"a worker could not apply the configuration: {e}")
+                                       for e in errors])
+            self.applied += 1
+            log.info("configuration %s applied (%s)", snapshot.hash,
+                     ", ".join(f"{n} {k}" for k, n in snapshot.counts.items() if n) or "empty")
+            return snapshot.hash
+
+    def _persist(self, snapshot: Snapshot) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".json.tmp")
+        with open(tmp, "wb") as out:
+            out.write(orjson.dumps(snapshot.to_declarative(), option=orjson.OPT_INDENT_2))
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, self.path)

@@ -1,0 +1,168 @@
+"""The status API (`--status-listen`) and the DB-less admin API (`--admin-listen`), served by the master.
+
+Status: `GET /status` (Kong's shape: `server` connection counters, `configuration_hash`, plus
+workers, uptime, version), `GET /status/ready` (200 once a configuration is loaded and every worker
+is up, else 503) and `GET /metrics` (Prometheus text, summed over workers).
+
+Admin (Kong's DB-less endpoints): `GET /config` (`{"config": "<YAML>"}`), `POST /config` (the
+document as JSON or YAML, or a form field `config`; `?check_hash=1` answers 304 when nothing
+changed; 201 `{"configuration_hash": ...}`, or 400 with every error in Kong's shape) and
+`GET /status`. Like Kong's Admin API it has no authentication: keep it on loopback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import time
+from typing import TYPE_CHECKING, Any
+
+import uvicorn
+import yaml
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from oidcgate import __version__
+from oidcgate.config import ConfigError, load, parse_text
+from oidcgate.proxy import metrics
+
+if TYPE_CHECKING:
+    from oidcgate.proxy.master import Master
+
+
+async def status_document(master: Master) -> dict[str, Any]:
+    reports = await master.supervisor.collect()
+    server = {"connections_accepted": 0, "connections_active": 0, "connections_handled": 0,
+              "connections_reading": 0, "connections_waiting": 0, "connections_writing": 0, "total_requests": 0}
+    for report in reports:
+        counts = report["connections"]
+        for key in ("accepted", "active", "handled", "reading", "waiting", "writing"):
+            server[f"connections_{key}"] += counts[key]
+    server["connections_accepted"] += master.supervisor.retired_connections["accepted"]
+    server["connections_handled"] += master.supervisor.retired_connections["handled"]
+    merged = master.supervisor.merged_routes(reports)
+    server["total_requests"] = sum(sum(codes.values()) for codes, *_ in merged.values())
+    return {
+        "configuration_hash": master.intake.current_hash(),
+        "database": {"reachable": True},
+        "server": server,
+        "workers": [{"pid": r["pid"], "index": r["index"], "rss_bytes": r["rss"], "configuration_hash": r["hash"],
+                     "connections_active": r["connections"]["active"]} for r in sorted(reports, key=lambda r: r["index"])],
+        "workers_expected": master.settings.workers,
+        "uptime_seconds": round(time.time() - master.started, 3),
+        "version": __version__,
+        "node_id": master.node_id,
+        "hostname": socket.gethostname(),
+    }
+
+
+def status_app(master: Master) -> Starlette:
+    async def status(request: Request) -> Response:
+        return JSONResponse(await status_document(master))
+
+    async def ready(request: Request) -> Response:
+        if master.intake.snapshot is None:
+            return JSONResponse({"message": "no configuration loaded yet"}, status_code=503)
+        alive = master.supervisor.alive_count()
+        if alive < master.settings.workers:
+            return JSONResponse({"message": f"{alive} of {master.settings.workers} workers ready"}, status_code=503)
+        return JSONResponse({"message": "ready"})
+
+    async def prometheus(request: Request) -> Response:
+        reports = await master.supervisor.collect()
+        connections: dict[str, int] = {}
+        for report in reports:
+            for key, value in report["connections"].items():
+                connections[key] = connections.get(key, 0) + value
+        for key, value in master.supervisor.retired_connections.items():
+            connections[key] = connections.get(key, 0) + value
+        text = metrics.render(master.supervisor.merged_routes(reports), config_hash=master.intake.current_hash(),
+                              connections=connections, workers=len(reports), uptime=time.time() - master.started)
+        return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    return Starlette(routes=[Route("/status", status), Route("/status/ready", ready), Route("/metrics", prometheus)])
+
+
+def _invalid(exc: ConfigError) -> JSONResponse:
+    """Kong's answer to an invalid declarative configuration, with every error."""
+    fields = exc.fields()
+    return JSONResponse({
+        "code": 14,
+        "name": "invalid declarative configuration",
+        "message": "declarative config is invalid: " + "; ".join(str(e) for e in exc.errors),
+        "fields": fields,
+        "flattened_errors": [{"path": e.path, "message": e.message} for e in exc.errors],
+    }, status_code=400)
+
+
+async def _read_limited(request: Request, limit: int) -> bytes | None:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
+
+
+def admin_app(master: Master) -> Starlette:
+    async def get_config(request: Request) -> Response:
+        snapshot = master.intake.snapshot
+        if snapshot is None:
+            return JSONResponse({"message": "no configuration loaded yet"}, status_code=404)
+        text = yaml.safe_dump(snapshot.to_declarative(), sort_keys=False, allow_unicode=True)
+        return JSONResponse({"config": text})
+
+    async def post_config(request: Request) -> Response:
+        limit = master.settings.max_config_size
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
+            try:
+                form = await request.form(max_part_size=limit)
+            except Exception:
+                return JSONResponse({"message": "invalid form body"}, status_code=400)
+            field = form.get("config")
+            text: bytes | str | None = await field.read() if hasattr(field, "read") else field  # type: ignore[union-attr]
+        else:
+            text = await _read_limited(request, limit)
+            if text is None:
+                return JSONResponse({"message": f"configuration larger than {limit} bytes"}, status_code=413)
+        if not text:
+            return JSONResponse({"message": "expected a declarative configuration (JSON or YAML body, "
+                                            "or a form field 'config')"}, status_code=400)
+        try:
+            doc = parse_text(text, "request body")
+            if request.query_params.get("check_hash") == "1":
+                snapshot = load(doc)
+                if snapshot.hash == master.intake.current_hash():
+                    return Response(status_code=304)
+                configuration_hash = await master.intake.apply_snapshot(snapshot)
+            else:
+                configuration_hash = await master.intake.apply_document(doc)
+        except ConfigError as exc:
+            return _invalid(exc)
+        return JSONResponse({"configuration_hash": configuration_hash}, status_code=201)
+
+    async def status(request: Request) -> Response:
+        return JSONResponse(await status_document(master))
+
+    return Starlette(routes=[Route("/config", get_config, methods=["GET"]),
+                             Route("/config", post_config, methods=["POST"]),
+                             Route("/status", status)])
+
+
+class EmbeddedServer(uvicorn.Server):
+    """uvicorn inside the master's loop: the master owns the signals, not uvicorn."""
+
+    def capture_signals(self) -> contextlib.AbstractContextManager[None]:  # type: ignore[override]
+        return contextlib.nullcontext()
+
+
+def embedded(app: Starlette) -> EmbeddedServer:
+    return EmbeddedServer(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
+                                         server_header=False))
+

@@ -1,0 +1,168 @@
+"""One worker process: serves the proxy port (its own SO_REUSEPORT socket) from the runtime the master
+sends, reports its counters, and drains on SIGTERM or when the master goes away.
+
+Started by the supervisor as `python -m oidcgate.proxy.worker` with the channel's file descriptor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import pickle
+import signal
+import socket
+import sys
+import time
+
+import orjson
+
+from oidcgate.plugins.pdk import PluginEnv
+from oidcgate.proxy import channel
+from oidcgate.proxy.accesslog import AccessLog
+from oidcgate.proxy.runtime import compile_snapshot
+from oidcgate.proxy.server import serve
+from oidcgate.proxy.settings import Settings, parse_listen
+from oidcgate.proxy.state import WorkerState
+
+log = logging.getLogger("oidcgate.proxy.worker")
+
+
+def listen_socket(address: str, reuse_port: bool = True) -> socket.socket:
+    host, port = parse_listen(address)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.setblocking(False)
+    return sock
+
+
+class Worker:
+    def __init__(self, settings: Settings, index: int, channel_fd: int, node_id: str) -> None:
+        self.settings = settings
+        self.index = index
+        self.channel_fd = channel_fd
+        self.node_id = node_id
+        self.stopping = asyncio.Event()
+        self.state: WorkerState | None = None
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        settings = self.settings
+        state = self.state = WorkerState(loop, settings, PluginEnv(self.node_id, socket.gethostname()),
+                                         AccessLog(settings.access_log))
+        reader, writer = await asyncio.open_connection(sock=socket.socket(fileno=self.channel_fd))
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stopping.set)
+        # The first frame is the configuration to start with (possibly none).
+        kind, payload = await channel.read_frame(reader)
+        if kind == channel.CONFIG:
+            self._apply(payload, writer)
+        sock = listen_socket(settings.proxy_listen)
+        sock.listen(4096)
+        server = await serve(state, sock)
+        state.start_ticking()
+        channel.write_frame(writer, channel.READY)
+        control = asyncio.create_task(self._control(reader, writer))
+        stop = asyncio.create_task(self.stopping.wait())
+        await asyncio.wait({control, stop}, return_when=asyncio.FIRST_COMPLETED)
+        control.cancel()
+        stop.cancel()
+        await self._drain(server)
+        writer.close()
+        return 0
+
+    async def _control(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Frames from the master; returns when told to drain or when the master is gone."""
+        while True:
+            try:
+                kind, payload = await channel.read_frame(reader)
+            except channel.ChannelClosed:
+                log.warning("worker %d: the master went away; draining", self.index)
+                return
+            if kind == channel.CONFIG:
+                self._apply(payload, writer)
+            elif kind == channel.STATS:
+                channel.write_json(writer, channel.STATS, self._stats())
+            elif kind == channel.DRAIN:
+                return
+
+    def _apply(self, payload: bytes, writer: asyncio.StreamWriter) -> None:
+        """Compile and swap a snapshot; the previous runtime keeps serving if this one fails."""
+        state = self.state
+        assert state is not None
+        if not payload:
+            channel.write_json(writer, channel.APPLIED, {"hash": None, "error": None})
+            return
+        try:
+            snapshot = pickle.loads(payload)  # our own master, over a private socketpair
+            runtime = compile_snapshot(snapshot, state.env, state.stats, state.runtime)
+        except Exception as exc:
+            log.exception("worker %d: cannot apply the configuration", self.index)
+            channel.write_json(writer, channel.APPLIED, {"hash": None, "error": f"{type(exc).__name__}: {exc}"})
+            return
+        state.swap(runtime)
+        channel.write_json(writer, channel.APPLIED, {"hash": runtime.hash, "error": None})
+
+    def _stats(self) -> dict[str, object]:
+        state = self.state
+        assert state is not None
+        return {"pid": os.getpid(), "index": self.index, "rss": _rss(), "hash": state.runtime.hash if state.runtime else None,
+                "connections": state.connection_counts(), "routes": state.stats.dump(),
+                "pool": state.pool.stats(), "started": state.started}
+
+    async def _drain(self, server: asyncio.Server) -> None:
+        """Stop accepting, let in-flight requests finish (bounded by drain_timeout), then close."""
+        state = self.state
+        assert state is not None
+        state.draining = True
+        server.close()
+        for conn in list(state.connections):
+            conn.close_idle()
+        deadline = time.monotonic() + self.settings.drain_timeout
+        while (state.connections or state.tunnels) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        for conn in list(state.connections):
+            conn.abort()
+        for end in list(state.tunnels):
+            end.close()
+        state.stop_ticking()
+        state.pool.close()
+        state.access_log.close()
+        if state.runtime is not None:
+            state.runtime.retire()
+        with contextlib.suppress(Exception):
+            await state.env.close()
+        await asyncio.sleep(0)  # let plugin close() tasks start
+
+
+def _rss() -> int:
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="oidcgate-dp-worker")
+    parser.add_argument("--channel-fd", type=int, required=True)
+    parser.add_argument("--index", type=int, default=0)
+    parser.add_argument("--node-id", default="")
+    args = parser.parse_args(argv)
+    settings = Settings.from_json(orjson.loads(os.environ.pop("OIDCGATE_DP_WORKER_SETTINGS", "{}")))
+    logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
+                        format=f"%(asctime)s worker[{args.index}] %(levelname)s %(name)s: %(message)s")
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # reloads are the master's business
+    import uvloop
+
+    return uvloop.run(Worker(settings, args.index, args.channel_fd, args.node_id).run())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
