@@ -103,6 +103,7 @@ class _Loader:
     def __init__(self) -> None:
         self.errors: list[FieldError] = []
         self.found: dict[str, list[tuple[str, Entity]]] = {kind: [] for kind in KINDS}
+        self.generated_ids: set[str] = set()
 
     def error(self, path: str, message: str) -> None:
         self.errors.append(FieldError(path, message))
@@ -157,6 +158,7 @@ class _Loader:
         if entity is not None:
             if entity.id is None:
                 entity.id = str(uuid.uuid5(ID_NAMESPACE, f"{kind}:{self.natural_key(kind, entity)}"))
+                self.generated_ids.add(entity.id)
             self.found[kind].append((path, entity))
         for child_kind, items in children.items():
             if not isinstance(items, list):
@@ -201,6 +203,14 @@ class _Loader:
         for path, target in self.found["targets"]:
             if target.upstream is None:  # type: ignore[attr-defined]
                 self.error(f"{path}.upstream", "required field missing")
+        # (proxy helper) Plugins and targets without a name get their id from their content, which
+        # includes references: derive it again now that references are ids, so that a nested and a
+        # flat document (or `service: name` vs `service: {id: ...}`) give the same ids and hash.
+        # Nothing refers to plugin or target ids, so changing them here is safe.
+        for kind in ("plugins", "targets"):
+            for _, entity in self.found[kind]:
+                if entity.id in self.generated_ids:
+                    entity.id = str(uuid.uuid5(ID_NAMESPACE, f"{kind}:{self.natural_key(kind, entity)}"))
 
     def check_unique(self) -> None:
         unique: dict[str, tuple[str, ...]] = {
