@@ -35,6 +35,7 @@ NOT_ALLOWED = "Method not allowed"
 VERSION = "HTTP Version Not Supported"
 UNAVAILABLE = "The server is shutting down"
 USE_HTTPS = "Please use HTTPS protocol"
+UNKNOWN_CODING = "Transfer-Encoding not supported"
 
 
 def _status_line(code: int) -> bytes:

@@ -347,6 +347,8 @@ class ClientConnection(asyncio.Protocol):
 
     # ------------------------------------------------------------------ request handling helpers
     def _check_head_size(self) -> None:
+        if len(self.url) > self.listener.max_head:
+            self._refuse(414, errors.URI_TOO_LONG)
         special = self.special or ()
         size = (len(self.url) + sum(map(len, self.fields)) + self.head_size + len(self.host or b"")
                 + sum(len(value) for _, _, value in special))
@@ -364,6 +366,11 @@ class ClientConnection(asyncio.Protocol):
             elif kind == TRANSFER_ENCODING:
                 if not http11:  # RFC 9112 §6.1: faulty framing from an HTTP/1.0 client
                     self._refuse(400, errors.BAD_REQUEST)
+                codings = value.lower().replace(b" ", b"").replace(b"\t", b"")
+                if codings != b"chunked":
+                    if not codings.endswith(b",chunked"):  # RFC 9112 §6.3: length unknown -> 400
+                        self._refuse(400, errors.BAD_REQUEST)
+                    self._refuse(501, errors.UNKNOWN_CODING)  # e.g. gzip: we would forward it garbled
                 exchange.body_mode = CHUNKED
             elif kind == XFF:
                 exchange.xff = value if exchange.xff is None else exchange.xff + b", " + value
@@ -456,11 +463,11 @@ class ClientConnection(asyncio.Protocol):
         self.active = None
         if self.closed or self.tunneled:
             return
-        if not exchange.keep_alive or self.broken or self.client_eof or self.state.draining:
+        queue = self.queue
+        if not exchange.keep_alive or (not queue and (self.broken or self.client_eof or self.state.draining)):
             self._close(linger=not exchange.request_done or self.broken)
             return
-        queue = self.queue
-        if queue:
+        if queue:  # (after a refused request, the requests before it still get their answers)
             following = queue.popleft()
             if not queue:
                 self.resume(PAUSE_PIPELINE)
