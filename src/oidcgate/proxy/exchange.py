@@ -212,8 +212,9 @@ class Exchange:
         if self.body_mode == NO_BODY and self.upgrade is None:  # the head is the whole request
             self.up_done = True
             self.t_sent = _perf()
-            if upstream.timer is None:
-                upstream.arm(self.route.service.read_timeout)  # type: ignore[union-attr]
+            timeout = self.route.service.read_timeout  # type: ignore[union-attr]
+            if upstream.timer is None or timeout < upstream.timeout:
+                upstream.arm(timeout)
             if conn.feeding:  # write once at the end of the client's read
                 self.up_out = [head]
                 conn.to_flush = self
@@ -493,8 +494,9 @@ class Exchange:
     def arm_read_timer(self, upstream: UpstreamConnection) -> None:
         """Service `read_timeout` (nginx semantics: the longest silence from the upstream once the
         request is sent). One lazily re-armed timer per upstream connection, not one per request."""
-        if upstream.timer is None:
-            upstream.arm(self.route.service.read_timeout)  # type: ignore[union-attr]
+        timeout = self.route.service.read_timeout  # type: ignore[union-attr]
+        if upstream.timer is None or timeout < upstream.timeout:
+            upstream.arm(timeout)
 
     def upstream_paused(self) -> None:
         """The upstream's write buffer is full: stop reading the client's body until it drains, and

@@ -115,8 +115,6 @@ class UpstreamConnection(asyncio.Protocol):
         The timer is re-armed when it fires, not per request: back-to-back requests cost no timer.
         """
         if self.timer is not None:
-            if timeout >= self.timeout:
-                return
             self.timer.cancel()
         self.timeout = timeout
         self.timer = self.pool.loop.call_later(timeout, self._check_timeout)
