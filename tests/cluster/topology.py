@@ -68,6 +68,14 @@ class DataPlane:
         self.proc.stop()
         self.proc = start(self.args, self.log, [_port(self.proxy), _port(self.status)])
 
+    def node_id(self) -> str:
+        """The id it reports to the control plane (kept in PREFIX/node_id)."""
+        return node_id(self.prefix)
+
+
+def node_id(prefix: Path) -> str:
+    return (prefix / "node_id").read_text().strip()
+
 
 def echo(folder: Path) -> tuple[Proc, str]:
     port = free_port()
