@@ -118,15 +118,16 @@ def _oidcgate(*args: str) -> str:
 
 
 def _start_all(root: Path, children: list[Child]) -> None:
-    cert, key = root / "cluster.crt", root / "cluster.key"
-    if not cert.exists():
-        _oidcgate("cluster", "gen-cert", "--cert", str(cert), "--key", str(key))
-    _oidcgate("cp", "migrate", "--prefix", str(root / "cp"))
+    """The identity provider and the echo start first, so their start-up overlaps the set-up steps."""
     idp_token = secrets.token_urlsafe(24)
     os.environ["OIDCGATE_DEMO_IDP_TOKEN"] = idp_token  # for this process only: the admin calls below
     _spawn(children, root, "idp", "idp", "--listen", f"{HOST}:{PORTS['idp']}",
            "--database", f"sqlite:///{root / 'idp.db'}", "--admin-token", idp_token)
     _spawn(children, root, "echo", "echo", "--listen", f"{HOST}:{PORTS['echo']}")
+    cert, key = root / "cluster.crt", root / "cluster.key"
+    if not cert.exists():
+        _oidcgate("cluster", "gen-cert", "--cert", str(cert), "--key", str(key))
+    _oidcgate("cp", "migrate", "--prefix", str(root / "cp"))
     _spawn(children, root, "cp", "cp", "--prefix", str(root / "cp"),
            "--admin-listen", f"{HOST}:{PORTS['admin']}", "--gui-listen", f"{HOST}:{PORTS['gui']}",
            "--cluster-listen", f"{HOST}:{PORTS['cluster']}", "--cluster-cert", str(cert), "--cluster-key", str(key))
@@ -239,13 +240,18 @@ claim 'iss' injected upstream as 'Issuer_Header'.
   client secret  {secret}
 
 Try:
-  curl -i {proxy}/oidcroute                              # 401: no credentials
-  curl -i -u '{cid}:{secret}' {proxy}/oidcroute          # 200: see "Issuer-Header" in the echo
+  # 401: no credentials
+  curl -i {proxy}/oidcroute
+  # 200: the gateway gets a token, verifies it and proxies; see "Issuer-Header" in the echo
+  curl -i -u '{cid}:{secret}' {proxy}/oidcroute
+  # 200 with the token itself, verified against the provider's keys
   TOKEN=$(curl -s -u '{cid}:{secret}' -d grant_type=client_credentials -d scope=orders:read \\
           {ISSUER}/v1/token | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
-  curl -i -H "Authorization: Bearer $TOKEN" {proxy}/oidcroute   # 200 with the token itself
-  .venv/bin/oidcgate token decode "$TOKEN"               # the token's header and claims
-  curl -s http://{HOST}:{PORTS['admin']}/clustering/data-planes   # the runtime manager
+  curl -i -H "Authorization: Bearer $TOKEN" {proxy}/oidcroute
+  # the token's header and claims
+  .venv/bin/oidcgate token decode "$TOKEN"
+  # the runtime manager: the data planes and their config hash
+  curl -s http://{HOST}:{PORTS['admin']}/clustering/data-planes
 """, flush=True)
 
 
