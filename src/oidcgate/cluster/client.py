@@ -119,6 +119,7 @@ class ClusterClient:
     async def _reconfigure(self, connection: ClientConnection, message: Reconfigure) -> None:
         """Apply a pushed snapshot; a refused one is reported back and the running config stays."""
         if message.hash != self._current_hash():
+            started = time.monotonic()
             try:
                 applied = await self._apply(message.config)
             except ConfigError as exc:
@@ -136,7 +137,7 @@ class ClusterClient:
             if applied != message.hash:
                 log.warning("config from the control plane announced hash %s but hashes to %s",
                             message.hash, applied)
-            log.info("applied config %s from the control plane", applied)
+            log.info("applied config %s from the control plane in %.2f s", applied, time.monotonic() - started)
         await connection.send(protocol.encode(Heartbeat(config_hash=self._current_hash())))
 
     async def _heartbeats(self, connection: ClientConnection) -> None:

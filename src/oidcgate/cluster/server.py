@@ -91,10 +91,16 @@ class ClusterServer:
 
     async def push(self) -> None:
         """Export the current snapshot and queue it for every data plane not running it yet."""
+        started = time.monotonic()
         payload = await self._export()
+        queued = 0
         for peer in list(self._peers.values()):
-            if peer.offer(payload):
+            changed, sent = peer.offer(payload)
+            queued += sent
+            if changed:
                 await self._report(peer.status)
+        log.info("config %s (%d KiB gzipped, exported in %.2f s) queued for %d of %d data planes",
+                 payload.hash, len(payload.frame) // 1024, time.monotonic() - started, queued, len(self._peers))
 
     async def _export(self) -> _Payload:
         async with self._export_lock:
@@ -182,8 +188,8 @@ class _Peer:
         self._wake = asyncio.Event()
         self._task = asyncio.create_task(self._send_loop(), name=f"cluster-send-{status.id}")
 
-    def offer(self, payload: _Payload) -> bool:
-        """Queue `payload` if this data plane may and should get it; True if its sync_status changed."""
+    def offer(self, payload: _Payload) -> tuple[bool, bool]:
+        """Queue `payload` if this data plane may and should get it: (sync_status changed, config queued)."""
         verdict = self._version_verdict
         if verdict[0] is SyncStatus.NORMAL:
             verdict = compat.check_plugins(payload.plugins, self._plugins, self._cp_plugins)
@@ -194,11 +200,13 @@ class _Peer:
             if reason != self._reason_sent:
                 self._reason_sent = reason
                 self._queue(protocol.encode(Error(message=f"no configuration sent: {reason}")))
-        elif payload.hash not in (self.status.config_hash, self._queued_hash):
-            self._queued_hash = payload.hash
-            self._reason_sent = None
-            self._queue(payload.frame)
-        return changed
+            return changed, False
+        if payload.hash in (self.status.config_hash, self._queued_hash):
+            return changed, False
+        self._queued_hash = payload.hash
+        self._reason_sent = None
+        self._queue(payload.frame)
+        return changed, True
 
     def _queue(self, frame: str | bytes) -> None:
         self._outbox = frame  # replaces a frame not sent yet: latest wins
