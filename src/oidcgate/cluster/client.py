@@ -19,6 +19,7 @@ import random
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidMessage
@@ -50,7 +51,7 @@ class ClusterClient:
     """Keeps one data plane in sync with the control plane at `cp_address` ("HOST:PORT")."""
 
     def __init__(self, cp_address: str, cert_file: str, key_file: str,
-                 apply: Callable[[dict], Awaitable[str]], current_hash: Callable[[], str],
+                 apply: Callable[[dict[str, Any]], Awaitable[str]], current_hash: Callable[[], str],
                  node_id: str, hostname: str, version: str, server_name: str | None = None, *,
                  heartbeat_interval: float = HEARTBEAT_INTERVAL, backoff_initial: float = BACKOFF_INITIAL,
                  backoff_max: float = BACKOFF_MAX, plugins: Mapping[str, str] | None = None,
