@@ -173,8 +173,6 @@ def test_lists_search_and_screenshots(page: Page, cp: ControlPlane) -> None:
     screenshot(page, "10-routes")
     page.goto(cp.gui + "/plugins")
     screenshot(page, "11-plugins")
-    page.goto(cp.gui + "/")
-    screenshot(page, "02-overview")
 
 
 def test_consumers_and_escaping(page: Page, cp: ControlPlane) -> None:

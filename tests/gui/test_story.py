@@ -110,7 +110,8 @@ def test_whole_story_in_the_browser_then_through_the_data_plane(story: Story) ->
         page = context.new_page()
         sign_in(page, cp.gui)
 
-        page.get_by_role("link", name="Gateway Services").click()
+        nav = page.get_by_role("navigation", name="Main")
+        nav.get_by_role("link", name="Gateway Services").click()
         page.get_by_role("link", name="New gateway service").click()
         field(page, "Name").fill("httpbin")
         field(page, "Host").fill("127.0.0.1")
@@ -129,13 +130,16 @@ def test_whole_story_in_the_browser_then_through_the_data_plane(story: Story) ->
         assert wait_for_status(story.proxy + "/oidcroute", 200).status_code == 200
         add_openid_connect(page, story)
 
-        page.get_by_role("link", name="Data Plane Nodes").click()
+        nav.get_by_role("link", name="Data Plane Nodes").click()
         row = page.locator("#nodes tr").first
         expect(row).to_contain_text("normal", timeout=20_000)  # refreshed by itself until in sync
         expect(row).to_contain_text("127.0.0.1")
         current_hash = page.locator("dl.props dd.mono").first.text_content() or ""
         expect(row.locator("td").nth(4)).to_have_attribute("title", current_hash.strip(), timeout=20_000)
         screenshot(page, "13-runtime")
+        nav.get_by_role("link", name="Overview").click()
+        expect(page.get_by_text("1 data plane known, 1 in sync.")).to_be_visible()
+        screenshot(page, "02-overview")
         context.close()
 
     anonymous = wait_for_status(story.proxy + "/oidcroute", 401)
