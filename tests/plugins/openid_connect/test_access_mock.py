@@ -283,6 +283,8 @@ async def test_repeat_requests_follow_the_token_not_a_stale_result(mock: MockPro
     assert again.upstream.get("issuer_header") is None
     both = await gw.call([("Authorization", f"Bearer {token}")], query=f"access_token={token}")
     assert both.status == 400
+    smuggled = await gw.call([("Authorization", f"Bearer {token}"), ("authorization", "Bearer forged.admin.token")])
+    assert smuggled.status == 200 and smuggled.upstream.get_all("Authorization") == [f"Bearer {token}"]
     await asyncio.sleep(max(0.0, unverified_parts(token)[1]["exp"] - time.time()) + 0.1)
     expired = await gw.bearer(token)
     assert expired.status == 401 and "expired" in expired.description

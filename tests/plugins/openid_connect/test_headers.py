@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from oidcgate.plugins.openid_connect.headers import ClaimHeaders, UnsafeClaimValue, encode_claim
-from oidcgate.plugins.pdk import Headers
 
 
 @pytest.mark.parametrize(("value", "expected"), [
@@ -42,10 +41,8 @@ def test_longest_allowed_value() -> None:
 
 def test_names_use_dashes_and_client_copies_are_removed() -> None:
     mapping = ClaimHeaders(["iss", "groups", "missing"], ["Issuer_Header", "X-Groups", "X-Missing"])
-    headers = Headers([("issuer-header", "forged"), ("ISSUER_HEADER", "forged too"), ("x_groups", "forged"),
-                       ("X-Missing", "forged"), ("Accept", "*/*")])
-    mapping.strip(headers)
-    assert headers.items() == [("Accept", "*/*")]
+    sent = ["issuer-header", "ISSUER_HEADER", "x_groups", "X-Missing", "Accept", "X-Groupsx", "Issuer"]
+    assert [name for name in sent if mapping.forged(name.lower())] == sent[:4]
     values = mapping.values({"iss": "https://idp", "groups": ["a", "b"]})
     assert values == [("Issuer-Header", "https://idp"), ("X-Groups", "a, b")]
 

@@ -143,16 +143,15 @@ async def find(request: Request, bearer_types: Collection[str], client_types: Co
     return None
 
 
-def header_key(request: Request, query_names: tuple[str, ...]) -> bytes | None:
-    """A hash of the Authorization header, when it alone carries this request's credentials.
+def header_key(authorization: str, query_string: str, query_names: tuple[str, ...]) -> bytes | None:
+    """A hash of the Authorization header's value, when it alone carries this request's credentials.
 
-    None when there is no such header or the query may hold credentials too (the full path then
-    decides, e.g. that two credentials are an invalid_request).
+    None when the query may hold credentials too (the full path then decides, e.g. that two
+    credentials are an invalid_request).
     """
-    value = request.headers.get("authorization")
-    if value is None or (query_names and request.query_string and _wants(request.query_string, query_names)):
+    if query_names and query_string and _wants(query_string, query_names):
         return None
-    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).digest()
+    return hashlib.sha256(authorization.encode("utf-8", "surrogatepass")).digest()
 
 
 def _is_form(request: Request) -> bool:

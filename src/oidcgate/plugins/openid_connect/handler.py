@@ -8,7 +8,9 @@ configurations; everything derived from this instance's config is computed here,
 
 Hot path: what a successful request led to (claim headers, consumer, identity) is kept per instance,
 keyed by a hash of the Authorization header, until the token or cached token behind it expires. A
-repeat request then costs one hash, one dict lookup and the header edits.
+repeat request then costs one pass over its headers, one hash, one dict lookup and the header edits.
+The identity's `claims` and the credential dict are shared between requests with the same token:
+later plugins read them, they must not change them.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from oidcgate.plugins.openid_connect.flows import Authenticator, Outcome
 from oidcgate.plugins.openid_connect.headers import ClaimHeaders, UnsafeClaimValue
 from oidcgate.plugins.openid_connect.schema import OpenIDConnectConfig
 from oidcgate.plugins.openid_connect.transport import http_client
-from oidcgate.plugins.pdk import Context, Identity, PluginEnv, Request
+from oidcgate.plugins.pdk import Context, Headers, Identity, PluginEnv, Request
 
 NAME = "openid-connect"
 
@@ -67,6 +69,7 @@ class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
         if config.upstream_access_token_header:
             name, _, scheme = config.upstream_access_token_header.partition(":")
             self.token_header, self.token_prefix = name, ("Bearer " if scheme else "")
+        self.token_in_authorization = (self.token_header or "").lower() == "authorization"
         self.consumer_path = tuple(config.consumer_claim) if config.consumer_claim else None
         self.scopes_path = tuple(config.scopes_claim)
         self.groups_path = tuple(config.groups_claim)
@@ -78,7 +81,10 @@ class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
 
     async def access(self, ctx: Context) -> None:
         config, request, reuse = self.config, ctx.request, self.reuse
-        key = credentials.header_key(request, self.query_names) if reuse is not None else None
+        authorization, authorizations, forged = self._scan(request.headers)
+        key = None
+        if reuse is not None and authorization is not None:
+            key = credentials.header_key(authorization, request.query_string, self.query_names)
         now = time.time()
         prepared = reuse.get(key, now) if key is not None and reuse is not None else None
         if prepared is None:
@@ -93,7 +99,23 @@ class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
             until = outcome.reusable_until
             if reuse is not None and key is not None and until is not None and outcome.credentials.source == "header":
                 reuse.put(key, prepared, until, now)
-        self._apply(ctx, request, prepared)
+        self._apply(ctx, request, prepared, forged,
+                    unchanged=authorizations == 1 and authorization == prepared.token_value)
+
+    def _scan(self, headers: Headers) -> tuple[str | None, int, list[str]]:
+        """One pass over the request headers: the (first) Authorization value, how many there are, and the
+        client's headers that would pass for claim headers."""
+        authorization, count, forged = None, 0, []
+        claim_headers = self.claim_headers if self.claim_headers else None
+        for name, value in headers:
+            lower = name.lower()
+            if lower == "authorization":
+                count += 1
+                if authorization is None:
+                    authorization = value
+            elif claim_headers is not None and claim_headers.forged(lower):
+                forged.append(name)
+        return authorization, count, forged
 
     def _prepare(self, ctx: Context, outcome: Outcome) -> Prepared:
         """Claim headers, consumer and identity for an accepted outcome; raises OIDCError or UnsafeClaimValue."""
@@ -130,17 +152,24 @@ class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
             return None
         raise InsufficientScope("no consumer matches the token")
 
-    def _apply(self, ctx: Context, request: Request, prepared: Prepared) -> None:
-        """Edit the upstream request and attach the identity (per request: the request is new each time)."""
+    def _apply(self, ctx: Context, request: Request, prepared: Prepared, forged: list[str], *,
+               unchanged: bool) -> None:
+        """Edit the upstream request and attach the identity (per request: the request is new each time).
+
+        `unchanged`: the request's single Authorization header already is what the upstream should get
+        (a bearer token passed on as is), so it is left alone.
+        """
         outcome = prepared.outcome
+        headers = request.headers
         if self.config.hide_credentials:
             credentials.hide(request, outcome.credentials)
-        if self.claim_headers:
-            self.claim_headers.strip(request.headers)
-            for name, value in prepared.claim_headers:
-                request.headers.add(name, value)
-        if self.token_header is not None:
-            request.headers.set(self.token_header, prepared.token_value)
-        ctx.authenticate(prepared.consumer, dict(prepared.credential), Identity(
+            unchanged = False
+        for name in forged:
+            headers.remove(name)
+        for name, value in prepared.claim_headers:
+            headers.add(name, value)
+        if self.token_header is not None and not (unchanged and self.token_in_authorization):
+            headers.set(self.token_header, prepared.token_value)
+        ctx.authenticate(prepared.consumer, prepared.credential, Identity(
             subject=prepared.subject, client_id=prepared.client_id, scopes=prepared.scopes, groups=prepared.groups,
-            claims=dict(outcome.claims), source=prepared.source))
+            claims=prepared.outcome.claims, source=prepared.source))

@@ -28,8 +28,6 @@ from typing import Any
 
 import orjson
 
-from oidcgate.plugins.pdk import Headers
-
 MAX_VALUE_LENGTH = 4096
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -93,10 +91,7 @@ class ClaimHeaders:
                 out.append((name, value))
         return out
 
-    def strip(self, headers: Headers) -> None:
-        """Remove what the client sent under any of the configured names (any case, `_` or `-`)."""
+    def forged(self, lower: str) -> bool:
+        """Whether a request header (its lower-case name) would pass for one of the claim headers."""
         folded = self._folded
-        doomed = [key for key, _ in headers
-                  if (lower := key.lower()) in folded or ("_" in lower and lower.replace("_", "-") in folded)]
-        for name in doomed:
-            headers.remove(name)
+        return lower in folded or ("_" in lower and lower.replace("_", "-") in folded)
