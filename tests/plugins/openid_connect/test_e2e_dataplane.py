@@ -9,9 +9,12 @@ request counts, and an outage seen from a client.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -36,6 +39,7 @@ class Stack:
     client: dict[str, Any]
     mock: MockProvider
     dp: Proc
+    config: Path
 
     def get(self, path: str, **kwargs: Any) -> httpx.Response:
         return httpx.get(self.proxy + path, timeout=30, **kwargs)
@@ -64,7 +68,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory, mock: MockProvider) -> Itera
                     "--status-listen", f"127.0.0.1:{status_port}", "--workers", "1", "--prefix", str(work / "dp")],
                    work / "dp.log", [proxy_port, status_port])
         try:
-            yield Stack(f"http://127.0.0.1:{proxy_port}", f"http://127.0.0.1:{status_port}", idp, client, mock, dp)
+            yield Stack(f"http://127.0.0.1:{proxy_port}", f"http://127.0.0.1:{status_port}", idp, client, mock, dp,
+                        config)
         finally:
             dp.stop()
             echo.stop()
@@ -165,6 +170,24 @@ def test_provider_calls_per_request(stack: Stack) -> None:
     after = mock.counts()
     assert after["token"] - before["token"] == 1  # svc's token was cached by the walkthrough; reader's: 1
     assert after["jwks"] == 1 and after["discovery"] == 1  # once since the data plane started
+
+
+def test_caches_survive_a_configuration_reload(stack: Stack) -> None:
+    """A new configuration builds new plugin instances, but discovery, keys and tokens stay cached."""
+    before_hash = httpx.get(stack.status + "/status", timeout=10).json()["configuration_hash"]
+    doc = yaml.safe_load(stack.config.read_text())
+    doc["services"][0]["routes"][1]["plugins"][0]["config"]["upstream_headers_claims"] = ["iss", "sub"]
+    doc["services"][0]["routes"][1]["plugins"][0]["config"]["upstream_headers_names"] = ["Issuer_Header", "X-Sub"]
+    stack.config.write_text(yaml.safe_dump(doc))
+    os.kill(stack.dp.popen.pid, signal.SIGHUP)
+    deadline = time.monotonic() + 20
+    while httpx.get(stack.status + "/status", timeout=10).json()["configuration_hash"] == before_hash:
+        assert time.monotonic() < deadline, "the data plane did not load the new configuration"
+        time.sleep(0.1)
+    before = stack.mock.counts()
+    response = stack.get("/mock/x", headers=basic("svc", MOCK_CLIENTS["svc"]["secret"]))
+    assert response.status_code == 200 and response.json()["headers"]["X-Sub"] == "svc"  # the new config
+    assert stack.mock.counts() == before  # no discovery, JWKS or token request
 
 
 def test_outage_and_recovery(stack: Stack) -> None:
