@@ -340,7 +340,7 @@ class Exchange:
         elif sink == TO_BUFFER:
             if not self.pending:
                 self.pending = []
-            self.pending.append(chunk)  # type: ignore[union-attr]
+            self.pending.append(chunk)
             self.pending_size += len(chunk)
             if self.ctx is not None and phases.body_arrived(self):
                 return
@@ -479,11 +479,13 @@ class Exchange:
             self.conn.start_tunnel(upstream)
             self.complete()
             return
+        if self.held is not None:  # the response phase is still running; it finishes the exchange
+            upstream.transport.resume_reading()  # (paused meanwhile; the connection goes back to the pool)
         if keep_alive and self.up_done and not upstream.closed:
             self.conn.state.pool.release(upstream)
         else:
             upstream.close()
-        if self.held is not None:  # the response phase is still running; it finishes the exchange
+        if self.held is not None:
             return
         if self.resp_mode == CHUNK:
             self.out.append(b"0\r\n\r\n")  # type: ignore[union-attr]

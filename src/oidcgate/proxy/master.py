@@ -15,7 +15,9 @@ import socket
 import sys
 import time
 import uuid
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 from oidcgate import __version__
 from oidcgate.config import ConfigError, load_file
@@ -128,8 +130,8 @@ class Master:
         server = embedded(app)  # type: ignore[arg-type]
         self.servers.append((server, asyncio.create_task(server.serve(sockets=[sock]))))
 
-    def _spawn(self, coro: object) -> None:
-        task = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 

@@ -200,6 +200,8 @@ async def run_response(exchange: Exchange, length: bytes | None, chunked: bool, 
     for name, value in response.headers.items():  # type: ignore[union-attr]
         if name.lower().encode() not in RESPONSE_SPECIAL:
             parts.append(f"{name}: {value}\r\n".encode("latin-1", "replace"))
+    if length is not None:  # finish_head expects the upstream's Content-Length among the fields
+        parts += (b"Content-Length: ", length, b"\r\n")
     held, exchange.held = exchange.held or [], None
     exchange.out = [exchange.finish_head(parts, response.status, length, chunked, received_via), *held]  # type: ignore[union-attr]
     if exchange.response_complete:

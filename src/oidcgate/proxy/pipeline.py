@@ -59,18 +59,29 @@ class Chain:
     async def before_proxy(self, ctx: Context, chosen: list[tuple[Plugin, frozenset[str]]]) -> None:
         """rewrite then access; fills `chosen` with the instance each plugin uses for this request.
 
-        Raises PluginExit (a plugin answered) or any exception a plugin raised.
+        Raises PluginExit (a plugin answered) or any exception a plugin raised; the plugins after it
+        are still chosen, so that their log phase sees the request (as Kong logs a 401 of key-auth).
         """
-        for slot in self.slots:
-            if "rewrite" in slot.phases and slot.default is not None:
-                await slot.default.rewrite(ctx)
-        for slot in self.slots:
-            instance = slot.pick(ctx.consumer.id if ctx.consumer is not None else None)
-            if instance is None:
-                continue
-            chosen.append((instance, slot.phases))
-            if "access" in slot.phases:
-                await instance.access(ctx)
+        picked = 0
+        try:
+            for slot in self.slots:
+                if "rewrite" in slot.phases and slot.default is not None:
+                    await slot.default.rewrite(ctx)
+            for slot in self.slots:
+                picked += 1
+                instance = slot.pick(ctx.consumer.id if ctx.consumer is not None else None)
+                if instance is None:
+                    continue
+                chosen.append((instance, slot.phases))
+                if "access" in slot.phases:
+                    await instance.access(ctx)
+        except BaseException:
+            consumer_id = ctx.consumer.id if ctx.consumer is not None else None
+            for slot in self.slots[picked:]:
+                instance = slot.pick(consumer_id)
+                if instance is not None:
+                    chosen.append((instance, slot.phases))
+            raise
 
     @staticmethod
     async def response(ctx: Context, chosen: Sequence[tuple[Plugin, frozenset[str]]]) -> None:

@@ -168,7 +168,8 @@ class Router(Generic[T]):
     def __init__(self, routes: Iterable[tuple[Route, T]]) -> None:
         entries: list[tuple[tuple[int, ...], Route, T, str | None]] = []
         for order, (route, target) in enumerate(routes):
-            for path in route.paths or [None]:
+            paths: list[str | None] = [*route.paths] if route.paths else [None]
+            for path in paths:
                 entries.append((_sort_key(route, order, path), route, target, path))
         entries.sort(key=lambda entry: entry[0])
 
@@ -177,7 +178,7 @@ class Router(Generic[T]):
         self._any: _Bucket[T] = _Bucket()
         self.header_names: frozenset[bytes] = frozenset()
         names: set[bytes] = set()
-        for rank, (_, route, target, path) in enumerate(entries):
+        for rank, (_, route, target, path) in enumerate(entries):  # (path: str | None)
             headers = _header_rules(route)
             names.update(name for name, _, _ in headers)
             matcher = Matcher(target, rank, frozenset(m.encode() for m in route.methods) if route.methods else None,
@@ -218,9 +219,9 @@ class Router(Generic[T]):
 
         `host` is the request's Host (lower-case, port optional); `path` is normalized, without query.
         """
+        buckets: Sequence[_Bucket[T]]
         if host and self._hosted:
-            buckets = self._host_buckets(host, default_port)
-            buckets.append(self._any)
+            buckets = [*self._host_buckets(host, default_port), self._any]
         else:
             buckets = self._any_only
         best: Matcher[T] | None = None

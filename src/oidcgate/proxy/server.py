@@ -317,7 +317,7 @@ class ClientConnection(asyncio.Protocol):
                 exchange.local = (404, errors.NO_ROUTE)
             else:
                 route = exchange.route = match[0].target
-                exchange.match = match  # type: ignore[assignment]
+                exchange.match = match
                 if route.https_only:
                     exchange.local = _https_redirect(route.entity.https_redirect_status_code, host, url)
                 elif self.active is None and route.chain is None:  # the fast path: proxy right away
@@ -442,7 +442,7 @@ class ClientConnection(asyncio.Protocol):
     def _buffer_upgrade(self, data: bytes) -> None:
         buffer = self.upgraded
         buffer += data  # type: ignore[operator]
-        if len(buffer) > MAX_UPGRADE_BUFFER:  # type: ignore[arg-type]
+        if len(buffer) > MAX_UPGRADE_BUFFER:
             self.pause(PAUSE_BUFFER)
 
     def start_tunnel(self, upstream: UpstreamConnection) -> None:

@@ -1,0 +1,99 @@
+"""Plugin chains: Kong's precedence, one instance per plugin, phase order (unit level)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from oidcgate.config.entities import Plugin as PluginEntity
+from oidcgate.config.entities import Route
+from oidcgate.plugins.base import Plugin, PluginConfig
+from oidcgate.plugins.pdk import Context, PluginEnv
+from oidcgate.proxy.pipeline import build_chains
+
+SERVICE = "11111111-1111-4111-8111-111111111111"
+ROUTE = "22222222-2222-4222-8222-222222222222"
+OTHER_ROUTE = "33333333-3333-4333-8333-333333333333"
+ALICE = "44444444-4444-4444-8444-444444444444"
+
+
+class Config(PluginConfig):
+    tag: str = ""
+
+
+class Tagger(Plugin[Config]):
+    NAME: ClassVar[str] = "tagger"
+    PRIORITY: ClassVar[int] = 10
+    VERSION: ClassVar[str] = "1"
+    CONFIG: ClassVar[type[PluginConfig]] = Config
+
+    async def access(self, ctx: Context) -> None:
+        ctx.shared.setdefault("order", []).append(self.config.tag)
+
+
+class Auth(Tagger):
+    NAME: ClassVar[str] = "auth"
+    PRIORITY: ClassVar[int] = 1000
+
+
+class Logger(Tagger):
+    NAME: ClassVar[str] = "logger"
+    PRIORITY: ClassVar[int] = 5
+
+    async def log(self, ctx: Context) -> None:
+        pass
+
+
+HANDLERS = {"tagger": Tagger, "auth": Auth, "logger": Logger}
+
+
+def chains(*plugins: dict[str, Any]) -> dict[str, Any]:
+    entities = [PluginEntity.model_validate({"id": f"00000000-0000-4000-8000-{i:012d}", **p})
+                for i, p in enumerate(plugins)]
+    env = PluginEnv()
+    instances = {e.id: HANDLERS[e.name](Config(tag=e.config.get("tag", "")), env, instance_id=e.id)
+                 for e in entities}
+    routes = [Route(id=ROUTE, paths=["/"], service=SERVICE), Route(id=OTHER_ROUTE, paths=["/o"])]
+    return build_chains(routes, entities, instances)  # type: ignore[arg-type]
+
+
+def tag(instance: Any) -> str:
+    return instance.config.tag  # type: ignore[no-any-return]
+
+
+def test_most_specific_instance_wins() -> None:
+    built = chains({"name": "tagger", "config": {"tag": "global"}},
+                   {"name": "tagger", "service": SERVICE, "config": {"tag": "service"}},
+                   {"name": "tagger", "route": ROUTE, "config": {"tag": "route"}},
+                   {"name": "tagger", "route": ROUTE, "service": SERVICE, "config": {"tag": "route+service"}})
+    (slot,) = built[ROUTE].slots
+    assert tag(slot.default) == "route+service"
+    (other,) = built[OTHER_ROUTE].slots  # no service, not this route: only the global one
+    assert tag(other.default) == "global"
+
+
+def test_consumer_scoped_instances_apply_once_a_consumer_is_known() -> None:
+    built = chains({"name": "tagger", "route": ROUTE, "config": {"tag": "route"}},
+                   {"name": "tagger", "consumer": ALICE, "config": {"tag": "alice"}},
+                   {"name": "tagger", "consumer": ALICE, "route": ROUTE, "service": SERVICE,
+                    "config": {"tag": "alice+route+service"}})
+    (slot,) = built[ROUTE].slots
+    assert tag(slot.pick(None)) == "route"
+    assert tag(slot.pick(ALICE)) == "alice+route+service"
+    assert tag(slot.pick("someone-else")) == "route"
+    (other,) = built[OTHER_ROUTE].slots
+    assert other.pick(None) is None and tag(other.pick(ALICE)) == "alice"
+
+
+def test_order_by_priority_and_phases() -> None:
+    built = chains({"name": "logger"}, {"name": "tagger"}, {"name": "auth"})
+    chain = built[ROUTE]
+    assert [s.name for s in chain.slots] == ["auth", "tagger", "logger"]
+    assert chain.has_log and not chain.has_response
+    assert Logger.phases() == frozenset({"access", "log"})
+
+
+def test_routes_without_plugins_take_the_fast_path() -> None:
+    built = chains({"name": "tagger", "route": OTHER_ROUTE})
+    assert built[ROUTE] is None
+    disabled = chains({"name": "tagger", "enabled": False}, {"name": "auth", "protocols": ["grpc"]})
+    assert disabled[ROUTE] is None

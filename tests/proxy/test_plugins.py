@@ -1,0 +1,287 @@
+"""The plugin pipeline on a real socket: a worker served in-process (so test plugins can be registered),
+forwarding to the real echo upstream."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import httpx
+import pytest
+
+from oidcgate.config import load
+from oidcgate.plugins import registry
+from oidcgate.plugins.base import Plugin, PluginConfig
+from oidcgate.plugins.pdk import Context, PluginEnv
+from oidcgate.proxy.runtime import compile_snapshot
+from oidcgate.proxy.server import serve
+from oidcgate.proxy.settings import Settings
+from oidcgate.proxy.state import WorkerState
+
+EVENTS: list[tuple[str, Any]] = []
+
+
+class StampConfig(PluginConfig):
+    value: str = "stamp"
+
+
+class Stamp(Plugin[StampConfig]):
+    NAME: ClassVar[str] = "test-stamp"
+    PRIORITY: ClassVar[int] = 800
+    VERSION: ClassVar[str] = "1.0"
+    CONFIG: ClassVar[type[PluginConfig]] = StampConfig
+
+    async def rewrite(self, ctx: Context) -> None:
+        ctx.request.headers.set("X-Rewritten", "yes")
+
+    async def access(self, ctx: Context) -> None:
+        ctx.request.headers.set("X-Stamp", self.config.value)
+        ctx.request.headers.remove("X-Remove-Me")
+        ctx.request.query_string = (ctx.request.query_string + "&" if ctx.request.query_string else "") + "added=1"
+
+    async def response(self, ctx: Context) -> None:
+        assert ctx.response is not None
+        ctx.response.headers.set("X-Stamped", f"{self.config.value}:{ctx.response.status}")
+        ctx.response.headers.remove("Server")
+
+    async def log(self, ctx: Context) -> None:
+        EVENTS.append(("log", (ctx.response.status if ctx.response else None,
+                               ctx.consumer.username if ctx.consumer else None)))
+
+
+class Gate(Plugin[PluginConfig]):
+    NAME: ClassVar[str] = "test-gate"
+    PRIORITY: ClassVar[int] = 1000
+    VERSION: ClassVar[str] = "1.0"
+    CONFIG: ClassVar[type[PluginConfig]] = PluginConfig
+
+    async def access(self, ctx: Context) -> None:
+        user = ctx.request.headers.get("X-User")
+        if not user:
+            raise ctx.exit(401, {"message": "Unauthorized"}, {"WWW-Authenticate": 'Bearer realm="test"'})
+        consumer = ctx.consumers.find("username", user)
+        if consumer is None:
+            raise ctx.exit(403, "go away")
+        ctx.authenticate(consumer)
+
+
+class BoomConfig(PluginConfig):
+    phase: Literal["access", "response", "log"] = "access"
+
+
+class Boom(Plugin[BoomConfig]):
+    NAME: ClassVar[str] = "test-boom"
+    PRIORITY: ClassVar[int] = 500
+    VERSION: ClassVar[str] = "1.0"
+    CONFIG: ClassVar[type[PluginConfig]] = BoomConfig
+
+    def _maybe(self, phase: str) -> None:
+        if self.config.phase == phase:
+            raise RuntimeError("kaboom with client_secret=hunter2")
+
+    async def access(self, ctx: Context) -> None:
+        self._maybe("access")
+
+    async def response(self, ctx: Context) -> None:
+        self._maybe("response")
+
+    async def log(self, ctx: Context) -> None:
+        self._maybe("log")
+
+
+class BodyConfig(PluginConfig):
+    limit: int = 16
+
+
+class Body(Plugin[BodyConfig]):
+    NAME: ClassVar[str] = "test-body"
+    PRIORITY: ClassVar[int] = 700
+    VERSION: ClassVar[str] = "1.0"
+    CONFIG: ClassVar[type[PluginConfig]] = BodyConfig
+
+    async def access(self, ctx: Context) -> None:
+        body = await ctx.request.read_body(self.config.limit)
+        ctx.request.body = body.upper()
+
+
+class SlowLog(Plugin[PluginConfig]):
+    NAME: ClassVar[str] = "test-slowlog"
+    PRIORITY: ClassVar[int] = 1
+    VERSION: ClassVar[str] = "1.0"
+    CONFIG: ClassVar[type[PluginConfig]] = PluginConfig
+
+    async def access(self, ctx: Context) -> None:
+        ctx.upstream_path = "/anything/rewritten"
+        self.env.state(self.NAME).setdefault("instances", set()).add(id(self))
+
+    async def log(self, ctx: Context) -> None:
+        await asyncio.sleep(0.8)
+        EVENTS.append(("slow log done", time.monotonic()))
+
+    async def close(self) -> None:
+        EVENTS.append(("closed", id(self)))
+
+
+TEST_PLUGINS: dict[str, type[Plugin[Any]]] = {p.NAME: p for p in (Stamp, Gate, Boom, Body, SlowLog)}
+
+
+@dataclass
+class Harness:
+    state: WorkerState
+    url: str
+    apply: Callable[[dict[str, Any]], None]
+
+
+@pytest.fixture
+async def worker(monkeypatch: pytest.MonkeyPatch, echo_port: int) -> AsyncIterator[Harness]:
+    plugins = {**registry.available(), **TEST_PLUGINS}
+    monkeypatch.setattr(registry, "available", lambda: plugins)
+    EVENTS.clear()
+    state = WorkerState(asyncio.get_running_loop(), Settings(access_log="off"), PluginEnv())
+    sock = socket.create_server(("127.0.0.1", 0))
+    sock.setblocking(False)
+    server = await serve(state, sock)
+    state.start_ticking()
+
+    def apply(doc: dict[str, Any]) -> None:
+        full = {"_format_version": "3.0", **doc}
+        for svc in full.get("services", []):
+            svc.setdefault("url", f"http://127.0.0.1:{echo_port}")
+        state.swap(compile_snapshot(load(full), state.env, state.stats, state.runtime))
+
+    yield Harness(state, f"http://127.0.0.1:{sock.getsockname()[1]}", apply)
+    server.close()
+    state.stop_ticking()
+    state.pool.close()
+    for task in list(state.tasks):
+        task.cancel()
+
+
+def one_route(*plugins: dict[str, Any], **route: Any) -> dict[str, Any]:
+    return {"services": [{"name": "echo", "routes": [{"name": "r", "paths": ["/"], **route}]}],
+            "plugins": list(plugins), "consumers": [{"username": "alice"}, {"username": "bob"}]}
+
+
+async def test_phases_edit_the_request_and_the_response(worker: Harness) -> None:
+    worker.apply(one_route({"name": "test-stamp", "config": {"value": "v1"}}))
+    async with httpx.AsyncClient() as client:
+        response = await client.get(worker.url + "/anything?q=1", headers={"X-Remove-Me": "x"})
+    echoed = response.json()
+    assert echoed["headers"]["X-Stamp"] == "v1" and echoed["headers"]["X-Rewritten"] == "yes"
+    assert "X-Remove-Me" not in echoed["headers"]
+    assert echoed["args"] == {"q": "1", "added": "1"}
+    assert response.headers["X-Stamped"] == "v1:200"
+    assert "server" not in response.headers
+    await asyncio.sleep(0.05)
+    assert ("log", (200, None)) in EVENTS
+
+
+async def test_exit_and_consumer_scoped_configuration(worker: Harness) -> None:
+    worker.apply(one_route({"name": "test-gate"}, {"name": "test-stamp", "config": {"value": "everyone"}},
+                           {"name": "test-stamp", "consumer": "alice", "config": {"value": "for-alice"}}))
+    async with httpx.AsyncClient() as client:
+        denied = await client.get(worker.url + "/anything")
+        assert denied.status_code == 401
+        assert denied.json() == {"message": "Unauthorized"}
+        assert denied.headers["WWW-Authenticate"] == 'Bearer realm="test"'
+        assert denied.headers["content-type"] == "application/json; charset=utf-8"
+        forbidden = await client.get(worker.url + "/anything", headers={"X-User": "mallory"})
+        assert (forbidden.status_code, forbidden.text) == (403, "go away")
+        alice = await client.get(worker.url + "/anything", headers={"X-User": "alice"})
+        bob = await client.get(worker.url + "/anything", headers={"X-User": "bob"})
+    assert alice.json()["headers"]["X-Stamp"] == "for-alice"  # consumer-scoped, after authentication
+    assert bob.json()["headers"]["X-Stamp"] == "everyone"
+    assert alice.headers["X-Stamped"] == "for-alice:200"  # the same instance in every phase
+    await asyncio.sleep(0.05)
+    assert ("log", (200, "alice")) in EVENTS and ("log", (401, None)) in EVENTS
+
+
+async def test_one_instance_per_plugin_the_most_specific(worker: Harness) -> None:
+    doc = one_route({"name": "test-stamp", "config": {"value": "global"}})
+    doc["services"][0]["routes"][0]["plugins"] = [{"name": "test-stamp", "config": {"value": "route"}}]
+    worker.apply(doc)
+    async with httpx.AsyncClient() as client:
+        response = await client.get(worker.url + "/anything")
+    assert response.json()["headers"]["X-Stamp"] == "route"
+    assert response.headers["X-Stamped"] == "route:200"
+
+
+@pytest.mark.parametrize("phase", ["access", "response"])
+async def test_a_failing_plugin_gives_a_generic_500(worker: Harness, phase: str,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    worker.apply(one_route({"name": "test-boom", "config": {"phase": phase}}))
+    with caplog.at_level(logging.ERROR, logger="oidcgate.proxy"):
+        async with httpx.AsyncClient() as client:
+            response = await client.get(worker.url + "/anything")
+            assert response.status_code == 500
+            assert response.json() == {"message": "An unexpected error occurred"}
+            assert "hunter2" not in response.text
+            assert (await client.get(worker.url + "/anything")).status_code == 500  # the connection still works
+    assert "RuntimeError: kaboom" in caplog.text and "Traceback" in caplog.text
+
+
+async def test_a_failing_log_phase_does_not_touch_the_response(worker: Harness,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    worker.apply(one_route({"name": "test-boom", "config": {"phase": "log"}}))
+    with caplog.at_level(logging.ERROR):
+        async with httpx.AsyncClient() as client:
+            assert (await client.get(worker.url + "/anything")).status_code == 200
+        await asyncio.sleep(0.05)
+    assert "failed in the log phase" in caplog.text
+
+
+async def test_read_body(worker: Harness) -> None:
+    worker.apply(one_route({"name": "test-body", "config": {"limit": 16}}))
+    async with httpx.AsyncClient() as client:
+        small = await client.post(worker.url + "/anything", content=b"hello")
+        assert small.json()["data"] == "HELLO" and small.json()["headers"]["Content-Length"] == "5"
+
+        async def chunks() -> AsyncIterator[bytes]:
+            for part in (b"chunked ", b"body"):
+                yield part
+
+        chunked = await client.post(worker.url + "/anything", content=chunks())
+        assert chunked.json()["data"] == "CHUNKED BODY"
+        big = await client.post(worker.url + "/anything", content=b"x" * 100)
+        assert big.status_code == 413
+        assert big.json() == {"message": "Request Entity Too Large"}
+
+
+async def test_the_log_phase_never_delays_the_response(worker: Harness) -> None:
+    worker.apply(one_route({"name": "test-slowlog"}))
+    started = time.monotonic()
+    async with httpx.AsyncClient() as client:
+        response = await client.get(worker.url + "/whatever")
+    answered = time.monotonic()
+    assert response.json()["url"].endswith("/anything/rewritten")  # ctx.upstream_path
+    assert answered - started < 0.5
+    for _ in range(30):
+        if any(name == "slow log done" for name, _ in EVENTS):
+            break
+        await asyncio.sleep(0.05)
+    logged = next(at for name, at in EVENTS if name == "slow log done")
+    assert logged - answered >= 0.7
+
+
+async def test_replaced_instances_are_closed_once_unused_and_env_survives(worker: Harness) -> None:
+    worker.apply(one_route({"name": "test-slowlog"}))
+    state = worker.state.env.state("test-slowlog")
+    async with httpx.AsyncClient() as client:
+        await client.get(worker.url + "/x")
+        first = set(state["instances"])
+        worker.apply(one_route({"name": "test-slowlog"}, path_handling="v1"))  # a new snapshot
+        await client.get(worker.url + "/x")
+    assert worker.state.env.state("test-slowlog") is state  # plugin state outlives snapshots
+    assert len(state["instances"] - first) == 1
+    for _ in range(40):  # the old instance's log phase still runs, then it is closed
+        if ("closed", next(iter(first))) in EVENTS:
+            break
+        await asyncio.sleep(0.05)
+    assert ("closed", next(iter(first))) in EVENTS
+    closed = [value for name, value in EVENTS if name == "closed"]
+    assert closed == [next(iter(first))]
