@@ -1,0 +1,70 @@
+"""correlation-id through a real `oidcgate dp` to a real `oidcgate echo`."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.support.processes import free_port, running
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """/quiet: Kong's defaults; /echoed: uuid generator, own header, echo_downstream. Yields the proxy URL."""
+    work = tmp_path_factory.mktemp("cid")
+    echo_port, proxy_port, status_port = free_port(), free_port(), free_port()
+    config = {
+        "_format_version": "3.0",
+        "services": [{
+            "name": "echo", "url": f"http://127.0.0.1:{echo_port}/anything",
+            "routes": [
+                {"name": "quiet", "paths": ["/quiet"], "plugins": [{"name": "correlation-id"}]},
+                {"name": "echoed", "paths": ["/echoed"], "plugins": [{"name": "correlation-id", "config": {
+                    "header_name": "X-Request-ID", "generator": "uuid", "echo_downstream": True}}]},
+            ],
+        }],
+    }
+    config_path = work / "kong.json"
+    config_path.write_text(json.dumps(config))
+    with running(["echo", "--listen", f"127.0.0.1:{echo_port}"], work / "echo.log", wait_ports=[echo_port]), \
+         running(["dp", "--config", str(config_path), "--proxy-listen", f"127.0.0.1:{proxy_port}",
+                  "--status-listen", f"127.0.0.1:{status_port}", "--workers", "1", "--prefix", str(work / "dp")],
+                 work / "dp.log", wait_ports=[proxy_port]):
+        yield f"http://127.0.0.1:{proxy_port}"
+
+
+def upstream_header(response: httpx.Response, name: str) -> str | None:
+    return {k.lower(): v for k, v in response.json()["headers"].items()}.get(name.lower())
+
+
+def test_defaults_add_a_uuid_counter_id_upstream_only(gateway: str) -> None:
+    with httpx.Client(timeout=10) as client:
+        first = client.get(f"{gateway}/quiet")
+        second = client.get(f"{gateway}/quiet")
+    ids = [upstream_header(r, "Kong-Request-ID") or "" for r in (first, second)]
+    pattern = re.compile(r"^[0-9a-f-]{36}#(\d+)$")
+    matches = [pattern.match(value) for value in ids]
+    assert all(matches), ids
+    assert ids[0].partition("#")[0] == ids[1].partition("#")[0]
+    assert int(ids[1].partition("#")[2]) > int(ids[0].partition("#")[2])
+    assert "Kong-Request-ID" not in first.headers
+
+
+def test_echo_downstream_returns_the_same_id(gateway: str) -> None:
+    response = httpx.get(f"{gateway}/echoed", timeout=10)
+    upstream = upstream_header(response, "X-Request-ID")
+    assert upstream is not None
+    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}", upstream)
+    assert response.headers["X-Request-ID"] == upstream
+
+
+def test_a_client_id_is_kept_and_echoed(gateway: str) -> None:
+    response = httpx.get(f"{gateway}/echoed", headers={"X-Request-ID": "client-123"}, timeout=10)
+    assert upstream_header(response, "X-Request-ID") == "client-123"
+    assert response.headers["X-Request-ID"] == "client-123"
