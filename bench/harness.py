@@ -210,14 +210,15 @@ def nginx_proxy(upstream: str, workers: int = 1) -> contextlib.AbstractContextMa
 
 @contextlib.contextmanager
 def dataplane(doc: dict[str, Any], workers: int = 1, extra_args: Sequence[str] = ()) -> Iterator[str]:
-    """`oidcgate dp --workers N` with `doc` as its declarative config, default settings (access log to
-    a file in its work directory, metrics on). Yields the proxy's base URL."""
+    """`oidcgate dp --workers N` with `doc` as its declarative config and default settings: the access
+    log on (to a file in its work directory, not a terminal), metrics on. Yields the proxy's base URL."""
     port, status_port = free_port(), free_port()
     with work_dir("dataplane") as work:
         config = work / "kong.json"
         config.write_text(json.dumps(doc))
         command = [sys.executable, "-m", "oidcgate.cli", "dp", "--config", str(config),
                    "--proxy-listen", f"127.0.0.1:{port}", "--status-listen", f"127.0.0.1:{status_port}",
-                   "--workers", str(workers), "--prefix", str(work / "prefix"), *extra_args]
+                   "--workers", str(workers), "--prefix", str(work / "prefix"),
+                   "--access-log", str(work / "access.log"), *extra_args]
         with child("oidcgate dp", command, work / "dp.log", port):
             yield f"http://127.0.0.1:{port}"
