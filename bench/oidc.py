@@ -1,8 +1,9 @@
 """The openid-connect plugin's cost on the hot path: requests/s with a cached bearer JWT (RS256) and
 with cached client credentials, against the same data plane's route without plugins.
 
-One `oidcgate dp` (1 worker) serves three routes to the bench's nginx upstream: `/plain` (no plugin),
-`/bearer` and `/cc` (openid-connect against a real `oidcgate idp` on loopback). Each route gets a
+One `oidcgate dp` (1 worker) serves four routes to the bench's nginx upstream: `/plain` (no plugin),
+`/noop` (a plugin that does nothing, to show what the plugin pipeline itself costs), `/bearer` and
+`/cc` (openid-connect against a real `oidcgate idp` on loopback). Each route gets a
 warm-up (which fills the plugin's caches: one token request, one JWKS fetch), then the routes are
 loaded in turn, ROUNDS times, and each row reports its best run; the ratios compare each plugin row
 with `/plain` measured in this same run. The bar (issue 4): each plugin row at least 85% of the
@@ -30,6 +31,7 @@ SCOPE = "bench:read"
 WARMUP_SECONDS = 1
 ROUNDS = 3
 ROWS = (("plain", "oidcgate, no plugins (same data plane as the rows below)"),
+        ("noop", "oidcgate + a plugin doing nothing (request-transformer, empty config)"),
         ("bearer", "oidcgate + openid-connect: bearer JWT (RS256)"),
         ("cc", "oidcgate + openid-connect: client credentials (cached)"))
 
@@ -55,6 +57,7 @@ def gateway_doc(upstream: str, issuer: str) -> dict[str, Any]:
         "issuer": issuer, "scopes": [SCOPE], "scopes_required": [SCOPE], "audience_required": ["api://default"],
         "upstream_headers_claims": ["iss", "sub"], "upstream_headers_names": ["Issuer_Header", "X-Subject"]}}
     routes = [{"name": "plain", "paths": ["/plain"]},
+              {"name": "noop", "paths": ["/noop"], "plugins": [{"name": "request-transformer", "config": {}}]},
               {"name": "bearer", "paths": ["/bearer"], "plugins": [plugin]},
               {"name": "cc", "paths": ["/cc"], "plugins": [plugin]}]
     return {"_format_version": "3.0", "services": [{"name": "bench", "url": upstream, "routes": routes}]}
@@ -89,17 +92,22 @@ def measure() -> list[dict[str, Any]]:
             dataplane(gateway_doc(upstream, issuer), workers=1) as base:
         token = _token(issuer, client_id, secret)
         basic = basic_authorization(client_id, secret)
-        rows = _rows(base, {"plain": {}, "bearer": {"Authorization": f"Bearer {token}"},
-                            "cc": {"Authorization": basic}})
-    plain = rows["plain"]
-    out = [_as_dict(plain, f"the reference for the ratios below; best of {ROUNDS} interleaved runs per row")]
+        rows = _rows(base, {"plain": {}, "noop": {"Authorization": f"Bearer {token}"},
+                            "bearer": {"Authorization": f"Bearer {token}"}, "cc": {"Authorization": basic}})
+    plain, noop = rows["plain"], rows["noop"]
+    out = [_as_dict(plain, f"the reference for the ratios below; best of {ROUNDS} interleaved runs per row"),
+           _as_dict(noop, f"{_ratio(noop, plain)} of the no-plugin row: what running any plugin costs")]
     for key in ("bearer", "cc"):
         row = rows[key]
-        ratio = row.rps / plain.rps if row.rps and plain.rps else None
-        verdict = "-" if ratio is None else f"{ratio:.0%} of the no-plugin row (bar >= {BAR:.0%}: " \
-                                            f"{'met' if ratio >= BAR else 'NOT met'})"
+        ratio = row.rps / plain.rps if row.rps and plain.rps else 0.0
+        verdict = f"{_ratio(row, plain)} of the no-plugin row (bar >= {BAR:.0%}: " \
+                  f"{'met' if ratio >= BAR else 'NOT met'}), {_ratio(row, noop)} of the do-nothing plugin row"
         out.append(_as_dict(row, "; ".join(filter(None, [verdict, row.note]))))
     return out
+
+
+def _ratio(row: Row, reference: Row) -> str:
+    return f"{row.rps / reference.rps:.0%}" if row.rps and reference.rps else "-"
 
 
 def _as_dict(row: Row, note: str) -> dict[str, Any]:
