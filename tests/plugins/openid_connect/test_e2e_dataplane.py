@@ -125,6 +125,9 @@ def test_walkthrough_with_a_third_party_provider(stack: Stack) -> None:
     hidden = stack.get("/mock/x", params={"client_id": "svc", "client_secret": MOCK_CLIENTS["svc"]["secret"],
                                           "page": "2"})
     assert hidden.status_code == 200 and hidden.json()["args"] == {"page": "2"}  # hide_credentials
+    form = httpx.post(stack.proxy + "/mock/x", timeout=30, data={
+        "client_id": "svc", "client_secret": MOCK_CLIENTS["svc"]["secret"], "item": "42"})
+    assert form.status_code == 200 and form.json()["form"] == {"item": "42"}
 
     now = int(time.time())
     key = mock.signing_key()
