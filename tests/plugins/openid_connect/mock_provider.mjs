@@ -5,7 +5,8 @@
 //     "keyFile": "/tmp/keys.json", "audience": "api://mock",
 //     "clients": {"id": {"secret": "s", "scopes": ["a"], "claims": {...}}}}'
 //
-// - The issuer is http://127.0.0.1:PORT (the package would say http://localhost:PORT).
+// - The issuer is http://127.0.0.1:PORT (the package would say http://localhost:PORT), or https://
+//   with "tls": {"key": PEM file, "cert": PEM file}.
 // - Keys persist in keyFile (private JWKs), so a restarted provider signs with the same keys and the
 //   tests can forge provider-signed tokens with arbitrary claims.
 // - The token endpoint checks client secrets (the package accepts anything): wrong secret → 401
@@ -15,13 +16,14 @@
 //   N ms late. POST /__rotate: add a new signing key (written to keyFile; the JWKS then lists both).
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import http from "node:http";
+import https from "node:https";
 import { pathToFileURL } from "node:url";
 
 const options = JSON.parse(process.argv[2]);
 // The package lives in .tools/node_modules (make test-deps); ES modules ignore NODE_PATH, so by path.
 const { OAuth2Issuer, OAuth2Service } = await import(pathToFileURL(options.module).href);
 const issuer = new OAuth2Issuer();
-issuer.url = `http://127.0.0.1:${options.port}`;
+issuer.url = `${options.tls ? "https" : "http"}://127.0.0.1:${options.port}`;
 if (existsSync(options.keyFile)) {
   for (const jwk of JSON.parse(readFileSync(options.keyFile, "utf8")).keys) await issuer.keys.add(jwk);
 } else {
@@ -71,7 +73,7 @@ const endpoints = { "/.well-known/openid-configuration": "discovery", "/jwks": "
   "/introspect": "introspect" };
 let delayMs = 0;
 
-const server = http.createServer(async (req, res) => {
+const handle = async (req, res) => {
   const url = new URL(req.url, issuer.url);
   if (url.pathname === "/__counts") {
     res.setHeader("content-type", "application/json");
@@ -94,7 +96,10 @@ const server = http.createServer(async (req, res) => {
   if (endpoint) counts[endpoint] += 1;
   if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
   service.requestHandler(req, res);
-});
+};
+const server = options.tls
+  ? https.createServer({ key: readFileSync(options.tls.key), cert: readFileSync(options.tls.cert) }, handle)
+  : http.createServer(handle);
 server.keepAliveTimeout = 1000;
 server.listen(options.port, "127.0.0.1", () => console.log(`mock provider listening on ${issuer.url}`));
 const stop = () => { server.closeAllConnections(); server.close(() => process.exit(0)); };

@@ -7,6 +7,8 @@ that instruction instead of skipping, so CI cannot pass without the third-party 
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
 import json
 import shutil
 import subprocess
@@ -17,6 +19,10 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from joserfc.jwk import Key
 
 from oidcgate.plugins.openid_connect.client_auth import basic_authorization
@@ -53,10 +59,11 @@ class MockProvider:
     workdir: Path
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    tls: tuple[Path, Path] | None = None  # (key, certificate) PEM files: serve HTTPS
 
     @property
     def issuer(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     @property
     def key_file(self) -> Path:
@@ -64,8 +71,10 @@ class MockProvider:
 
     def start(self) -> MockProvider:
         node = require_node()
-        options = {"module": str(MOCK_MODULE), "port": self.port, "keyFile": str(self.key_file),
-                   "audience": AUDIENCE, "clients": MOCK_CLIENTS}
+        options: dict[str, Any] = {"module": str(MOCK_MODULE), "port": self.port, "keyFile": str(self.key_file),
+                                   "audience": AUDIENCE, "clients": MOCK_CLIENTS}
+        if self.tls:
+            options["tls"] = {"key": str(self.tls[0]), "cert": str(self.tls[1])}
         log = open(self.workdir / f"mock-{time.monotonic_ns()}.log", "wb")  # noqa: SIM115 - lives with the process
         self.proc = subprocess.Popen([node, str(LAUNCHER), json.dumps(options)], stdout=log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
@@ -105,3 +114,21 @@ class MockProvider:
                                                                             MOCK_CLIENTS[client_id]["secret"])})
         response.raise_for_status()
         return str(response.json()["access_token"])
+
+
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    """A key and self-signed certificate for 127.0.0.1 (PEM files), which no default trust store accepts."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+                   .not_valid_after(now + datetime.timedelta(days=1))
+                   .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                                  critical=False)
+                   .sign(key, hashes.SHA256()))
+    key_path, cert_path = directory / "tls-key.pem", directory / "tls-cert.pem"
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    return key_path, cert_path
