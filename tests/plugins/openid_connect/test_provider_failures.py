@@ -24,7 +24,8 @@ def signed(mock: MockProvider) -> str:
                        "exp": int(time.time()) + 300}, mock.signing_key())
 
 
-async def test_outage_and_recovery(mock: MockProvider, gateway: MakeGateway) -> None:
+async def test_outage_and_recovery(mock: MockProvider, gateway: MakeGateway,
+                                   caplog: pytest.LogCaptureFixture) -> None:
     warm = gateway({"issuer": mock.issuer, "scopes": ["orders:read"]})
     assert (await warm.basic("svc", MOCK_CLIENTS["svc"]["secret"])).status == 200
     mock.stop()
@@ -37,6 +38,8 @@ async def test_outage_and_recovery(mock: MockProvider, gateway: MakeGateway) -> 
         assert new_client.status == 502
         assert new_client.body == {"message": "Bad Gateway: the identity provider could not be reached (token)"}
         assert "WWW-Authenticate" not in (new_client.headers or {})
+        assert f"token request to {mock.issuer}/token failed: could not be reached" in caplog.text
+        assert MOCK_CLIENTS["reader"]["secret"] not in caplog.text
 
         cold = gateway({"issuer": mock.issuer})
         for _ in range(3):  # nothing cached: 502, and a dead provider is not retried on every request
@@ -50,7 +53,8 @@ async def test_outage_and_recovery(mock: MockProvider, gateway: MakeGateway) -> 
     assert (await warm.basic("reader", MOCK_CLIENTS["reader"]["secret"])).status == 200
 
 
-async def test_a_slow_provider_is_bounded_by_timeout(mock: MockProvider, gateway: MakeGateway) -> None:
+async def test_a_slow_provider_is_bounded_by_timeout(mock: MockProvider, gateway: MakeGateway,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
     mock.delay(3000)
     try:
         gw = gateway({"issuer": mock.issuer, "timeout": 300})
@@ -62,3 +66,5 @@ async def test_a_slow_provider_is_bounded_by_timeout(mock: MockProvider, gateway
     assert elapsed < 1.5
     assert {r.status for r in results} == {502}
     assert results[0].body == {"message": "Bad Gateway: the identity provider did not answer within 0.3 s (discovery)"}
+    failures = [r for r in caplog.records if "did not answer within 0.3 s" in r.getMessage()]
+    assert len(failures) == 1  # ten requests, one flight, one call, one log line

@@ -9,7 +9,9 @@ they are the provider's or the network's fault, not the client's.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import orjson
@@ -17,6 +19,8 @@ from prometheus_client import REGISTRY, Counter
 
 from oidcgate.plugins.openid_connect.errors import ProviderUnavailable
 from oidcgate.plugins.pdk import PluginEnv
+
+log = logging.getLogger("oidcgate.plugins.openid_connect")
 
 MAX_RESPONSE_BYTES = 1 << 20
 ENDPOINTS = ("discovery", "jwks", "token", "introspection")
@@ -58,32 +62,26 @@ class ProviderHTTP:
                                               timeout=httpx.Timeout(timeout)) as response:
                     body = await self._read(response)
         except (TimeoutError, httpx.TimeoutException):
-            PROVIDER_FAILURES.labels(endpoint=endpoint).inc()
-            raise ProviderUnavailable(f"the identity provider did not answer within {timeout:g} s "
-                                      f"({endpoint})") from None
-        except (httpx.HTTPError, OSError, _TooLarge) as exc:
-            PROVIDER_FAILURES.labels(endpoint=endpoint).inc()
-            reason = "answered too much data" if isinstance(exc, _TooLarge) else "could not be reached"
-            raise ProviderUnavailable(f"the identity provider {reason} ({endpoint})") from None
+            raise _failed(endpoint, url, f"did not answer within {timeout:g} s") from None
+        except _TooLarge:
+            raise _failed(endpoint, url, "answered too much data") from None
+        except (httpx.HTTPError, OSError) as exc:
+            raise _failed(endpoint, url, "could not be reached", detail=type(exc).__name__) from None
         status = response.status_code
         if status >= 500 or (status >= 300 and status < 400):
-            PROVIDER_FAILURES.labels(endpoint=endpoint).inc()
-            raise ProviderUnavailable(f"the identity provider answered HTTP {status} ({endpoint})")
+            raise _failed(endpoint, url, f"answered HTTP {status}")
         try:
             parsed = orjson.loads(body) if body else None
         except orjson.JSONDecodeError:
             parsed = None
         if status < 300 and not isinstance(parsed, dict):
-            PROVIDER_FAILURES.labels(endpoint=endpoint).inc()
-            raise ProviderUnavailable(f"the identity provider answered something other than a JSON object "
-                                      f"({endpoint})")
+            raise _failed(endpoint, url, "answered something other than a JSON object")
         return status, parsed
 
     async def get_json(self, endpoint: str, url: str, timeout: float) -> dict[str, Any]:
         status, body = await self.request(endpoint, "GET", url, timeout)
         if status != 200:
-            PROVIDER_FAILURES.labels(endpoint=endpoint).inc()
-            raise ProviderUnavailable(f"the identity provider answered HTTP {status} ({endpoint})")
+            raise _failed(endpoint, url, f"answered HTTP {status}")
         return body
 
     @staticmethod
@@ -102,6 +100,16 @@ class ProviderHTTP:
 
 class _TooLarge(Exception):
     pass
+
+
+def _failed(endpoint: str, url: str, reason: str, detail: str = "") -> ProviderUnavailable:
+    """Count and log a failed provider call; the URL is logged without credentials, query or fragment."""
+    PROVIDER_FAILURES.labels(endpoint=endpoint).inc()
+    parts = urlsplit(url)
+    where = f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}{parts.path}"
+    log.warning("openid-connect: %s request to %s failed: %s%s", endpoint, where, reason,
+                f" ({detail})" if detail else "")
+    return ProviderUnavailable(f"the identity provider {reason} ({endpoint})")
 
 
 def http_client(env: PluginEnv, state: dict[str, Any], verify: bool) -> ProviderHTTP:
