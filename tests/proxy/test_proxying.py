@@ -114,9 +114,14 @@ def test_https_only_routes(dp: DataPlane) -> None:
 
 def test_keep_alive_and_http10(dp: DataPlane) -> None:
     with Conn(dp.port) as conn:
-        for _ in range(20):
-            conn.send(b"GET /get HTTP/1.1\r\n" + H + b"\r\n")
-            assert conn.response().status == 200
+        for i in range(20):  # each answer is its request's, and nothing else arrives
+            conn.send(b"GET /anything/%d HTTP/1.1\r\n" % i + H + b"\r\n")
+            assert conn.response().json()["url"].endswith(f"/anything/{i}")  # type: ignore[index]
+            assert conn.buffer == b""
+        conn.sock.settimeout(0.3)
+        with pytest.raises(TimeoutError):
+            conn.sock.recv(100)
+        conn.sock.settimeout(conn.timeout)
         conn.send(b"GET /get HTTP/1.0\r\n" + H + b"Connection: keep-alive\r\n\r\n")
         response = conn.response()
         assert response.header("connection") == "keep-alive"

@@ -6,9 +6,9 @@ method, path (normalized, *without* the query string: query values often carry s
 service, consumer (username or id), upstream (host:port), bytes_in (request body) and bytes_out
 (response bytes written). No header is ever logged, so Authorization and cookies cannot leak.
 
-Lines are built after the response is written, with one bytes-format (names of routes and services
-are JSON-encoded once per snapshot), and buffered; `flush()` runs on the worker tick and
-when the buffer passes 64 KiB. To a pipe, each write() holds whole lines of at most PIPE_BUF bytes, so
+A line is built after the response was written, with one bytes-format (names of routes and services
+are JSON-encoded once per snapshot, and no clock is read), and buffered; `flush()` writes the buffer
+on the worker tick and whenever it passes 64 KiB, so writes stay small and never stall requests. To a pipe, each write() holds whole lines of at most PIPE_BUF bytes, so
 workers sharing it never interleave within a line; to a file, one O_APPEND write per flush.
 """
 
@@ -86,27 +86,32 @@ class AccessLog:
             self.owned = False
 
 
-_LINE = (b'{"started_at":%d,"client_ip":"%s","method":"%s","path":"%s","status":%d,'
-         b'"latencies":{"request":%.3f,"proxy":%s,"kong":%.3f},%s,"consumer":%s,"upstream":%s,'
-         b'"bytes_in":%d,"bytes_out":%d}\n')
+_HEAD = b'{"started_at":%.0f,"client_ip":"%s","method":"%s","path":"%s","status":%d,'
+_LINE = _HEAD + (b'"latencies":{"request":%.3f,"proxy":%.3f,"kong":%.3f},%s,"consumer":%s,"upstream":%s,'
+                 b'"bytes_in":%d,"bytes_out":%d}\n')
+_LINE_LOCAL = _HEAD + (b'"latencies":{"request":%.3f,"proxy":null,"kong":%.3f},%s,"consumer":%s,"upstream":%s,'
+                       b'"bytes_in":%d,"bytes_out":%d}\n')  # answered without the upstream
 _UNMATCHED = b'"route":null,"service":null'
 
 
-def entry(exchange: Exchange, total_ms: float, upstream_ms: float, epoch_offset: float) -> bytes:
-    """The access log line for a finished exchange (latencies in milliseconds, -1: no upstream).
-
-    `epoch_offset` turns the perf_counter start time into epoch seconds (refreshed by the tick).
-    """
-    route = exchange.route
-    consumer = exchange.ctx.consumer if exchange.ctx is not None else None
-    peer = exchange.peer
+def entry(exchange: Exchange, end: float, epoch_offset: float) -> bytes:
+    """The access log line of a finished exchange; `epoch_offset` turns perf_counter times into epoch
+    seconds (refreshed by the tick, so a line needs no clock call)."""
     path = exchange.path
     if b'"' in path or b"\\" in path or not path.isascii():  # llhttp already refused control bytes
         path = orjson.dumps(path.decode("latin-1"))[1:-1]
-    proxied = upstream_ms >= 0
-    return _LINE % (
-        (exchange.t0 + epoch_offset) * 1000, exchange.conn.ip, exchange.method, path, exchange.status, total_ms,
-        b"%.3f" % upstream_ms if proxied else b"null", total_ms - upstream_ms if proxied else total_ms,
-        route.log_names if route is not None else _UNMATCHED,
-        orjson.dumps(consumer.username or consumer.id) if consumer is not None else b"null",
-        peer.log_address if peer is not None else b"null", exchange.bytes_in, exchange.bytes_out)
+    route = exchange.route
+    peer = exchange.peer
+    ctx = exchange.ctx
+    consumer = b"null" if ctx is None or ctx.consumer is None else orjson.dumps(ctx.consumer.username or ctx.consumer.id)
+    t0 = exchange.t0
+    total = (end - t0) * 1000.0
+    t_head = exchange.t_head
+    if t_head:
+        upstream = (t_head - exchange.t_sent) * 1000.0
+        return _LINE % ((t0 + epoch_offset) * 1000.0, exchange.conn.ip, exchange.method, path, exchange.status,
+                        total, upstream, total - upstream, route.log_names, consumer,  # type: ignore[union-attr]
+                        peer.log_address, exchange.bytes_in, exchange.bytes_out)  # type: ignore[union-attr]
+    return _LINE_LOCAL % ((t0 + epoch_offset) * 1000.0, exchange.conn.ip, exchange.method, path, exchange.status,
+                          total, total, route.log_names if route is not None else _UNMATCHED, consumer,
+                          peer.log_address if peer is not None else b"null", exchange.bytes_in, exchange.bytes_out)

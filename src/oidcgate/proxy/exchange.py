@@ -22,7 +22,6 @@ import logging
 import re
 import socket
 import time
-from bisect import bisect_left
 from typing import TYPE_CHECKING, Any
 
 from oidcgate.proxy import errors, phases
@@ -31,17 +30,14 @@ from oidcgate.proxy.errors import STATUS_LINES
 from oidcgate.proxy.headers import (
     CONNECTION,
     CONTENT_LENGTH,
-    FORWARD,
-    RESPONSE_KINDS,
     TRANSFER_ENCODING,
     VIA_FIELD,
     VIA_LINE,
     connection_tokens,
     drop_named,
-    response_kind,
     via,
 )
-from oidcgate.proxy.metrics import BUCKETS
+from oidcgate.proxy.metrics import FOLD_AT
 from oidcgate.proxy.modes import (
     CHUNK,
     CHUNKED,
@@ -371,7 +367,10 @@ class Exchange:
         self.respond_error(400, errors.BAD_REQUEST)
 
     # ------------------------------------------------------------------ response from the upstream
-    def on_response_head(self, upstream: UpstreamConnection, status: int, headers: list[bytes]) -> None:
+    def on_response_head(self, upstream: UpstreamConnection, status: int, fields: list[bytes],
+                         special: list[tuple[int, bytes]] | None) -> None:
+        """The upstream's response head: `fields` are the end-to-end ones (flat, ready to send),
+        `special` the framing, Via and hop-by-hop ones (None for most responses but `Connection`)."""
         if status < 200 and status != 101:  # interim (100 Continue, 103): not forwarded
             return
         if status == 101 and self.upgrade is None:  # switching protocols we never asked for
@@ -380,55 +379,48 @@ class Exchange:
         self.t_head = upstream.last_read
         self.status = status
         route = self.route
-        health = route.service.target  # type: ignore[union-attr]
-        if health.tracks:
-            health.report(self.peer, "ok", status)  # type: ignore[arg-type]
+        if route.tracks:  # type: ignore[union-attr]
+            route.service.target.report(self.peer, "ok", status)  # type: ignore[union-attr,arg-type]
         if not self.request_done:
             self.keep_alive = False  # answered before the whole request body arrived
-        chain = route.chain  # type: ignore[union-attr]
-        if chain is not None and chain.has_response:
-            phases.hold_response(self, status, headers)
-        else:
-            if chain is not None and chain.has_log:
-                phases.remember_response(self, status, headers)
-            parts = [STATUS_LINES.get(status) or errors.status_line(status)]
-            length: bytes | None = None
-            chunked = False
-            received_via: bytes | None = None
-            drop: frozenset[bytes] | None = None
-            pairs = iter(headers)
-            for name, value in zip(pairs, pairs, strict=False):
-                kind = RESPONSE_KINDS.get(name)
-                if kind is None:
-                    kind = response_kind(name)
-                if kind == FORWARD:
-                    parts += (name, b": ", value, b"\r\n")
-                elif kind == CONTENT_LENGTH:
-                    parts += (name, b": ", value, b"\r\n")
+        length: bytes | None = None
+        chunked = False
+        received_via: bytes | None = None
+        if special is not None:
+            for kind, value in special:
+                if kind == CONTENT_LENGTH:
                     length = value
                 elif kind == TRANSFER_ENCODING:
                     chunked = True
                 elif kind == VIA_FIELD:
                     received_via = value
                 elif kind == CONNECTION and value not in _KEEP_OR_CLOSE:
-                    tokens = connection_tokens((value,))
-                    if tokens:
-                        drop = tokens if drop is None else drop | tokens
-            if drop is not None:
-                parts = [parts[0], *drop_named(parts[1:], drop)]
-            self.out = [self.finish_head(parts, status, length, chunked, received_via)]
+                    drop = connection_tokens((value,))
+                    if drop:
+                        fields = drop_named(fields, drop)
+        chain = route.chain  # type: ignore[union-attr]
+        if chain is None:
+            self.out = [self.finish_head(fields, status, length, chunked, received_via)]
+        elif chain.has_response:
+            phases.hold_response(self, status, fields, length, chunked, received_via)
+        else:
+            if chain.has_log:
+                phases.remember_response(self, status, fields)
+            self.out = [self.finish_head(fields, status, length, chunked, received_via)]
         if self.method == b"HEAD":
             # llhttp cannot be told a response answers HEAD: end it here, parse the next one afresh.
             upstream.reset_parser()
             self.on_response_complete(upstream, upstream.parser.should_keep_alive())
 
-    def finish_head(self, parts: list[bytes], status: int, length: bytes | None, chunked: bool,
+    def finish_head(self, fields: list[bytes], status: int, length: bytes | None, chunked: bool,
                     received_via: bytes | None) -> bytes:
-        """Complete a response head with framing, Via and Connection."""
+        """The response head for the client: status line, `fields`, framing, Via and Connection."""
+        parts = [STATUS_LINES.get(status) or errors.status_line(status), *fields]
         if status == 101:
             parts += (via(received_via), b"Connection: Upgrade\r\nUpgrade: ", self.upgrade, b"\r\n\r\n")  # type: ignore[arg-type]
             return b"".join(parts)
-        if length is not None:  # (already among `parts`)
+        if length is not None:
+            parts += (b"Content-Length: ", length, b"\r\n")
             if chunked:  # both from the upstream (llhttp refuses it): do not reuse anything
                 self.keep_alive = False
         elif self.method == b"HEAD" or status == 204 or status == 304:
@@ -472,20 +464,45 @@ class Exchange:
         self.response_complete = True
         self.upstream = None
         upstream.exchange = None
+        if self.wtimer is not None or self.held is not None or self.status == 101:
+            self._complete_unusual(upstream, keep_alive)
+            return
+        if keep_alive and self.up_done and not upstream.closed:
+            self.conn.state.pool.release(upstream)
+        else:
+            upstream.close()
+        out = self.out
+        self.out = None
+        if self.resp_mode == CHUNK:
+            out.append(b"0\r\n\r\n")  # type: ignore[union-attr]
+        if out:
+            data = b"".join(out) if len(out) > 1 else out[0]
+            self.bytes_out += len(data)
+            conn = self.conn
+            if not conn.closed:
+                conn.transport.write(data)
+        self.finished = True
+        self._record()
+        self.conn.exchange_done(self)
+
+    def _complete_unusual(self, upstream: UpstreamConnection, keep_alive: bool) -> None:
+        """The end of a response with a write timer running, a response phase pending, or a 101."""
         if self.wtimer is not None:
             self.wtimer.cancel()
+            self.wtimer = None
         if self.status == 101:
             self.flush_down()
             self.conn.start_tunnel(upstream)
             self.complete()
             return
-        if self.held is not None:  # the response phase is still running; it finishes the exchange
+        held = self.held is not None
+        if held:  # the response phase is still running; it finishes the exchange
             upstream.transport.resume_reading()  # (paused meanwhile; the connection goes back to the pool)
         if keep_alive and self.up_done and not upstream.closed:
             self.conn.state.pool.release(upstream)
         else:
             upstream.close()
-        if self.held is not None:
+        if held:
             return
         if self.resp_mode == CHUNK:
             self.out.append(b"0\r\n\r\n")  # type: ignore[union-attr]
@@ -663,24 +680,23 @@ class Exchange:
         self.conn.exchange_done(self)
 
     def _record(self) -> None:
-        """Metrics (inlined: this runs for every request), the access log line and the log phase."""
+        """Metrics and the access log (both folded/formatted later by the worker tick) and the log phase."""
+        end = _perf()
         route = self.route
         stats = route.stats if route is not None else self.conn.state.stats.unmatched
         status = self.status
         codes = stats.codes
         codes[status] = codes.get(status, 0) + 1
-        total = (_perf() - self.t0) * 1000.0
-        stats.total_counts[bisect_left(BUCKETS, total)] += 1
-        stats.total_sum += total
+        total = (end - self.t0) * 1000.0
+        pending = stats.pending_total
+        pending.append(total)
         t_head = self.t_head
         if t_head:
-            upstream_ms = (t_head - self.t_sent) * 1000.0
-            stats.upstream_counts[bisect_left(BUCKETS, upstream_ms)] += 1
-            stats.upstream_sum += upstream_ms
-        else:
-            upstream_ms = -1.0
+            stats.pending_upstream.append((t_head - self.t_sent) * 1000.0)
+        if len(pending) >= FOLD_AT:
+            stats.fold()  # in small batches: never a long pause
         access_log = self.conn.state.access_log
         if access_log.enabled:
-            access_log.add(entry(self, total, upstream_ms, access_log.epoch_offset))
+            access_log.add(entry(self, end, access_log.epoch_offset))
         if self.chosen is not None:
             phases.log_phase(self)

@@ -1,34 +1,65 @@
 """Request metrics: cheap per-worker counters, merged and rendered as Prometheus text by the master.
 
 A worker records into plain Python counters whose label children (service, route) are looked up once
-per snapshot compile, so a request costs one dict increment and two `bisect` calls (Exchange._record). The master asks
+per snapshot compile, so a request costs one dict increment and two array appends (Exchange._record).
+Bucket boundaries are `le` (inclusive), as Prometheus defines them. The master asks
 each worker for a dump on every scrape and adds them up (plus what workers that exited had counted),
 so `/metrics` is aggregated across workers without shared memory.
 """
 
 from __future__ import annotations
 
+from array import array
+from bisect import bisect_right
 from collections.abc import Iterable
 from typing import Any
 
 # Latency buckets in milliseconds (a subset of Kong's prometheus plugin buckets).
 BUCKETS: tuple[float, ...] = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 30000, 60000)
+FOLD_AT = 1024  # latencies a route keeps before they are counted into buckets
 
 
 class RouteStats:
-    """Counters for one (service, route) label pair; histograms are flat lists of bucket counts
-    (the last one is +Inf), updated inline by Exchange._record."""
+    """Counters for one (service, route) label pair.
 
-    __slots__ = ("codes", "route", "service", "total_counts", "total_sum", "upstream_counts", "upstream_sum")
+    A request appends its two latencies to `pending` arrays (two C appends); `fold()`, run every
+    FOLD_AT requests, by the worker tick and before every dump, sorts them and counts each bucket with one bisect per bucket,
+    so the histogram costs O(buckets) Python operations per FOLD_AT requests instead of per request
+    (and folding 1,024 latencies takes a fraction of a millisecond: no pause a client would notice).
+    """
+
+    __slots__ = ("codes", "pending_total", "pending_upstream", "route", "service", "total_counts", "total_sum",
+                 "upstream_counts", "upstream_sum")
 
     def __init__(self, service: str, route: str) -> None:
         self.service = service
         self.route = route
         self.codes: dict[int, int] = {}
+        self.pending_total = array("d")
+        self.pending_upstream = array("d")
         self.total_counts = [0] * (len(BUCKETS) + 1)
         self.total_sum = 0.0
         self.upstream_counts = [0] * (len(BUCKETS) + 1)
         self.upstream_sum = 0.0
+
+    def fold(self) -> None:
+        if self.pending_total:
+            self.total_sum += _fold(self.pending_total, self.total_counts)
+            self.pending_total = array("d")
+        if self.pending_upstream:
+            self.upstream_sum += _fold(self.pending_upstream, self.upstream_counts)
+            self.pending_upstream = array("d")
+
+
+def _fold(values: array[float], counts: list[int]) -> float:
+    ordered = sorted(values)
+    below = 0
+    for index, bound in enumerate(BUCKETS):
+        upto = bisect_right(ordered, bound)
+        counts[index] += upto - below
+        below = upto
+    counts[-1] += len(ordered) - below
+    return sum(ordered)
 
 
 class WorkerStats:
@@ -45,7 +76,12 @@ class WorkerStats:
             stats = self.children[key] = RouteStats(service, route)
         return stats
 
+    def fold(self) -> None:
+        for stats in self.children.values():
+            stats.fold()
+
     def dump(self) -> list[list[Any]]:
+        self.fold()
         return [[s.service, s.route, {str(k): v for k, v in s.codes.items()}, s.total_counts, s.total_sum,
                  s.upstream_counts, s.upstream_sum] for s in self.children.values() if s.codes]
 

@@ -12,14 +12,7 @@ from typing import TYPE_CHECKING
 
 from oidcgate.plugins.pdk import Context, Headers, PluginExit, Request, Response
 from oidcgate.proxy import errors
-from oidcgate.proxy.headers import (
-    CONTENT_LENGTH,
-    OWNED_BY_PROXY,
-    RESPONSE_SPECIAL,
-    TRANSFER_ENCODING,
-    VIA_FIELD,
-    connection_tokens,
-)
+from oidcgate.proxy.headers import OWNED_BY_PROXY, RESPONSE_SPECIAL
 from oidcgate.proxy.modes import CHUNK, LENGTH, PAUSE_BUFFER, TO_DISCARD
 
 if TYPE_CHECKING:
@@ -149,30 +142,14 @@ def exit_response(exchange: Exchange, exc: PluginExit) -> None:
     exchange.respond(exc.status, body, content_type, headers)
 
 
-def _parse_response(headers: list[bytes]) -> tuple[list[tuple[str, str]], bytes | None, bool, bytes | None]:
-    drop = connection_tokens(headers[i + 1] for i in range(0, len(headers), 2) if headers[i].lower() == b"connection")
-    items: list[tuple[str, str]] = []
-    length: bytes | None = None
-    chunked = False
-    received_via: bytes | None = None
-    for i in range(0, len(headers), 2):
-        lname = headers[i].lower()
-        kind = RESPONSE_SPECIAL.get(lname)
-        if kind == CONTENT_LENGTH:
-            length = headers[i + 1]
-        elif kind == TRANSFER_ENCODING:
-            chunked = True
-        elif kind == VIA_FIELD:
-            received_via = headers[i + 1]
-        elif kind is None and lname not in drop:
-            items.append((headers[i].decode("latin-1"), headers[i + 1].decode("latin-1")))
-    return items, length, chunked, received_via
+def _items(fields: list[bytes]) -> list[tuple[str, str]]:
+    return [(fields[i].decode("latin-1"), fields[i + 2].decode("latin-1")) for i in range(0, len(fields), 4)]
 
 
-def hold_response(exchange: Exchange, status: int, headers: list[bytes]) -> None:
+def hold_response(exchange: Exchange, status: int, fields: list[bytes], length: bytes | None, chunked: bool,
+                  received_via: bytes | None) -> None:
     """Keep the response (and stop reading the upstream) until the response phase has run."""
-    items, length, chunked, received_via = _parse_response(headers)
-    exchange.ctx.response = Response(status, Headers(items))  # type: ignore[union-attr]
+    exchange.ctx.response = Response(status, Headers(_items(fields)))  # type: ignore[union-attr]
     exchange.held = []
     if exchange.upstream is not None:
         exchange.upstream.transport.pause_reading()
@@ -196,14 +173,12 @@ async def run_response(exchange: Exchange, length: bytes | None, chunked: bool, 
         return
     response = ctx.response  # type: ignore[union-attr]
     exchange.status = response.status  # type: ignore[union-attr]
-    parts = [errors.status_line(response.status)]  # type: ignore[union-attr]
+    fields: list[bytes] = []
     for name, value in response.headers.items():  # type: ignore[union-attr]
         if name.lower().encode() not in RESPONSE_SPECIAL:
-            parts.append(f"{name}: {value}\r\n".encode("latin-1", "replace"))
-    if length is not None:  # finish_head expects the upstream's Content-Length among the fields
-        parts += (b"Content-Length: ", length, b"\r\n")
+            fields += (name.encode("latin-1", "replace"), b": ", value.encode("latin-1", "replace"), b"\r\n")
     held, exchange.held = exchange.held or [], None
-    exchange.out = [exchange.finish_head(parts, response.status, length, chunked, received_via), *held]  # type: ignore[union-attr]
+    exchange.out = [exchange.finish_head(fields, response.status, length, chunked, received_via), *held]  # type: ignore[union-attr]
     if exchange.response_complete:
         if exchange.resp_mode == CHUNK:
             exchange.out.append(b"0\r\n\r\n")
@@ -215,9 +190,9 @@ async def run_response(exchange: Exchange, length: bytes | None, chunked: bool, 
         exchange.upstream.transport.resume_reading()
 
 
-def remember_response(exchange: Exchange, status: int, headers: list[bytes]) -> None:
+def remember_response(exchange: Exchange, status: int, fields: list[bytes]) -> None:
     """For log plugins: the response's status and headers (the response itself goes out unchanged)."""
-    exchange.ctx.response = Response(status, Headers(_parse_response(headers)[0]))  # type: ignore[union-attr]
+    exchange.ctx.response = Response(status, Headers(_items(fields)))  # type: ignore[union-attr]
 
 
 def log_phase(exchange: Exchange) -> None:

@@ -53,6 +53,7 @@ class RouteRuntime:
     chain: Chain | None
     stats: RouteStats
     root_v0: bool  # the service has no path and v0 joining: "/" routes forward the path as is
+    tracks: bool  # the service's balancer keeps passive health (report every response)
     log_names: bytes  # '"route":...,"service":...' for the access log, JSON-encoded once
 
 
@@ -167,6 +168,7 @@ def compile_snapshot(snapshot: Snapshot, env: PluginEnv, stats: WorkerStats,
             "http" not in route.protocols, chains.get(route.id),  # type: ignore[arg-type]
             stats.child(service_name, name),
             service is not None and service.base == b"/" and route.path_handling == "v0",
+            service is not None and service.target.tracks,
             b'"route":%s,"service":%s' % (orjson.dumps(name), orjson.dumps(service_name or None))))
     router = Router((r.entity, r) for r in routes)
     return Runtime(snapshot.hash, router, ConsumerIndex(list(snapshot.consumers)), routes, balancers,

@@ -86,8 +86,9 @@ class WorkerState:
         for conn in list(self.connections):
             conn.check(now)
         self.pool.sweep()
-        self.access_log.sync_clock()
+        self.stats.fold()
         self.access_log.flush()
+        self.access_log.sync_clock()
 
     def connection_counts(self) -> dict[str, int]:
         reading = writing = waiting = 0

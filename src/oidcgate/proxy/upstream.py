@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
 
+from oidcgate.proxy.headers import FORWARD, RESPONSE_KINDS, response_kind
+
 if TYPE_CHECKING:
     from oidcgate.proxy.exchange import Exchange
 
@@ -28,8 +30,8 @@ MAX_REQUESTS = 10_000
 class UpstreamConnection(asyncio.Protocol):
     """One TCP connection to an upstream server."""
 
-    __slots__ = ("address", "closed", "exchange", "headers", "idle_since", "last_read", "parser", "pool",
-                 "requests", "timeout", "timer", "transport", "upgraded_to")
+    __slots__ = ("address", "closed", "exchange", "fields", "idle_since", "last_read", "parser", "pool",
+                 "requests", "special", "timeout", "timer", "transport", "upgraded_to")
 
     def __init__(self, pool: Pool, address: Address) -> None:
         self.pool = pool
@@ -37,7 +39,8 @@ class UpstreamConnection(asyncio.Protocol):
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.parser = HttpResponseParser(self)
         self.exchange: Exchange | None = None
-        self.headers: list[bytes] = []
+        self.fields: list[bytes] = []  # forwarded response fields, flat: name, b": ", value, b"\r\n"
+        self.special: list[tuple[int, bytes]] | None = None  # (kind, value) of the fields we own
         self.closed = False
         self.requests = 0
         self.last_read = 0.0
@@ -90,13 +93,23 @@ class UpstreamConnection(asyncio.Protocol):
 
     # -- httptools callbacks ---------------------------------------------------------------------
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers += (name, value)
+        kind = RESPONSE_KINDS.get(name)
+        if kind is None:
+            kind = response_kind(name)
+        if kind == FORWARD:
+            self.fields += (name, b": ", value, b"\r\n")
+        elif self.special is None:
+            self.special = [(kind, value)]
+        else:
+            self.special.append((kind, value))
 
     def on_headers_complete(self) -> None:
-        headers, self.headers = self.headers, []
+        fields, special = self.fields, self.special
+        self.fields = []
+        self.special = None
         exchange = self.exchange
         if exchange is not None:
-            exchange.on_response_head(self, self.parser.get_status_code(), headers)
+            exchange.on_response_head(self, self.parser.get_status_code(), fields, special)
 
     def on_body(self, body: bytes) -> None:
         exchange = self.exchange
