@@ -5,13 +5,16 @@ Scenarios, each run with 1 proxy worker and then 2 (nginx `worker_processes N`, 
   (a) the upstream directly; (b) nginx as a keep-alive reverse proxy; (c) oidcgate with one route
   and no plugins; (d) oidcgate with 10 and with 10,000 prefix routes (/r0 ... /r9999), the measured
   route `/bench` listed last.
+Scenarios are measured in interleaved rounds (default 3) and each row is the median run, because
+the machine is shared: one quiet minute must not decide a ratio.
 Then the rows of `bench.idp_tokens`, `bench.oidc` and `bench.cp_push` where those modules exist.
 Prints the table and writes it to bench/results.md with the date, the machine and the command.
 
 wrk is not pinned to a CPU by default: on a 2-core machine pinning wrk to one core leaves the proxy
 and the upstream fighting for the other, which penalises whichever spends relatively more time in
 the upstream (nginx). Unpinned, every scenario sees the same scheduler. BENCH_WRK_CPUS pins wrk.
-Environment: BENCH_SECONDS (default 10), BENCH_WORKERS (default "1,2"), BENCH_WRK_CPUS, BENCH_KEEP.
+Environment: BENCH_SECONDS (default 10), BENCH_ROUNDS (default 3), BENCH_WORKERS (default "1,2"),
+BENCH_WRK_CPUS, BENCH_KEEP.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from bench.harness import Row, bench_seconds, dataplane, nginx_proxy, nginx_upst
 RESULTS = Path(__file__).resolve().parent / "results.md"
 EXTRA_MODULES = ("bench.idp_tokens", "bench.oidc", "bench.cp_push")
 WARMUP_SECONDS = 1
+DEFAULT_ROUNDS = 3
 BENCH_PATH = "/bench"
 
 
@@ -68,15 +72,63 @@ class Result:
     row: Row
 
 
-def measure(scenario: Scenario, upstream: str, workers: int) -> Row:
-    """Start the scenario's server, warm it up, load it; a failure becomes the row's note."""
-    try:
-        with scenario.serve(upstream, workers) as base:
-            url = base + scenario.path
+def start_all(stack: contextlib.ExitStack, upstream: str, workers: int) -> dict[str, str | Exception]:
+    """Start every scenario's server (they idle while another is measured) and warm each up once.
+
+    Returns the URL to load per scenario key, or the exception that prevented it.
+    """
+    targets: dict[str, str | Exception] = {}
+    for scenario in SCENARIOS:
+        try:
+            url = stack.enter_context(scenario.serve(upstream, workers)) + scenario.path
             wrk(url, seconds=WARMUP_SECONDS)
-            return wrk(url, name=scenario.title)
-    except Exception as exc:
-        return Row(scenario.title, None, None, None, f"failed: {_one_line(exc)}")
+            targets[scenario.key] = url
+        except Exception as exc:
+            targets[scenario.key] = exc
+    return targets
+
+
+def summarize(title: str, rows: list[Row], failures: list[str]) -> Row:
+    """The median run by requests/s, noting the spread; or the failure when no run succeeded."""
+    if not rows:
+        return Row(title, None, None, None, f"failed: {failures[0] if failures else 'not measured'}")
+    ranked = sorted(rows, key=lambda row: row.rps or 0.0)
+    median = ranked[len(ranked) // 2]
+    notes = []
+    if len(rows) > 1:
+        notes.append(f"median of {len(rows)} runs ({_fmt(ranked[0].rps, 0)} to {_fmt(ranked[-1].rps, 0)})")
+    notes += {row.note for row in rows if row.note}  # wrk errors (non-2xx, socket errors) of any run
+    if failures:
+        notes.append(f"{len(failures)} run(s) failed: {failures[0]}")
+    return Row(title, median.rps, median.p50_ms, median.p99_ms, "; ".join(notes))
+
+
+def measure_all(upstream: str, workers: int, rounds: int) -> list[Result]:
+    """Every scenario at one worker count, in interleaved rounds (a, b, c, d.. then again), so that
+    noise from other work on the machine spreads over all scenarios instead of hitting one."""
+    runs: dict[str, list[Row]] = {s.key: [] for s in SCENARIOS}
+    failures: dict[str, list[str]] = {s.key: [] for s in SCENARIOS}
+    with contextlib.ExitStack() as stack:
+        targets = start_all(stack, upstream, workers)
+        for _ in range(rounds):
+            for scenario in SCENARIOS:
+                target = targets[scenario.key]
+                if isinstance(target, Exception):
+                    continue
+                try:
+                    runs[scenario.key].append(wrk(target, name=scenario.title))
+                except Exception as exc:
+                    failures[scenario.key].append(_one_line(exc))
+    results = []
+    for scenario in SCENARIOS:
+        target = targets[scenario.key]
+        if isinstance(target, Exception):
+            failures[scenario.key].append(_one_line(target))
+        row = summarize(scenario.title, runs[scenario.key], failures[scenario.key])
+        print(f"  {row.name} x{workers}: {_fmt(row.rps, 0)} req/s, p50 {_fmt(row.p50_ms, 2)} ms, "
+              f"p99 {_fmt(row.p99_ms, 2)} ms {row.note}", flush=True)
+        results.append(Result(scenario.key, workers, row))
+    return results
 
 
 def extra_rows() -> tuple[list[Result], list[str]]:
@@ -157,8 +209,8 @@ def machine() -> str:
 
 
 def command_line() -> str:
-    settings = " ".join(f"{k}={os.environ[k]}" for k in ("BENCH_SECONDS", "BENCH_WORKERS", "BENCH_WRK_CPUS")
-                        if k in os.environ)
+    settings = " ".join(f"{k}={os.environ[k]}" for k in ("BENCH_SECONDS", "BENCH_ROUNDS", "BENCH_WORKERS",
+                                                          "BENCH_WRK_CPUS") if k in os.environ)
     return f"{settings + ' ' if settings else ''}.venv/bin/python -m bench.run"
 
 
@@ -182,19 +234,16 @@ def main() -> int:
         print(f"bench: {', '.join(missing)} not found; run `make bench-deps`", file=sys.stderr)
         return 1
     worker_counts = [int(n) for n in os.environ.get("BENCH_WORKERS", "1,2").split(",")]
+    rounds = int(os.environ.get("BENCH_ROUNDS", DEFAULT_ROUNDS))
     header = [f"- date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M UTC}",
               f"- machine: {machine()}",
               f"- command: `{command_line()}` (what `make bench` runs)",
-              f"- load generator: `{' '.join(wrk_command('URL', seconds=bench_seconds()))}` per row, after a "
-              f"{WARMUP_SECONDS} s warm-up"]
+              f"- load generator: `{' '.join(wrk_command('URL', seconds=bench_seconds()))}` per run; each row is "
+              f"the median of {rounds} interleaved runs, after a {WARMUP_SECONDS} s warm-up"]
     results: list[Result] = []
     with nginx_upstream() as upstream:
         for workers in worker_counts:
-            for scenario in SCENARIOS:
-                row = measure(scenario, upstream, workers)
-                print(f"  {row.name} x{workers}: {_fmt(row.rps, 0)} req/s, p50 {_fmt(row.p50_ms, 2)} ms, "
-                      f"p99 {_fmt(row.p99_ms, 2)} ms {row.note}", flush=True)
-                results.append(Result(scenario.key, workers, row))
+            results += measure_all(upstream, workers, rounds)
     others, absent = extra_rows()
     results.extend(others)
     print(write_results(results, absent, header))

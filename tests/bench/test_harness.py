@@ -17,7 +17,7 @@ from bench.harness import (
     wrk,
     wrk_command,
 )
-from bench.run import Result, bar_report, render_table, routes_doc
+from bench.run import Result, bar_report, render_table, routes_doc, summarize
 
 from oidcgate.config import load
 
@@ -138,3 +138,11 @@ def test_nginx_upstream_and_proxy_under_wrk() -> None:
     assert row.name == "nginx proxy"
     assert row.rps is not None and row.rps > 100
     assert row.note == ""
+
+
+def test_summarize_takes_the_median_run_and_notes_the_spread_and_errors() -> None:
+    runs = [Row("c", 300.0, 1.0, 9.0), Row("c", 100.0, 3.0, 20.0, "5 non-2xx/3xx responses"), Row("c", 200.0, 2.0, 4.0)]
+    assert summarize("(c)", runs, []) == Row("(c)", 200.0, 2.0, 4.0, "median of 3 runs (100 to 300); 5 non-2xx/3xx responses")
+    assert summarize("(c)", runs[:1], ["WrkOutputError: boom"]) == Row("(c)", 300.0, 1.0, 9.0, "1 run(s) failed: WrkOutputError: boom")
+    assert summarize("(c)", [], ["RuntimeError: oidcgate dp did not start"]) == Row(
+        "(c)", None, None, None, "failed: RuntimeError: oidcgate dp did not start")

@@ -177,9 +177,10 @@ class Plan:
     def __init__(self, config: RequestTransformerConfig) -> None:
         self.uri = config.replace.uri
         self.method = config.http_method
-        self.headers = Operations.of(config, "headers")
-        self.body = Operations.of(config, "body")
-        self.querystring = Operations.of(config, "querystring")
+        # None where a target has no operation, so a request pays nothing for it
+        self.headers = Operations.of(config, "headers") or None
+        self.body = Operations.of(config, "body") or None
+        self.querystring = Operations.of(config, "querystring") or None
 
     async def apply(self, ctx: Context) -> None:
         request = ctx.request
@@ -187,9 +188,9 @@ class Plan:
             ctx.upstream_path = self.uri
         if self.method is not None:
             await transform_method(request, self.method)
-        if self.headers:
+        if self.headers is not None:
             transform_headers(request.headers, self.headers)
-        if self.body:
+        if self.body is not None:
             await transform_body(request, self.body)
-        if self.querystring:
+        if self.querystring is not None:
             transform_querystring(request, self.querystring)
