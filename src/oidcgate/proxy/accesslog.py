@@ -6,9 +6,10 @@ method, path (normalized, *without* the query string: query values often carry s
 service, consumer (username or id), upstream (host:port), bytes_in (request body) and bytes_out
 (response bytes written). No header is ever logged, so Authorization and cookies cannot leak.
 
-A line is built after the response was written, with one bytes-format (names of routes and services
-are JSON-encoded once per snapshot, and no clock is read), and buffered; `flush()` writes the buffer
-on the worker tick and whenever it passes 64 KiB, so writes stay small and never stall requests. To a pipe, each write() holds whole lines of at most PIPE_BUF bytes, so
+A finished request only appends (exchange, end time) to a list; every FLUSH_AT requests and on the
+worker tick, `flush()` builds the lines, one bytes-format each (names of routes and services are
+JSON-encoded once per snapshot, and no clock is read), and writes them at once. Formatting in a
+batch keeps that code hot in the CPU's caches, which costs less than a line per request. To a pipe, each write() holds whole lines of at most PIPE_BUF bytes, so
 workers sharing it never interleave within a line; to a file, one O_APPEND write per flush.
 """
 
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from oidcgate.proxy.exchange import Exchange
 
 PIPE_BUF = 4096
-FLUSH_AT = 64 * 1024
+FLUSH_AT = 256  # requests: a flush (format + one write) takes a fraction of a millisecond
 
 
 class AccessLog:
@@ -39,8 +40,7 @@ class AccessLog:
             self.fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
             self.owned = True
         self.pipe = self.enabled and stat.S_ISFIFO(os.fstat(self.fd).st_mode)
-        self.lines: list[bytes] = []
-        self.size = 0
+        self.pending: list[tuple[Exchange, float]] = []  # finished requests and their end times
         self.epoch_offset = 0.0
         self.sync_clock()
 
@@ -48,18 +48,13 @@ class AccessLog:
         """perf_counter -> epoch seconds (the worker tick calls this, so lines need no clock call)."""
         self.epoch_offset = time.time() - time.perf_counter()
 
-    def add(self, line: bytes) -> None:
-        self.lines.append(line)
-        self.size += len(line)
-        if self.size >= FLUSH_AT:
-            self.flush()
-
     def flush(self) -> None:
-        if not self.lines:
+        """Format the lines of the requests that finished since the last flush, and write them."""
+        if not self.pending:
             return
-        data = b"".join(self.lines)
-        self.lines = []
-        self.size = 0
+        pending, self.pending = self.pending, []
+        offset = self.epoch_offset
+        data = b"".join([entry(exchange, end, offset) for exchange, end in pending])
         if not self.pipe:
             self._write(data)  # O_APPEND on a file: one write is one atomic append
             return

@@ -25,7 +25,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from oidcgate.proxy import errors, phases
-from oidcgate.proxy.accesslog import entry
+from oidcgate.proxy.accesslog import FLUSH_AT as LOG_FLUSH_AT
 from oidcgate.proxy.errors import STATUS_LINES
 from oidcgate.proxy.headers import (
     CONNECTION,
@@ -74,10 +74,12 @@ _perf = time.perf_counter
 
 
 class Exchange:
-    # Defaults for state most requests never touch (instances only store what they change).
-    runtime: Runtime | None = None
-    route: RouteRuntime | None = None
-    match: tuple[Matcher[RouteRuntime], re.Match[bytes] | None] | None = None
+    # What every request uses lives in slots; the rest in the instance dict, with class defaults, so a
+    # request only pays for the rare fields it changes.
+    __slots__ = ("__dict__", "bytes_out", "conn", "fields", "finished", "host", "host_name", "http11",
+                 "keep_alive", "match", "method", "out", "path", "peer", "query", "raw_path", "request_done",
+                 "response_complete", "reused", "route", "runtime", "sent_head", "sink", "started", "status",
+                 "t0", "t_head", "t_sent", "up_done", "up_out", "upstream")
     local: tuple[int, str] | None = None  # answer this instead of proxying
     xff: bytes | None = None
     xf: dict[bytes, bytes] | None = None
@@ -91,32 +93,21 @@ class Exchange:
     pending: list[bytes] | tuple[()] = ()
     pending_size = 0
     replay: list[bytes] | tuple[()] | None = None
-    up_out: list[bytes] | None = None  # request bytes queued during the client's current read
-    out: list[bytes] | None = None  # response bytes queued during the upstream's current read
-    peer: Peer | None = None
     connecting: asyncio.Task[Any] | None = None
     task: asyncio.Task[Any] | None = None
     wtimer: asyncio.TimerHandle | None = None
     tries = 0
-    reused = False
-    sent_head = False
-    up_done = False
     resp_mode = RAW
     until_close = False
-    response_complete = False
     held: list[bytes] | None = None  # response bytes held while the response phase runs
     deferred: tuple[int, bytes, bytes | None, list[tuple[str, str]] | None] | None = None
     upstream_path: bytes | None = None
     upstream_host: bytes | None = None
-    started = False
     bytes_in = 0
-    bytes_out = 0
     ctx: Context | None = None
     body_waiter: asyncio.Future[None] | None = None  # a plugin waits in read_body()
     body_limit = -1
     chosen: list[tuple[Plugin, frozenset[str]]] | None = None
-    t_sent = 0.0
-    t_head = 0.0
 
     def __init__(self, conn: ClientConnection, method: bytes, raw_path: bytes, path: bytes, query: bytes,
                  host: bytes, host_name: bytes, fields: list[bytes], http11: bool, keep_alive: bool) -> None:
@@ -135,6 +126,15 @@ class Exchange:
         self.upstream: UpstreamConnection | None = None
         self.status = 0
         self.finished = False
+        self.runtime: Runtime | None = None
+        self.route: RouteRuntime | None = None
+        self.match: tuple[Matcher[RouteRuntime], re.Match[bytes] | None] | None = None
+        self.peer: Peer | None = None
+        self.up_out: list[bytes] | None = None  # request bytes queued during the client's current read
+        self.out: list[bytes] | None = None  # response bytes queued during the upstream's current read
+        self.started = self.reused = self.sent_head = self.up_done = self.response_complete = False
+        self.bytes_out = 0
+        self.t_sent = self.t_head = 0.0
         self.t0 = _perf()
 
     # ------------------------------------------------------------------ start
@@ -697,6 +697,9 @@ class Exchange:
             stats.fold()  # in small batches: never a long pause
         access_log = self.conn.state.access_log
         if access_log.enabled:
-            access_log.add(entry(self, end, access_log.epoch_offset))
+            finished = access_log.pending
+            finished.append((self, end))
+            if len(finished) >= LOG_FLUSH_AT:
+                access_log.flush()
         if self.chosen is not None:
             phases.log_phase(self)
