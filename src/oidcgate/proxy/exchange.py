@@ -76,7 +76,7 @@ _perf = time.perf_counter
 class Exchange:
     # What every request uses lives in slots; the rest in the instance dict, with class defaults, so a
     # request only pays for the rare fields it changes.
-    __slots__ = ("__dict__", "bytes_out", "conn", "fields", "finished", "host", "host_name", "http11",
+    __slots__ = ("__dict__", "bytes_out", "conn", "fields", "finished", "held", "host", "host_name", "http11",
                  "keep_alive", "match", "method", "out", "path", "peer", "query", "raw_path", "request_done",
                  "response_complete", "reused", "route", "runtime", "sent_head", "sink", "started", "status",
                  "t0", "t_head", "t_sent", "up_done", "up_out", "upstream")
@@ -99,7 +99,6 @@ class Exchange:
     tries = 0
     resp_mode = RAW
     until_close = False
-    held: list[bytes] | None = None  # response bytes held while the response phase runs
     deferred: tuple[int, bytes, bytes | None, list[tuple[str, str]] | None] | None = None
     upstream_path: bytes | None = None
     upstream_host: bytes | None = None
@@ -132,6 +131,7 @@ class Exchange:
         self.peer: Peer | None = None
         self.up_out: list[bytes] | None = None  # request bytes queued during the client's current read
         self.out: list[bytes] | None = None  # response bytes queued during the upstream's current read
+        self.held: list[bytes] | None = None  # response bytes held while the response phase runs
         self.started = self.reused = self.sent_head = self.up_done = self.response_complete = False
         self.bytes_out = 0
         self.t_sent = self.t_head = 0.0
@@ -211,11 +211,7 @@ class Exchange:
             timeout = self.route.service.read_timeout  # type: ignore[union-attr]
             if upstream.timer is None or timeout < upstream.timeout:
                 upstream.arm(timeout)
-            if conn.feeding:  # write once at the end of the client's read
-                self.up_out = [head]
-                conn.to_flush = self
-            else:
-                upstream.transport.write(head)
+            upstream.transport.write(head)  # nothing follows it: no reason to wait for the end of the read
             return
         out = [head]
         if self.expect_continue and not self.request_done and not self.continue_sent:

@@ -44,7 +44,7 @@ from oidcgate.proxy.headers import (
     drop_named,
     request_kind,
 )
-from oidcgate.proxy.modes import CHUNKED, LENGTH, PAUSE_BUFFER, PAUSE_PIPELINE, TO_DISCARD
+from oidcgate.proxy.modes import CHUNKED, LENGTH, PAUSE_BUFFER, PAUSE_PIPELINE, TO_BUFFER, TO_DISCARD
 from oidcgate.proxy.paths import InvalidPath, normalize
 from oidcgate.proxy.tunnel import splice
 
@@ -343,7 +343,10 @@ class ClientConnection(asyncio.Protocol):
         self.host_count = 0
         self.special = None
         if exchange is not None:
-            exchange.on_request_complete()
+            if exchange.sink == TO_BUFFER and exchange.ctx is None:
+                exchange.request_done = True  # (what on_request_complete does for a body it holds)
+            else:
+                exchange.on_request_complete()
 
     # ------------------------------------------------------------------ request handling helpers
     def _check_head_size(self) -> None:
