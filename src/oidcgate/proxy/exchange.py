@@ -76,7 +76,7 @@ _perf = time.perf_counter
 class Exchange:
     # What every request uses lives in slots; the rest in the instance dict, with class defaults, so a
     # request only pays for the rare fields it changes.
-    __slots__ = ("__dict__", "bytes_out", "conn", "fields", "finished", "held", "host", "host_name", "http11",
+    __slots__ = ("__dict__", "bytes_out", "chosen", "conn", "ctx", "fields", "finished", "held", "host", "host_name", "http11",
                  "keep_alive", "match", "method", "out", "path", "peer", "query", "raw_path", "request_done",
                  "response_complete", "reused", "route", "runtime", "sent_head", "sink", "started", "status",
                  "t0", "t_head", "t_sent", "up_done", "up_out", "upstream")
@@ -103,10 +103,8 @@ class Exchange:
     upstream_path: bytes | None = None
     upstream_host: bytes | None = None
     bytes_in = 0
-    ctx: Context | None = None
     body_waiter: asyncio.Future[None] | None = None  # a plugin waits in read_body()
     body_limit = -1
-    chosen: list[tuple[Plugin, frozenset[str]]] | None = None
 
     def __init__(self, conn: ClientConnection, method: bytes, raw_path: bytes, path: bytes, query: bytes,
                  host: bytes, host_name: bytes, fields: list[bytes], http11: bool, keep_alive: bool) -> None:
@@ -132,6 +130,8 @@ class Exchange:
         self.up_out: list[bytes] | None = None  # request bytes queued during the client's current read
         self.out: list[bytes] | None = None  # response bytes queued during the upstream's current read
         self.held: list[bytes] | None = None  # response bytes held while the response phase runs
+        self.ctx: Context | None = None  # the PDK context, on routes with plugins
+        self.chosen: list[tuple[Plugin, frozenset[str]]] | None = None  # their instances for this request
         self.started = self.reused = self.sent_head = self.up_done = self.response_complete = False
         self.bytes_out = 0
         self.t_sent = self.t_head = 0.0
@@ -464,7 +464,13 @@ class Exchange:
             self._complete_unusual(upstream, keep_alive)
             return
         if keep_alive and self.up_done and not upstream.closed:
-            self.conn.state.pool.release(upstream)
+            pool = self.conn.state.pool
+            idle = pool.idle.get(upstream.address)
+            if idle is not None and len(idle) < pool.size and upstream.requests < pool.max_requests:
+                upstream.idle_since = pool.now  # (Pool.release, inlined for the common case)
+                idle.append(upstream)
+            else:
+                pool.release(upstream)
         else:
             upstream.close()
         out = self.out
