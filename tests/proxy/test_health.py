@@ -31,6 +31,8 @@ def test_a_failing_target_is_taken_out_then_tried_again(dataplane: StartDP, echo
     first = codes(dp.url, 10)
     assert first.count(502) == 1, first  # picked once, then skipped
     assert first[-6:] == [200] * 6
+    health = {t["target"]: t["health"] for t in dp.status()["workers"][0]["upstreams"]["pool"]}
+    assert health == {dead: "UNHEALTHY", f"127.0.0.1:{echo_port}": "HEALTHY"}
     time.sleep(1.3)  # healthchecks.active.unhealthy.interval: the target gets another chance
     second = codes(dp.url, 10)
     assert second.count(502) == 1, second  # tried once more, still dead: out again

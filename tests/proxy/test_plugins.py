@@ -41,6 +41,8 @@ class Stamp(Plugin[StampConfig]):
 
     async def access(self, ctx: Context) -> None:
         ctx.request.headers.set("X-Stamp", self.config.value)
+        if "uri_captures" in ctx.shared:
+            ctx.request.headers.set("X-Captured", ctx.shared["uri_captures"]["id"])
         ctx.request.headers.remove("X-Remove-Me")
         ctx.request.query_string = (ctx.request.query_string + "&" if ctx.request.query_string else "") + "added=1"
 
@@ -199,6 +201,13 @@ async def test_exit_and_consumer_scoped_configuration(worker: Harness) -> None:
     assert alice.headers["X-Stamped"] == "for-alice:200"  # the same instance in every phase
     await asyncio.sleep(0.05)
     assert ("log", (200, "alice")) in EVENTS and ("log", (401, None)) in EVENTS
+
+
+async def test_regex_captures_reach_plugins(worker: Harness) -> None:
+    worker.apply(one_route({"name": "test-stamp"}, paths=[r"~/anything/(?P<id>\d+)"], strip_path=False))
+    async with httpx.AsyncClient() as client:
+        response = await client.get(worker.url + "/anything/42")
+    assert response.json()["headers"]["X-Captured"] == "42"
 
 
 async def test_one_instance_per_plugin_the_most_specific(worker: Harness) -> None:

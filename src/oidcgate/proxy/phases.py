@@ -44,6 +44,9 @@ async def before_proxy(exchange: Exchange) -> None:
     service = route.service  # type: ignore[union-attr]
     ctx = exchange.ctx = Context(build_request(exchange), route.entity, service.entity if service else None,  # type: ignore[union-attr]
                                  exchange.runtime.consumers)  # type: ignore[union-attr]
+    matcher, found = exchange.match  # type: ignore[misc]
+    if found is not None:
+        ctx.shared["uri_captures"] = matcher.captures(found)  # Kong's named groups of a regex path
     try:
         await route.chain.before_proxy(ctx, exchange.chosen)  # type: ignore[union-attr,arg-type]
     except PluginExit as exc:

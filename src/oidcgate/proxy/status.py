@@ -1,7 +1,7 @@
 """The status API (`--status-listen`) and the DB-less admin API (`--admin-listen`), served by the master.
 
 Status: `GET /status` (Kong's shape: `server` connection counters, `configuration_hash`, plus
-workers, uptime, version), `GET /status/ready` (200 once a configuration is loaded and every worker
+workers with the health of their upstream targets, uptime, version), `GET /status/ready` (200 once a configuration is loaded and every worker
 is up, else 503) and `GET /metrics` (Prometheus text, summed over workers).
 
 Admin (Kong's DB-less endpoints): `GET /config` (`{"config": "<YAML>"}`), `POST /config` (the
@@ -49,7 +49,9 @@ async def status_document(master: Master) -> dict[str, Any]:
         "database": {"reachable": True},
         "server": server,
         "workers": [{"pid": r["pid"], "index": r["index"], "rss_bytes": r["rss"], "configuration_hash": r["hash"],
-                     "connections_active": r["connections"]["active"]} for r in sorted(reports, key=lambda r: r["index"])],
+                     "connections_active": r["connections"]["active"],
+                     "upstreams": r["upstreams"]}  # passive health is per worker, like Kong's per nginx worker
+                    for r in sorted(reports, key=lambda r: r["index"])],
         "workers_expected": master.settings.workers,
         "uptime_seconds": round(time.time() - master.started, 3),
         "version": __version__,

@@ -116,7 +116,8 @@ class Worker:
         assert state is not None
         return {"pid": os.getpid(), "index": self.index, "rss": _rss(), "hash": state.runtime.hash if state.runtime else None,
                 "connections": state.connection_counts(), "routes": state.stats.dump(),
-                "pool": state.pool.stats(), "started": state.started}
+                "pool": state.pool.stats(), "started": state.started,
+                "upstreams": {name: b.health() for name, b in state.runtime.balancers.items()} if state.runtime else {}}
 
     async def _drain(self, server: asyncio.Server) -> None:
         """Stop accepting, let in-flight requests finish (bounded by drain_timeout), then close."""
