@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from oidcgate.config import EMPTY, ConfigError, FieldError, Snapshot, load, load_file
+from oidcgate.config.vault import resolve_references
 
 log = logging.getLogger("oidcgate.proxy.intake")
 
@@ -37,6 +38,7 @@ class ConfigIntake:
 
     def set_initial(self, snapshot: Snapshot) -> None:
         """The configuration the workers start with (before any of them runs)."""
+        check_secrets(snapshot)
         self.snapshot = snapshot
         self.payload = pickle.dumps(snapshot, protocol=pickle.HIGHEST_PROTOCOL)
 
@@ -56,6 +58,7 @@ class ConfigIntake:
         return await self.apply_snapshot(snapshot)
 
     async def apply_snapshot(self, snapshot: Snapshot) -> str:
+        check_secrets(snapshot)
         async with self.lock:
             if self.snapshot is not None and snapshot.hash == self.snapshot.hash:
                 return snapshot.hash
@@ -73,6 +76,7 @@ class ConfigIntake:
             return snapshot.hash
 
     def _persist(self, snapshot: Snapshot) -> None:
+        """Written as received: vault references stay references, so no secret lands on disk."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".json.tmp")
         with open(tmp, "wb") as out:
@@ -80,3 +84,16 @@ class ConfigIntake:
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, self.path)
+
+
+def check_secrets(snapshot: Snapshot) -> None:
+    """Refuse a snapshot whose `{vault://env/...}` references this node cannot resolve, every one with its
+    path, before any worker sees it (workers resolve them again when they build their plugins)."""
+    errors: list[FieldError] = []
+    for index, plugin in enumerate(snapshot.plugins):
+        try:
+            resolve_references(plugin.config, os.environ, f"plugins[{index}].config")
+        except ConfigError as exc:
+            errors.extend(exc.errors)
+    if errors:
+        raise ConfigError(errors)

@@ -75,9 +75,12 @@ class Master:
                 return 1
         else:
             persisted = await asyncio.to_thread(self.intake.load_persisted)
-            if persisted is not None:
-                self.intake.set_initial(persisted)
-                log.info("starting from the last good configuration %s (%s)", persisted.hash, self.intake.path)
+            try:
+                if persisted is not None:
+                    self.intake.set_initial(persisted)
+                    log.info("starting from the last good configuration %s (%s)", persisted.hash, self.intake.path)
+            except ConfigError as exc:  # e.g. a secret's environment variable is gone
+                log.warning("ignoring %s: %s", self.intake.path, exc)
         try:
             reserved = listen_socket(settings.proxy_listen)  # fails early on a bad or busy address
             sockets = {name: self._bind(getattr(settings, f"{name}_listen")) for name in ("status", "admin")}

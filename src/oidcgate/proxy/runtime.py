@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import ssl
 from dataclasses import dataclass, field
 
@@ -16,6 +17,7 @@ import orjson
 
 from oidcgate.config import Snapshot
 from oidcgate.config.entities import Route, Service
+from oidcgate.config.vault import resolve_references
 from oidcgate.plugins import registry
 from oidcgate.plugins.base import Plugin
 from oidcgate.plugins.pdk import ConsumerIndex, PluginEnv
@@ -152,7 +154,8 @@ def compile_snapshot(snapshot: Snapshot, env: PluginEnv, stats: WorkerStats,
     for plugin in snapshot.plugins:
         if plugin.enabled:
             handler = registry.get(plugin.name)
-            instances[plugin.id] = handler(handler.validate_config(plugin.config), env,  # type: ignore[index]
+            config = resolve_references(plugin.config, os.environ)  # {vault://env/NAME} secrets, here only
+            instances[plugin.id] = handler(handler.validate_config(config), env,  # type: ignore[index]
                                            instance_id=plugin.id)
     chains = build_chains(snapshot.routes, snapshot.plugins, instances)
 
