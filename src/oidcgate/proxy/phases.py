@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("oidcgate.proxy")
 
 
-def build_request(exchange: Exchange) -> Request:
+def build_request(exchange: Exchange) -> tuple[Request, list[tuple[str, str]]]:
+    """The PDK request, and a copy of its headers to tell later whether a plugin changed them."""
     fields = exchange.fields
     items = [(fields[i].decode("latin-1"), fields[i + 2].decode("latin-1")) for i in range(0, len(fields), 4)]
     if exchange.xff is not None:
@@ -33,16 +34,17 @@ def build_request(exchange: Exchange) -> Request:
     conn = exchange.conn
     return Request(exchange.method.decode(), exchange.path.decode("latin-1"), exchange.query[1:].decode("latin-1"),
                    Headers(items), scheme="http", host=exchange.host_name.decode("latin-1"),
-                   port=int(conn.listener.port), client_ip=conn.ip_text,
+                   port=conn.listener.number, client_ip=conn.ip_text,
                    http_version="1.1" if exchange.http11 else "1.0",
-                   body_reader=lambda limit: read_body(exchange, limit))
+                   body_reader=lambda limit: read_body(exchange, limit)), items[:]
 
 
 async def before_proxy(exchange: Exchange) -> None:
     """rewrite + access, then forward (or answer what a plugin decided)."""
     route = exchange.route
     service = route.service  # type: ignore[union-attr]
-    ctx = exchange.ctx = Context(build_request(exchange), route.entity, service.entity if service else None,  # type: ignore[union-attr]
+    request, received = build_request(exchange)
+    ctx = exchange.ctx = Context(request, route.entity, service.entity if service else None,  # type: ignore[union-attr]
                                  exchange.runtime.consumers)  # type: ignore[union-attr]
     matcher, found = exchange.match  # type: ignore[misc]
     if found is not None:
@@ -61,28 +63,31 @@ async def before_proxy(exchange: Exchange) -> None:
     exchange.task = None
     if exchange.finished:
         return
-    apply_request(exchange, ctx.request)
+    apply_request(exchange, ctx.request, received)
     if ctx.upstream_path is not None:
         exchange.upstream_path = ctx.upstream_path.encode("latin-1")
     exchange.forward()
 
 
-def apply_request(exchange: Exchange, request: Request) -> None:
+def apply_request(exchange: Exchange, request: Request, received: list[tuple[str, str]]) -> None:
     """Take the method, query, headers and buffered body the plugins may have changed.
 
     A `Host` header set by a plugin becomes the upstream Host; the fields the proxy owns (framing,
-    X-Forwarded-*, Via, hop-by-hop) are regenerated whatever a plugin did to them.
+    X-Forwarded-*, Via, hop-by-hop) are regenerated whatever a plugin did to them. Headers no plugin
+    touched (`received`) are forwarded from the bytes already parsed.
     """
     exchange.method = request.method.encode()
-    exchange.query = b"?" + request.query_string.encode("latin-1") if request.query_string else b""
-    fields: list[bytes] = []
-    for name, value in request.headers.items():
-        lname = name.lower()
-        if lname == "host":
-            exchange.upstream_host = value.encode("latin-1")
-        elif lname not in OWNED_BY_PROXY and not lname.startswith("proxy-"):
-            fields += (name.encode("latin-1"), b": ", value.encode("latin-1"), b"\r\n")
-    exchange.fields = fields
+    query = request.query_string
+    exchange.query = b"?" + query.encode("latin-1") if query else b""
+    if request.headers.items() != received:
+        fields: list[bytes] = []
+        for name, value in request.headers.items():
+            lname = name.lower()
+            if lname == "host":
+                exchange.upstream_host = value.encode("latin-1")
+            elif lname not in OWNED_BY_PROXY and not lname.startswith("proxy-"):
+                fields += (name.encode("latin-1"), b": ", value.encode("latin-1"), b"\r\n")
+        exchange.fields = fields
     if request.body is not None:
         exchange.pending = [request.body] if request.body else []
         exchange.pending_size = len(request.body)

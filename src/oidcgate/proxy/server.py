@@ -68,9 +68,10 @@ class _Stop(Exception):
 class Listener:
     """What every connection accepted on one proxy socket shares (precomputed once)."""
 
-    __slots__ = ("forwarded", "max_fields", "max_head", "port")
+    __slots__ = ("forwarded", "max_fields", "max_head", "number", "port")
 
     def __init__(self, port: int, max_head: int, max_headers: int) -> None:
+        self.number = port
         self.port = str(port).encode()
         self.forwarded = b"X-Forwarded-Proto: http\r\nX-Forwarded-Port: " + self.port + b"\r\n"
         self.max_head = max_head
