@@ -150,7 +150,7 @@ class Exchange:
         elif self.route.chain is not None:  # type: ignore[union-attr]
             self.runtime.inflight += 1  # type: ignore[union-attr]
             self.chosen = []
-            self.task = self.conn.state.spawn(phases.before_proxy(self))
+            self.task = self.conn.state.run_eagerly(phases.before_proxy(self))
         else:
             self.forward()
 

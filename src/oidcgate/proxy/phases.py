@@ -161,7 +161,7 @@ def hold_response(exchange: Exchange, status: int, fields: list[bytes], length: 
     exchange.held = []
     if exchange.upstream is not None:
         exchange.upstream.transport.pause_reading()
-    exchange.task = exchange.conn.state.spawn(run_response(exchange, length, chunked, received_via))
+    exchange.task = exchange.conn.state.run_eagerly(run_response(exchange, length, chunked, received_via))
 
 
 async def run_response(exchange: Exchange, length: bytes | None, chunked: bool, received_via: bytes | None) -> None:
