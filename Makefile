@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 
 # Debian packages the tests need: Chromium for the GUI tests. npm packages go into .tools/ (git-ignored).
 test-deps: install
-	@command -v chromium >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; }
+	@command -v chromium >/dev/null || { apt-get -o DPkg::Lock::Timeout=300 update -q && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -q chromium chromium-driver; }
 	@test -d $(TOOLS)/node_modules/oauth2-mock-server || { mkdir -p $(TOOLS) && npm install --silent --no-audit --no-fund --prefix $(TOOLS) oauth2-mock-server@8.2.3; }
 
 test: test-deps
