@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,19 +21,18 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
 
 from oidcgate import __version__
 from oidcgate.cluster.client import ClusterClient
 from oidcgate.config import load, parse_text
 from tests.cluster import topology
 from tests.cluster.topology import ClusterFiles, ControlPlane, DataPlane, wait_until
+from tests.support.postgres import throwaway_schema
 from tests.support.processes import OIDCGATE, Proc, free_port
 
 pytestmark = pytest.mark.e2e
 
 SYNC_BUDGET = 1.0  # issue 5: changes reach every connected data plane within one second
-PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
 @dataclass
@@ -232,16 +230,8 @@ def test_data_planes_keep_serving_without_the_control_plane_also_after_a_restart
 @pytest.fixture
 def pg_schema_url() -> Iterator[str]:
     """A fresh PostgreSQL schema on the machine's server (database `test`), dropped afterwards."""
-    schema = f"cluster_e2e_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_SERVER)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{PG_SERVER}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with throwaway_schema("cluster_e2e") as url:
+        yield url
 
 
 def test_several_control_planes_on_one_postgresql_each_push_changes_made_through_any(

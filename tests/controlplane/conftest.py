@@ -6,21 +6,20 @@ server on 127.0.0.1:5432 (database `test`) and is never skipped.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Engine, create_engine, delete, text
+from sqlalchemy import Engine, delete
 from starlette.applications import Starlette
 
 from oidcgate.controlplane import database, migrate, tables
 from oidcgate.controlplane.admin.app import create_app
 from oidcgate.controlplane.store import Store
+from tests.support.postgres import throwaway_schema
 
-PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 BACKENDS = ("sqlite", "postgres")
 CLEAR_ORDER = ("tags", "plugins", "targets", "routes", "services", "consumers", "upstreams",
                "clustering_data_planes")
@@ -29,16 +28,8 @@ CLEAR_ORDER = ("tags", "plugins", "targets", "routes", "services", "consumers", 
 @pytest.fixture(scope="session")
 def pg_schema_url() -> Iterator[str]:
     """A URL whose connections use a schema created for this session (dropped at the end)."""
-    schema = f"cp_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_SERVER)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{PG_SERVER}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with throwaway_schema("cp_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

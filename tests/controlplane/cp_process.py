@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
-
+from tests.support.postgres import throwaway_schema
 from tests.support.processes import OIDCGATE, Proc, free_port, start
-
-PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
 @dataclass
@@ -61,14 +57,6 @@ def oidcgate(*args: str, env: dict[str, str] | None = None, timeout: float = 60)
 @contextlib.contextmanager
 def fresh_pg_schema() -> Iterator[str]:
     """A database URL on an empty PostgreSQL schema, dropped afterwards."""
-    schema = f"cp_e2e_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_SERVER)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/test?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with throwaway_schema("cp_e2e") as url:
+        yield url
 

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 
 from oidcgate.idp import server, service
@@ -17,9 +16,9 @@ from oidcgate.idp.hashing import Argon2Cost, SecretHasher
 from oidcgate.idp.settings import Settings
 from oidcgate.idp.store import RefreshToken, Store
 from tests.idp.helpers import running_idp, token_request, verify_jwt
+from tests.support.postgres import throwaway_schema
 from tests.support.processes import free_port
 
-POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 FAST_COST = Argon2Cost(time_cost=1, memory_cost=1024, parallelism=1)
 FAST = SecretHasher(FAST_COST)
 
@@ -27,17 +26,8 @@ FAST = SecretHasher(FAST_COST)
 @pytest.fixture(scope="module")
 def postgres_url() -> Iterator[str]:
     """A fresh schema on the local PostgreSQL, dropped afterwards; the URL selects it with search_path."""
-    schema = f"idp_test_{secrets.token_hex(4)}"
-    try:
-        admin = psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL is not reachable on 127.0.0.1:5432: {exc}")
-    with admin:
-        admin.execute(f'CREATE SCHEMA "{schema}"')
-        try:
-            yield f"{POSTGRES}?options=-csearch_path%3D{schema}"
-        finally:
-            admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    with throwaway_schema("idp_test") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
