@@ -139,15 +139,38 @@ def cancel_body_wait(exchange: Exchange) -> None:
         waiter.cancel()
 
 
-def exit_response(exchange: Exchange, exc: PluginExit) -> None:
-    """A plugin's `ctx.exit(...)`: Kong's body rules (dict/list as JSON), the plugin's headers."""
+def exit_response(exchange: Exchange, exc: PluginExit, *, response_phase: bool = True) -> None:
+    """A plugin's `ctx.exit(...)`: Kong's body rules (dict/list as JSON), the plugin's headers.
+
+    As in Kong, the chosen plugins' response phase runs on such an answer too (correlation-id puts
+    its id on a 401), unless the exit came from the response phase itself.
+    """
     body, content_type = errors.exit_body(exc.body)
     headers = list(exc.headers.items())
     if any(name.lower() == "content-type" for name, _ in headers):
         content_type = None
-    if exchange.ctx is not None:
-        exchange.ctx.response = Response(exc.status, Headers(list(headers)), source="exit")
-    exchange.respond(exc.status, body, content_type, headers)
+    ctx, chain = exchange.ctx, exchange.route.chain if exchange.route is not None else None
+    if ctx is None:
+        exchange.respond(exc.status, body, content_type, headers)
+        return
+    ctx.response = Response(exc.status, Headers(list(headers)), source="exit")
+    if response_phase and chain is not None and chain.has_response and exchange.chosen:
+        exchange.task = exchange.conn.state.run_eagerly(_exit_after_response_phase(exchange, body, content_type))
+    else:
+        exchange.respond(exc.status, body, content_type, headers)
+
+
+async def _exit_after_response_phase(exchange: Exchange, body: bytes, content_type: bytes | None) -> None:
+    ctx = exchange.ctx
+    assert ctx is not None and ctx.response is not None
+    try:
+        await exchange.route.chain.response(ctx, exchange.chosen)  # type: ignore[union-attr,arg-type]
+    except Exception:  # an exit or a failure here: the plugin's first answer stands
+        log.exception("plugin failed in the response phase of an early answer on route %s",
+                      exchange.route.name)  # type: ignore[union-attr]
+    exchange.task = None
+    response = ctx.response
+    exchange.respond(response.status, body, content_type, list(response.headers.items()))
 
 
 def _items(fields: list[bytes]) -> list[tuple[str, str]]:
@@ -171,7 +194,7 @@ async def run_response(exchange: Exchange, length: bytes | None, chunked: bool, 
     except Exception as exc:
         exchange.task = None
         if isinstance(exc, PluginExit):
-            exit_response(exchange, exc)
+            exit_response(exchange, exc, response_phase=False)
         else:
             log.exception("plugin failed in the response phase on route %s", exchange.route.name)  # type: ignore[union-attr]
             exchange.respond_error(500, errors.UNEXPECTED)

@@ -27,6 +27,11 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 {"name": "quiet", "paths": ["/quiet"], "plugins": [{"name": "correlation-id"}]},
                 {"name": "echoed", "paths": ["/echoed"], "plugins": [{"name": "correlation-id", "config": {
                     "header_name": "X-Request-ID", "generator": "uuid", "echo_downstream": True}}]},
+                # an authentication plugin answers 401 itself; the id must still go back to the client
+                {"name": "guarded", "paths": ["/guarded"], "plugins": [
+                    {"name": "correlation-id", "config": {"header_name": "X-Request-ID", "echo_downstream": True}},
+                    {"name": "openid-connect", "config": {"issuer": "http://127.0.0.1:9/oauth2/default",
+                                                          "auth_methods": ["bearer"]}}]},
             ],
         }],
     }
@@ -68,3 +73,11 @@ def test_a_client_id_is_kept_and_echoed(gateway: str) -> None:
     response = httpx.get(f"{gateway}/echoed", headers={"X-Request-ID": "client-123"}, timeout=10)
     assert upstream_header(response, "X-Request-ID") == "client-123"
     assert response.headers["X-Request-ID"] == "client-123"
+
+
+def test_a_plugins_own_answer_gets_the_response_phase_too(gateway: str) -> None:
+    response = httpx.get(f"{gateway}/guarded", timeout=10)
+    assert response.status_code == 401
+    assert response.json() == {"message": "Unauthorized"}
+    assert re.fullmatch(r"[0-9a-f-]{36}#\d+", response.headers["X-Request-ID"])
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
