@@ -351,16 +351,20 @@ class Exchange:
 
     def request_malformed(self) -> None:
         """The client broke HTTP inside this request's body (a bad chunk): 400 unless the answer started."""
-        if self.finished:
-            return
+        if not self.finished:
+            self.fail(400, errors.BAD_REQUEST)
+
+    def fail(self, status: int, message: str) -> None:
+        """End this request with an error of the proxy's own and close the connection after it:
+        answered when its turn comes if it has not started, else now, stopping its plugins."""
         self.keep_alive = False
         if not self.started:
-            self.local = (400, errors.BAD_REQUEST)
+            self.local = (status, message)
             return
         if self.task is not None:
             self.task.cancel()
             self.task = None
-        self.respond_error(400, errors.BAD_REQUEST)
+        self.respond_error(status, message)
 
     # ------------------------------------------------------------------ response from the upstream
     def on_response_head(self, upstream: UpstreamConnection, status: int, fields: list[bytes],

@@ -549,14 +549,7 @@ class ClientConnection(asyncio.Protocol):
     def _body_timeout(self, parsing: Exchange) -> None:
         self.broken = True
         self.parsing = None
-        parsing.keep_alive = False
-        if not parsing.started:
-            parsing.local = (408, errors.TIMEOUT)
-            return
-        if parsing.task is not None:
-            parsing.task.cancel()
-            parsing.task = None
-        parsing.respond_error(408, errors.TIMEOUT)
+        parsing.fail(408, errors.TIMEOUT)
 
     def state_name(self) -> str:
         if self.active is not None:
