@@ -124,10 +124,13 @@ async def test_invalid_plugin_form_shows_schema_errors_and_stores_nothing(gui: G
     missing_issuer = await gui.post_form(form_page, [("config.issuer", ""), *mismatched])
     assert missing_issuer.status_code == 400
     assert field_error(missing_issuer.text, "f-config-issuer") == "required field missing"
+    # every error at once: the arrays that do not pair up are reported in the same round
+    assert "has 1 entries but upstream_headers_claims has 2" in field_error(
+        missing_issuer.text, "f-config-upstream_headers_names")
     assert "s3cr3t-value" not in missing_issuer.text  # a refused form never echoes a secret
     assert "iss\nsub</textarea>" in missing_issuer.text  # the rest of the input is kept
 
-    # pydantic checks cross-field rules once every field is valid: with the issuer, the arrays are judged
+    # with the issuer fixed, the arrays are still refused
     response = await gui.post_form(form_page, [("config.issuer", ISSUER), *mismatched])
     assert response.status_code == 400
     names_error = field_error(response.text, "f-config-upstream_headers_names")

@@ -138,3 +138,17 @@ def test_json_schema_for_forms() -> None:
     schema = OpenIDConnectConfig.model_json_schema()
     assert schema["required"] == ["issuer"]
     assert "Issuer-Header" in schema["properties"]["upstream_headers_names"]["description"]
+
+
+def test_field_errors_and_rules_between_fields_are_reported_together() -> None:
+    found = errors({"timeout": 0, "upstream_headers_claims": ["iss", "sub"],
+                    "upstream_headers_names": ["Issuer_Header"], "consumer_optional": True})
+    assert found["issuer"] == "required field missing"
+    assert "greater than or equal to 1" in found["timeout"]
+    assert "has 1 entries but upstream_headers_claims has 2" in found["upstream_headers_names"]
+    assert found["consumer_optional"] == "requires consumer_claim"
+
+
+def test_a_rule_is_not_judged_on_a_field_that_failed_by_itself() -> None:
+    found = errors({"issuer": ISSUER, "upstream_headers_claims": "iss", "upstream_headers_names": ["A", "B"]})
+    assert set(found) == {"upstream_headers_claims"}  # no pairing error built on a default

@@ -16,7 +16,15 @@ import re
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, Field, StringConstraints, TypeAdapter, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    Field,
+    ModelWrapValidatorHandler,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from oidcgate.config.types import HeaderName
@@ -210,14 +218,43 @@ class OpenIDConnectConfig(PluginConfig):
     forbidden_error_message: str = Field(default="Forbidden", min_length=1, max_length=512,
                                          description="The `message` of 403 responses.")
 
-    @model_validator(mode="after")
-    def _consistent(self) -> OpenIDConnectConfig:
-        errors = [*self._check_methods(), *self._check_client(), *self._check_headers()]
-        if self.consumer_claim is None and self.consumer_optional:
-            errors.append(_error("consumer_optional", "requires consumer_claim", self.consumer_optional))
+    @model_validator(mode="wrap")
+    @classmethod
+    def _every_error_at_once(cls, data: Any, handler: ModelWrapValidatorHandler[OpenIDConnectConfig]
+                             ) -> OpenIDConnectConfig:
+        """Field errors and cross-field errors in one report: pydantic alone would judge the rules
+        between fields only once every field is valid, so a form would need two rounds of fixes."""
+        try:
+            config = handler(data)
+        except ValidationError as exc:
+            if not isinstance(data, dict):
+                raise
+            failed = {str(err["loc"][0]) for err in exc.errors() if err["loc"]}
+            valid = {k: v for k, v in data.items() if k in cls.model_fields and k not in failed}
+            cross = cls.model_construct(**valid)._cross_field_errors(skip=failed)
+            if not cross:
+                raise
+            field_errors = [InitErrorDetails(type=PydanticCustomError(err["type"], err["msg"].replace("{", "{{")
+                                                                      .replace("}", "}}")),
+                                              loc=err["loc"], input=err["input"]) for err in exc.errors()]
+            raise ValidationError.from_exception_data(cls.__name__, [*field_errors, *cross]) from None
+        errors = config._cross_field_errors()
         if errors:
-            raise ValidationError.from_exception_data(type(self).__name__, errors)
-        return self
+            raise ValidationError.from_exception_data(cls.__name__, errors)
+        return config
+
+    def _cross_field_errors(self, skip: frozenset[str] | set[str] = frozenset()) -> list[InitErrorDetails]:
+        """The rules between fields, each judged only when none of its fields failed on its own."""
+        checks = ((self._check_methods, {"auth_methods", "client_auth"}),
+                  (self._check_client, {"client_id", "client_secret", "client_auth", "client_jwk"}),
+                  (self._check_headers, {"upstream_headers_claims", "upstream_headers_names"}),
+                  (self._check_consumer, {"consumer_claim", "consumer_optional"}))
+        return [error for check, fields in checks if not fields & skip for error in check()]
+
+    def _check_consumer(self) -> list[InitErrorDetails]:
+        if self.consumer_claim is None and self.consumer_optional:
+            return [_error("consumer_optional", "requires consumer_claim", self.consumer_optional)]
+        return []
 
     def _check_methods(self) -> list[InitErrorDetails]:
         unsupported = [m for m in self.auth_methods if m not in AUTH_METHODS_SUPPORTED]
