@@ -6,15 +6,17 @@ Every wait is bounded in time; every process is stopped (SIGTERM, then SIGKILL) 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 OIDCGATE = [sys.executable, "-m", "oidcgate.cli"]
 
@@ -89,3 +91,16 @@ def running(args: Sequence[str], log_path: Path, wait_ports: Sequence[int] = (),
         yield proc
     finally:
         proc.stop()
+
+
+@contextlib.contextmanager
+def echo_and_dataplane(work: Path, document: Callable[[int], dict[str, Any]]) -> Iterator[str]:
+    """`oidcgate echo` and a one-worker `oidcgate dp` serving `document(echo_port)`; yields the proxy URL."""
+    echo_port, proxy_port, status_port = free_port(), free_port(), free_port()
+    config_path = work / "kong.json"
+    config_path.write_text(json.dumps(document(echo_port)))
+    with running(["echo", "--listen", f"127.0.0.1:{echo_port}"], work / "echo.log", wait_ports=[echo_port]), \
+         running(["dp", "--config", str(config_path), "--proxy-listen", f"127.0.0.1:{proxy_port}",
+                  "--status-listen", f"127.0.0.1:{status_port}", "--workers", "1", "--prefix", str(work / "dp")],
+                 work / "dp.log", wait_ports=[proxy_port]):
+        yield f"http://127.0.0.1:{proxy_port}"

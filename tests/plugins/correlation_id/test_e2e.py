@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
 
-from tests.support.processes import free_port, running
+from tests.support.processes import echo_and_dataplane
 
 pytestmark = pytest.mark.e2e
 
@@ -18,30 +18,27 @@ pytestmark = pytest.mark.e2e
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """/quiet: Kong's defaults; /echoed: uuid generator, own header, echo_downstream. Yields the proxy URL."""
     work = tmp_path_factory.mktemp("cid")
-    echo_port, proxy_port, status_port = free_port(), free_port(), free_port()
-    config = {
-        "_format_version": "3.0",
-        "services": [{
-            "name": "echo", "url": f"http://127.0.0.1:{echo_port}/anything",
-            "routes": [
-                {"name": "quiet", "paths": ["/quiet"], "plugins": [{"name": "correlation-id"}]},
-                {"name": "echoed", "paths": ["/echoed"], "plugins": [{"name": "correlation-id", "config": {
-                    "header_name": "X-Request-ID", "generator": "uuid", "echo_downstream": True}}]},
-                # an authentication plugin answers 401 itself; the id must still go back to the client
-                {"name": "guarded", "paths": ["/guarded"], "plugins": [
-                    {"name": "correlation-id", "config": {"header_name": "X-Request-ID", "echo_downstream": True}},
-                    {"name": "openid-connect", "config": {"issuer": "http://127.0.0.1:9/oauth2/default",
-                                                          "auth_methods": ["bearer"]}}]},
-            ],
-        }],
-    }
-    config_path = work / "kong.json"
-    config_path.write_text(json.dumps(config))
-    with running(["echo", "--listen", f"127.0.0.1:{echo_port}"], work / "echo.log", wait_ports=[echo_port]), \
-         running(["dp", "--config", str(config_path), "--proxy-listen", f"127.0.0.1:{proxy_port}",
-                  "--status-listen", f"127.0.0.1:{status_port}", "--workers", "1", "--prefix", str(work / "dp")],
-                 work / "dp.log", wait_ports=[proxy_port]):
-        yield f"http://127.0.0.1:{proxy_port}"
+
+    def document(echo_port: int) -> dict[str, Any]:
+        return {
+            "_format_version": "3.0",
+            "services": [{
+                "name": "echo", "url": f"http://127.0.0.1:{echo_port}/anything",
+                "routes": [
+                    {"name": "quiet", "paths": ["/quiet"], "plugins": [{"name": "correlation-id"}]},
+                    {"name": "echoed", "paths": ["/echoed"], "plugins": [{"name": "correlation-id", "config": {
+                        "header_name": "X-Request-ID", "generator": "uuid", "echo_downstream": True}}]},
+                    # an authentication plugin answers 401 itself; the id must still go back to the client
+                    {"name": "guarded", "paths": ["/guarded"], "plugins": [
+                        {"name": "correlation-id", "config": {"header_name": "X-Request-ID", "echo_downstream": True}},
+                        {"name": "openid-connect", "config": {"issuer": "http://127.0.0.1:9/oauth2/default",
+                                                              "auth_methods": ["bearer"]}}]},
+                ],
+            }],
+        }
+
+    with echo_and_dataplane(work, document) as url:
+        yield url
 
 
 def upstream_header(response: httpx.Response, name: str) -> str | None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
 
-from tests.support.processes import free_port, running
+from tests.support.processes import echo_and_dataplane
 
 pytestmark = pytest.mark.e2e
 
@@ -17,32 +17,29 @@ pytestmark = pytest.mark.e2e
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """echo + dp with request-transformer on /transform and on /method; yields the proxy's base URL."""
     work = tmp_path_factory.mktemp("rt")
-    echo_port, proxy_port, status_port = free_port(), free_port(), free_port()
-    config = {
-        "_format_version": "3.0",
-        "services": [{
-            "name": "echo", "url": f"http://127.0.0.1:{echo_port}/anything",
-            "routes": [
-                {"name": "transform", "paths": ["/transform"], "plugins": [{"name": "request-transformer", "config": {
-                    "remove": {"headers": ["X-Secret"], "querystring": ["drop"], "body": ["password"]},
-                    "rename": {"headers": ["X-Old:X-New"], "querystring": ["old:new"], "body": ["user:username"]},
-                    "replace": {"headers": ["X-Replace:replaced"], "querystring": ["page:1"]},
-                    "add": {"headers": ["X-Added:yes", "X-Client:not-overridden"], "querystring": ["added:1"],
-                            "body": ["source:gateway"]},
-                    "append": {"headers": ["X-Multi:second"], "querystring": ["tag:b"]},
-                }}]},
-                {"name": "method", "paths": ["/method"], "plugins": [{"name": "request-transformer", "config": {
-                    "http_method": "PUT", "replace": {"uri": "/anything/rewritten"}}}]},
-            ],
-        }],
-    }
-    config_path = work / "kong.json"
-    config_path.write_text(json.dumps(config))
-    with running(["echo", "--listen", f"127.0.0.1:{echo_port}"], work / "echo.log", wait_ports=[echo_port]), \
-         running(["dp", "--config", str(config_path), "--proxy-listen", f"127.0.0.1:{proxy_port}",
-                  "--status-listen", f"127.0.0.1:{status_port}", "--workers", "1", "--prefix", str(work / "dp")],
-                 work / "dp.log", wait_ports=[proxy_port]):
-        yield f"http://127.0.0.1:{proxy_port}"
+
+    def document(echo_port: int) -> dict[str, Any]:
+        return {
+            "_format_version": "3.0",
+            "services": [{
+                "name": "echo", "url": f"http://127.0.0.1:{echo_port}/anything",
+                "routes": [
+                    {"name": "transform", "paths": ["/transform"], "plugins": [{"name": "request-transformer", "config": {
+                        "remove": {"headers": ["X-Secret"], "querystring": ["drop"], "body": ["password"]},
+                        "rename": {"headers": ["X-Old:X-New"], "querystring": ["old:new"], "body": ["user:username"]},
+                        "replace": {"headers": ["X-Replace:replaced"], "querystring": ["page:1"]},
+                        "add": {"headers": ["X-Added:yes", "X-Client:not-overridden"], "querystring": ["added:1"],
+                                "body": ["source:gateway"]},
+                        "append": {"headers": ["X-Multi:second"], "querystring": ["tag:b"]},
+                    }}]},
+                    {"name": "method", "paths": ["/method"], "plugins": [{"name": "request-transformer", "config": {
+                        "http_method": "PUT", "replace": {"uri": "/anything/rewritten"}}}]},
+                ],
+            }],
+        }
+
+    with echo_and_dataplane(work, document) as url:
+        yield url
 
 
 def test_headers_and_querystring_are_transformed(gateway: str) -> None:
