@@ -49,12 +49,7 @@ def measure() -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory(prefix="oidcgate-cp-push-") as tmp, contextlib.ExitStack() as stack:
         folder = Path(tmp)
         files = topology.cluster_files(folder)
-        cp = topology.control_plane(folder, files)
-        stack.callback(cp.stop)
-        dps = []
-        for name in ("dp1", "dp2"):
-            dps.append(topology.data_plane(folder, files, cp.cluster, name))
-            stack.callback(dps[-1].stop)
+        cp, dps = topology.control_plane_with_data_planes(stack, folder, files)
         admin = stack.enter_context(httpx.Client(base_url=cp.admin, timeout=TIMEOUT))
         rows = []
         for generation, what in ((1, "first push"), (2, "update")):

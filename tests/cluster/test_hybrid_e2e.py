@@ -52,12 +52,7 @@ def hybrid(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hybrid]:
     with contextlib.ExitStack() as stack:
         echo_proc, echo_url = topology.echo(folder)
         stack.callback(echo_proc.stop)
-        cp = topology.control_plane(folder, files)
-        stack.callback(cp.stop)
-        dps = []
-        for name in ("dp1", "dp2"):
-            dps.append(topology.data_plane(folder, files, cp.cluster, name))
-            stack.callback(dps[-1].stop)
+        cp, dps = topology.control_plane_with_data_planes(stack, folder, files)
         admin = stack.enter_context(httpx.Client(base_url=cp.admin, timeout=10))
         yield Hybrid(folder, files, echo_url, cp, dps, admin)
 

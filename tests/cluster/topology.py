@@ -6,6 +6,7 @@ tests.support.processes (own process group, SIGTERM then SIGKILL), every wait is
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -103,6 +104,18 @@ def data_plane(folder: Path, files: ClusterFiles, cp: str, name: str) -> DataPla
     log = folder / f"{name}.log"
     return DataPlane(start(args, log, [proxy, status]), f"http://127.0.0.1:{proxy}",
                      f"http://127.0.0.1:{status}", prefix, args, log)
+
+
+def control_plane_with_data_planes(stack: contextlib.ExitStack, folder: Path, files: ClusterFiles,
+                                   names: tuple[str, ...] = ("dp1", "dp2")) -> tuple[ControlPlane, list[DataPlane]]:
+    """A control plane and data planes connected to it, each stopped when `stack` closes."""
+    cp = control_plane(folder, files)
+    stack.callback(cp.stop)
+    dps = []
+    for name in names:
+        dps.append(data_plane(folder, files, cp.cluster, name))
+        stack.callback(dps[-1].stop)
+    return cp, dps
 
 
 def wait_until(check: Callable[[], bool], timeout: float, interval: float = 0.01) -> float:
