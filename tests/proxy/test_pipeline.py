@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 from oidcgate.config.entities import Plugin as PluginEntity
 from oidcgate.config.entities import Route
 from oidcgate.plugins.base import Plugin, PluginConfig
-from oidcgate.plugins.pdk import Context, PluginEnv
+from oidcgate.plugins.pdk import Context, Known, PluginEnv, RawRequest
 from oidcgate.proxy.pipeline import build_chains
 
 SERVICE = "11111111-1111-4111-8111-111111111111"
@@ -43,7 +43,15 @@ class Logger(Tagger):
         pass
 
 
-HANDLERS = {"tagger": Tagger, "auth": Auth, "logger": Logger}
+class Quick(Tagger):
+    NAME: ClassVar[str] = "quick"
+    PRIORITY: ClassVar[int] = 20
+
+    def shortcut(self, request: RawRequest) -> Known | None:
+        return Known()
+
+
+HANDLERS = {"tagger": Tagger, "auth": Auth, "logger": Logger, "quick": Quick}
 
 
 def chains(*plugins: dict[str, Any]) -> dict[str, Any]:
@@ -97,3 +105,12 @@ def test_routes_without_plugins_take_the_fast_path() -> None:
     assert built[ROUTE] is None
     disabled = chains({"name": "tagger", "enabled": False}, {"name": "auth", "protocols": ["grpc"]})
     assert disabled[ROUTE] is None
+
+
+def test_shortcuts_only_where_every_plugin_has_one_and_nothing_runs_later() -> None:
+    alone = chains({"name": "quick", "route": ROUTE})[ROUTE]
+    assert alone.shortcuts is not None and len(alone.shortcuts) == 1
+    assert chains({"name": "quick", "route": ROUTE}, {"name": "tagger", "route": ROUTE})[ROUTE].shortcuts is None
+    assert chains({"name": "quick", "route": ROUTE}, {"name": "logger", "route": ROUTE})[ROUTE].shortcuts is None
+    scoped = chains({"name": "quick", "route": ROUTE}, {"name": "quick", "route": ROUTE, "consumer": ALICE})
+    assert scoped[ROUTE].fixed is None and scoped[ROUTE].shortcuts is None  # the instance depends on the consumer

@@ -17,7 +17,7 @@ import pytest
 from oidcgate.config import load
 from oidcgate.plugins import registry
 from oidcgate.plugins.base import Plugin, PluginConfig
-from oidcgate.plugins.pdk import Context, PluginEnv
+from oidcgate.plugins.pdk import Context, Known, PluginEnv, RawRequest, encode_field
 from oidcgate.proxy.runtime import compile_snapshot
 from oidcgate.proxy.server import serve
 from oidcgate.proxy.settings import Settings
@@ -111,6 +111,30 @@ class Body(Plugin[BodyConfig]):
         ctx.request.body = body.upper()
 
 
+class Remember(Plugin[PluginConfig]):
+    """Authenticates by X-User in its access phase, then answers the same Authorization from memory."""
+
+    NAME: ClassVar[str] = "test-remember"
+    PRIORITY: ClassVar[int] = 1000
+    VERSION: ClassVar[str] = "1.0"
+    CONFIG: ClassVar[type[PluginConfig]] = PluginConfig
+
+    def shortcut(self, request: RawRequest) -> Known | None:
+        known: Known | None = self.env.state(self.NAME).get(request.authorization)
+        EVENTS.append(("shortcut", known is not None))
+        return known
+
+    async def access(self, ctx: Context) -> None:
+        EVENTS.append(("access", None))
+        authorization = ctx.request.headers.get("Authorization") or ""
+        consumer = ctx.consumers.find("username", ctx.request.headers.get("X-User") or "")
+        ctx.request.headers.add("X-Verified", "yes")
+        ctx.request.headers.set("Authorization", "Bearer upstream-token")
+        ctx.authenticate(consumer)
+        self.env.state(self.NAME)[authorization.encode()] = Known(
+            encode_field("X-Verified", "yes"), encode_field("Authorization", "Bearer upstream-token"), consumer)
+
+
 class SlowLog(Plugin[PluginConfig]):
     NAME: ClassVar[str] = "test-slowlog"
     PRIORITY: ClassVar[int] = 1
@@ -129,7 +153,7 @@ class SlowLog(Plugin[PluginConfig]):
         EVENTS.append(("closed", id(self)))
 
 
-TEST_PLUGINS: dict[str, type[Plugin[Any]]] = {p.NAME: p for p in (Stamp, Gate, Boom, Body, SlowLog)}
+TEST_PLUGINS: dict[str, type[Plugin[Any]]] = {p.NAME: p for p in (Stamp, Gate, Boom, Body, Remember, SlowLog)}
 
 
 @dataclass
@@ -294,3 +318,42 @@ async def test_replaced_instances_are_closed_once_unused_and_env_survives(worker
     assert ("closed", next(iter(first))) in EVENTS
     closed = [value for name, value in EVENTS if name == "closed"]
     assert closed == [next(iter(first))]
+
+
+async def test_a_shortcut_answers_repeat_requests_as_the_access_phase_did(worker: Harness) -> None:
+    worker.apply(one_route({"name": "test-remember"}))
+    async with httpx.AsyncClient() as client:
+        first = await client.get(worker.url + "/anything", headers={"Authorization": "Basic a", "X-User": "alice"})
+        assert EVENTS == [("shortcut", False), ("access", None)]
+        EVENTS.clear()
+        again = await client.get(worker.url + "/anything", headers={"Authorization": "Basic a", "X-User": "bob"})
+        assert EVENTS == [("shortcut", True)]  # no access phase, no context
+    assert first.json()["headers"] == again.json()["headers"] | {"X-User": "alice"}
+    upstream = again.json()["headers"]
+    assert upstream["Authorization"] == "Bearer upstream-token" and upstream["X-Verified"] == "yes"
+    assert [name.lower() for name in upstream].count("authorization") == 1
+
+
+async def test_a_shortcut_sees_no_authorization_when_there_are_two(worker: Harness) -> None:
+    worker.apply(one_route({"name": "test-remember"}))
+    async with httpx.AsyncClient() as client:
+        await client.get(worker.url + "/anything", headers={"Authorization": "Basic a"})
+        EVENTS.clear()
+        twice = await client.get(worker.url + "/anything", headers=[("Authorization", "Basic a"),
+                                                                    ("Authorization", "Basic a")])
+        assert twice.status_code == 200 and EVENTS == [("shortcut", False), ("access", None)]
+        EVENTS.clear()
+        hop = await client.get(worker.url + "/anything", headers={"Authorization": "Basic a",
+                                                                  "Connection": "authorization"})
+        assert hop.status_code == 200 and EVENTS == [("shortcut", False), ("access", None)]
+    # Listed in Connection, the client's Authorization is hop-by-hop: gone before the plugins run.
+    assert hop.json()["headers"]["Authorization"] == "Bearer upstream-token"
+
+
+async def test_no_shortcut_when_a_plugin_of_the_route_has_none(worker: Harness) -> None:
+    worker.apply(one_route({"name": "test-remember"}, {"name": "test-body"}))
+    async with httpx.AsyncClient() as client:
+        for _ in range(2):
+            response = await client.post(worker.url + "/anything", headers={"Authorization": "Basic a"}, content=b"x")
+            assert response.status_code == 200 and response.json()["data"] == "X"
+    assert EVENTS == [("access", None), ("access", None)]

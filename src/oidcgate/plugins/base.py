@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:
-    from oidcgate.plugins.pdk import Context, PluginEnv
+    from oidcgate.plugins.pdk import Context, Known, PluginEnv, RawRequest
 
 PHASES: tuple[str, ...] = ("rewrite", "access", "response", "log")
 
@@ -56,6 +56,21 @@ class Plugin(Generic[ConfigT]):
     def phases(cls) -> frozenset[str]:
         """The phases this handler implements (overrides), so the pipeline skips the rest."""
         return frozenset(p for p in PHASES if getattr(cls, p) is not getattr(Plugin, p))
+
+    @classmethod
+    def has_shortcut(cls) -> bool:
+        return cls.shortcut is not Plugin.shortcut
+
+    def shortcut(self, request: RawRequest) -> Known | None:
+        """Optional: answer from what this plugin already knows, before and instead of its phases.
+
+        The hot path of a plugin whose decision repeats (an authentication plugin and a token it has
+        seen): called with the request as parsed, it returns the Known answer it computed earlier, or
+        None to run the phases as usual. It must decide exactly as the phases would, must not wait and
+        must not change anything itself. Used on routes whose every plugin has one and none has a
+        response or log phase; one None and the request takes the full path through every plugin.
+        """
+        return None
 
     async def rewrite(self, ctx: Context) -> None:
         """Rewrite phase; see the class docstring."""

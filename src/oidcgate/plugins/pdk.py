@@ -8,102 +8,329 @@ touches the server, its sockets or its parser, so swapping the server does not t
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+import re
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qs
 
 if TYPE_CHECKING:
     from oidcgate.config.entities import Consumer, Route, Service
 
 
+_TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 field-name
+_MEMO_MAX = 4096
+_keys: dict[str, bytes] = {}  # header name as plugins spell it -> its lower-case wire form (lookup key)
+_names: dict[str, bytes] = {}  # valid header names as plugins spell them -> their wire form
+
+
+def _key(name: str) -> bytes:
+    """The lookup key of a name (lower-case latin-1 bytes), memoized: plugins ask for the same few names."""
+    key = _keys.get(name)
+    if key is None:
+        key = name.lower().encode("latin-1", "replace")
+        if len(_keys) < _MEMO_MAX:
+            _keys[name] = key
+    return key
+
+
+def encode_field(name: str, value: str) -> tuple[bytes, bytes, bytes, bytes]:
+    """A header field in wire form; ValueError for a name that is not a token or a value with CR, LF or NUL
+    (which would split the header block), UnicodeEncodeError for a character beyond latin-1."""
+    wire = _names.get(name)
+    if wire is None:
+        if not _TOKEN_RE.fullmatch(name):
+            raise ValueError(f"invalid header name {name!r}")
+        wire = name.encode("ascii")
+        if len(_names) < _MEMO_MAX:
+            _names[name] = wire
+    if "\r" in value or "\n" in value or "\0" in value:
+        raise ValueError(f"the value of header {name!r} contains CR, LF or NUL")
+    return wire, b": ", value.encode("latin-1"), b"\r\n"
+
+
 class Headers:
-    """An order-preserving, case-insensitive multi-map of header fields (names keep their case)."""
+    """An order-preserving, case-insensitive multi-map of header fields (names keep their case).
 
-    __slots__ = ("_items",)
+    Fields are stored as on the wire, flat: name, b": ", value, b"\r\n" for each. A proxied request's
+    parsed fields are wrapped without a copy or a decode, a plugin that reads one header decodes that
+    one only, and the proxy forwards the list as it is when no plugin changed it. The first lookup
+    lower-cases the names once (`keys()`). Values are latin-1 strings, one character per byte, as HTTP
+    defines them.
 
-    def __init__(self, items: list[tuple[str, str]] | None = None) -> None:
-        self._items: list[tuple[str, str]] = items if items is not None else []
+    For the server: `changed` tells whether the fields differ from what was wrapped, and `added` which
+    names (lower-case) were added since; None when unknown (headers built from items), so that a
+    server checks only those against the fields it owns.
+    """
+
+    __slots__ = ("_lower", "added", "changed", "fields")
+
+    def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
+        fields: list[bytes] = []
+        for name, value in items:
+            fields += encode_field(name, value)
+        self.fields = fields
+        self._lower: list[bytes] | None = None
+        self.changed = True
+        self.added: list[bytes] | None = None
+
+    @classmethod
+    def wrap(cls, fields: list[bytes]) -> Headers:
+        """Headers over `fields` (flat wire form, as parsed), shared and not copied: edits change it."""
+        headers = cls.__new__(cls)
+        headers.fields = fields
+        headers._lower = None
+        headers.changed = False
+        headers.added = []
+        return headers
+
+    def keys(self) -> list[bytes]:
+        """The names, lower-cased latin-1 bytes, one per field in order (computed once)."""
+        lower = self._lower
+        if lower is None:
+            lower = self._lower = list(map(bytes.lower, self.fields[::4]))  # (map: no frame per call)
+        return lower
 
     def get(self, name: str, default: str | None = None) -> str | None:
-        lname = name.lower()
-        for key, value in self._items:
-            if key.lower() == lname:
-                return value
-        return default
+        key, lower = _key(name), self.keys()
+        return self.fields[4 * lower.index(key) + 2].decode("latin-1") if key in lower else default
 
     def get_all(self, name: str) -> list[str]:
-        lname = name.lower()
-        return [value for key, value in self._items if key.lower() == lname]
+        key, lower = _key(name), self.keys()
+        count = lower.count(key)
+        if count <= 1:
+            return [self.fields[4 * lower.index(key) + 2].decode("latin-1")] if count else []
+        fields = self.fields
+        return [fields[4 * i + 2].decode("latin-1") for i, found in enumerate(lower) if found == key]
+
+    def single(self, name: str) -> bytes | None:
+        """The raw value of the one field called `name`; None if there is none or more than one (which,
+        for a credential, is a different question: use get_all)."""
+        key, lower = _key(name), self.keys()
+        return self.fields[4 * lower.index(key) + 2] if lower.count(key) == 1 else None
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and self.get(name) is not None
+        return isinstance(name, str) and _key(name) in self.keys()
 
     def set(self, name: str, value: str) -> None:
-        """Replace every field called `name` by one with `value`."""
-        self.remove(name)
-        self._items.append((name, value))
+        """Replace every field called `name` by one with `value` (in the place of the first)."""
+        key, lower = _key(name), self.keys()
+        if lower.count(key) == 1:
+            at = 4 * lower.index(key)
+            self.fields[at:at + 4] = encode_field(name, value)
+            self._note(key)
+        else:
+            self.remove(name)
+            self.add(name, value)
 
     def add(self, name: str, value: str) -> None:
-        self._items.append((name, value))
+        """Append a field; ValueError if the name is not a token or the value holds CR, LF or NUL."""
+        self.fields += encode_field(name, value)
+        key = _key(name)
+        if self._lower is not None:
+            self._lower.append(key)
+        self._note(key)
+
+    def add_fields(self, fields: Sequence[bytes]) -> None:
+        """Append fields already in wire form and checked (flat, as `encode_field` returns them), e.g.
+        computed once and reused for many requests."""
+        self.fields += fields
+        keys = list(map(bytes.lower, fields[::4]))
+        if self._lower is not None:
+            self._lower += keys
+        if self.added is not None:
+            self.added += keys
+        self.changed = True
 
     def remove(self, name: str) -> None:
-        lname = name.lower()
-        self._items = [(k, v) for k, v in self._items if k.lower() != lname]
+        key, lower = _key(name), self.keys()
+        if key not in lower:
+            return
+        fields = self.fields
+        kept: list[bytes] = []
+        for i, found in enumerate(lower):
+            if found != key:
+                kept += fields[4 * i:4 * i + 4]
+        fields[:] = kept  # in place: a wrapped list stays the one its owner holds
+        self._lower = [found for found in lower if found != key]
+        self.changed = True
+
+    def _note(self, key: bytes) -> None:
+        self.changed = True
+        if self.added is not None:
+            self.added.append(key)
 
     def items(self) -> list[tuple[str, str]]:
-        return self._items
+        fields = self.fields
+        return [(fields[i].decode("latin-1"), fields[i + 2].decode("latin-1")) for i in range(0, len(fields), 4)]
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
-        return iter(self._items)
+        return iter(self.items())
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self.fields) // 4
 
     def copy(self) -> Headers:
-        return Headers(list(self._items))
+        copied = Headers.wrap(list(self.fields))
+        copied.changed, copied.added = self.changed, None if self.added is None else list(self.added)
+        return copied
 
     def __repr__(self) -> str:  # never print values: they may be credentials
-        return f"Headers({[k for k, _ in self._items]!r})"
+        return f"Headers({[k for k, _ in self.items()]!r})"
+
+
+class RequestSource(Protocol):
+    """What a server hands a Request so that nothing is decoded until a plugin asks for it."""
+
+    def request_text(self) -> list[Any]:
+        """[method, path, query string, host, scheme, port, client ip, HTTP version], decoded."""
+
+    async def read_body(self, limit: int) -> bytes:
+        """The whole request body (PluginExit 413 beyond `limit`); RuntimeError after the access phase."""
+
+
+class _Given:
+    """A RequestSource of values given up front (a Request built by hand, as in tests)."""
+
+    __slots__ = ("body_reader", "text")
+
+    def __init__(self, text: list[Any], body_reader: Callable[[int], Awaitable[bytes]] | None) -> None:
+        self.text, self.body_reader = text, body_reader
+
+    def request_text(self) -> list[Any]:
+        return list(self.text)
+
+    async def read_body(self, limit: int) -> bytes:
+        return await self.body_reader(limit) if self.body_reader else b""
+
+
+# Positions in Request._text: the request line and peer, then the method and query string received.
+_METHOD, _PATH, _QUERY, _HOST, _SCHEME, _PORT, _CLIENT_IP, _VERSION, _METHOD_IN, _QUERY_IN = range(10)
 
 
 class Request:
-    """The client's request as it will be forwarded. Plugins may change headers, query and method."""
+    """The client's request as it will be forwarded. Plugins may change headers, query and method.
 
-    __slots__ = ("_body_reader", "_query", "body", "client_ip", "headers", "host", "http_version",
-                 "method", "path", "port", "query_string", "scheme")
+    Its text (method, path, query, host, ...) is decoded from the server's parsed bytes on first use:
+    a plugin that reads only a header costs no decoding.
+    """
+
+    __slots__ = ("_query", "_source", "_text", "body", "headers")
 
     def __init__(self, method: str, path: str, query_string: str, headers: Headers, *, scheme: str,
                  host: str, port: int, client_ip: str, http_version: str = "1.1",
                  body_reader: Callable[[int], Awaitable[bytes]] | None = None) -> None:
-        self.method = method
-        self.path = path  # as the client sent it, percent-encoded, without the query
-        self.query_string = query_string
-        self.headers = headers
-        self.scheme = scheme
-        self.host = host
-        self.port = port
-        self.client_ip = client_ip
-        self.http_version = http_version
-        self.body: bytes | None = None  # set once read (or replaced by a plugin); then forwarded as is
-        self._body_reader = body_reader
+        self._source: RequestSource = _Given(
+            [method, path, query_string, host, scheme, port, client_ip, http_version], body_reader)
+        self._text: list[Any] | None = None
         self._query: tuple[str, dict[str, list[str]]] | None = None
+        self.headers = headers
+        self.body: bytes | None = None  # set once read (or replaced by a plugin); then forwarded as is
+
+    @classmethod
+    def of(cls, source: RequestSource, headers: Headers) -> Request:
+        """The request a server hands its plugins (see RequestSource)."""
+        request = cls.__new__(cls)
+        request._source = source
+        request._text = request._query = request.body = None
+        request.headers = headers
+        return request
+
+    def _loaded(self) -> list[Any]:
+        text = self._text
+        if text is None:
+            text = self._text = self._source.request_text()
+            text += (text[_METHOD], text[_QUERY])
+        return text
+
+    @property
+    def method(self) -> str:
+        return self._loaded()[_METHOD]
+
+    @method.setter
+    def method(self, value: str) -> None:
+        self._loaded()[_METHOD] = value
+
+    @property
+    def path(self) -> str:
+        """As the client sent it, percent-encoded, without the query."""
+        return self._loaded()[_PATH]
+
+    @property
+    def query_string(self) -> str:
+        return self._loaded()[_QUERY]
+
+    @query_string.setter
+    def query_string(self, value: str) -> None:
+        self._loaded()[_QUERY] = value
+
+    @property
+    def host(self) -> str:
+        return self._loaded()[_HOST]
+
+    @property
+    def scheme(self) -> str:
+        return self._loaded()[_SCHEME]
+
+    @property
+    def port(self) -> int:
+        return self._loaded()[_PORT]
+
+    @property
+    def client_ip(self) -> str:
+        return self._loaded()[_CLIENT_IP]
+
+    @property
+    def http_version(self) -> str:
+        return self._loaded()[_VERSION]
 
     @property
     def query(self) -> dict[str, list[str]]:
         """Parsed query arguments (re-parsed only when `query_string` changed)."""
-        if self._query is None or self._query[0] != self.query_string:
-            self._query = (self.query_string, parse_qs(self.query_string, keep_blank_values=True))
+        query_string = self.query_string
+        if self._query is None or self._query[0] != query_string:
+            self._query = (query_string, parse_qs(query_string, keep_blank_values=True))
         return self._query[1]
+
+    def line_changed(self) -> bool:
+        """Whether a plugin set the method or the query string (so the server re-encodes them)."""
+        text = self._text
+        return text is not None and (text[_METHOD] is not text[_METHOD_IN] or text[_QUERY] is not text[_QUERY_IN])
 
     async def read_body(self, limit: int = 1 << 20) -> bytes:
         """Buffer the request body (at most `limit` bytes, else PluginExit 413) so it can be inspected.
 
-        The buffered body is then forwarded instead of being streamed.
+        The buffered body is then forwarded instead of being streamed. Only in the rewrite and access
+        phases (as in Kong): afterwards the body is on its way upstream, and the server raises.
         """
         if self.body is None:
-            self.body = await self._body_reader(limit) if self._body_reader else b""
+            self.body = await self._source.read_body(limit)
         return self.body
+
+
+class RawRequest(Protocol):
+    """A request as the server parsed it, before any decoding: what a plugin's `shortcut` looks at."""
+
+    query: bytes  # the query string as received, with its "?" (b"" when there is none)
+    fields: list[bytes]  # the header fields as received, flat wire form; read, never change
+
+    @property
+    def authorization(self) -> bytes | None:
+        """The Authorization value, when the request has exactly one."""
+
+
+@dataclass(frozen=True, slots=True)
+class Known:
+    """A plugin's `shortcut` answer: what it decided before for a request like this one, computed once.
+
+    The server applies it without a Context: `fields` (wire form, see encode_field) are added,
+    `authorization` (when not None, one field in wire form) replaces the client's Authorization field,
+    and `consumer` is who the request is (for the access log).
+    """
+
+    fields: tuple[bytes, ...] = ()
+    authorization: tuple[bytes, bytes, bytes, bytes] | None = None
+    consumer: Consumer | None = None
 
 
 @dataclass(slots=True)
@@ -140,8 +367,8 @@ class Identity:
 class Context:
     """Everything a plugin may see about one request. One instance per request."""
 
-    __slots__ = ("consumer", "consumers", "credential", "identity", "log_fields", "request", "response",
-                 "route", "service", "shared", "upstream_path")
+    __slots__ = ("_log_fields", "_shared", "consumer", "consumers", "credential", "identity", "request", "response",
+                 "route", "service", "upstream_path")
 
     def __init__(self, request: Request, route: Route, service: Service | None,
                  consumers: ConsumerIndex) -> None:
@@ -153,9 +380,23 @@ class Context:
         self.consumer: Consumer | None = None
         self.credential: dict[str, Any] | None = None
         self.identity: Identity | None = None
-        self.shared: dict[str, Any] = {}
-        self.log_fields: dict[str, Any] = {}
+        self._shared: dict[str, Any] | None = None
+        self._log_fields: dict[str, Any] | None = None
         self.upstream_path: str | None = None  # None: computed by the proxy from the route match
+
+    @property
+    def shared(self) -> dict[str, Any]:
+        """Values plugins pass each other during this request (Kong's kong.ctx.shared)."""
+        if self._shared is None:
+            self._shared = {}
+        return self._shared
+
+    @property
+    def log_fields(self) -> dict[str, Any]:
+        """Fields plugins add to this request's log entry."""
+        if self._log_fields is None:
+            self._log_fields = {}
+        return self._log_fields
 
     @staticmethod
     def exit(status: int, body: Any = None, headers: dict[str, str] | None = None) -> PluginExit:

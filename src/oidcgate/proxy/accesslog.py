@@ -93,12 +93,13 @@ def entry(exchange: Exchange, end: float, epoch_offset: float) -> bytes:
     """The access log line of a finished exchange; `epoch_offset` turns perf_counter times into epoch
     seconds (refreshed by the tick, so a line needs no clock call)."""
     path = exchange.path
-    if b'"' in path or b"\\" in path or not path.isascii():  # llhttp already refused control bytes
+    # (bytes.find, not `in`: `in` on bytes first tries the needle as an int and builds a TypeError)
+    if path.find(b'"') >= 0 or path.find(b"\\") >= 0 or not path.isascii():  # llhttp refused control bytes
         path = orjson.dumps(path.decode("latin-1"))[1:-1]
     route = exchange.route
     peer = exchange.peer
-    ctx = exchange.ctx
-    consumer = b"null" if ctx is None or ctx.consumer is None else orjson.dumps(ctx.consumer.username or ctx.consumer.id)
+    known = exchange.consumer
+    consumer = b"null" if known is None else orjson.dumps(known.username or known.id)
     t0 = exchange.t0
     total = (end - t0) * 1000.0
     t_head = exchange.t_head

@@ -53,9 +53,10 @@ from oidcgate.proxy.modes import (
 from oidcgate.proxy.paths import join_v0, join_v1
 
 if TYPE_CHECKING:
-    from oidcgate.plugins.base import Plugin
+    from oidcgate.config.entities import Consumer
     from oidcgate.plugins.pdk import Context
     from oidcgate.proxy.balancer import Peer
+    from oidcgate.proxy.pipeline import Chosen
     from oidcgate.proxy.router import Matcher
     from oidcgate.proxy.runtime import RouteRuntime, Runtime
     from oidcgate.proxy.server import ClientConnection
@@ -76,7 +77,7 @@ _perf = time.perf_counter
 class Exchange:
     # What every request uses lives in slots; the rest in the instance dict, with class defaults, so a
     # request only pays for the rare fields it changes.
-    __slots__ = ("__dict__", "bytes_out", "chosen", "conn", "ctx", "fields", "finished", "held", "host", "host_name", "http11",
+    __slots__ = ("__dict__", "auth_at", "bytes_out", "chosen", "conn", "ctx", "fields", "finished", "held", "host", "host_name", "http11",
                  "keep_alive", "match", "method", "out", "path", "peer", "query", "raw_path", "request_done",
                  "response_complete", "reused", "route", "runtime", "sent_head", "sink", "started", "status",
                  "t0", "t_head", "t_sent", "up_done", "up_out", "upstream")
@@ -105,6 +106,7 @@ class Exchange:
     bytes_in = 0
     body_waiter: asyncio.Future[None] | None = None  # a plugin waits in read_body()
     body_limit = -1
+    consumer: Consumer | None = None  # the authenticated consumer, kept for the access log
 
     def __init__(self, conn: ClientConnection, method: bytes, raw_path: bytes, path: bytes, query: bytes,
                  host: bytes, host_name: bytes, fields: list[bytes], http11: bool, keep_alive: bool) -> None:
@@ -131,11 +133,12 @@ class Exchange:
         self.out: list[bytes] | None = None  # response bytes queued during the upstream's current read
         self.held: list[bytes] | None = None  # response bytes held while the response phase runs
         self.ctx: Context | None = None  # the PDK context, on routes with plugins
-        self.chosen: list[tuple[Plugin, frozenset[str]]] | None = None  # their instances for this request
+        self.chosen: Chosen | None = None  # the plugin instances of this request
         self.started = self.reused = self.sent_head = self.up_done = self.response_complete = False
         self.bytes_out = 0
         self.t_sent = self.t_head = 0.0
         self.t0 = _perf()
+        self.auth_at = -1  # where the one Authorization value is in `fields` (-1: none, -2: several)
 
     # ------------------------------------------------------------------ start
     def start(self) -> None:
@@ -148,11 +151,31 @@ class Exchange:
             else:
                 self.respond_error(status, message)
         elif self.route.chain is not None:  # type: ignore[union-attr]
+            shortcuts = self.route.chain.shortcuts  # type: ignore[union-attr]
+            if shortcuts is not None and phases.take_shortcuts(self, shortcuts):
+                return
             self.runtime.inflight += 1  # type: ignore[union-attr]
-            self.chosen = []
-            self.task = self.conn.state.run_eagerly(phases.before_proxy(self))
+            self.chosen = ()  # (released in the log phase)
+            phases.before_proxy(self)
         else:
             self.forward()
+
+    # ------------------------------------------------------------------ the PDK's RawRequest, RequestSource
+    @property
+    def authorization(self) -> bytes | None:
+        at = self.auth_at
+        return self.fields[at] if at >= 0 else None
+
+    def request_text(self) -> list[Any]:
+        conn = self.conn
+        return [self.method.decode(), self.path.decode("latin-1"), self.query[1:].decode("latin-1"),
+                self.host_name.decode("latin-1"), "http", conn.listener.number, conn.ip_text,
+                "1.1" if self.http11 else "1.0"]
+
+    async def read_body(self, limit: int) -> bytes:
+        if self.finished or self.peer is not None:  # answered, or on its way upstream
+            raise RuntimeError("the request body can only be read in the rewrite and access phases")
+        return await phases.read_body(self, limit)
 
     def forward(self) -> None:
         service = self.route.service  # type: ignore[union-attr]

@@ -16,6 +16,7 @@ VIA_LINE = b"Via: " + VIA + b"\r\n"
 # Header kinds; FORWARD (0) is a plain end-to-end field.
 FORWARD = 0
 HOST, CONNECTION, DROP, TRANSFER_ENCODING, CONTENT_LENGTH, EXPECT, XFF, XF, VIA_FIELD, UPGRADE = range(1, 11)
+AUTHORIZATION = 11  # forwarded like FORWARD; its place is noted for plugins' shortcuts
 MEMO_SIZE = 4096
 
 REQUEST_SPECIAL: dict[bytes, int] = {
@@ -63,7 +64,7 @@ def request_kind(name: bytes) -> int:
     lname = name.lower()
     kind = REQUEST_SPECIAL.get(lname)
     if kind is None:
-        kind = DROP if lname.startswith(b"proxy-") else FORWARD
+        kind = DROP if lname.startswith(b"proxy-") else AUTHORIZATION if lname == b"authorization" else FORWARD
     if len(REQUEST_KINDS) < MEMO_SIZE:
         REQUEST_KINDS[name] = kind
     return kind
@@ -76,8 +77,8 @@ def response_kind(name: bytes) -> int:
     return kind
 
 
-# Names a plugin-built request must not carry upstream (the proxy writes its own).
-OWNED_BY_PROXY = frozenset(name.decode() for name, kind in REQUEST_SPECIAL.items() if kind != EXPECT) | {"expect"}
+# Names a plugin-edited request must not carry upstream (the proxy writes its own), besides `proxy-*`.
+OWNED_BY_PROXY = frozenset(REQUEST_SPECIAL)
 
 _CONNECTION_OPTIONS = frozenset({b"close", b"keep-alive", b"upgrade"})
 
@@ -95,6 +96,27 @@ def drop_named(flat: list[bytes], names: frozenset[bytes]) -> list[bytes]:
         if flat[i].lower() not in names:
             out += flat[i:i + 4]
     return out
+
+
+def owns_any(names: Iterable[bytes]) -> bool:
+    """Whether any of these lower-case names is one the proxy owns (OWNED_BY_PROXY or `proxy-*`)."""
+    for name in names:  # noqa: SIM110 (a loop: any() over a generator costs more, per request)
+        if name in OWNED_BY_PROXY or name[:6] == b"proxy-":
+            return True
+    return False
+
+
+def drop_owned(flat: list[bytes]) -> tuple[list[bytes], bytes | None]:
+    """`flat` without the fields the proxy owns (OWNED_BY_PROXY and `Proxy-*`), and the last Host value."""
+    out: list[bytes] = []
+    host = None
+    for i in range(0, len(flat), 4):
+        name = flat[i].lower()
+        if name not in OWNED_BY_PROXY and not name.startswith(b"proxy-"):
+            out += flat[i:i + 4]
+        elif name == b"host":
+            host = flat[i + 2]
+    return out, host
 
 
 def via(received: bytes | None) -> bytes:

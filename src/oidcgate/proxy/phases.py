@@ -8,86 +8,166 @@ Only routes with plugins come here; everything is built lazily from what the fas
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Coroutine, Iterator
+from typing import TYPE_CHECKING, Any
 
-from oidcgate.plugins.pdk import Context, Headers, PluginExit, Request, Response
+from oidcgate.plugins.pdk import Context, Headers, Known, PluginExit, RawRequest, Request, Response
 from oidcgate.proxy import errors
-from oidcgate.proxy.headers import OWNED_BY_PROXY, RESPONSE_SPECIAL
+from oidcgate.proxy.headers import RESPONSE_SPECIAL, drop_named, drop_owned, owns_any
 from oidcgate.proxy.modes import CHUNK, LENGTH, PAUSE_BUFFER, TO_DISCARD
+from oidcgate.proxy.state import Resumed
 
 if TYPE_CHECKING:
+    from oidcgate.plugins.base import Plugin
     from oidcgate.proxy.exchange import Exchange
+    from oidcgate.proxy.pipeline import Step
 
 log = logging.getLogger("oidcgate.proxy")
+RESPONSE_OWNED = frozenset(RESPONSE_SPECIAL)  # framing and hop-by-hop: the proxy writes its own
 
 
-def build_request(exchange: Exchange) -> tuple[Request, list[tuple[str, str]]]:
-    """The PDK request, and a copy of its headers to tell later whether a plugin changed them."""
-    fields = exchange.fields
-    items = [(fields[i].decode("latin-1"), fields[i + 2].decode("latin-1")) for i in range(0, len(fields), 4)]
-    if exchange.xff is not None:
-        items.append(("X-Forwarded-For", exchange.xff.decode("latin-1")))
-    for name, value in (exchange.xf or {}).items():
-        items.append((name.decode(), value.decode("latin-1")))
-    if exchange.via is not None:
-        items.append(("Via", exchange.via.decode("latin-1")))
-    conn = exchange.conn
-    return Request(exchange.method.decode(), exchange.path.decode("latin-1"), exchange.query[1:].decode("latin-1"),
-                   Headers(items), scheme="http", host=exchange.host_name.decode("latin-1"),
-                   port=conn.listener.number, client_ip=conn.ip_text,
-                   http_version="1.1" if exchange.http11 else "1.0",
-                   body_reader=lambda limit: read_body(exchange, limit)), items[:]
+def take_shortcuts(exchange: Exchange, shortcuts: tuple[Callable[[RawRequest], Known | None], ...]) -> bool:
+    """Forward with the plugins' Known answers, if every one of them has one (see Plugin.shortcut).
+
+    No Context, no decoding, no coroutine: the answers were computed by an earlier request. False (and
+    nothing changed) when any plugin wants its phases.
+    """
+    if len(shortcuts) == 1:
+        known = shortcuts[0](exchange)
+        if known is None:
+            return False
+        answers: tuple[Known, ...] | list[Known] = (known,)
+    else:
+        answers = []
+        for shortcut in shortcuts:
+            known = shortcut(exchange)
+            if known is None:
+                return False
+            answers.append(known)
+    for known in answers:
+        if known.fields:
+            exchange.fields += known.fields
+        if known.authorization is not None:
+            at = exchange.auth_at - 2  # (auth_at is where the value is)
+            exchange.fields[at:at + 4] = known.authorization
+        if known.consumer is not None:
+            exchange.consumer = known.consumer
+    exchange.forward()
+    return True
 
 
-async def before_proxy(exchange: Exchange) -> None:
-    """rewrite + access, then forward (or answer what a plugin decided)."""
+def build_request(exchange: Exchange) -> Request:
+    """The PDK request over what the fast path parsed: its headers wrap the parsed fields (no copy), its
+    text is decoded from the exchange when a plugin reads it (Exchange.request_text)."""
+    headers = Headers.wrap(exchange.fields)
+    if exchange.xff is not None or exchange.xf is not None or exchange.via is not None:
+        # Fields the proxy owns and writes itself: shown to plugins, then dropped as if a plugin added them.
+        headers = Headers.wrap(list(exchange.fields))
+        if exchange.xff is not None:
+            headers.add_fields((b"X-Forwarded-For", b": ", exchange.xff, b"\r\n"))
+        for name, value in (exchange.xf or {}).items():
+            headers.add_fields((name, b": ", value, b"\r\n"))
+        if exchange.via is not None:
+            headers.add_fields((b"Via", b": ", exchange.via, b"\r\n"))
+    return Request.of(exchange, headers)
+
+
+def before_proxy(exchange: Exchange) -> None:
+    """rewrite + access, then forward (or answer what a plugin decided).
+
+    The plugins' coroutines are driven here, in the caller's stack: one that completes without waiting
+    (a cached token) costs no task. The first one that really waits (a provider call) continues in a
+    task, which then drives the remaining steps the same way.
+    """
     route = exchange.route
+    chain = route.chain  # type: ignore[union-attr]
     service = route.service  # type: ignore[union-attr]
-    request, received = build_request(exchange)
-    ctx = exchange.ctx = Context(request, route.entity, service.entity if service else None,  # type: ignore[union-attr]
+    ctx = exchange.ctx = Context(build_request(exchange), route.entity, service.entity if service else None,  # type: ignore[union-attr]
                                  exchange.runtime.consumers)  # type: ignore[union-attr]
     matcher, found = exchange.match  # type: ignore[misc]
     if found is not None:
         ctx.shared["uri_captures"] = matcher.captures(found)  # Kong's named groups of a regex path
-    try:
-        await route.chain.before_proxy(ctx, exchange.chosen)  # type: ignore[union-attr,arg-type]
-    except PluginExit as exc:
-        exchange.task = None
-        exit_response(exchange, exc)
+    if chain.fixed is not None:  # type: ignore[union-attr]
+        exchange.chosen = chain.fixed  # type: ignore[union-attr]
+        drive(exchange, iter(chain.fixed_steps))  # type: ignore[union-attr]
+    else:
+        chosen: list[tuple[Plugin, frozenset[str]]] = []
+        exchange.chosen = chosen
+        drive(exchange, chain.steps(ctx, chosen))  # type: ignore[union-attr]
+
+
+def drive(exchange: Exchange, steps: Iterator[Step]) -> None:
+    """Run the remaining steps eagerly; the first that waits continues in a task (see before_proxy)."""
+    ctx = exchange.ctx
+    for step in steps:
+        coro = step(ctx)  # type: ignore[arg-type]
+        try:
+            waiting = coro.send(None)
+        except StopIteration:
+            continue
+        except Exception as exc:
+            plugin_failed(exchange, exc)
+            return
+        exchange.task = exchange.conn.state.spawn(_after_wait(exchange, coro, waiting, steps))
         return
-    except Exception:
+    proxy(exchange)
+
+
+async def _after_wait(exchange: Exchange, coro: Coroutine[Any, Any, None], waiting: Any,
+                      steps: Iterator[Step]) -> None:
+    try:
+        await Resumed(coro, waiting)
+    except Exception as exc:
         exchange.task = None
-        log.exception("plugin failed on route %s", route.name)  # type: ignore[union-attr]
-        exchange.respond_error(500, errors.UNEXPECTED)
+        plugin_failed(exchange, exc)
         return
     exchange.task = None
+    drive(exchange, steps)
+
+
+def plugin_failed(exchange: Exchange, exc: Exception) -> None:
+    """A plugin ended the request (PluginExit: its answer) or failed (500, logged with its traceback)."""
+    chosen = exchange.chosen
+    if isinstance(chosen, list):
+        exchange.route.chain.choose_rest(exchange.ctx, chosen)  # type: ignore[union-attr,arg-type]
+    if isinstance(exc, PluginExit):
+        exit_response(exchange, exc)
+        return
+    log.error("plugin failed on route %s", exchange.route.name, exc_info=exc)  # type: ignore[union-attr]
+    exchange.respond_error(500, errors.UNEXPECTED)
+
+
+def proxy(exchange: Exchange) -> None:
+    """Forward the request as the plugins left it."""
     if exchange.finished:
         return
-    apply_request(exchange, ctx.request, received)
-    if ctx.upstream_path is not None:
-        exchange.upstream_path = ctx.upstream_path.encode("latin-1")
+    ctx = exchange.ctx
+    apply_request(exchange, ctx.request)  # type: ignore[union-attr]
+    if ctx.upstream_path is not None:  # type: ignore[union-attr]
+        exchange.upstream_path = ctx.upstream_path.encode("latin-1")  # type: ignore[union-attr]
     exchange.forward()
 
 
-def apply_request(exchange: Exchange, request: Request, received: list[tuple[str, str]]) -> None:
+def apply_request(exchange: Exchange, request: Request) -> None:
     """Take the method, query, headers and buffered body the plugins may have changed.
 
     A `Host` header set by a plugin becomes the upstream Host; the fields the proxy owns (framing,
-    X-Forwarded-*, Via, hop-by-hop) are regenerated whatever a plugin did to them. Headers no plugin
-    touched (`received`) are forwarded from the bytes already parsed.
+    X-Forwarded-*, Via, hop-by-hop) are regenerated whatever a plugin did to them. Unchanged headers
+    are the parsed fields themselves and are forwarded as they are.
     """
-    exchange.method = request.method.encode()
-    query = request.query_string
-    exchange.query = b"?" + query.encode("latin-1") if query else b""
-    if request.headers.items() != received:
-        fields: list[bytes] = []
-        for name, value in request.headers.items():
-            lname = name.lower()
-            if lname == "host":
-                exchange.upstream_host = value.encode("latin-1")
-            elif lname not in OWNED_BY_PROXY and not lname.startswith("proxy-"):
-                fields += (name.encode("latin-1"), b": ", value.encode("latin-1"), b"\r\n")
-        exchange.fields = fields
+    if request.line_changed():
+        exchange.method = request.method.encode()
+        query = request.query_string
+        exchange.query = b"?" + query.encode("latin-1") if query else b""
+    headers = request.headers
+    if headers.changed:
+        added = headers.added  # (the parsed fields hold none the proxy owns: only new ones may)
+        if added is None or owns_any(added):
+            exchange.fields, host = drop_owned(headers.fields)
+            if host is not None:
+                exchange.upstream_host = host
+        else:
+            exchange.fields = headers.fields
     if request.body is not None:
         exchange.pending = [request.body] if request.body else []
         exchange.pending_size = len(request.body)
@@ -100,7 +180,7 @@ def apply_request(exchange: Exchange, request: Request, received: list[tuple[str
 
 
 async def read_body(exchange: Exchange, limit: int) -> bytes:
-    """`ctx.request.read_body(limit)`: buffer the whole body, 413 above `limit`."""
+    """`ctx.request.read_body(limit)` (through Exchange.read_body): buffer the whole body, 413 above `limit`."""
     if not exchange.request_done:
         conn = exchange.conn
         if exchange.expect_continue and not exchange.continue_sent:
@@ -153,7 +233,12 @@ def exit_response(exchange: Exchange, exc: PluginExit, *, response_phase: bool =
     if ctx is None:
         exchange.respond(exc.status, body, content_type, headers)
         return
-    ctx.response = Response(exc.status, Headers(list(headers)), source="exit")
+    try:
+        ctx.response = Response(exc.status, Headers(headers), source="exit")
+    except ValueError:  # a header that cannot go on the wire
+        log.exception("plugin answered with an invalid header on route %s", exchange.route.name)  # type: ignore[union-attr]
+        exchange.respond_error(500, errors.UNEXPECTED)
+        return
     if response_phase and chain is not None and chain.has_response and exchange.chosen:
         exchange.task = exchange.conn.state.run_eagerly(_exit_after_response_phase(exchange, body, content_type))
     else:
@@ -173,14 +258,10 @@ async def _exit_after_response_phase(exchange: Exchange, body: bytes, content_ty
     exchange.respond(response.status, body, content_type, list(response.headers.items()))
 
 
-def _items(fields: list[bytes]) -> list[tuple[str, str]]:
-    return [(fields[i].decode("latin-1"), fields[i + 2].decode("latin-1")) for i in range(0, len(fields), 4)]
-
-
 def hold_response(exchange: Exchange, status: int, fields: list[bytes], length: bytes | None, chunked: bool,
                   received_via: bytes | None) -> None:
     """Keep the response (and stop reading the upstream) until the response phase has run."""
-    exchange.ctx.response = Response(status, Headers(_items(fields)))  # type: ignore[union-attr]
+    exchange.ctx.response = Response(status, Headers.wrap(fields))  # type: ignore[union-attr]
     exchange.held = []
     if exchange.upstream is not None:
         exchange.upstream.transport.pause_reading()
@@ -204,10 +285,8 @@ async def run_response(exchange: Exchange, length: bytes | None, chunked: bool, 
         return
     response = ctx.response  # type: ignore[union-attr]
     exchange.status = response.status  # type: ignore[union-attr]
-    fields: list[bytes] = []
-    for name, value in response.headers.items():  # type: ignore[union-attr]
-        if name.lower().encode() not in RESPONSE_SPECIAL:
-            fields += (name.encode("latin-1", "replace"), b": ", value.encode("latin-1", "replace"), b"\r\n")
+    headers = response.headers  # type: ignore[union-attr]
+    fields = drop_named(headers.fields, RESPONSE_OWNED) if headers.changed else headers.fields
     held, exchange.held = exchange.held or [], None
     exchange.out = [exchange.finish_head(fields, response.status, length, chunked, received_via), *held]  # type: ignore[union-attr]
     if exchange.response_complete:
@@ -223,13 +302,19 @@ async def run_response(exchange: Exchange, length: bytes | None, chunked: bool, 
 
 def remember_response(exchange: Exchange, status: int, fields: list[bytes]) -> None:
     """For log plugins: the response's status and headers (the response itself goes out unchanged)."""
-    exchange.ctx.response = Response(status, Headers(_items(fields)))  # type: ignore[union-attr]
+    exchange.ctx.response = Response(status, Headers.wrap(fields))  # type: ignore[union-attr]
 
 
 def log_phase(exchange: Exchange) -> None:
-    """Schedule the log phase (after the response was written) and release the runtime."""
+    """Schedule the log phase (after the response was written) and release the runtime.
+
+    The exchange lets go of the context here (keeping the consumer for the access log): the context's
+    request refers back to the exchange, and no cycle may outlive a request.
+    """
     ctx, chosen = exchange.ctx, exchange.chosen
-    exchange.chosen = None
+    exchange.chosen = exchange.ctx = None
+    if ctx is not None and ctx.consumer is not None:
+        exchange.consumer = ctx.consumer
     chain = exchange.route.chain if exchange.route is not None else None
     if ctx is not None and chosen and chain is not None and chain.has_log:
         if ctx.response is None:

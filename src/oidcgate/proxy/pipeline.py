@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from oidcgate.config.entities import Plugin as PluginEntity
 from oidcgate.config.entities import Route
 from oidcgate.plugins.base import Plugin
-from oidcgate.plugins.pdk import Context
+from oidcgate.plugins.pdk import Context, Known, RawRequest
 
 log = logging.getLogger("oidcgate.proxy.pipeline")
 
@@ -48,49 +49,69 @@ class Slot:
         return self.default
 
 
+Chosen = Sequence[tuple[Plugin, frozenset[str]]]  # the instances a request uses, with their phases
+Step = Callable[[Context], Coroutine[Any, Any, None]]  # a bound rewrite or access method
+
+
 @dataclass(slots=True)
 class Chain:
-    """A route's plugins in execution order (higher PRIORITY first)."""
+    """A route's plugins in execution order (higher PRIORITY first).
+
+    When no instance is consumer-scoped (the common case), every request uses the same instances:
+    `fixed` holds them and `fixed_steps` their rewrite then access methods, bound once, so a request
+    walks a tuple instead of choosing. When, moreover, every one of them has a `shortcut` and none has
+    a response or log phase, `shortcuts` holds those (see Plugin.shortcut).
+    """
 
     slots: tuple[Slot, ...]
     has_response: bool
     has_log: bool
+    fixed: tuple[tuple[Plugin, frozenset[str]], ...] | None = None
+    fixed_steps: tuple[Step, ...] = ()
+    shortcuts: tuple[Callable[[RawRequest], Known | None], ...] | None = None
 
-    async def before_proxy(self, ctx: Context, chosen: list[tuple[Plugin, frozenset[str]]]) -> None:
-        """rewrite then access; fills `chosen` with the instance each plugin uses for this request.
+    def __post_init__(self) -> None:
+        if all(not slot.by_consumer for slot in self.slots):
+            self.fixed = tuple((slot.default, slot.phases) for slot in self.slots if slot.default is not None)
+            self.fixed_steps = (
+                *(slot.default.rewrite for slot in self.slots if slot.default and "rewrite" in slot.phases),
+                *(instance.access for instance, phases in self.fixed if "access" in phases))
+            if self.fixed and not self.has_response and not self.has_log and all(
+                    type(instance).has_shortcut() for instance, _ in self.fixed):
+                self.shortcuts = tuple(instance.shortcut for instance, _ in self.fixed)
 
-        Raises PluginExit (a plugin answered) or any exception a plugin raised; the plugins after it
-        are still chosen, so that their log phase sees the request (as Kong logs a 401 of key-auth).
-        """
-        picked = 0
-        try:
-            for slot in self.slots:
-                if "rewrite" in slot.phases and slot.default is not None:
-                    await slot.default.rewrite(ctx)
-            for slot in self.slots:
-                picked += 1
-                instance = slot.pick(ctx.consumer.id if ctx.consumer is not None else None)
-                if instance is None:
-                    continue
+    def steps(self, ctx: Context, chosen: list[tuple[Plugin, frozenset[str]]]) -> Iterator[Step]:
+        """rewrite then access, choosing each plugin's instance when its access phase is reached (with the
+        consumer known at that moment) and appending it to `chosen`. For chains that are not `fixed`."""
+        for slot in self.slots:
+            if "rewrite" in slot.phases and slot.default is not None:
+                yield slot.default.rewrite
+        for slot in self.slots:
+            instance = slot.pick(ctx.consumer.id if ctx.consumer is not None else None)
+            if instance is not None:
                 chosen.append((instance, slot.phases))
                 if "access" in slot.phases:
-                    await instance.access(ctx)
-        except BaseException:
-            consumer_id = ctx.consumer.id if ctx.consumer is not None else None
-            for slot in self.slots[picked:]:
+                    yield instance.access
+
+    def choose_rest(self, ctx: Context, chosen: list[tuple[Plugin, frozenset[str]]]) -> None:
+        """After a plugin ended the request early: choose the plugins not reached yet too, so that their
+        log phase sees the request (as Kong logs a 401 of key-auth)."""
+        taken = {instance.NAME for instance, _ in chosen}
+        consumer_id = ctx.consumer.id if ctx.consumer is not None else None
+        for slot in self.slots:
+            if slot.name not in taken:
                 instance = slot.pick(consumer_id)
                 if instance is not None:
                     chosen.append((instance, slot.phases))
-            raise
 
     @staticmethod
-    async def response(ctx: Context, chosen: Sequence[tuple[Plugin, frozenset[str]]]) -> None:
+    async def response(ctx: Context, chosen: Chosen) -> None:
         for instance, phases in chosen:
             if "response" in phases:
                 await instance.response(ctx)
 
     @staticmethod
-    async def log(ctx: Context, chosen: Sequence[tuple[Plugin, frozenset[str]]]) -> None:
+    async def log(ctx: Context, chosen: Chosen) -> None:
         """Every log handler runs even when an earlier one fails; failures are logged, never raised."""
         for instance, phases in chosen:
             if "log" in phases:

@@ -28,6 +28,7 @@ from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser
 from oidcgate.proxy import errors
 from oidcgate.proxy.exchange import Exchange
 from oidcgate.proxy.headers import (
+    AUTHORIZATION,
     CONNECTION,
     CONTENT_LENGTH,
     DROP,
@@ -95,7 +96,7 @@ def parse_host(host: bytes, cache: dict[bytes, tuple[bytes, bytes]]) -> tuple[by
 
 class ClientConnection(asyncio.Protocol):
     __slots__ = (
-        "active", "began", "broken", "client_eof", "closed", "deferred", "feeding", "fields", "forwarded",
+        "active", "auth_at", "began", "broken", "client_eof", "closed", "deferred", "feeding", "fields", "forwarded",
         "head_bytes", "head_mark",
         "head_since", "head_size", "host", "host_count", "ip", "ip_text", "lingering", "listener", "mark",
         "mark_time", "nreq", "parser", "parsing", "pause_flags", "progress", "queue", "special", "state",
@@ -137,6 +138,7 @@ class ClientConnection(asyncio.Protocol):
         # The request head being parsed.
         self.url = b""
         self.fields: list[bytes] = []
+        self.auth_at = -1  # where the Authorization value is in `fields`
         self.head_size = 0
         self.head_bytes = 0  # bytes read while a head was incomplete (llhttp buffers partial lines)
         self.host: bytes | None = None
@@ -238,6 +240,9 @@ class ClientConnection(asyncio.Protocol):
             kind = request_kind(name)
         if kind == FORWARD:
             self.fields += (name, b": ", value, b"\r\n")
+        elif kind == AUTHORIZATION:  # forwarded; where its value is is noted (-2: more than one)
+            self.auth_at = len(self.fields) + 2 if self.auth_at == -1 else -2
+            self.fields += (name, b": ", value, b"\r\n")
         elif kind == HOST:
             self.host = value
             self.host_count += 1
@@ -295,16 +300,18 @@ class ClientConnection(asyncio.Protocol):
         else:
             raw_path = url[:query_at]
             query = url[query_at:]
-        if b"#" in url:
+        if url.find(b"#") >= 0:  # (find, not `in`: see accesslog.entry)
             self._refuse(400, errors.BAD_REQUEST)
         path = raw_path
-        if b"%" in path or b"/." in path or b"//" in path:
+        if path.find(b"%") >= 0 or path.find(b"/.") >= 0 or path.find(b"//") >= 0:
             try:
                 path = normalize(raw_path)
             except InvalidPath:
                 self._refuse(400, errors.BAD_REQUEST)
         exchange = Exchange(self, method, raw_path, path, query, host, host_name, fields, http11,
                             keep_alive and not state.draining)
+        if self.auth_at != -1:
+            exchange.auth_at = self.auth_at
         if special is not None:
             self._special_headers(exchange, http11)
         runtime = state.runtime
@@ -339,6 +346,7 @@ class ClientConnection(asyncio.Protocol):
         self.parsing = None
         self.url = b""
         self.fields = []
+        self.auth_at = -1
         self.head_size = 0
         self.host = None
         self.host_count = 0
@@ -397,6 +405,7 @@ class ClientConnection(asyncio.Protocol):
             drop = connection_tokens(tokens)
             if drop:
                 exchange.fields = drop_named(exchange.fields, drop)
+                exchange.auth_at = -2  # (moved, or gone)
 
     def _route_headers(self) -> dict[bytes, list[bytes]]:
         fields = self.fields

@@ -118,7 +118,7 @@ class WorkerState:
                 "total_requests": self.stats.requests()}
 
 
-class _Resumed:
+class Resumed:
     """Hands a suspended coroutine to a Task: yields what the coroutine was waiting on, then drives it."""
 
     __slots__ = ("coro", "pending")
@@ -144,4 +144,4 @@ class _Resumed:
 
 
 async def _resume(coro: Coroutine[Any, Any, Any], pending: Any) -> Any:
-    return await _Resumed(coro, pending)
+    return await Resumed(coro, pending)

@@ -42,7 +42,7 @@ def test_longest_allowed_value() -> None:
 def test_names_use_dashes_and_client_copies_are_removed() -> None:
     mapping = ClaimHeaders(["iss", "groups", "missing"], ["Issuer_Header", "X-Groups", "X-Missing"])
     sent = ["issuer-header", "ISSUER_HEADER", "x_groups", "X-Missing", "Accept", "X-Groupsx", "Issuer"]
-    assert [name for name in sent if mapping.forged(name.lower())] == sent[:4]
+    assert mapping.forged([name.lower().encode() for name in sent]) == [name.lower() for name in sent[:4]]
     values = mapping.values({"iss": "https://idp", "groups": ["a", "b"]})
     assert values == [("Issuer-Header", "https://idp"), ("X-Groups", "a, b")]
 

@@ -83,8 +83,9 @@ def test_header_arrays_must_pair_up() -> None:
     assert "names the same header twice" in found["upstream_headers_names"]
 
 
-@pytest.mark.parametrize("name", ["Host", "content-length", "Transfer-Encoding", "Connection"])
-def test_framing_headers_cannot_carry_claims(name: str) -> None:
+@pytest.mark.parametrize("name", ["Host", "content-length", "Transfer-Encoding", "Connection", "X-Forwarded-For",
+                                  "x_forwarded_host", "Via", "X-Real-IP", "Proxy-User"])
+def test_framing_and_proxy_headers_cannot_carry_claims(name: str) -> None:
     found = errors({"issuer": ISSUER, "upstream_headers_claims": ["sub"], "upstream_headers_names": [name]})
     assert "managed by the proxy" in found["upstream_headers_names[0]"]
 

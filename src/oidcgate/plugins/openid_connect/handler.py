@@ -6,9 +6,9 @@ The work lives beside it: `flows` (bearer, introspection, client credentials), `
 caches, the HTTP client) sits in `PluginEnv.state("openid-connect")`, so it survives new
 configurations; everything derived from this instance's config is computed here, once.
 
-Hot path: what a successful request led to (claim headers, consumer, identity) is kept per instance,
-keyed by a hash of the Authorization header, until the token or cached token behind it expires. A
-repeat request then costs one pass over its headers, one hash, one dict lookup and the header edits.
+Hot path: what a successful request led to (claim headers in wire form, consumer, identity) is kept
+per instance, keyed by its Authorization header (see credentials.header_key), until the token or cached
+token behind it expires. A repeat request then costs a header lookup, a dict probe and the header edits.
 The identity's `claims` and the credential dict are shared between requests with the same token:
 later plugins read them, they must not change them.
 """
@@ -30,7 +30,7 @@ from oidcgate.plugins.openid_connect.flows import Authenticator, Outcome
 from oidcgate.plugins.openid_connect.headers import ClaimHeaders, UnsafeClaimValue
 from oidcgate.plugins.openid_connect.schema import OpenIDConnectConfig
 from oidcgate.plugins.openid_connect.transport import http_client
-from oidcgate.plugins.pdk import Context, Headers, Identity, PluginEnv, Request
+from oidcgate.plugins.pdk import Context, Identity, Known, PluginEnv, RawRequest, encode_field
 
 NAME = "openid-connect"
 
@@ -40,15 +40,13 @@ class Prepared:
     """What one accepted set of credentials means for the upstream request, computed once."""
 
     outcome: Outcome
-    claim_headers: tuple[tuple[str, str], ...]
+    claim_fields: tuple[bytes, ...]  # the claim headers, in wire form (pdk.encode_field)
     token_value: str
+    token_raw: bytes  # token_value as it goes on the wire
+    known: Known | None  # the shortcut's answer (see OpenIDConnectHandler.shortcut)
     consumer: Consumer | None
     credential: dict[str, Any]
-    subject: str | None
-    client_id: str | None
-    scopes: tuple[str, ...]
-    groups: tuple[str, ...]
-    source: str
+    identity: Identity  # shared by the requests that reuse this: later plugins read it, never change it
 
 
 class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
@@ -64,6 +62,8 @@ class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
         provider = provider_for(state, config.discovery_url, config.extra_jwks_uris or (), http, config.ssl_verify)
         self.flows = Authenticator(config, provider)
         self.claim_headers = ClaimHeaders(config.upstream_headers_claims or (), config.upstream_headers_names or ())
+        self.claims_to_headers = bool(self.claim_headers)
+        self.hide_credentials = config.hide_credentials
         self.token_header: str | None = None
         self.token_prefix = ""
         if config.upstream_access_token_header:
@@ -76,66 +76,107 @@ class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
         self.query_names = tuple(name for name, types in (
             (credentials.ACCESS_TOKEN, self.flows.bearer_types), (credentials.CLIENT_ID, self.flows.client_types))
             if "query" in types)
+        self.query_needles: tuple[str, ...] = (*self.query_names, "%") if self.query_names else ()
         self.reuse: TTLCache[Prepared] | None = TTLCache() if "header" in (
             self.flows.bearer_types | self.flows.client_types) else None
+        # The shortcut answers when forwarding needs no more than claim headers and the Authorization value.
+        self.shortcut_ok = self.reuse is not None and not self.hide_credentials and (
+            self.token_header is None or self.token_in_authorization)
+        self.raw_query_needles = tuple(needle.encode() for needle in self.query_needles)
+
+    def shortcut(self, request: RawRequest) -> Known | None:
+        """A repeat request gets the answer its first one led to: same single Authorization header, and
+        nothing else that could carry credentials (the query) or pass for a claim header."""
+        authorization = request.authorization
+        if authorization is None or not self.shortcut_ok:
+            return None
+        if request.query and credentials.query_may_hold(request.query, self.raw_query_needles):
+            return None
+        if self.claims_to_headers and self.claim_headers.may_be_forged(request.fields):
+            return None
+        prepared = self.reuse.get(credentials.header_key(authorization), time.time())  # type: ignore[union-attr]
+        return None if prepared is None else prepared.known
 
     async def access(self, ctx: Context) -> None:
-        config, request, reuse = self.config, ctx.request, self.reuse
-        authorization, authorizations, forged = self._scan(request.headers)
-        key = None
-        if reuse is not None and authorization is not None:
-            key = credentials.header_key(authorization, request.query_string, self.query_names)
-        now = time.time()
-        prepared = reuse.get(key, now) if key is not None and reuse is not None else None
+        """Reuse what the same Authorization header led to before, else authenticate; then edit the request.
+
+        This is the hot path: a repeat request costs a header lookup, a dict probe and the header edits.
+        """
+        request = ctx.request
+        headers = request.headers
+        authorization = headers.single("authorization")  # (two are resolved by the full path)
+        key = prepared = None
+        reuse = self.reuse
+        if authorization is not None and reuse is not None and not (
+                self.query_needles and credentials.query_may_hold(request.query_string, self.query_needles)):
+            key = credentials.header_key(authorization)
+            prepared = reuse.get(key, time.time())
         if prepared is None:
-            try:
-                outcome = await self.flows.authenticate(request)
-                prepared = self._prepare(ctx, outcome)
-            except UnsafeClaimValue as exc:
-                raise to_exit(InvalidToken(f"{exc}: it cannot be sent upstream"),
-                              config.unauthorized_error_message, config.forbidden_error_message) from None
-            except OIDCError as exc:
-                raise to_exit(exc, config.unauthorized_error_message, config.forbidden_error_message) from None
-            until = outcome.reusable_until
-            if reuse is not None and key is not None and until is not None and outcome.credentials.source == "header":
-                reuse.put(key, prepared, until, now)
-        self._apply(ctx, request, prepared, forged,
-                    unchanged=authorizations == 1 and authorization == prepared.token_value)
+            prepared = await self._authenticate(ctx, key, authorization)
+        if self.hide_credentials:
+            credentials.hide(request, prepared.outcome.credentials)
+            unchanged = False
+        else:  # a bearer token passed on as it came needs no edit
+            unchanged = authorization == prepared.token_raw
+        if self.claims_to_headers:
+            for name in self.claim_headers.forged(headers.keys()):  # the client's own copies go first
+                headers.remove(name)
+            headers.add_fields(prepared.claim_fields)
+        if self.token_header is not None and not (unchanged and self.token_in_authorization):
+            headers.set(self.token_header, prepared.token_value)
+        ctx.authenticate(prepared.consumer, prepared.credential, prepared.identity)
 
-    def _scan(self, headers: Headers) -> tuple[str | None, int, list[str]]:
-        """One pass over the request headers: the (first) Authorization value, how many there are, and the
-        client's headers that would pass for claim headers."""
-        authorization, count, forged = None, 0, []
-        claim_headers = self.claim_headers if self.claim_headers else None
-        for name, value in headers:
-            lower = name.lower()
-            if lower == "authorization":
-                count += 1
-                if authorization is None:
-                    authorization = value
-            elif claim_headers is not None and claim_headers.forged(lower):
-                forged.append(name)
-        return authorization, count, forged
+    async def _authenticate(self, ctx: Context, key: bytes | None, authorization: bytes | None) -> Prepared:
+        """The full path: find, verify and authorize the credentials; remember the outcome under `key`."""
+        config = self.config
+        try:
+            outcome = await self.flows.authenticate(ctx.request)
+            prepared = self._prepare(ctx, outcome, authorization)
+        except UnsafeClaimValue as exc:
+            raise to_exit(InvalidToken(f"{exc}: it cannot be sent upstream"),
+                          config.unauthorized_error_message, config.forbidden_error_message) from None
+        except OIDCError as exc:
+            raise to_exit(exc, config.unauthorized_error_message, config.forbidden_error_message) from None
+        until = outcome.reusable_until
+        if self.reuse is not None and key is not None and until is not None and outcome.credentials.source == "header":
+            self.reuse.put(key, prepared, until, time.time())
+        return prepared
 
-    def _prepare(self, ctx: Context, outcome: Outcome) -> Prepared:
-        """Claim headers, consumer and identity for an accepted outcome; raises OIDCError or UnsafeClaimValue."""
+    def _prepare(self, ctx: Context, outcome: Outcome, authorization: bytes | None) -> Prepared:
+        """Claim headers, consumer and identity for an accepted outcome, and the shortcut's answer for the
+        requests with the same `authorization`; raises OIDCError or UnsafeClaimValue."""
         claims = outcome.claims
         client_id = claims.get("client_id") or claims.get("azp") or claims.get("cid")
         if client_id is None and isinstance(outcome.credentials, credentials.ClientCredentials):
             client_id = outcome.credentials.client_id
         subject = claims.get("sub")
+        claim_fields: list[bytes] = []
+        for name, value in self.claim_headers.values(claims) if self.claim_headers else ():
+            claim_fields += encode_field(name, value)
+        token_value = self.token_prefix + outcome.token
+        token_raw = token_value.encode("latin-1")
+        consumer = self._consumer(ctx, claims)
+        known = None
+        if self.shortcut_ok and authorization is not None:
+            replace = None  # (as `access` decides: the token header is Authorization, or none)
+            if self.token_header is not None and authorization != token_raw:
+                replace = encode_field(self.token_header, token_value)
+            known = Known(tuple(claim_fields), replace, consumer)
         return Prepared(
             outcome=outcome,
-            claim_headers=tuple(self.claim_headers.values(claims)) if self.claim_headers else (),
-            token_value=self.token_prefix + outcome.token,
-            consumer=self._consumer(ctx, claims),
+            claim_fields=tuple(claim_fields),
+            token_value=token_value,
+            token_raw=token_raw,
+            known=known,
+            consumer=consumer,
             credential={"id": claims.get("sub") or claims.get("client_id"), "issuer": claims.get("iss"),
                         "method": outcome.method},
-            subject=subject if isinstance(subject, str) else None,
-            client_id=client_id if isinstance(client_id, str) else None,
-            scopes=tuple(sorted(claim_values(claim_at(claims, self.scopes_path)))),
-            groups=tuple(sorted(claim_values(claim_at(claims, self.groups_path)))),
-            source=f"{NAME}:{outcome.method}",
+            identity=Identity(
+                subject=subject if isinstance(subject, str) else None,
+                client_id=client_id if isinstance(client_id, str) else None,
+                scopes=tuple(sorted(claim_values(claim_at(claims, self.scopes_path)))),
+                groups=tuple(sorted(claim_values(claim_at(claims, self.groups_path)))),
+                claims=claims, source=f"{NAME}:{outcome.method}"),
         )
 
     def _consumer(self, ctx: Context, claims: dict[str, Any]) -> Consumer | None:
@@ -151,25 +192,3 @@ class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
         if self.config.consumer_optional:
             return None
         raise InsufficientScope("no consumer matches the token")
-
-    def _apply(self, ctx: Context, request: Request, prepared: Prepared, forged: list[str], *,
-               unchanged: bool) -> None:
-        """Edit the upstream request and attach the identity (per request: the request is new each time).
-
-        `unchanged`: the request's single Authorization header already is what the upstream should get
-        (a bearer token passed on as is), so it is left alone.
-        """
-        outcome = prepared.outcome
-        headers = request.headers
-        if self.config.hide_credentials:
-            credentials.hide(request, outcome.credentials)
-            unchanged = False
-        for name in forged:
-            headers.remove(name)
-        for name, value in prepared.claim_headers:
-            headers.add(name, value)
-        if self.token_header is not None and not (unchanged and self.token_in_authorization):
-            headers.set(self.token_header, prepared.token_value)
-        ctx.authenticate(prepared.consumer, prepared.credential, Identity(
-            subject=prepared.subject, client_id=prepared.client_id, scopes=prepared.scopes, groups=prepared.groups,
-            claims=prepared.outcome.claims, source=prepared.source))

@@ -41,9 +41,18 @@ AUTH_METHODS_SUPPORTED = ("client_credentials", "bearer", "introspection")
 CLIENT_AUTH_SUPPORTED = ("client_secret_basic", "client_secret_post", "private_key_jwt")
 SECRET_CLIENT_AUTH = ("client_secret_basic", "client_secret_post")
 
-# Header fields a plugin must never set from a claim: they frame the message or are the proxy's own.
+# Header fields a plugin must never set from a claim: they frame the message or are the proxy's own
+# (it writes X-Forwarded-*, X-Real-IP and Via itself; Proxy-* never crosses it).
 RESERVED_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection", "keep-alive",
-                              "upgrade", "te", "trailer", "proxy-connection", "expect", "content-type"})
+                              "upgrade", "te", "trailer", "expect", "content-type", "via", "x-real-ip",
+                              "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port",
+                              "x-forwarded-path", "x-forwarded-prefix"})
+
+
+def _reserved(name: str) -> bool:
+    """Whether a header name (as sent: `_` goes out as `-`) is one the proxy manages."""
+    folded = name.lower().replace("_", "-")
+    return folded in RESERVED_HEADERS or folded.startswith("proxy-")
 _HEADER_NAME: TypeAdapter[str] = TypeAdapter(HeaderName)
 _SCOPE_TOKEN_RE = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")  # RFC 6749 §3.3 scope-token
 _ACCESS_TOKEN_HEADER_RE = re.compile(r"^(?P<name>[^:]+)(?::(?P<scheme>[^:]+))?$")
@@ -79,7 +88,7 @@ def _required_entry(value: str) -> str:
 
 
 def _upstream_header(value: str) -> str:
-    if value.lower() in RESERVED_HEADERS:
+    if _reserved(value):
         raise ValueError(f"'{value}' is managed by the proxy and cannot be set from a claim")
     return value
 
@@ -94,7 +103,7 @@ def _access_token_header(value: str) -> str:
         raise ValueError(f"unknown scheme '{scheme}' in '{value}': only ':bearer' is supported")
     name = match["name"]
     _HEADER_NAME.validate_python(name)
-    if name.lower() in RESERVED_HEADERS:
+    if _reserved(name):
         raise ValueError(f"'{name}' is managed by the proxy and cannot carry the token")
     return value
 
