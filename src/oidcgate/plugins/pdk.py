@@ -313,10 +313,7 @@ class RawRequest(Protocol):
 
     query: bytes  # the query string as received, with its "?" (b"" when there is none)
     fields: list[bytes]  # the header fields as received, flat wire form; read, never change
-
-    @property
-    def authorization(self) -> bytes | None:
-        """The Authorization value, when the request has exactly one."""
+    authorization: bytes | None  # the Authorization value, when the request has exactly one
 
 
 @dataclass(frozen=True, slots=True)

@@ -77,7 +77,7 @@ _perf = time.perf_counter
 class Exchange:
     # What every request uses lives in slots; the rest in the instance dict, with class defaults, so a
     # request only pays for the rare fields it changes.
-    __slots__ = ("__dict__", "auth_at", "bytes_out", "chosen", "conn", "ctx", "fields", "finished", "held", "host", "host_name", "http11",
+    __slots__ = ("__dict__", "auth_at", "authorization", "bytes_out", "chosen", "conn", "ctx", "fields", "finished", "held", "host", "host_name", "http11",
                  "keep_alive", "match", "method", "out", "path", "peer", "query", "raw_path", "request_done",
                  "response_complete", "reused", "route", "runtime", "sent_head", "sink", "started", "status",
                  "t0", "t_head", "t_sent", "up_done", "up_out", "upstream")
@@ -139,6 +139,7 @@ class Exchange:
         self.t_sent = self.t_head = 0.0
         self.t0 = _perf()
         self.auth_at = -1  # where the one Authorization value is in `fields` (-1: none, -2: several)
+        self.authorization: bytes | None = None  # that value (the PDK's RawRequest)
 
     # ------------------------------------------------------------------ start
     def start(self) -> None:
@@ -152,20 +153,18 @@ class Exchange:
                 self.respond_error(status, message)
         elif self.route.chain is not None:  # type: ignore[union-attr]
             shortcuts = self.route.chain.shortcuts  # type: ignore[union-attr]
-            if shortcuts is not None and phases.take_shortcuts(self, shortcuts):
-                return
-            self.runtime.inflight += 1  # type: ignore[union-attr]
-            self.chosen = ()  # (released in the log phase)
-            phases.before_proxy(self)
+            if shortcuts is None or not phases.take_shortcuts(self, shortcuts):
+                self.run_plugins()
         else:
             self.forward()
 
-    # ------------------------------------------------------------------ the PDK's RawRequest, RequestSource
-    @property
-    def authorization(self) -> bytes | None:
-        at = self.auth_at
-        return self.fields[at] if at >= 0 else None
+    def run_plugins(self) -> None:
+        """The route's plugins run their phases (their shortcuts, if any, declined)."""
+        self.runtime.inflight += 1  # type: ignore[union-attr]
+        self.chosen = ()  # (released in the log phase)
+        phases.before_proxy(self)
 
+    # ------------------------------------------------------------------ the PDK's RequestSource
     def request_text(self) -> list[Any]:
         conn = self.conn
         return [self.method.decode(), self.path.decode("latin-1"), self.query[1:].decode("latin-1"),

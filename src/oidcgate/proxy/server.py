@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser
 
-from oidcgate.proxy import errors
+from oidcgate.proxy import errors, phases
 from oidcgate.proxy.exchange import Exchange
 from oidcgate.proxy.headers import (
     AUTHORIZATION,
@@ -310,8 +310,11 @@ class ClientConnection(asyncio.Protocol):
                 self._refuse(400, errors.BAD_REQUEST)
         exchange = Exchange(self, method, raw_path, path, query, host, host_name, fields, http11,
                             keep_alive and not state.draining)
-        if self.auth_at != -1:
+        if self.auth_at >= 0:
             exchange.auth_at = self.auth_at
+            exchange.authorization = fields[self.auth_at]
+        elif self.auth_at == -2:
+            exchange.auth_at = -2
         if special is not None:
             self._special_headers(exchange, http11)
         runtime = state.runtime
@@ -328,10 +331,13 @@ class ClientConnection(asyncio.Protocol):
                 exchange.match = match
                 if route.https_only:
                     exchange.local = _https_redirect(route.entity.https_redirect_status_code, host, url)
-                elif self.active is None and route.chain is None:  # the fast path: proxy right away
-                    self.parsing = self.active = exchange
+                elif self.active is None and (route.chain is None or route.chain.shortcuts is not None):
+                    self.parsing = self.active = exchange  # the fast path: proxy right away
                     exchange.started = True
-                    exchange.forward()
+                    if route.chain is None:
+                        exchange.forward()
+                    elif not phases.take_shortcuts(exchange, route.chain.shortcuts):  # type: ignore[arg-type]
+                        exchange.run_plugins()
                     return
         self.parsing = exchange
         self._enqueue(exchange)
@@ -406,6 +412,7 @@ class ClientConnection(asyncio.Protocol):
             if drop:
                 exchange.fields = drop_named(exchange.fields, drop)
                 exchange.auth_at = -2  # (moved, or gone)
+                exchange.authorization = None
 
     def _route_headers(self) -> dict[bytes, list[bytes]]:
         fields = self.fields

@@ -29,11 +29,11 @@ class Parsed:
 
     fields: list[bytes]
     query: bytes
+    authorization: bytes | None = None
 
-    @property
-    def authorization(self) -> bytes | None:
+    def __post_init__(self) -> None:
         values = [self.fields[i + 2] for i in range(0, len(self.fields), 4) if self.fields[i].lower() == b"authorization"]
-        return values[0] if len(values) == 1 else None
+        self.authorization = values[0] if len(values) == 1 else None
 
 
 @dataclass

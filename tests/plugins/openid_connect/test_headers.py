@@ -51,3 +51,16 @@ def test_unsafe_claim_is_named() -> None:
     mapping = ClaimHeaders(["name"], ["X-Name"])
     with pytest.raises(UnsafeClaimValue, match="claim 'name' contains control characters"):
         mapping.values({"name": "Mallory\r\nX-Admin: true"})
+
+
+def test_a_request_that_may_carry_a_copy_is_told_apart_in_one_pass() -> None:
+    mapping = ClaimHeaders(["iss", "groups"], ["Issuer_Header", "X-Groups"])
+
+    def fields(*names: str) -> list[bytes]:
+        return [part for name in names for part in (name.encode(), b": ", b"v", b"\r\n")]
+
+    assert mapping.may_be_forged(fields("Accept", "X-GROUPS"))
+    assert mapping.may_be_forged(fields("issuer-header"))
+    assert mapping.may_be_forged(fields("Accept", "any_name"))  # an underscore: checked name by name
+    assert not mapping.may_be_forged(fields("Accept", "X-Groupsx", "Issuer", "X-Issuer-Header"))
+    assert not mapping.may_be_forged([]) and not ClaimHeaders([], []).may_be_forged(fields("X-Groups"))

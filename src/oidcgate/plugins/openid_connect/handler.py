@@ -94,8 +94,8 @@ class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
             return None
         if self.claims_to_headers and self.claim_headers.may_be_forged(request.fields):
             return None
-        prepared = self.reuse.get(credentials.header_key(authorization), time.time())  # type: ignore[union-attr]
-        return None if prepared is None else prepared.known
+        entry = self.reuse.entry(credentials.header_key(authorization), time.time())  # type: ignore[union-attr]
+        return None if entry is None else entry[1].known
 
     async def access(self, ctx: Context) -> None:
         """Reuse what the same Authorization header led to before, else authenticate; then edit the request.

@@ -29,6 +29,7 @@ from typing import Any
 import orjson
 
 MAX_VALUE_LENGTH = 4096
+MEMO_SIZE = 1024  # lists of request header names remembered by may_be_forged
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -69,12 +70,15 @@ def fold(name: str) -> str:
 class ClaimHeaders:
     """The configured claim → header pairs, compiled once per plugin instance."""
 
-    __slots__ = ("_folded", "pairs")
+    __slots__ = ("_copy_re", "_folded", "_memo", "pairs")
 
     def __init__(self, claims: Sequence[str], names: Sequence[str]) -> None:
         self.pairs: tuple[tuple[str, str], ...] = tuple(
             (claim, name.replace("_", "-")) for claim, name in zip(claims, names, strict=True))
         self._folded = frozenset(fold(name).encode("latin-1") for name in names)
+        alternatives = b"|".join(re.escape(name) for name in sorted(self._folded)) or b"(?!)"
+        self._copy_re = re.compile(rb"(?i)_|(?:^|\n)(?:" + alternatives + rb")(?:\n|$)")
+        self._memo: dict[bytes, bool] = {}
 
     def __bool__(self) -> bool:
         return bool(self.pairs)
@@ -93,9 +97,15 @@ class ClaimHeaders:
 
     def may_be_forged(self, fields: list[bytes]) -> bool:
         """Whether a request's fields (flat wire form) may hold a copy of a claim header: a name that is
-        one, or any name with an `_` (left to `forged`, name by name)."""
-        names = b"\n".join(fields[::4]).lower()
-        return names.find(b"_") >= 0 or not self._folded.isdisjoint(names.split(b"\n"))
+        one, or any name with an `_` (left to `forged`, name by name). Clients repeat their header
+        names, so the answer is remembered per list of names (a bounded memo)."""
+        names = b"\n".join(fields[::4])
+        found = self._memo.get(names)
+        if found is None:
+            found = self._copy_re.search(names) is not None
+            if len(self._memo) < MEMO_SIZE:
+                self._memo[names] = found
+        return found
 
     def forged(self, names: Sequence[bytes]) -> list[str]:
         """Which of a request's header names (lower-case bytes) would pass for one of the claim headers."""
