@@ -116,9 +116,10 @@ def request_bytes(path: str, headers: dict[str, str]) -> bytes:
 
 def requests_by_route(issuer: str, client_id: str, secret: str) -> dict[str, bytes]:
     bearer = {"Authorization": f"Bearer {oidc._token(issuer, client_id, secret)}"}
+    basic = {"Authorization": basic_authorization(client_id, secret)}
     return {"plain": request_bytes("plain", {}), "plain+token": request_bytes("plain", bearer),
-            "noop": request_bytes("noop", bearer), "bearer": request_bytes("bearer", bearer),
-            "cc": request_bytes("cc", {"Authorization": basic_authorization(client_id, secret)})}
+            "plain+basic": request_bytes("plain", basic), "noop": request_bytes("noop", bearer),
+            "bearer": request_bytes("bearer", bearer), "cc": request_bytes("cc", basic)}
 
 
 @contextmanager

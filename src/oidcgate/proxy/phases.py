@@ -30,26 +30,31 @@ def take_shortcuts(exchange: Exchange, shortcuts: tuple[Callable[[RawRequest], K
     """Forward with the plugins' Known answers, if every one of them has one (see Plugin.shortcut).
 
     No Context, no decoding, no coroutine: the answers were computed by an earlier request. False (and
-    nothing changed) when any plugin wants its phases.
+    nothing changed) when any plugin wants its phases, or a shortcut failed (logged).
     """
-    if len(shortcuts) == 1:
-        known = shortcuts[0](exchange)
-        if known is None:
-            return False
-        answers: tuple[Known, ...] | list[Known] = (known,)
-    else:
-        answers = []
-        for shortcut in shortcuts:
-            known = shortcut(exchange)
+    try:
+        if len(shortcuts) == 1:
+            known = shortcuts[0](exchange)
             if known is None:
                 return False
-            answers.append(known)
+            answers: tuple[Known, ...] | list[Known] = (known,)
+        else:
+            answers = []
+            for shortcut in shortcuts:
+                known = shortcut(exchange)
+                if known is None:
+                    return False
+                answers.append(known)
+    except Exception:
+        log.exception("a plugin's shortcut failed on route %s; its phases run", exchange.route.name)  # type: ignore[union-attr]
+        return False
+    fields = exchange.fields
     for known in answers:
         if known.fields:
-            exchange.fields += known.fields
+            fields += known.fields
         if known.authorization is not None:
             at = exchange.auth_at - 2  # (auth_at is where the value is)
-            exchange.fields[at:at + 4] = known.authorization
+            fields[at:at + 4] = known.authorization
         if known.consumer is not None:
             exchange.consumer = known.consumer
     exchange.forward()
