@@ -135,6 +135,13 @@ class Remember(Plugin[PluginConfig]):
             encode_field("X-Verified", "yes"), encode_field("Authorization", "Bearer upstream-token"), consumer)
 
 
+class Flaky(Remember):
+    NAME: ClassVar[str] = "test-flaky"
+
+    def shortcut(self, request: RawRequest) -> Known | None:
+        raise RuntimeError("flaky shortcut")
+
+
 class SlowLog(Plugin[PluginConfig]):
     NAME: ClassVar[str] = "test-slowlog"
     PRIORITY: ClassVar[int] = 1
@@ -153,7 +160,7 @@ class SlowLog(Plugin[PluginConfig]):
         EVENTS.append(("closed", id(self)))
 
 
-TEST_PLUGINS: dict[str, type[Plugin[Any]]] = {p.NAME: p for p in (Stamp, Gate, Boom, Body, Remember, SlowLog)}
+TEST_PLUGINS: dict[str, type[Plugin[Any]]] = {p.NAME: p for p in (Stamp, Gate, Boom, Body, Remember, Flaky, SlowLog)}
 
 
 @dataclass
@@ -357,3 +364,11 @@ async def test_no_shortcut_when_a_plugin_of_the_route_has_none(worker: Harness) 
             response = await client.post(worker.url + "/anything", headers={"Authorization": "Basic a"}, content=b"x")
             assert response.status_code == 200 and response.json()["data"] == "X"
     assert EVENTS == [("access", None), ("access", None)]
+
+
+async def test_a_failing_shortcut_leaves_the_request_to_the_phases(worker: Harness, caplog: pytest.LogCaptureFixture) -> None:
+    worker.apply(one_route({"name": "test-flaky"}))
+    async with httpx.AsyncClient() as client:
+        response = await client.get(worker.url + "/anything", headers={"Authorization": "Basic a"})
+    assert response.status_code == 200 and response.json()["headers"]["X-Verified"] == "yes"
+    assert EVENTS == [("access", None)] and "flaky shortcut" in caplog.text
