@@ -349,9 +349,11 @@ class PluginExit(Exception):
         self.headers = headers or {}
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Identity:
-    """Who a request is, as established by an authentication plugin, for later plugins and logs."""
+    """Who a request is, as established by an authentication plugin, for later plugins and logs.
+
+    Frozen: an authentication plugin may hand the same instance to every request with the same token."""
 
     subject: str | None = None
     client_id: str | None = None
