@@ -144,11 +144,12 @@ def header_key(authorization: bytes) -> bytes:
 
     A bearer token is its own key: what it leads to holds the same token (to forward it), so keying by
     it keeps nothing more in memory, and hashing 1 KB per request would cost more than the rest of a
-    cached request. Any other scheme (Basic carries a client secret) is keyed by its SHA-256.
+    cached request. Any other scheme (Basic carries a client secret) is keyed by its BLAKE2b-256, so
+    no secret is kept as a key (BLAKE2b rather than SHA-256: CPython's own, half the cost per call).
     """
     if authorization[:7] in _BEARER:
         return authorization
-    return hashlib.sha256(authorization).digest()
+    return hashlib.blake2b(authorization, digest_size=32).digest()
 
 
 def query_may_hold(query: AnyStr, needles: tuple[AnyStr, ...]) -> bool:
