@@ -125,11 +125,7 @@ class Headers:
 
     def add(self, name: str, value: str) -> None:
         """Append a field; ValueError if the name is not a token or the value holds CR, LF or NUL."""
-        self.fields += encode_field(name, value)
-        key = _key(name)
-        if self._lower is not None:
-            self._lower.append(key)
-        self._note(key)
+        self.add_fields(encode_field(name, value))
 
     def add_fields(self, fields: Sequence[bytes]) -> None:
         """Append fields already in wire form and checked (flat, as `encode_field` returns them), e.g.

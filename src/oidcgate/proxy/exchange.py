@@ -56,7 +56,7 @@ if TYPE_CHECKING:
     from oidcgate.config.entities import Consumer
     from oidcgate.plugins.pdk import Context
     from oidcgate.proxy.balancer import Peer
-    from oidcgate.proxy.pipeline import Chosen
+    from oidcgate.proxy.pipeline import Chain, Chosen
     from oidcgate.proxy.router import Matcher
     from oidcgate.proxy.runtime import RouteRuntime, Runtime
     from oidcgate.proxy.server import ClientConnection
@@ -152,14 +152,14 @@ class Exchange:
             else:
                 self.respond_error(status, message)
         elif self.route.chain is not None:  # type: ignore[union-attr]
-            shortcuts = self.route.chain.shortcuts  # type: ignore[union-attr]
-            if shortcuts is None or not phases.take_shortcuts(self, shortcuts):
-                self.run_plugins()
+            self.run_chain(self.route.chain)  # type: ignore[union-attr]
         else:
             self.forward()
 
-    def run_plugins(self) -> None:
-        """The route's plugins run their phases (their shortcuts, if any, declined)."""
+    def run_chain(self, chain: Chain) -> None:
+        """The route's plugins: their shortcuts' answers when every one of them has one, else their phases."""
+        if chain.shortcuts is not None and phases.take_shortcuts(self, chain.shortcuts):
+            return
         self.runtime.inflight += 1  # type: ignore[union-attr]
         self.chosen = ()  # (released in the log phase)
         phases.before_proxy(self)

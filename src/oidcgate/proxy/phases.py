@@ -32,19 +32,13 @@ def take_shortcuts(exchange: Exchange, shortcuts: tuple[Callable[[RawRequest], K
     No Context, no decoding, no coroutine: the answers were computed by an earlier request. False (and
     nothing changed) when any plugin wants its phases, or a shortcut failed (logged).
     """
+    answers: list[Known] = []
     try:
-        if len(shortcuts) == 1:
-            known = shortcuts[0](exchange)
+        for shortcut in shortcuts:
+            known = shortcut(exchange)
             if known is None:
                 return False
-            answers: tuple[Known, ...] | list[Known] = (known,)
-        else:
-            answers = []
-            for shortcut in shortcuts:
-                known = shortcut(exchange)
-                if known is None:
-                    return False
-                answers.append(known)
+            answers.append(known)
     except Exception:
         log.exception("a plugin's shortcut failed on route %s; its phases run", exchange.route.name)  # type: ignore[union-attr]
         return False
@@ -64,9 +58,9 @@ def take_shortcuts(exchange: Exchange, shortcuts: tuple[Callable[[RawRequest], K
 def build_request(exchange: Exchange) -> Request:
     """The PDK request over what the fast path parsed: its headers wrap the parsed fields (no copy), its
     text is decoded from the exchange when a plugin reads it (Exchange.request_text)."""
-    headers = Headers.wrap(exchange.fields)
-    if exchange.xff is not None or exchange.xf is not None or exchange.via is not None:
-        # Fields the proxy owns and writes itself: shown to plugins, then dropped as if a plugin added them.
+    if exchange.xff is None and exchange.xf is None and exchange.via is None:
+        headers = Headers.wrap(exchange.fields)
+    else:  # fields the proxy owns and writes itself: shown to plugins, then dropped as if a plugin added them
         headers = Headers.wrap(list(exchange.fields))
         if exchange.xff is not None:
             headers.add_fields((b"X-Forwarded-For", b": ", exchange.xff, b"\r\n"))

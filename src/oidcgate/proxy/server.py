@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser
 
-from oidcgate.proxy import errors, phases
+from oidcgate.proxy import errors
 from oidcgate.proxy.exchange import Exchange
 from oidcgate.proxy.headers import (
     AUTHORIZATION,
@@ -336,8 +336,8 @@ class ClientConnection(asyncio.Protocol):
                     exchange.started = True
                     if route.chain is None:
                         exchange.forward()
-                    elif not phases.take_shortcuts(exchange, route.chain.shortcuts):  # type: ignore[arg-type]
-                        exchange.run_plugins()
+                    else:
+                        exchange.run_chain(route.chain)
                     return
         self.parsing = exchange
         self._enqueue(exchange)
