@@ -1,0 +1,8 @@
+"""State shared by every worker of every data plane: sessions, rate-limit counters, the cluster token
+cache, refresh locks. One small layer on `redis.asyncio`, so that each feature gets the same pooling,
+timeouts, key prefixes and the same answer when Redis is down (see `client.RedisUnavailable`)."""
+
+from oidcgate.shared_state.client import Keyspace, RedisUnavailable, close_pools
+from oidcgate.shared_state.config import RedisConfig
+
+__all__ = ["Keyspace", "RedisConfig", "RedisUnavailable", "close_pools"]

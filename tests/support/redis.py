@@ -1,0 +1,37 @@
+"""The machine's Redis (127.0.0.1:6379) for tests: a key prefix of their own, removed afterwards.
+
+Redis being down is an error, never a skip. Processes started by a test get the same prefix through
+their plugin config (`redis.prefix` / the feature's prefix field), so cleanup covers them too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Iterator
+
+import redis
+
+HOST, PORT = "127.0.0.1", 6379
+DATABASE = 9  # the test suite's own database number on the machine's Redis
+
+
+@contextlib.contextmanager
+def redis_prefix(label: str) -> Iterator[str]:
+    """Yield a unique key prefix `<label>-<random>:`; delete every key that holds it at the end."""
+    prefix = f"{label}-{uuid.uuid4().hex[:12]}:"
+    client = redis.Redis(host=HOST, port=PORT, db=DATABASE, socket_timeout=5, socket_connect_timeout=5)
+    client.ping()
+    try:
+        yield prefix
+    finally:
+        keys = list(client.scan_iter(match=f"*{prefix}*", count=1000))
+        if keys:
+            client.delete(*keys)
+        client.close()
+
+
+def keys_with(prefix: str) -> list[bytes]:
+    """Every key in the test database that holds `prefix` (to show what a process wrote)."""
+    with contextlib.closing(redis.Redis(host=HOST, port=PORT, db=DATABASE, socket_timeout=5)) as client:
+        return sorted(client.scan_iter(match=f"*{prefix}*", count=1000))
