@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 import httpx
 from authlib.deprecate import AuthlibDeprecationWarning
@@ -174,6 +174,24 @@ def pkce_pair() -> tuple[str, str]:
     verifier = secrets.token_urlsafe(48)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
     return verifier, challenge
+
+
+def user_tokens(idp: Idp, client: dict[str, Any], username: str, password: str = "correct horse battery",
+                scope: str = USER_SCOPES) -> dict[str, Any]:
+    """What a browser app gets for `username`: the authorization code flow with PKCE through the login form,
+    then the code redeemed with the client's secret; the token response (access, ID and refresh tokens)."""
+    verifier, challenge = pkce_pair()
+    query = urlencode({"response_type": "code", "client_id": client["client_id"], "redirect_uri": REDIRECT_URI,
+                       "scope": scope, "state": "state", "nonce": "nonce", "code_challenge": challenge,
+                       "code_challenge_method": "S256"})
+    with httpx.Client(follow_redirects=False, timeout=10) as browser:
+        answer = authorize_with_login(browser, f"{idp.endpoint('authorize')}?{query}", username, password)
+    assert answer.status_code == 302, answer.text
+    code = parse_qs(urlsplit(answer.headers["location"]).query)["code"][0]
+    response = token_request(idp, {"grant_type": "authorization_code", "code": code, "code_verifier": verifier,
+                                   "redirect_uri": REDIRECT_URI}, auth=(client["client_id"], client["client_secret"]))
+    assert response.status_code == 200, response.text
+    return dict(response.json())
 
 
 def token_request(idp: Idp, data: dict[str, str], auth: tuple[str, str] | None = None,
