@@ -87,13 +87,14 @@ class Idp:
 
 @contextlib.contextmanager
 def running_idp(tmp_path: Path, database: str | None = None, port: int | None = None,
-                admin_token: str | None = ADMIN_TOKEN, extra_args: tuple[str, ...] = ()) -> Iterator[Idp]:
-    """`oidcgate idp` on a free loopback port, stopped when the block ends."""
+                admin_token: str | None = ADMIN_TOKEN, extra_args: tuple[str, ...] = (),
+                env: dict[str, str] | None = None) -> Iterator[Idp]:
+    """`oidcgate idp` on a free loopback port (`env` adds to IDP_ENV), stopped when the block ends."""
     port = port or free_port()
     database = database or f"sqlite:///{tmp_path / 'idp.db'}"
     token_args = ("--admin-token", admin_token) if admin_token else ()
     proc = start(["idp", "--listen", f"127.0.0.1:{port}", "--database", database, *token_args, *extra_args],
-                 tmp_path / f"idp-{port}-{time.monotonic_ns()}.log", [port], env=IDP_ENV)
+                 tmp_path / f"idp-{port}-{time.monotonic_ns()}.log", [port], env={**IDP_ENV, **(env or {})})
     try:
         yield Idp(proc, port, database)
     finally:
@@ -194,7 +195,14 @@ def user_tokens(idp: Idp, client: dict[str, Any], username: str, password: str =
     return dict(response.json())
 
 
+def from_address(address: str) -> httpx.Client:
+    """A browser-like client whose connections come from `address` (Linux routes all of 127.0.0.0/8 to
+    loopback), standing in for a second machine."""
+    return httpx.Client(transport=httpx.HTTPTransport(local_address=address), follow_redirects=False, timeout=10)
+
+
 def token_request(idp: Idp, data: dict[str, str], auth: tuple[str, str] | None = None,
-                  server: str = "default", **kwargs: Any) -> httpx.Response:
-    return httpx.post(idp.endpoint("token", server), data=data, auth=auth, timeout=10, **kwargs)
+                  server: str = "default", via: httpx.Client | None = None, **kwargs: Any) -> httpx.Response:
+    """POST to the token endpoint, from `via`'s address if given."""
+    return (via or httpx).post(idp.endpoint("token", server), data=data, auth=auth, timeout=10, **kwargs)
 

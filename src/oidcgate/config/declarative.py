@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from oidcgate.config.entities import ENTITY_MODELS, Consumer, Entity, Plugin, Route, Service, Target, Upstream
 from oidcgate.config.errors import ConfigError, FieldError, from_pydantic
+from oidcgate.config.vault import check_references
 from oidcgate.plugins import registry
 
 FORMAT_VERSIONS = ("1.1", "2.1", "3.0")
@@ -245,6 +246,7 @@ class _Loader:
             except registry.UnknownPluginError as exc:
                 self.error(f"{path}.name", str(exc))
                 continue
+            self.errors.extend(check_references(handler.CONFIG, plugin.config, f"{path}.config"))
             try:
                 plugin.config = handler.validate_config(plugin.config).model_dump(mode="json")
             except ValidationError as exc:

@@ -305,10 +305,6 @@ class Store:
             snapshot = load(document)
         except ConfigError as exc:
             raise DeclarativeConfigError(exc) from None
-        errors = [error for index, plugin in enumerate(snapshot.plugins)
-                  for error in check_references(plugin.config, f"plugins[{index}].config")]
-        if errors:
-            raise DeclarativeConfigError(ConfigError(errors))
         with self._transaction() as tx:
             tx.replaced = True
             for kind in KINDS:
@@ -530,9 +526,11 @@ def validate_entity(kind: str, raw: Mapping[str, Any]) -> Entity:
     except ValidationError as exc:
         raise SchemaViolation(from_pydantic(exc)) from None
     if kind == "plugins":
-        errors = check_references(entity["config"], "config")
+        errors: list[FieldError] = []
         try:
-            registry.get(entity["name"]).validate_config(entity["config"])
+            handler = registry.get(entity["name"])
+            errors += check_references(handler.CONFIG, entity["config"], "config")
+            handler.validate_config(entity["config"])
         except registry.UnknownPluginError as exc:
             errors.append(FieldError("name", str(exc)))
         except ValidationError as exc:

@@ -38,6 +38,9 @@ def _add_serve_options(parser: argparse.ArgumentParser, inherited: bool) -> None
                         help="public base URL when behind a proxy; issuers are <URL>/oauth2/<server-id>")
     parser.add_argument("--admin-token", default=default, metavar="TOKEN",
                         help="enable the REST admin API (Authorization: SSWS <token>)")
+    parser.add_argument("--forwarded-allow-ips", default=default, metavar="ADDRESSES",
+                        help="reverse proxies whose X-Forwarded-For is trusted (comma-separated, '*' for any); "
+                             "default: none, the peer address is the client's")
 
 
 def _leaf(subparsers: Any, name: str, handler: Any, help_text: str, json_output: bool = True) -> argparse.ArgumentParser:
@@ -148,7 +151,8 @@ def _serve(args: argparse.Namespace) -> int:
     host, port = _parse_listen(_option(args, "listen") or "127.0.0.1:9000")
     try:
         settings = tuned(Settings(database_url=_database_url(args), host=host, port=port,
-                                  issuer_url=_option(args, "issuer_url"), admin_token=_option(args, "admin_token")))
+                                  issuer_url=_option(args, "issuer_url"), admin_token=_option(args, "admin_token"),
+                                  forwarded_allow_ips=_option(args, "forwarded_allow_ips")))
     except ValueError as exc:
         print(f"oidcgate idp: {exc}", file=sys.stderr)
         return 2

@@ -34,4 +34,5 @@ def serve(settings: Settings) -> None:
     print(f"oidcgate idp: admin API {'enabled' if settings.admin_token else 'disabled (no admin token)'}", flush=True)
     # No access log: authorization responses carry codes in URLs.
     uvicorn.run(app, host=settings.host, port=settings.port, loop="uvloop", http="httptools", access_log=False,
-                log_level="warning", server_header=False)
+                log_level="warning", server_header=False, proxy_headers=settings.forwarded_allow_ips is not None,
+                forwarded_allow_ips=settings.forwarded_allow_ips)

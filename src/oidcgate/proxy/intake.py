@@ -19,14 +19,17 @@ from typing import Any
 import orjson
 
 from oidcgate.config import EMPTY, ConfigError, FieldError, Snapshot, load, load_file
-from oidcgate.config.vault import resolve_references
+from oidcgate.config.vault import EnvVault
+from oidcgate.plugins import registry
 
 log = logging.getLogger("oidcgate.proxy.intake")
 
 
 class ConfigIntake:
-    def __init__(self, prefix: Path, broadcast: Callable[[bytes], Awaitable[list[str]]] | None = None) -> None:
+    def __init__(self, prefix: Path, vault: EnvVault,
+                 broadcast: Callable[[bytes], Awaitable[list[str]]] | None = None) -> None:
         self.path = prefix / "config.json"
+        self.vault = vault
         self.broadcast = broadcast
         self.snapshot: Snapshot | None = None
         self.payload = b""  # the pickled snapshot workers get
@@ -38,7 +41,7 @@ class ConfigIntake:
 
     def set_initial(self, snapshot: Snapshot) -> None:
         """The configuration the workers start with (before any of them runs)."""
-        check_secrets(snapshot)
+        check_secrets(snapshot, self.vault)
         self.snapshot = snapshot
         self.payload = pickle.dumps(snapshot, protocol=pickle.HIGHEST_PROTOCOL)
 
@@ -58,7 +61,7 @@ class ConfigIntake:
         return await self.apply_snapshot(snapshot)
 
     async def apply_snapshot(self, snapshot: Snapshot) -> str:
-        check_secrets(snapshot)
+        check_secrets(snapshot, self.vault)
         async with self.lock:
             if self.snapshot is not None and snapshot.hash == self.snapshot.hash:
                 return snapshot.hash
@@ -86,13 +89,13 @@ class ConfigIntake:
         os.replace(tmp, self.path)
 
 
-def check_secrets(snapshot: Snapshot) -> None:
+def check_secrets(snapshot: Snapshot, vault: EnvVault) -> None:
     """Refuse a snapshot whose `{vault://env/...}` references this node cannot resolve, every one with its
     path, before any worker sees it (workers resolve them again when they build their plugins)."""
     errors: list[FieldError] = []
     for index, plugin in enumerate(snapshot.plugins):
         try:
-            resolve_references(plugin.config, os.environ, f"plugins[{index}].config")
+            vault.resolve(registry.get(plugin.name).CONFIG, plugin.config, f"plugins[{index}].config")
         except ConfigError as exc:
             errors.extend(exc.errors)
     if errors:

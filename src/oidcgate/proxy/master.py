@@ -55,7 +55,7 @@ class Master:
         self.prefix = settings.prefix_path
         self.started = time.time()
         self.node_id = ""
-        self.intake = ConfigIntake(self.prefix)
+        self.intake = ConfigIntake(self.prefix, settings.vault)
         self.supervisor: Supervisor = None  # type: ignore[assignment]
         self.stop_event = asyncio.Event()
         self.tasks: set[asyncio.Task[None]] = set()

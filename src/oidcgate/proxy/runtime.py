@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import ssl
 from dataclasses import dataclass, field
 
@@ -17,7 +16,7 @@ import orjson
 
 from oidcgate.config import Snapshot
 from oidcgate.config.entities import Route, Service
-from oidcgate.config.vault import resolve_references
+from oidcgate.config.vault import EnvVault
 from oidcgate.plugins import registry
 from oidcgate.plugins.base import Plugin
 from oidcgate.plugins.pdk import ConsumerIndex, PluginEnv
@@ -132,7 +131,7 @@ def _service_runtime(service: Service, balancers: dict[str, Balancer]) -> Servic
 
 
 def compile_snapshot(snapshot: Snapshot, env: PluginEnv, stats: WorkerStats,
-                     previous: Runtime | None = None) -> Runtime:
+                     previous: Runtime | None = None, vault: EnvVault | None = None) -> Runtime:
     """Build a Runtime; raises on a plugin that cannot be instantiated (the old runtime stays)."""
     targets_by_upstream: dict[str, list] = {}
     for target in snapshot.targets:
@@ -154,7 +153,7 @@ def compile_snapshot(snapshot: Snapshot, env: PluginEnv, stats: WorkerStats,
     for plugin in snapshot.plugins:
         if plugin.enabled:
             handler = registry.get(plugin.name)
-            config = resolve_references(plugin.config, os.environ)  # {vault://env/NAME} secrets, here only
+            config = (vault or EnvVault()).resolve(handler.CONFIG, plugin.config)  # secrets, here only
             instances[plugin.id] = handler(handler.validate_config(config), env,  # type: ignore[index]
                                            instance_id=plugin.id)
     chains = build_chains(snapshot.routes, snapshot.plugins, instances)
