@@ -135,8 +135,9 @@ BAD_CONFIGS = {
     "not a mapping": "- just\n- a list\n",
     "unknown plugin": "_format_version: '3.0'\nplugins: [{name: no-such-plugin}]\n",
     "billion laughs": LAUGHS,
-    "vault reference outside the allowed prefix": "_format_version: '3.0'\nplugins:\n- name: request-transformer\n"
-                                                  "  config: {add: {headers: ['x-leak:{vault://env/HOME}']}}\n",
+    "vault reference in a field that is not a secret": (  # it would answer every client with the secret
+        "_format_version: '3.0'\nplugins:\n- name: openid-connect\n  config: {issuer: 'http://127.0.0.1:1',"
+        " unauthorized_error_message: '{vault://env/aws-secret-access-key}'}\n"),
 }
 
 
