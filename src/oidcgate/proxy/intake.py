@@ -20,6 +20,7 @@ import orjson
 
 from oidcgate.config import EMPTY, ConfigError, FieldError, Snapshot, load, load_file
 from oidcgate.config.vault import resolve_references
+from oidcgate.private_files import tighten, write_private
 
 log = logging.getLogger("oidcgate.proxy.intake")
 
@@ -46,6 +47,7 @@ class ConfigIntake:
         """The last good configuration from a previous run, if it is there and still valid."""
         if not self.path.exists():
             return None
+        tighten(self.path)
         try:
             return load_file(self.path)
         except ConfigError as exc:
@@ -76,14 +78,9 @@ class ConfigIntake:
             return snapshot.hash
 
     def _persist(self, snapshot: Snapshot) -> None:
-        """Written as received: vault references stay references, so no secret lands on disk."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".json.tmp")
-        with open(tmp, "wb") as out:
-            out.write(orjson.dumps(snapshot.to_declarative(), option=orjson.OPT_INDENT_2))
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, self.path)
+        """Written as received, vault references unresolved, and private anyway: the plain secrets of
+        plugin configurations are in it."""
+        write_private(self.path, orjson.dumps(snapshot.to_declarative(), option=orjson.OPT_INDENT_2))
 
 
 def check_secrets(snapshot: Snapshot) -> None:
