@@ -66,7 +66,7 @@ def test_a_non_loopback_listener_answers_to_its_own_address(dataplane: StartDP, 
     if address is None:
         pytest.skip("this machine has no non-loopback IPv4 address")
     port = free_port()
-    dp = dataplane(service(echo_port), args=("--admin-listen", f"{address}:{port}"))
+    dataplane(service(echo_port), args=("--admin-listen", f"{address}:{port}"))
     url = f"http://{address}:{port}"
     assert httpx.get(url + "/config").status_code == 200  # Host: the bound address literal
     assert httpx.get(url + "/config", headers={"Host": "localhost"}).status_code == 200
