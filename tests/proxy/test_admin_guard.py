@@ -7,7 +7,6 @@ import json
 import socket
 
 import httpx
-import pytest
 
 from tests.proxy.conftest import StartDP
 from tests.proxy.helpers import DataPlane, service
@@ -52,19 +51,21 @@ def test_curl_forms_and_local_origins_keep_working(dataplane: StartDP, echo_port
     assert dp.status()["configuration_hash"] == page.json()["configuration_hash"]
 
 
-def _non_loopback_address() -> str | None:
-    """An IPv4 address of this machine that is not loopback (the one a default route would use)."""
+def _non_loopback_address() -> str:
+    """An IPv4 address of this machine that is not loopback (the default route's, else the host name's)."""
+    candidates: list[str] = []
     with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         probe.connect(("192.0.2.1", 9))  # UDP: nothing is sent
-        address = str(probe.getsockname()[0])
-        return None if address.startswith("127.") else address
-    return None
+        candidates.append(str(probe.getsockname()[0]))
+    with contextlib.suppress(OSError):
+        candidates += [str(info[4][0]) for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)]
+    found = next((address for address in candidates if not address.startswith("127.")), None)
+    assert found, "this test needs a non-loopback IPv4 address on the machine (none found)"
+    return found
 
 
 def test_a_non_loopback_listener_answers_to_its_own_address(dataplane: StartDP, echo_port: int) -> None:
     address = _non_loopback_address()
-    if address is None:
-        pytest.skip("this machine has no non-loopback IPv4 address")
     port = free_port()
     dataplane(service(echo_port), args=("--admin-listen", f"{address}:{port}"))
     url = f"http://{address}:{port}"

@@ -101,10 +101,8 @@ def create_app(store: Store, *, admin_token: str | None = None, node_id: str | N
     context = AdminContext(store, configuration=dict(configuration or {}), runtime_script=runtime_script)
     if node_id is not None:
         context.node_id = node_id
-    middleware = [Middleware(AdminGuard, token_required=bool(admin_token))]
-    if admin_token:
-        middleware.append(Middleware(AdminToken, token=admin_token))
-    middleware.append(Middleware(TrailingSlash))
+    middleware = [Middleware(AdminToken, token=admin_token)] if admin_token else []
+    middleware += [Middleware(AdminGuard, token_required=bool(admin_token)), Middleware(TrailingSlash)]
     app = Starlette(
         routes=[*meta.routes(context), *entities.routes(store), *declarative.routes(store),
                 *clustering.routes(context)],
