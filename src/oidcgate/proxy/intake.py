@@ -20,7 +20,7 @@ import orjson
 
 from oidcgate.config import EMPTY, ConfigError, FieldError, Snapshot, load, load_file
 from oidcgate.config.vault import resolve_references
-from oidcgate.private_files import tighten, write_private
+from oidcgate.private_files import write_private
 
 log = logging.getLogger("oidcgate.proxy.intake")
 
@@ -47,7 +47,6 @@ class ConfigIntake:
         """The last good configuration from a previous run, if it is there and still valid."""
         if not self.path.exists():
             return None
-        tighten(self.path)
         try:
             return load_file(self.path)
         except ConfigError as exc:

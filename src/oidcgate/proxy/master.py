@@ -20,7 +20,7 @@ from typing import Any
 
 from oidcgate import __version__
 from oidcgate.config import ConfigError, load_file
-from oidcgate.private_files import node_id, private_dir
+from oidcgate.private_files import node_id, private_dir, tighten
 from oidcgate.proxy.intake import ConfigIntake
 from oidcgate.proxy.settings import Settings, parse_listen
 from oidcgate.proxy.status import EmbeddedServer, admin_app, embedded, status_app
@@ -54,6 +54,7 @@ class Master:
     async def run(self) -> int:
         settings = self.settings
         private_dir(self.prefix)
+        tighten(self.intake.path)  # left loose by an older version, whether or not it is used now
         self.node_id = node_id(self.prefix)
         if settings.config:
             try:
