@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import pickle
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -21,6 +20,7 @@ import orjson
 from oidcgate.config import EMPTY, ConfigError, FieldError, Snapshot, load, load_file
 from oidcgate.config.vault import EnvVault
 from oidcgate.plugins import registry
+from oidcgate.private_files import write_private
 
 log = logging.getLogger("oidcgate.proxy.intake")
 
@@ -79,14 +79,9 @@ class ConfigIntake:
             return snapshot.hash
 
     def _persist(self, snapshot: Snapshot) -> None:
-        """Written as received: vault references stay references, so no secret lands on disk."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".json.tmp")
-        with open(tmp, "wb") as out:
-            out.write(orjson.dumps(snapshot.to_declarative(), option=orjson.OPT_INDENT_2))
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, self.path)
+        """Written as received, vault references unresolved, and private anyway: the plain secrets of
+        plugin configurations are in it."""
+        write_private(self.path, orjson.dumps(snapshot.to_declarative(), option=orjson.OPT_INDENT_2))
 
 
 def check_secrets(snapshot: Snapshot, vault: EnvVault) -> None:
