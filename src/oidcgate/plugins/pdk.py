@@ -400,10 +400,18 @@ class Context:
 
     def authenticate(self, consumer: Consumer | None, credential: dict[str, Any] | None = None,
                      identity: Identity | None = None) -> None:
-        """Attach the authenticated consumer (so consumer-scoped plugins apply) and identity."""
+        """Attach the authenticated consumer (so consumer-scoped plugins apply) and identity, and tell the
+        upstream with Kong's consumer headers (plugins.consumer_headers), replacing an earlier call's."""
+        headers = self.request.headers
+        if self.consumer is not None or self.credential is not None:
+            for name in _CONSUMER_NAMES:
+                headers.remove(name)
         self.consumer = consumer
         self.credential = credential
         self.identity = identity
+        fields = consumer_fields(consumer, credential)
+        if fields:
+            headers.add_fields(fields)
 
 
 class ConsumerIndex:
@@ -449,3 +457,8 @@ class PluginEnv:
         for closer in reversed(self._closers):
             await closer()
         self._closers.clear()
+
+
+# (at the end: consumer_headers builds its fields with encode_field, defined above)
+from oidcgate.plugins.consumer_headers import NAMES as _CONSUMER_NAMES  # noqa: E402
+from oidcgate.plugins.consumer_headers import consumer_fields  # noqa: E402

@@ -21,6 +21,7 @@ from typing import Any
 
 from oidcgate.config.entities import Consumer
 from oidcgate.plugins.base import Plugin
+from oidcgate.plugins.consumer_headers import consumer_fields
 from oidcgate.plugins.openid_connect import credentials
 from oidcgate.plugins.openid_connect.authorization import claim_at, claim_values
 from oidcgate.plugins.openid_connect.cache import TTLCache
@@ -156,12 +157,15 @@ class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
         token_value = self.token_prefix + outcome.token
         token_raw = token_value.encode("latin-1")
         consumer = self._consumer(ctx, claims)
+        credential = {"id": claims.get("sub") or claims.get("client_id"), "issuer": claims.get("iss"),
+                      "method": outcome.method}
         known = None
         if self.shortcut_ok and authorization is not None:
             replace = None  # (as `access` decides: the token header is Authorization, or none)
             if self.token_header is not None and authorization != token_raw:
                 replace = encode_field(self.token_header, token_value)
-            known = Known(tuple(claim_fields), replace, consumer)
+            # what ctx.authenticate adds on the full path
+            known = Known((*claim_fields, *consumer_fields(consumer, credential)), replace, consumer)
         return Prepared(
             outcome=outcome,
             claim_fields=tuple(claim_fields),
@@ -169,8 +173,7 @@ class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
             token_raw=token_raw,
             known=known,
             consumer=consumer,
-            credential={"id": claims.get("sub") or claims.get("client_id"), "issuer": claims.get("iss"),
-                        "method": outcome.method},
+            credential=credential,
             identity=Identity(
                 subject=subject if isinstance(subject, str) else None,
                 client_id=client_id if isinstance(client_id, str) else None,
