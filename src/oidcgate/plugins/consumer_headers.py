@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from oidcgate.plugins.pdk import encode_field
+from oidcgate.plugins.wire import encode_field
 
 if TYPE_CHECKING:
     from oidcgate.config.entities import Consumer

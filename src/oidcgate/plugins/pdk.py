@@ -8,20 +8,21 @@ touches the server, its sockets or its parser, so swapping the server does not t
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qs
 
+from oidcgate.plugins.consumer_headers import NAMES as _CONSUMER_NAMES
+from oidcgate.plugins.consumer_headers import consumer_fields
+from oidcgate.plugins.wire import encode_field as encode_field  # (part of the PDK)
+
 if TYPE_CHECKING:
     from oidcgate.config.entities import Consumer, Route, Service
 
 
-_TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 field-name
 _MEMO_MAX = 4096
 _keys: dict[str, bytes] = {}  # header name as plugins spell it -> its lower-case wire form (lookup key)
-_names: dict[str, bytes] = {}  # valid header names as plugins spell them -> their wire form
 
 
 def _key(name: str) -> bytes:
@@ -32,21 +33,6 @@ def _key(name: str) -> bytes:
         if len(_keys) < _MEMO_MAX:
             _keys[name] = key
     return key
-
-
-def encode_field(name: str, value: str) -> tuple[bytes, bytes, bytes, bytes]:
-    """A header field in wire form; ValueError for a name that is not a token or a value with CR, LF or NUL
-    (which would split the header block), UnicodeEncodeError for a character beyond latin-1."""
-    wire = _names.get(name)
-    if wire is None:
-        if not _TOKEN_RE.fullmatch(name):
-            raise ValueError(f"invalid header name {name!r}")
-        wire = name.encode("ascii")
-        if len(_names) < _MEMO_MAX:
-            _names[name] = wire
-    if "\r" in value or "\n" in value or "\0" in value:
-        raise ValueError(f"the value of header {name!r} contains CR, LF or NUL")
-    return wire, b": ", value.encode("latin-1"), b"\r\n"
 
 
 class Headers:
@@ -457,8 +443,3 @@ class PluginEnv:
         for closer in reversed(self._closers):
             await closer()
         self._closers.clear()
-
-
-# (at the end: consumer_headers builds its fields with encode_field, defined above)
-from oidcgate.plugins.consumer_headers import NAMES as _CONSUMER_NAMES  # noqa: E402
-from oidcgate.plugins.consumer_headers import consumer_fields  # noqa: E402

@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from oidcgate.controlplane.admin import clustering, declarative, entities, meta
+from oidcgate.controlplane.admin import clustering, consumer_groups, declarative, entities, meta
 from oidcgate.controlplane.admin.context import AdminContext
 from oidcgate.controlplane.admin.responses import JSON
 from oidcgate.controlplane.errors import AdminError
@@ -102,7 +102,8 @@ def create_app(store: Store, *, admin_token: str | None = None, node_id: str | N
     middleware = [Middleware(AdminToken, token=admin_token)] if admin_token else []
     middleware.append(Middleware(TrailingSlash))
     app = Starlette(
-        routes=[*meta.routes(context), *entities.routes(store), *declarative.routes(store),
+        routes=[*meta.routes(context), *entities.routes(store), *consumer_groups.routes(store),
+                *declarative.routes(store),
                 *clustering.routes(context)],
         middleware=middleware,
         exception_handlers={AdminError: _admin_error, HTTPException: _http_error,
