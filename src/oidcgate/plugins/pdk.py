@@ -18,7 +18,7 @@ from oidcgate.plugins.consumer_headers import consumer_fields
 from oidcgate.plugins.wire import encode_field as encode_field  # (part of the PDK)
 
 if TYPE_CHECKING:
-    from oidcgate.config.entities import Consumer, Route, Service
+    from oidcgate.config.entities import ACL, Consumer, ConsumerGroup, ConsumerGroupConsumer, Route, Service
 
 
 _MEMO_MAX = 4096
@@ -401,21 +401,49 @@ class Context:
 
 
 class ConsumerIndex:
-    """Consumers of the running snapshot by id, username and custom_id (built once per snapshot)."""
+    """Consumers of the running snapshot by id, username and custom_id, with their consumer groups and
+    ACL groups (built once per snapshot)."""
 
-    __slots__ = ("_by",)
+    __slots__ = ("_acl_groups", "_by", "_group_ids", "_groups")
 
-    def __init__(self, consumers: list[Consumer]) -> None:
+    def __init__(self, consumers: list[Consumer], groups: Iterable[ConsumerGroup] = (),
+                 memberships: Iterable[ConsumerGroupConsumer] = (), acls: Iterable[ACL] = ()) -> None:
         self._by: dict[str, dict[str, Consumer]] = {"id": {}, "username": {}, "custom_id": {}}
         for consumer in consumers:
             for key in ("id", "username", "custom_id"):
                 value = getattr(consumer, key)
                 if value is not None:
                     self._by[key][value] = consumer
+        by_id = {group.id: group for group in groups}
+        found: dict[str, list[ConsumerGroup]] = {}
+        for membership in memberships:
+            group = by_id.get(membership.consumer_group)
+            if group is not None:
+                found.setdefault(membership.consumer, []).append(group)  # type: ignore[arg-type]
+        self._groups = {consumer: tuple(sorted(found_, key=lambda g: g.name)) for consumer, found_ in found.items()}
+        self._group_ids = {consumer: frozenset(g.id for g in found_ if g.id) for consumer, found_ in found.items()}
+        acl_groups: dict[str, list[str]] = {}
+        for acl in acls:
+            acl_groups.setdefault(acl.consumer, []).append(acl.group)  # type: ignore[arg-type]
+        self._acl_groups = {consumer: tuple(names) for consumer, names in acl_groups.items()}
 
     def find(self, by: str, value: str) -> Consumer | None:
         index = self._by.get(by)
         return index.get(value) if index is not None else None
+
+    def groups(self, consumer_id: str | None) -> tuple[ConsumerGroup, ...]:
+        """The consumer groups of a consumer, by name."""
+        return self._groups.get(consumer_id, ()) if consumer_id is not None else ()
+
+    def group_ids(self, consumer_id: str | None) -> frozenset[str]:
+        return self._group_ids.get(consumer_id, _NONE) if consumer_id is not None else _NONE
+
+    def acl_groups(self, consumer_id: str | None) -> tuple[str, ...]:
+        """The groups of a consumer's ACL credentials (the acl plugin's `acls`), in configuration order."""
+        return self._acl_groups.get(consumer_id, ()) if consumer_id is not None else ()
+
+
+_NONE: frozenset[str] = frozenset()
 
 
 class PluginEnv:

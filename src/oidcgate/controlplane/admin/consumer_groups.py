@@ -48,10 +48,11 @@ SIDES = (Side("consumer_groups", "consumer_group", "consumers", "consumer", "con
 def _names(body: dict[str, Any], field: str) -> list[str]:
     value = body.get(field)
     values = value if isinstance(value, list) else [value]
-    if value is None or not values or not all(isinstance(v, str) and v for v in values):
+    names = [v for v in values if isinstance(v, str) and v]
+    if value is None or not values or len(names) != len(values):
         message = "required field missing" if value is None else "expected a name or id, or a list of them"
         raise SchemaViolation([FieldError(field, message)])
-    return values
+    return names
 
 
 class Memberships:
