@@ -304,12 +304,20 @@ class Known:
 
     The server applies it without a Context: `fields` (wire form, see encode_field) are added,
     `authorization` (when not None, one field in wire form) replaces the client's Authorization field,
-    and `consumer` is who the request is (for the access log).
+    and `consumer` and `credential` are who the request is (the access log, and Kong's consumer headers,
+    added as `ctx.authenticate(consumer, credential)` adds them).
     """
 
     fields: tuple[bytes, ...] = ()
     authorization: tuple[bytes, bytes, bytes, bytes] | None = None
     consumer: Consumer | None = None
+    credential: dict[str, Any] | None = None
+
+    def all_fields(self) -> tuple[bytes, ...]:
+        """`fields` and the consumer headers: everything the server adds."""
+        if self.consumer is None and self.credential is None:
+            return self.fields
+        return (*self.fields, *consumer_fields(self.consumer, self.credential))
 
 
 @dataclass(slots=True)

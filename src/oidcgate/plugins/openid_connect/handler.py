@@ -21,7 +21,6 @@ from typing import Any
 
 from oidcgate.config.entities import Consumer
 from oidcgate.plugins.base import Plugin
-from oidcgate.plugins.consumer_headers import consumer_fields
 from oidcgate.plugins.openid_connect import credentials
 from oidcgate.plugins.openid_connect.authorization import claim_at, claim_values
 from oidcgate.plugins.openid_connect.cache import TTLCache
@@ -164,8 +163,7 @@ class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
             replace = None  # (as `access` decides: the token header is Authorization, or none)
             if self.token_header is not None and authorization != token_raw:
                 replace = encode_field(self.token_header, token_value)
-            # what ctx.authenticate adds on the full path
-            known = Known((*claim_fields, *consumer_fields(consumer, credential)), replace, consumer)
+            known = Known(tuple(claim_fields), replace, consumer, credential)
         return Prepared(
             outcome=outcome,
             claim_fields=tuple(claim_fields),
