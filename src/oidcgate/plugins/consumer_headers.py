@@ -39,11 +39,11 @@ def consumer_fields(consumer: Consumer | None, credential: dict[str, Any] | None
         for name, value in (("X-Consumer-ID", consumer.id), ("X-Consumer-Custom-ID", consumer.custom_id),
                             ("X-Consumer-Username", consumer.username)):
             if value is not None:
-                found += _encoded(name, value)
+                found += header_field(name, value)
     if cred is not None:
-        found += _encoded("X-Credential-Identifier", cred)
+        found += header_field("X-Credential-Identifier", cred)
     elif consumer is not None and credential is None:
-        found += _encoded("X-Anonymous-Consumer", "true")
+        found += header_field("X-Anonymous-Consumer", "true")
     fields = tuple(found)
     if len(_memo) >= _MEMO_MAX:
         _memo.clear()
@@ -51,8 +51,8 @@ def consumer_fields(consumer: Consumer | None, credential: dict[str, Any] | None
     return fields
 
 
-def _encoded(name: str, value: str) -> tuple[bytes, bytes, bytes, bytes]:
-    """A field for a value that may hold what a header cannot (a claim): such characters are replaced."""
+def header_field(name: str, value: str) -> tuple[bytes, bytes, bytes, bytes]:
+    """A field for a value that may hold what a header cannot (a claim): such characters are replaced by `?`."""
     try:
         return encode_field(name, value)
     except (ValueError, UnicodeEncodeError):

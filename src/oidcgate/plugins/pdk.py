@@ -350,6 +350,7 @@ class Identity:
     scopes: tuple[str, ...] = ()
     groups: tuple[str, ...] = ()
     claims: dict[str, Any] = field(default_factory=dict)
+    authenticated_groups: tuple[str, ...] | None = None  # Kong's authenticated groups (the acl plugin's)
     source: str = ""  # the plugin and method, e.g. "openid-connect:bearer"
 
 
