@@ -475,8 +475,8 @@ class Store:
         if kind == "plugins":
             key = tables.plugin_cache_key(entity)
             if tx.index(kind, tables.plugin_cache_key).get(key, entity["id"]) != entity["id"]:
-                raise UniqueViolation({"name": entity["name"], **{
-                    ref: _ref_value(entity.get(ref)) for ref in ("consumer", "route", "service", "consumer_group")}})
+                scope = ("consumer", "route", "service", *(("consumer_group",) if entity.get("consumer_group") else ()))
+                raise UniqueViolation({"name": entity["name"], **{ref: _ref_value(entity.get(ref)) for ref in scope}})
         if kind in UNIQUE_TOGETHER:
             fields = UNIQUE_TOGETHER[kind]
             together = itemgetter(*fields)
