@@ -156,7 +156,8 @@ def compile_snapshot(snapshot: Snapshot, env: PluginEnv, stats: WorkerStats,
             config = (vault or EnvVault()).resolve(handler.CONFIG, plugin.config)  # secrets, here only
             instances[plugin.id] = handler(handler.validate_config(config), env,  # type: ignore[index]
                                            instance_id=plugin.id)
-    chains = build_chains(snapshot.routes, snapshot.plugins, instances)
+    chains = build_chains(snapshot.routes, snapshot.plugins, instances,
+                          {group.id: group.name for group in snapshot.consumer_groups})  # type: ignore[misc]
 
     routes: list[RouteRuntime] = []
     for route in snapshot.routes:
@@ -173,5 +174,6 @@ def compile_snapshot(snapshot: Snapshot, env: PluginEnv, stats: WorkerStats,
             service is not None and service.target.tracks,
             b'"route":%s,"service":%s' % (orjson.dumps(name), orjson.dumps(service_name or None))))
     router = Router((r.entity, r) for r in routes)
-    return Runtime(snapshot.hash, router, ConsumerIndex(list(snapshot.consumers)), routes, balancers,
-                   list(instances.values()))
+    consumers = ConsumerIndex(list(snapshot.consumers), snapshot.consumer_groups, snapshot.consumer_group_consumers,
+                              snapshot.acls)
+    return Runtime(snapshot.hash, router, consumers, routes, balancers, list(instances.values()))

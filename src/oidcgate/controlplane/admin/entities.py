@@ -26,13 +26,15 @@ from oidcgate.controlplane.store import Scope, Store
 
 T = TypeVar("T")
 
-TOP_LEVEL = ("services", "routes", "consumers", "plugins", "upstreams")
+TOP_LEVEL = ("services", "routes", "consumers", "plugins", "upstreams", "consumer_groups", "acls")
 # (parent kind, child kind, the child's reference to the parent)
 NESTED: tuple[tuple[str, str, str], ...] = (
     ("services", "routes", "service"),
     ("services", "plugins", "service"),
     ("routes", "plugins", "route"),
     ("consumers", "plugins", "consumer"),
+    ("consumers", "acls", "consumer"),
+    ("consumer_groups", "plugins", "consumer_group"),
     ("upstreams", "targets", "upstream"),
 )
 MAX_TAGS = 5  # as in Kong

@@ -182,6 +182,9 @@ class OpenIDConnectConfig(PluginConfig):
     groups_required: list[RequiredEntry] | None = Field(
         default=None, description="Required groups (AND within an entry, OR between entries); else 403.")
     groups_claim: ClaimPath = Field(default_factory=lambda: ["groups"], description="Path of the groups claim.")
+    authenticated_groups_claim: ClaimPath | None = Field(
+        default=None, description="Path of the claim whose values are the authenticated groups, which the "
+                                  "`acl` plugin checks (for a request without a consumer). Unset: none.")
     roles_required: list[RequiredEntry] | None = Field(
         default=None, description="Required roles (AND within an entry, OR between entries); else 403.")
     roles_claim: ClaimPath = Field(default_factory=lambda: ["roles"], description="Path of the roles claim.")
