@@ -18,6 +18,7 @@ of the ID token (so `groups`, `scope` and `aud` are the access token's when it h
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import time
@@ -98,7 +99,21 @@ class BrowserSignIn:
         return self.logout_rule is not None and await self.logout_rule.matches(request)
 
     async def authenticate(self, ctx: Context) -> Signed:
-        """The session behind this request (steps 2-4 of the module doc); raises PluginExit or OIDCError."""
+        """The session behind this request (steps 2-4 of the module doc); raises PluginExit or OIDCError.
+
+        A session this worker opened before, with nothing due, is answered here without waiting; the rest
+        runs in a task of its own (the plugin's first steps run outside one, and the provider and Redis
+        calls bound themselves with `asyncio.timeout`, which needs a task)."""
+        request = ctx.request
+        if self.in_cookie and not (self.code_flow and request.query_string):
+            value = self.session_cookie.read(cookies.parse(request.headers.get_all("cookie")))
+            now = time.time()
+            session = self.storage.load_cached(value, now) if value is not None else None  # type: ignore[attr-defined]
+            if session is not None and not self._expiring(session, now) and not session.touch_due(self.timeouts, now):
+                return Signed(self._outcome(session, now), session)
+        return await asyncio.ensure_future(self._authenticate(ctx))
+
+    async def _authenticate(self, ctx: Context) -> Signed:
         request = ctx.request
         now = time.time()
         jar = cookies.parse(request.headers.get_all("cookie"))
@@ -127,7 +142,10 @@ class BrowserSignIn:
         return Signed(self._outcome(session, now), session)
 
     async def logout(self, ctx: Context) -> PluginExit:
-        """Step 1 of the module doc: the answer to a logout request."""
+        """Step 1 of the module doc: the answer to a logout request (in a task: see `authenticate`)."""
+        return await asyncio.ensure_future(self._logout(ctx))
+
+    async def _logout(self, ctx: Context) -> PluginExit:
         request = ctx.request
         jar = cookies.parse(request.headers.get_all("cookie"))
         https = request.scheme == "https"
