@@ -29,6 +29,9 @@ def test_demo_runs_the_client_credentials_story_and_reuses_its_state(tmp_path: P
     client = json.loads((tmp_path / "demo-client.json").read_text())
     assert client["client_secret"] in first.stdout  # printed for the user to try, once per run
     assert (tmp_path / "demo-client.json").stat().st_mode & 0o077 == 0
+    web = json.loads((tmp_path / "demo-web.json").read_text())
+    assert f"username  {web['username']}" in first.stdout and f"password  {web['password']}" in first.stdout
+    assert "a browser at /app -> 302 to the identity provider's sign-in  [ok]" in first.stdout
 
     second = _demo(tmp_path)
     assert second.returncode == 0, second.stdout + second.stderr
