@@ -20,11 +20,13 @@ runs, and the table gives each row's median requests/s and its median ratio over
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import secrets
 import statistics
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -36,6 +38,7 @@ from oidcgate.plugins.openid_connect.client_auth import basic_authorization
 
 BAR = 0.85
 SCOPE = "bench:read"
+REDIS_PREFIX = f"bench-{secrets.token_hex(6)}:"
 WARMUP_SECONDS = 1
 ROUNDS = 15
 RUN_SECONDS = 2
@@ -45,7 +48,10 @@ ROWS = (("plain", "plain", "oidcgate, no plugins, no credentials (same data plan
         ("plain-cc", "plain", "oidcgate, no plugins, the client-credentials row's request"),
         ("noop", "noop", "oidcgate + a plugin doing nothing (request-transformer, empty config)"),
         ("bearer", "bearer", "oidcgate + openid-connect: bearer JWT (RS256)"),
-        ("cc", "cc", "oidcgate + openid-connect: client credentials (cached)"))
+        ("cc", "cc", "oidcgate + openid-connect: client credentials (cached)"),
+        ("session-cookie", "session-cookie", "oidcgate + openid-connect: browser session, cookie storage"),
+        ("session-redis", "session-redis", "oidcgate + openid-connect: browser session, Redis storage"))
+SESSION_SECRET = secrets.token_urlsafe(32)
 
 
 @contextlib.contextmanager
@@ -71,8 +77,40 @@ def gateway_doc(upstream: str, issuer: str) -> dict[str, Any]:
     routes = [{"name": "plain", "paths": ["/plain"]},
               {"name": "noop", "paths": ["/noop"], "plugins": [{"name": "request-transformer", "config": {}}]},
               {"name": "bearer", "paths": ["/bearer"], "plugins": [plugin]},
-              {"name": "cc", "paths": ["/cc"], "plugins": [plugin]}]
+              {"name": "cc", "paths": ["/cc"], "plugins": [plugin]},
+              {"name": "session-cookie", "paths": ["/session-cookie"], "plugins": [session_plugin(issuer, "cookie")]},
+              {"name": "session-redis", "paths": ["/session-redis"], "plugins": [session_plugin(issuer, "redis")]}]
     return {"_format_version": "3.0", "services": [{"name": "bench", "url": upstream, "routes": routes}]}
+
+
+def session_plugin(issuer: str, storage: str) -> dict[str, Any]:
+    """openid-connect accepting browser sessions (the rows measure a signed-in browser's repeat request)."""
+    return {"name": "openid-connect", "config": {
+        "issuer": issuer, "client_id": ["bench-web"], "client_secret": ["unused"], "auth_methods": ["session"],
+        "session_secret": SESSION_SECRET, "session_storage": storage, "redis": {"prefix": REDIS_PREFIX},
+        "upstream_headers_claims": ["iss", "sub"], "upstream_headers_names": ["Issuer_Header", "X-Subject"]}}
+
+
+def session_cookies(issuer: str, token: str) -> dict[str, dict[str, str]]:
+    """A signed-in browser's Cookie header for each storage: the session as sign-in would have stored it."""
+    from oidcgate.plugins.openid_connect.session.config import SessionRedis
+    from oidcgate.plugins.openid_connect.session.record import Session, new_id
+    from oidcgate.plugins.openid_connect.session.storage import CookieStorage, RedisStorage
+    from oidcgate.shared_state import close_pools
+
+    now = time.time()
+    session = Session(id=new_id(), issuer=issuer, client_id="bench-web", created=now, renewed=now, seen=now,
+                      access_token=token, expires_at=now + 3000, id_token=None, refresh_token=None,
+                      claims={"iss": issuer, "sub": "bench-user"})
+
+    async def stored() -> tuple[str, str]:
+        cookie = await CookieStorage(SESSION_SECRET, "session").save(session, 3000)
+        redis = await RedisStorage(SESSION_SECRET, "session", SessionRedis(prefix=REDIS_PREFIX)).save(session, 3000)
+        await close_pools()
+        return cookie, redis
+
+    cookie, redis = asyncio.run(stored())
+    return {"session-cookie": {"Cookie": f"session={cookie}"}, "session-redis": {"Cookie": f"session={redis}"}}
 
 
 def _token(issuer: str, client_id: str, secret: str) -> str:
@@ -113,7 +151,7 @@ def measure() -> list[dict[str, Any]]:
         bearer = {"Authorization": f"Bearer {token}"}
         basic = {"Authorization": basic_authorization(client_id, secret)}
         runs, ratios = _rounds(base, {"plain": {}, "plain-bearer": bearer, "plain-cc": basic, "noop": bearer,
-                                      "bearer": bearer, "cc": basic})
+                                      "bearer": bearer, "cc": basic, **session_cookies(issuer, token)})
     ratio = {key: statistics.median(values) for key, values in ratios.items()}
     notes = {
         "plain": f"the reference of the bar; medians of {len(runs['plain'])} runs in "
@@ -122,6 +160,10 @@ def measure() -> list[dict[str, Any]]:
         "plain-cc": f"{ratio['plain-cc']:.0%} of the no-credentials row",
         "noop": f"{ratio['noop']:.0%} of the no-plugin row: what running the plugin phases costs",
     }
+    for key in ("session-cookie", "session-redis"):
+        notes[key] = f"{ratio[key]:.1%} of the no-plugin row (bar >= {BAR:.0%}: " \
+                     f"{'met' if ratio[key] >= BAR else 'NOT met'}; per round {min(ratios[key]):.0%} to " \
+                     f"{max(ratios[key]):.0%})"
     for key in ("bearer", "cc"):
         same = ratio[key] / ratio[f"plain-{key}"] if ratio[f"plain-{key}"] else 0.0
         notes[key] = f"{ratio[key]:.1%} of the no-plugin row (bar >= {BAR:.0%}: " \

@@ -31,9 +31,13 @@ def test_demo_runs_the_client_credentials_story_and_reuses_its_state(tmp_path: P
     client = json.loads((tmp_path / "demo-client.json").read_text())
     assert client["client_secret"] in first.stdout  # printed for the user to try, once per run
     dirs = tuple(tmp_path / name for name in ("logs", "cp", "dp"))
-    files = tuple(tmp_path / name for name in ("demo-client.json", "idp.db", "cluster.key", "cluster.crt",
-                                               "cp/oidcgate.db", "cp/node_id", "dp/config.json", "dp/node_id"))
+    files = tuple(tmp_path / name for name in ("demo-client.json", "demo-web.json", "idp.db", "cluster.key",
+                                               "cluster.crt", "cp/oidcgate.db", "cp/node_id", "dp/config.json",
+                                               "dp/node_id"))
     assert modes(*dirs, *files) == private(dirs=dirs, files=files)
+    web = json.loads((tmp_path / "demo-web.json").read_text())
+    assert f"username  {web['username']}" in first.stdout and f"password  {web['password']}" in first.stdout
+    assert "a browser at /app -> 302 to the identity provider's sign-in  [ok]" in first.stdout
 
     second = _demo(tmp_path)
     assert second.returncode == 0, second.stdout + second.stderr

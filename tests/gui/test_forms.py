@@ -201,3 +201,15 @@ def test_prefixed_fields_nest_under_their_prefix() -> None:
     fields = schema_fields(form_schema(Sample), prefix="config.", include=("name", "limits"))
     body = parse_form(fields, FormValues([("config.name", "n"), ("config.limits.burst", "3")]))
     assert body == {"config": {"name": "n", "limits": {"burst": 3}}}
+
+
+def test_the_openid_connect_form_shows_browser_sign_in_fields_with_secrets_masked() -> None:
+    fields = {f.name: f for f in plugin_config_fields("openid-connect")}
+    assert fields["config.session_secret"].widget == "password"
+    assert fields["config.session_storage"].options == ("cookie", "memcache", "memcached", "redis")
+    assert fields["config.session_idling_timeout"].default == 900
+    assert fields["config.logout_methods"].default == ["POST", "DELETE"]
+    redis = {child.name: child for child in fields["config.redis"].children}
+    assert redis["config.redis.password"].widget == "password" and "config.redis.prefix" in redis
+    assert {"config.redirect_uri", "config.upstream_id_token_header", "config.upstream_user_info_header",
+            "config.require_proof_key_for_code_exchange"} <= set(fields)

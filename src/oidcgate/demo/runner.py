@@ -29,6 +29,8 @@ HOST = "127.0.0.1"
 PORTS = {"proxy": 8000, "admin": 8001, "gui": 8002, "cluster": 8005, "status": 8100, "idp": 9000, "echo": 9090}
 ISSUER = f"http://{HOST}:{PORTS['idp']}/oauth2/default"
 SCOPES = "orders:read orders:write"
+DEMO_USER = "demo"
+WEB_SCOPES = ["openid", "profile", "email", "groups", "offline_access"]
 START_TIMEOUT = 20.0
 
 
@@ -56,6 +58,10 @@ def run(prefix: str, *, wait: bool = True) -> int:
             _wait_for_route()
             elapsed = time.monotonic() - started
             _print_instructions(root, client, elapsed)
+            web = _ensure_web_sign_in(root)
+            _configure_browser_route(web)
+            _wait_for_route("/app", 302)
+            _print_browser_instructions(web)
             ok = _run_story(client)
             if not wait:
                 return 0 if ok else 1
@@ -180,6 +186,76 @@ def _ensure_idp_client(root: Path) -> dict[str, str]:
     return client
 
 
+def _ensure_web_sign_in(root: Path) -> dict[str, str]:
+    """The browser route's client and the demo user at the identity provider, made once (kept in the prefix)."""
+    saved = root / "demo-web.json"
+    with _idp_admin() as idp:
+        if saved.exists():
+            web = json.loads(saved.read_text())
+            if idp.get(f"/clients/{web['client_id']}").status_code == 200:
+                return dict(web)
+        password = secrets.token_urlsafe(12)
+        proxy = f"http://{HOST}:{PORTS['proxy']}"
+        user = {"username": DEMO_USER, "password": password, "name": "Demo User", "email": "demo@example.test",
+                "groups": ["users"]}
+        response = idp.post("/users", json=user)
+        if response.status_code == 409:  # kept from an earlier demo whose client is gone: made afresh
+            listing = idp.get("/users").json()
+            for known in listing if isinstance(listing, list) else listing.get("data", []):
+                if known.get("username") == DEMO_USER:
+                    idp.delete(f"/users/{known['id']}")
+            response = idp.post("/users", json=user)
+        if response.status_code >= 300:
+            raise DemoError(f"identity provider refused the demo user: {response.text}")
+        response = idp.post("/clients", json={
+            "name": "demo-browser-app", "grant_types": ["authorization_code", "refresh_token"],
+            "scopes": WEB_SCOPES, "redirect_uris": [f"{proxy}/app/callback"],
+            "post_logout_redirect_uris": [f"{proxy}/app/signed-out"]})
+        if response.status_code not in (200, 201):
+            raise DemoError(f"identity provider refused the browser client: {response.text}")
+        body = response.json()
+    web = {"client_id": body["client_id"], "client_secret": body["client_secret"], "username": DEMO_USER,
+           "password": password, "session_secret": secrets.token_urlsafe(32)}
+    write_private(saved, json.dumps(web).encode())
+    return web
+
+
+def _configure_browser_route(web: dict[str, str]) -> None:
+    """Route /app → openid-connect with browser sign-in (authorization code + PKCE, session cookie, logout)."""
+    proxy = f"http://{HOST}:{PORTS['proxy']}"
+    config: dict[str, Any] = {
+        "issuer": ISSUER, "client_id": [web["client_id"]], "client_secret": [web["client_secret"]],
+        "auth_methods": ["authorization_code", "session", "refresh_token"], "scopes": WEB_SCOPES,
+        "redirect_uri": [f"{proxy}/app/callback"], "session_secret": web["session_secret"],
+        "logout_uri_suffix": "/logout", "logout_methods": ["GET", "POST"],
+        "logout_redirect_uri": f"{proxy}/app/signed-out",
+        "upstream_headers_claims": ["preferred_username", "groups"],
+        "upstream_headers_names": ["X-User", "X-Groups"],
+    }
+    with httpx.Client(base_url=f"http://{HOST}:{PORTS['admin']}", timeout=10) as admin:
+        _expect(admin.put("/routes/app", json={"paths": ["/app"], "service": {"name": "httpbin"}}))
+        _expect(admin.put("/routes/app-signed-out", json={"paths": ["/app/signed-out"],
+                                                          "service": {"name": "httpbin"}}))
+        existing = admin.get("/routes/app/plugins").json().get("data", [])
+        current = next((p for p in existing if p["name"] == "openid-connect"), None)
+        if current is None:
+            _expect(admin.post("/routes/app/plugins", json={"name": "openid-connect", "config": config}))
+        else:
+            _expect(admin.patch(f"/plugins/{current['id']}", json={"config": config}))
+
+
+def _print_browser_instructions(web: dict[str, str]) -> None:
+    proxy = f"http://{HOST}:{PORTS['proxy']}"
+    print(f"""Browser sign-in: open {proxy}/app in a browser and sign in at the identity provider as
+
+  username  {web['username']}
+  password  {web['password']}
+
+The echo shows what the upstream got (X-User, X-Groups, the access token); reload: no new sign-in.
+Sign out: {proxy}/app/logout (ends the provider's session too).
+""", flush=True)
+
+
 def _configure_gateway(client: dict[str, str]) -> None:
     """Service httpbin → route /oidcroute → openid-connect, through the Admin API (idempotent)."""
     with httpx.Client(base_url=f"http://{HOST}:{PORTS['admin']}", timeout=10) as admin:
@@ -210,17 +286,17 @@ def _expect(response: httpx.Response) -> httpx.Response:
     return response
 
 
-def _wait_for_route() -> None:
-    """The data plane serves the route once the control plane's push arrived (it answers 401)."""
+def _wait_for_route(path: str = "/oidcroute", expected: int = 401) -> None:
+    """The data plane serves the route once the control plane's push arrived (it answers `expected`)."""
     deadline = time.monotonic() + START_TIMEOUT
     status = None
     while time.monotonic() < deadline:
         with contextlib.suppress(httpx.HTTPError):
-            status = httpx.get(f"http://{HOST}:{PORTS['proxy']}/oidcroute", timeout=2).status_code
-            if status == 401:
+            status = httpx.get(f"http://{HOST}:{PORTS['proxy']}{path}", timeout=2).status_code
+            if status == expected:
                 return
         time.sleep(0.1)
-    raise DemoError(f"the data plane did not serve /oidcroute in time (last status {status})")
+    raise DemoError(f"the data plane did not serve {path} in time (last status {status})")
 
 
 def _print_instructions(root: Path, client: dict[str, str], elapsed: float) -> None:
@@ -268,7 +344,11 @@ def _run_story(client: dict[str, str]) -> bool:
     ok = anonymous.status_code == 401 and authorized.status_code == 200 and injected == ISSUER
     print(f"Checked: without credentials -> {anonymous.status_code}; with -u id:secret -> "
           f"{authorized.status_code}, upstream saw Issuer-Header: {injected}  [{'ok' if ok else 'FAILED'}]")
-    return ok
+    browser = httpx.get(f"http://{HOST}:{PORTS['proxy']}/app", timeout=10)
+    to_sign_in = browser.status_code == 302 and browser.headers.get("location", "").startswith(ISSUER)
+    print(f"Checked: a browser at /app -> {browser.status_code} to the identity provider's sign-in  "
+          f"[{'ok' if to_sign_in else 'FAILED'}]")
+    return ok and to_sign_in
 
 
 def _wait_for_signal(children: list[Child]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qs
 
@@ -358,7 +359,7 @@ class Context:
     """Everything a plugin may see about one request. One instance per request."""
 
     __slots__ = ("_log_fields", "_shared", "consumer", "consumers", "credential", "identity", "request", "response",
-                 "route", "service", "upstream_path")
+                 "response_fields", "route", "service", "upstream_path")
 
     def __init__(self, request: Request, route: Route, service: Service | None,
                  consumers: ConsumerIndex) -> None:
@@ -373,6 +374,7 @@ class Context:
         self._shared: dict[str, Any] | None = None
         self._log_fields: dict[str, Any] | None = None
         self.upstream_path: str | None = None  # None: computed by the proxy from the route match
+        self.response_fields: list[bytes] | None = None  # added to the response, whoever answers (wire form)
 
     @property
     def shared(self) -> dict[str, Any]:
@@ -387,6 +389,20 @@ class Context:
         if self._log_fields is None:
             self._log_fields = {}
         return self._log_fields
+
+    def add_response_header(self, name: str, value: str) -> None:
+        """Add a field to the response the client gets, be it the upstream's or a `ctx.exit` (Kong's
+        `kong.response.add_header` in the access phase): e.g. several `Set-Cookie` fields. ValueError for
+        what cannot go on the wire (see encode_field)."""
+        fields = encode_field(name, value)
+        if self.response_fields is None:
+            self.response_fields = []
+        self.response_fields += fields
+
+    def response_header_items(self) -> list[tuple[str, str]]:
+        """The fields added by `add_response_header`, as (name, value) pairs."""
+        fields = self.response_fields or []
+        return [(fields[i].decode("latin-1"), fields[i + 2].decode("latin-1")) for i in range(0, len(fields), 4)]
 
     @staticmethod
     def exit(status: int, body: Any = None, headers: dict[str, str] | None = None) -> PluginExit:
@@ -462,9 +478,10 @@ class PluginEnv:
     configuration pushes.
     """
 
-    def __init__(self, node_id: str = "", hostname: str = "") -> None:
+    def __init__(self, node_id: str = "", hostname: str = "", prefix: Path | None = None) -> None:
         self.node_id = node_id
         self.hostname = hostname
+        self.prefix = prefix  # the node's prefix directory (None: no files of its own, as in tests)
         self._state: dict[str, dict[str, Any]] = {}
         self._closers: list[Callable[[], Awaitable[None]]] = []
 

@@ -421,6 +421,9 @@ class Exchange:
                     if drop:
                         fields = drop_named(fields, drop)
         chain = route.chain  # type: ignore[union-attr]
+        ctx = self.ctx
+        if ctx is not None and ctx.response_fields:  # what plugins added in the access phase
+            fields = fields + ctx.response_fields
         if chain is None:
             self.out = [self.finish_head(fields, status, length, chunked, received_via)]
         elif chain.has_response:

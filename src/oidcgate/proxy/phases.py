@@ -227,6 +227,8 @@ def exit_response(exchange: Exchange, exc: PluginExit, *, response_phase: bool =
     """
     body, content_type = errors.exit_body(exc.body)
     headers = list(exc.headers.items())
+    if exchange.ctx is not None and exchange.ctx.response_fields:  # added in the access phase
+        headers += exchange.ctx.response_header_items()
     if any(name.lower() == "content-type" for name, _ in headers):
         content_type = None
     ctx, chain = exchange.ctx, exchange.route.chain if exchange.route is not None else None

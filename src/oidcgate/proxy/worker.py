@@ -55,7 +55,7 @@ class Worker:
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
         settings = self.settings
-        state = self.state = WorkerState(loop, settings, PluginEnv(self.node_id, socket.gethostname()),
+        state = self.state = WorkerState(loop, settings, PluginEnv(self.node_id, socket.gethostname(), settings.prefix_path),
                                          AccessLog(settings.access_log))
         reader, writer = await asyncio.open_connection(sock=socket.socket(fileno=self.channel_fd))
         for sig in (signal.SIGTERM, signal.SIGINT):

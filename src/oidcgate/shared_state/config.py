@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from oidcgate.config.types import Hostname, Port, TimeoutMs
+from oidcgate.config.types import REFERENCEABLE, Hostname, Port, TimeoutMs
 
 
 class RedisConfig(BaseModel):
@@ -19,8 +19,10 @@ class RedisConfig(BaseModel):
     host: Hostname = Field("127.0.0.1", description="Redis host.")
     port: Port = Field(6379, description="Redis port.")
     database: int = Field(0, ge=0, le=2**31 - 1, description="Redis database number.")
-    username: str | None = Field(None, min_length=1, description="ACL user (Redis 6+); none: the default user.")
-    password: str | None = Field(None, min_length=1, description="Password; accepts {vault://env/...}.")
+    username: str | None = Field(None, min_length=1, json_schema_extra=REFERENCEABLE,
+                                 description="ACL user (Redis 6+); none: the default user.")
+    password: str | None = Field(None, min_length=1, json_schema_extra=REFERENCEABLE,
+                                 description="Password; accepts {vault://env/...}.")
     ssl: bool = Field(False, description="Connect with TLS.")
     ssl_verify: bool = Field(False, description="Verify the server certificate (with ssl).")
     server_name: Hostname | None = Field(None, description="SNI and the name to verify, with ssl.")

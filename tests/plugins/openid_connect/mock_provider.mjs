@@ -11,7 +11,8 @@
 //   tests can forge provider-signed tokens with arbitrary claims.
 // - The token endpoint checks client secrets (the package accepts anything): wrong secret → 401
 //   invalid_client; a scope the client lacks → 400 invalid_scope. Tokens carry client_id, sub, aud
-//   and the client's extra claims.
+//   and the client's extra claims; ID tokens (authorization code flow: /authorize answers at once,
+//   no login page) keep aud = the client id and the nonce.
 // - GET /__counts: requests served per endpoint. POST /__delay?ms=N: answer every provider endpoint
 //   N ms late. POST /__rotate: add a new signing key (written to keyFile; the JWKS then lists both).
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
@@ -48,6 +49,8 @@ function clientOf(req) {
 
 service.on("beforeTokenSigning", (token, req) => {
   const { id } = clientOf(req);
+  // ID tokens (authorization code and refresh grants) keep the package's claims: aud = the client id.
+  if (req.body.grant_type !== "client_credentials" && token.payload.aud === id) return;
   Object.assign(token.payload, { client_id: id, sub: id, aud: options.audience ?? "api://mock" },
     clients[id]?.claims ?? {});
 });

@@ -39,6 +39,7 @@ MOCK_CLIENTS: dict[str, dict[str, Any]] = {
     "svc": {"secret": "s3cr:et+1 ü", "scopes": ["orders:read", "orders:write"],
             "claims": {"groups": ["admins", "users"], "roles": ["ops"], "org": {"id": 7}}},
     "reader": {"secret": "reader-secret", "scopes": ["orders:read"], "claims": {"groups": ["users"]}},
+    "web": {"secret": "web-secret", "scopes": ["openid"], "claims": {"groups": ["users"], "name": "Web User"}},
     "mallory": {"secret": "mallory-secret", "scopes": ["orders:read"],
                 "claims": {"name": "Mallory\r\nX-Admin: true"}},
 }

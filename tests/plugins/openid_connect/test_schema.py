@@ -101,9 +101,11 @@ def test_upstream_access_token_header_form(value: str, message: str) -> None:
 
 
 def test_not_yet_supported_kong_values_say_so() -> None:
-    found = errors({"issuer": ISSUER, "auth_methods": ["bearer", "authorization_code", "session"],
-                    "client_auth": ["tls_client_auth"], "client_id": ["gw"], "client_secret": ["s"]})
-    assert found["auth_methods"].startswith("not supported yet: authorization_code, session")
+    found = errors({"issuer": ISSUER, "auth_methods": ["bearer", "password", "userinfo"],
+                    "client_auth": ["tls_client_auth"], "client_id": ["gw"], "client_secret": ["s"],
+                    "session_storage": "memcache"})
+    assert found["auth_methods"].startswith("not supported yet: password, userinfo")
+    assert found["session_storage"].startswith("not supported yet: memcache")
     assert found["client_auth"].startswith("not supported yet: tls_client_auth")
     unknown = errors({"issuer": ISSUER, "auth_methods": ["magic"]})
     assert "auth_methods[0]" in unknown and "password" in unknown["auth_methods[0]"]

@@ -35,6 +35,12 @@ class Metadata:
     token_auth_methods: tuple[str, ...]
     introspection_auth_methods: tuple[str, ...]
     signing_algs: tuple[str, ...]
+    # What browser sign-in uses (OIDC Discovery §3, RFC 8414 §2).
+    authorization_endpoint: str | None = None
+    userinfo_endpoint: str | None = None
+    end_session_endpoint: str | None = None
+    revocation_endpoint: str | None = None
+    code_challenge_methods: tuple[str, ...] = ()
 
     @classmethod
     def parse(cls, doc: dict[str, Any]) -> Metadata:
@@ -55,7 +61,11 @@ class Metadata:
                    token_auth_methods=token_methods,
                    introspection_auth_methods=strings("introspection_endpoint_auth_methods_supported")
                    or token_methods,
-                   signing_algs=strings("id_token_signing_alg_values_supported"))
+                   signing_algs=strings("id_token_signing_alg_values_supported"),
+                   authorization_endpoint=text("authorization_endpoint"),
+                   userinfo_endpoint=text("userinfo_endpoint"), end_session_endpoint=text("end_session_endpoint"),
+                   revocation_endpoint=text("revocation_endpoint"),
+                   code_challenge_methods=strings("code_challenge_methods_supported"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,9 @@
 """The openid-connect plugin's handler (Kong's `handler.lua`): authenticate in `access`, then shape
 the upstream request.
 
-The work lives beside it: `flows` (bearer, introspection, client credentials), `discovery`, `cache`,
-`credentials`, `verify`, `authorization`, `headers`, `errors`. Per-process state (providers, their
+The work lives beside it: `flows` (bearer, introspection, client credentials), `browser` (sign-in,
+sessions, refresh and logout), `discovery`, `cache`, `credentials`, `verify`, `authorization`, `headers`,
+`errors`. Per-process state (providers, their
 caches, the HTTP client) sits in `PluginEnv.state("openid-connect")`, so it survives new
 configurations; everything derived from this instance's config is computed here, once.
 
@@ -16,16 +17,23 @@ later plugins read them, they must not change them.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from oidcgate.config.entities import Consumer
 from oidcgate.plugins.base import Plugin
 from oidcgate.plugins.openid_connect import credentials
-from oidcgate.plugins.openid_connect.authorization import claim_at, claim_values
+from oidcgate.plugins.openid_connect.authorization import claim_at, claim_values, first_failure
+from oidcgate.plugins.openid_connect.browser import BrowserSignIn, Signed, userinfo_header
 from oidcgate.plugins.openid_connect.cache import TTLCache
 from oidcgate.plugins.openid_connect.discovery import provider_for
-from oidcgate.plugins.openid_connect.errors import InsufficientScope, InvalidToken, OIDCError, to_exit
+from oidcgate.plugins.openid_connect.errors import (
+    InsufficientScope,
+    InvalidToken,
+    MissingCredentials,
+    OIDCError,
+    to_exit,
+)
 from oidcgate.plugins.openid_connect.flows import Authenticator, Outcome
 from oidcgate.plugins.openid_connect.headers import ClaimHeaders, UnsafeClaimValue
 from oidcgate.plugins.openid_connect.schema import OpenIDConnectConfig
@@ -47,6 +55,7 @@ class Prepared:
     consumer: Consumer | None
     credential: dict[str, Any]
     identity: Identity  # shared by the requests that reuse this: later plugins read it, never change it
+    session_fields: tuple[bytes, ...] = ()  # a session's ID token and userinfo headers, in wire form
 
 
 class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
@@ -84,6 +93,12 @@ class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
         self.shortcut_ok = self.reuse is not None and not self.hide_credentials and (
             self.token_header is None or self.token_in_authorization)
         self.raw_query_needles = tuple(needle.encode() for needle in self.query_needles)
+        self.browser = BrowserSignIn(config, self.flows, env, state) if config.browser_sign_in else None
+        self.session_headers = tuple(name for name in (config.upstream_id_token_header,
+                                                       config.upstream_user_info_header) if name)
+        self.session_reuse: TTLCache[Prepared] = TTLCache()  # (session id, version) → what it leads to
+        if self.browser is not None and (self.browser.logout_rule is not None or self.session_headers):
+            self.shortcut_ok = False  # the full path may log out, or remove a forged session header
 
     def shortcut(self, request: RawRequest) -> Known | None:
         """A repeat request gets the answer its first one led to: same single Authorization header, and
@@ -105,6 +120,8 @@ class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
         """
         request = ctx.request
         headers = request.headers
+        if self.browser is not None and await self.browser.is_logout(request):
+            raise await self.browser.logout(ctx)
         authorization = headers.single("authorization")  # (two are resolved by the full path)
         key = prepared = None
         reuse = self.reuse
@@ -115,7 +132,10 @@ class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
         if prepared is None:
             prepared = await self._authenticate(ctx, key, authorization)
         if self.hide_credentials:
-            credentials.hide(request, prepared.outcome.credentials)
+            if prepared.outcome.method == "session":
+                self.browser.hide(request)  # type: ignore[union-attr]
+            else:
+                credentials.hide(request, prepared.outcome.credentials)
             unchanged = False
         else:  # a bearer token passed on as it came needs no edit
             unchanged = authorization == prepared.token_raw
@@ -123,6 +143,10 @@ class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
             for name in self.claim_headers.forged(headers.keys()):  # the client's own copies go first
                 headers.remove(name)
             headers.add_fields(prepared.claim_fields)
+        for name in self.session_headers:  # the client's own copies never pass; a session's value is set
+            headers.remove(name)
+        if prepared.session_fields:
+            headers.add_fields(prepared.session_fields)
         if self.token_header is not None and not (unchanged and self.token_in_authorization):
             headers.set(self.token_header, prepared.token_value)
         ctx.authenticate(prepared.consumer, prepared.credential, prepared.identity)
@@ -131,7 +155,12 @@ class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
         """The full path: find, verify and authorize the credentials; remember the outcome under `key`."""
         config = self.config
         try:
-            outcome = await self.flows.authenticate(ctx.request)
+            try:
+                outcome = await self.flows.authenticate(ctx.request)
+            except MissingCredentials:
+                if self.browser is None:
+                    raise
+                return self._session(ctx, await self.browser.authenticate(ctx))
             prepared = self._prepare(ctx, outcome, authorization)
         except UnsafeClaimValue as exc:
             raise to_exit(InvalidToken(f"{exc}: it cannot be sent upstream"),
@@ -141,6 +170,28 @@ class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
         until = outcome.reusable_until
         if self.reuse is not None and key is not None and until is not None and outcome.credentials.source == "header":
             self.reuse.put(key, prepared, until, time.time())
+        return prepared
+
+    def _session(self, ctx: Context, signed: Signed) -> Prepared:
+        """What a session request leads to, computed once per session version; the route's scopes,
+        groups and roles apply to it as to a bearer token (403)."""
+        session = signed.session
+        key = (session.id, session.version)
+        now = time.time()
+        prepared = self.session_reuse.get(key, now)
+        if prepared is None:
+            failed = first_failure(self.flows.checks, session.claims)
+            if failed is not None:
+                raise InsufficientScope(f"the session lacks the required {failed.name}")
+            prepared = self._prepare(ctx, signed.outcome, None)
+            extra: list[bytes] = []
+            if self.config.upstream_id_token_header and session.id_token:
+                extra += encode_field(self.config.upstream_id_token_header.replace("_", "-"), session.id_token)
+            if self.config.upstream_user_info_header and session.userinfo is not None:
+                extra += encode_field(self.config.upstream_user_info_header.replace("_", "-"),
+                                      userinfo_header(session.userinfo))
+            prepared = replace(prepared, session_fields=tuple(extra))
+            self.session_reuse.put(key, prepared, signed.outcome.reusable_until or now, now)
         return prepared
 
     def _prepare(self, ctx: Context, outcome: Outcome, authorization: bytes | None) -> Prepared:

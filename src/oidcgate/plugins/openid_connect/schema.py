@@ -29,6 +29,17 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from oidcgate.config.types import REFERENCEABLE, HeaderName
 from oidcgate.plugins.base import PluginConfig
+from oidcgate.plugins.openid_connect.session.config import (
+    STORAGES_SUPPORTED,
+    CookieDomain,
+    CookieName,
+    CookiePath,
+    QueryArgName,
+    QueryArgValue,
+    SameSite,
+    SessionRedis,
+    SessionStorage,
+)
 
 DISCOVERY_SUFFIX = "/.well-known/openid-configuration"
 
@@ -37,7 +48,8 @@ AuthMethod = Literal["password", "client_credentials", "authorization_code", "be
                      "userinfo", "kong_oauth2", "refresh_token", "session"]
 ClientAuth = Literal["client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt",
                      "tls_client_auth", "self_signed_tls_client_auth", "none"]
-AUTH_METHODS_SUPPORTED = ("client_credentials", "bearer", "introspection")
+AUTH_METHODS_SUPPORTED = ("client_credentials", "bearer", "introspection", "authorization_code", "session",
+                          "refresh_token")
 CLIENT_AUTH_SUPPORTED = ("client_secret_basic", "client_secret_post", "private_key_jwt")
 SECRET_CLIENT_AUTH = ("client_secret_basic", "client_secret_post")
 
@@ -233,6 +245,79 @@ class OpenIDConnectConfig(PluginConfig):
     forbidden_error_message: str = Field(default="Forbidden", min_length=1, max_length=512,
                                          description="The `message` of 403 responses.")
 
+    # Browser sign-in: the authorization code flow (auth_methods `authorization_code`), sessions, logout.
+    redirect_uri: list[Url] | None = Field(
+        default=None, description="Where the provider sends the browser back (the first entry). Default: the "
+                                  "request's URL without its query, so the callback comes to the route itself.")
+    require_proof_key_for_code_exchange: bool | None = Field(
+        default=None, description="PKCE (S256): true always, false never; null: when the discovery document "
+                                  "lists S256 in `code_challenge_methods_supported`.")
+    authorization_query_args_names: list[QueryArgName] | None = Field(
+        default=None, description="Extra query arguments of the authorization request (names), e.g. `prompt`.")
+    authorization_query_args_values: list[QueryArgValue] | None = Field(
+        default=None, description="Their values, same order and length.")
+    authorization_cookie_name: CookieName = Field(
+        default="authorization", description="The short-lived, encrypted cookie that holds state, nonce and "
+                                             "PKCE verifier between the redirect and the callback.")
+    authorization_cookie_path: CookiePath = Field(default="/", description="Path of the authorization cookie.")
+    authorization_cookie_domain: CookieDomain | None = Field(default=None,
+                                                             description="Domain of the authorization cookie.")
+    authorization_cookie_same_site: SameSite = Field(
+        default="Lax", description="SameSite of the authorization cookie; it must come back with the "
+                                   "provider's redirect, which `Strict` prevents.")
+    authorization_cookie_http_only: bool = Field(default=True, description="HttpOnly authorization cookie.")
+    authorization_cookie_secure: bool | None = Field(
+        default=None, description="Secure authorization cookie; null: when the request came over https.")
+    authorization_rolling_timeout: int = Field(
+        default=600, ge=1, le=86400, description="Seconds a sign-in may take, from redirect to callback.")
+    session_secret: Secret | None = Field(
+        default=None, json_schema_extra=REFERENCEABLE, description="The secret the session keys derive from (HKDF-SHA256 → AES-256-GCM); "
+                                  "accepts {vault://env/...}. Every data plane sharing sessions needs the same. "
+                                  "Null: a single node generates one and keeps it in its prefix.")
+    session_cookie_name: CookieName = Field(default="session", description="Name of the session cookie.")
+    session_cookie_path: CookiePath = Field(default="/", description="Path of the session cookie.")
+    session_cookie_domain: CookieDomain | None = Field(default=None, description="Domain of the session cookie.")
+    session_cookie_same_site: SameSite = Field(default="Lax", description="SameSite of the session cookie.")
+    session_cookie_http_only: bool = Field(default=True, description="HttpOnly session cookie.")
+    session_cookie_secure: bool | None = Field(
+        default=None, description="Secure session cookie; null: when the request came over https.")
+    session_idling_timeout: int = Field(default=900, ge=0, le=31536000,
+                                        description="Seconds without a request before a session ends (0: none).")
+    session_rolling_timeout: int = Field(
+        default=3600, ge=0, le=31536000,
+        description="Seconds a session lives without being renewed; a token refresh renews it (0: none).")
+    session_absolute_timeout: int = Field(default=86400, ge=0, le=31536000,
+                                          description="Seconds a session lives at most, whatever happens (0: none).")
+    session_storage: SessionStorage = Field(
+        default="cookie", description="`cookie`: the session, encrypted, in the cookie (chunked above 4,000 "
+                                      "bytes); `redis`: in Redis, the cookie holding only an opaque id.")
+    redis: SessionRedis = Field(default_factory=lambda: SessionRedis.model_validate({}),
+                                description="Where `session_storage: redis` keeps sessions (Kong's redis object).")
+    refresh_tokens: bool = Field(
+        default=True, description="Refresh a session's expired access token with its refresh token (needs "
+                                  "`refresh_token` in auth_methods); else the browser signs in again.")
+    logout_uri_suffix: str | None = Field(
+        default=None, min_length=1, max_length=1024,
+        description="A request whose path ends with this (and whose method is in `logout_methods`) signs out.")
+    logout_methods: list[Literal["POST", "GET", "DELETE"]] = Field(
+        default_factory=lambda: list[Literal["POST", "GET", "DELETE"]](["POST", "DELETE"]), min_length=1,
+        description="The methods of a logout request.")
+    logout_query_arg: QueryArgName | None = Field(
+        default=None, description="A query argument that makes a request a logout request.")
+    logout_post_arg: QueryArgName | None = Field(
+        default=None, description="A form field that makes a POST a logout request.")
+    logout_redirect_uri: Url | None = Field(
+        default=None, description="Where the browser goes after logout (sent to the provider as "
+                                  "`post_logout_redirect_uri` when it has an end_session_endpoint).")
+    logout_revoke: bool = Field(default=False, description="Revoke the session's tokens at logout (RFC 7009).")
+    logout_revoke_access_token: bool = Field(default=True, description="With logout_revoke: the access token.")
+    logout_revoke_refresh_token: bool = Field(default=True, description="With logout_revoke: the refresh token.")
+    upstream_id_token_header: UpstreamHeaderName | None = Field(
+        default=None, description="A header that carries the session's ID token upstream.")
+    upstream_user_info_header: UpstreamHeaderName | None = Field(
+        default=None, description="A header that carries the user's userinfo upstream (base64url of its JSON; "
+                                  "fetched once per session).")
+
     @model_validator(mode="wrap")
     @classmethod
     def _every_error_at_once(cls, data: Any, handler: ModelWrapValidatorHandler[OpenIDConnectConfig]
@@ -263,8 +348,34 @@ class OpenIDConnectConfig(PluginConfig):
         checks = ((self._check_methods, {"auth_methods", "client_auth"}),
                   (self._check_client, {"client_id", "client_secret", "client_auth", "client_jwk"}),
                   (self._check_headers, {"upstream_headers_claims", "upstream_headers_names"}),
-                  (self._check_consumer, {"consumer_claim", "consumer_optional"}))
+                  (self._check_consumer, {"consumer_claim", "consumer_optional"}),
+                  (self._check_browser, {"auth_methods", "client_id", "session_storage",
+                                         "authorization_query_args_names", "authorization_query_args_values"}))
         return [error for check, fields in checks if not fields & skip for error in check()]
+
+    def _check_browser(self) -> list[InitErrorDetails]:
+        """Browser sign-in needs the plugin's own client, a way back in (sessions) and a storage built here."""
+        errors = []
+        methods = set(self.auth_methods)
+        if "authorization_code" in methods and not self.client_id:
+            errors.append(_error("client_id", "is required by the authorization_code method", None))
+        if "authorization_code" in methods and "session" not in methods:
+            errors.append(_error("auth_methods", "authorization_code needs session: without it a signed-in "
+                                                 "browser would be sent to sign in again, forever", self.auth_methods))
+        if self.session_storage not in STORAGES_SUPPORTED:
+            errors.append(_error("session_storage", f"not supported yet: {self.session_storage} (supported: "
+                                                    f"{', '.join(STORAGES_SUPPORTED)})", self.session_storage))
+        names = self.authorization_query_args_names or []
+        values = self.authorization_query_args_values or []
+        if len(names) != len(values):
+            errors.append(_error("authorization_query_args_values", f"has {len(values)} entries but "
+                                 f"authorization_query_args_names has {len(names)}; they must pair up", values))
+        return errors
+
+    @property
+    def browser_sign_in(self) -> bool:
+        """Whether this configuration serves browsers: sessions, and the code flow when enabled."""
+        return "session" in self.auth_methods
 
     def _check_consumer(self) -> list[InitErrorDetails]:
         if self.consumer_claim is None and self.consumer_optional:

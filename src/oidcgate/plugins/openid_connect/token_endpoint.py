@@ -48,3 +48,51 @@ async def client_credentials(http: ProviderHTTP, endpoint: str, client: ClientAu
     if status in (400, 401) and error in CLIENT_ERRORS:
         raise InvalidToken("the identity provider refused the client credentials")
     raise ProviderUnavailable(f"the identity provider's token endpoint answered HTTP {status}")
+
+
+@dataclass(frozen=True)
+class TokenSet:
+    """The answer to an authorization code or refresh token grant (§5.1, OIDC Core §3.1.3.3)."""
+
+    access_token: str = field(repr=False)
+    expires_in: int | None
+    id_token: str | None = field(repr=False)
+    refresh_token: str | None = field(repr=False)
+
+
+async def authorization_code(http: ProviderHTTP, endpoint: str, client: ClientAuth, code: str, redirect_uri: str,
+                             verifier: str | None, timeout: float) -> TokenSet:
+    """Redeem a code (§4.1.3) with the PKCE verifier (RFC 7636 §4.5); a refused code is the browser's 401."""
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}
+    if verifier is not None:
+        data["code_verifier"] = verifier
+    return await _user_grant(http, endpoint, client, data, timeout)
+
+
+async def refresh(http: ProviderHTTP, endpoint: str, client: ClientAuth, refresh_token: str,
+                  timeout: float) -> TokenSet:
+    """§6: new tokens for a refresh token (which the provider may rotate: keep the one it returns)."""
+    data = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+    return await _user_grant(http, endpoint, client, data, timeout)
+
+
+async def _user_grant(http: ProviderHTTP, endpoint: str, client: ClientAuth, data: dict[str, str],
+                      timeout: float) -> TokenSet:
+    headers: dict[str, str] = {}
+    client.apply(data, headers, audience=endpoint)
+    status, body = await http.request("token", "POST", endpoint, timeout, data=data, headers=headers)
+    if status == 200:
+        def text(name: str) -> str | None:
+            value = body.get(name)
+            return value if isinstance(value, str) and value else None
+        token, token_type = text("access_token"), body.get("token_type")
+        if token is None or (isinstance(token_type, str) and token_type.lower() != "bearer"):
+            raise ProviderUnavailable("the identity provider's token response has no bearer access_token")
+        expires_in = body.get("expires_in")
+        valid = isinstance(expires_in, int) and not isinstance(expires_in, bool) and expires_in > 0
+        return TokenSet(token, expires_in if valid else None, text("id_token"), text("refresh_token"))
+    error = body.get("error") if isinstance(body, dict) else None
+    if status in (400, 401) and error in CLIENT_ERRORS:
+        raise InvalidToken(f"the identity provider refused the {data['grant_type'].replace('_', ' ')} "
+                           f"({error})")
+    raise ProviderUnavailable(f"the identity provider's token endpoint answered HTTP {status}")

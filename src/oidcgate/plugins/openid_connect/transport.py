@@ -23,7 +23,7 @@ from oidcgate.plugins.pdk import PluginEnv
 log = logging.getLogger("oidcgate.plugins.openid_connect")
 
 MAX_RESPONSE_BYTES = 1 << 20
-ENDPOINTS = ("discovery", "jwks", "token", "introspection")
+ENDPOINTS = ("discovery", "jwks", "token", "introspection", "userinfo", "revocation")
 
 PROVIDER_REQUESTS = Counter("oidcgate_oidc_provider_requests_total",
                             "HTTP requests sent by the openid-connect plugin to identity providers",
@@ -53,8 +53,10 @@ class ProviderHTTP:
 
     async def request(self, endpoint: str, method: str, url: str, timeout: float, *,
                       data: dict[str, str] | None = None,
-                      headers: dict[str, str] | None = None) -> tuple[int, Any]:
-        """(status, parsed JSON body or None); raises ProviderUnavailable when no usable answer came."""
+                      headers: dict[str, str] | None = None, json_body: bool = True) -> tuple[int, Any]:
+        """(status, parsed JSON body or None); raises ProviderUnavailable when no usable answer came.
+
+        `json_body=False` for endpoints whose success has no body to speak of (RFC 7009 revocation)."""
         PROVIDER_REQUESTS.labels(endpoint=endpoint).inc()
         try:
             async with asyncio.timeout(timeout):
@@ -74,7 +76,7 @@ class ProviderHTTP:
             parsed = orjson.loads(body) if body else None
         except orjson.JSONDecodeError:
             parsed = None
-        if status < 300 and not isinstance(parsed, dict):
+        if status < 300 and json_body and not isinstance(parsed, dict):
             raise _failed(endpoint, url, "answered something other than a JSON object")
         return status, parsed
 
