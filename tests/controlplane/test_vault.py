@@ -39,7 +39,8 @@ def test_env_prefix_is_checked_and_never_empty() -> None:
 
 
 def test_the_referenceable_fields_are_kongs() -> None:
-    assert referenceable_fields(OpenIDConnectConfig) == ["client_id", "client_secret", "scopes"]
+    assert referenceable_fields(OpenIDConnectConfig) == [
+        "client_id", "client_secret", "scopes", "session_secret", "redis.username", "redis.password"]
     assert referenceable_fields(RequestTransformerConfig) == []
 
 
@@ -51,7 +52,8 @@ def test_check_references_refuses_misplaced_and_malformed_ones_with_their_paths(
     assert [(e.path, e.message) for e in errors] == [
         ("config.client_secret[1]", "unknown vault 'nope' in '{vault://nope/x}': only 'env' is supported"),
         ("config.unauthorized_error_message", "vault references are only allowed in secret fields "
-                                              "(only client_id, client_secret, scopes do)")]
+                                              "(only client_id, client_secret, scopes, session_secret, "
+                                              "redis.username, redis.password do)")]
     nested = {"add": {"querystring": ["{vault://env/leak}"], "headers": ["X-A:b"]}}
     assert [(e.path, e.message) for e in check_references(RequestTransformerConfig, nested)] == [
         ("add.querystring[0]", "vault references are only allowed in secret fields "
@@ -85,7 +87,8 @@ def test_resolve_lists_every_failure_without_leaking_values() -> None:
                                                "OIDCGATE_VAULT_AWS_SECRET_ACCESS_KEY is not set (the env vault "
                                                "reads OIDCGATE_VAULT_<NAME>)"),
         ("plugins[0].config.unauthorized_error_message", "vault references are only allowed in secret fields "
-                                                         "(only client_id, client_secret, scopes do)")]
+                                                         "(only client_id, client_secret, scopes, session_secret, "
+                                              "redis.username, redis.password do)")]
     assert not any(value in str(caught.value) for value in ("secret-value", "s3cret", "aws-value"))
 
 
@@ -127,4 +130,4 @@ async def test_the_admin_api_refuses_misplaced_references_and_keeps_the_others(a
     config = {name: spec for entry in schema["fields"] for name, spec in entry.items()}["config"]
     fields = {name: spec for entry in config["fields"] for name, spec in entry.items()}
     assert [name for name, spec in fields.items() if spec.get("elements", spec).get("referenceable")] == [
-        "client_id", "client_secret", "scopes"]
+        "client_id", "client_secret", "scopes", "session_secret"]  # redis' own fields are nested
