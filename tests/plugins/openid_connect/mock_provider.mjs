@@ -14,6 +14,8 @@
 //   and the client's extra claims.
 // - GET /__counts: requests served per endpoint. POST /__delay?ms=N: answer every provider endpoint
 //   N ms late. POST /__rotate: add a new signing key (written to keyFile; the JWKS then lists both).
+// - POST /__introspection {"token": T, "response": {...}}: what /introspect answers for T from now on
+//   (the package answers {"active": true} for anything; here an unregistered token is inactive).
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import https from "node:https";
@@ -68,6 +70,11 @@ service.on("beforeResponse", (response, req) => {
   }
 });
 
+const introspections = new Map();
+service.on("beforeIntrospect", (response, req) => {
+  response.body = introspections.get(req.body.token) ?? { active: false };
+});
+
 const counts = { discovery: 0, jwks: 0, token: 0, introspect: 0 };
 const endpoints = { "/.well-known/openid-configuration": "discovery", "/jwks": "jwks", "/token": "token",
   "/introspect": "introspect" };
@@ -82,6 +89,14 @@ const handle = async (req, res) => {
   }
   if (url.pathname === "/__delay" && req.method === "POST") {
     delayMs = Number(url.searchParams.get("ms") ?? 0);
+    res.end("ok");
+    return;
+  }
+  if (url.pathname === "/__introspection" && req.method === "POST") {
+    const chunks = [];
+    for await (const chunk of req) chunks.push(chunk);
+    const { token, response } = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+    introspections.set(token, response);
     res.end("ok");
     return;
   }

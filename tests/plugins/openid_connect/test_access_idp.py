@@ -3,6 +3,7 @@ issuer, RFC 9068 tokens, introspection with each client authentication method, k
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -10,10 +11,12 @@ import httpx
 import pytest
 from joserfc import jwk
 
+from oidcgate.plugins.openid_connect.discovery import MIN_REDISCOVERY_INTERVAL
 from oidcgate.plugins.openid_connect.transport import provider_requests
 from oidcgate.plugins.openid_connect.verify import unverified_parts
 from tests.idp.helpers import Idp, running_idp
 from tests.plugins.openid_connect.harness import Gateway
+from tests.support.clock import Clock
 
 pytestmark = pytest.mark.e2e
 MakeGateway = Callable[..., Gateway]
@@ -122,10 +125,12 @@ async def test_revoked_token_is_inactive(idp: Idp, service: dict[str, Any], gate
 async def test_key_rotation_is_picked_up_by_rediscovery(idp: Idp, service: dict[str, Any],
                                                         gateway: MakeGateway) -> None:
     gw = gateway(config(idp, rediscovery_lifetime=0))
+    gw.provider.clock = clock = Clock(time.monotonic)
     old = token_for(idp, service)
     assert (await gw.bearer(old)).status == 200
     rotated = idp.admin("POST", "/api/v1/keys/rotate", {})
     assert rotated.status_code == 200, rotated.text
+    clock.advance(MIN_REDISCOVERY_INTERVAL)
     before = provider_requests("jwks")
     new = token_for(idp, service)
     assert (await gw.bearer(new)).status == 200

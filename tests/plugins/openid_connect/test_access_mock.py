@@ -11,11 +11,13 @@ from typing import Any
 import pytest
 
 from oidcgate.config.entities import Consumer
+from oidcgate.plugins.openid_connect.discovery import MIN_REDISCOVERY_INTERVAL
 from oidcgate.plugins.openid_connect.transport import provider_requests
 from oidcgate.plugins.openid_connect.verify import unverified_parts
 from tests.plugins.openid_connect import forge
 from tests.plugins.openid_connect.harness import Gateway
 from tests.plugins.openid_connect.providers import AUDIENCE, MOCK_CLIENTS, MockProvider
+from tests.support.clock import Clock
 
 pytestmark = pytest.mark.e2e
 MakeGateway = Callable[..., Gateway]
@@ -193,19 +195,43 @@ async def test_roles_and_nested_claim_paths(mock: MockProvider, gateway: MakeGat
 async def test_unknown_kid_refetches_keys_at_most_once_per_rediscovery_lifetime(mock: MockProvider,
                                                                                 gateway: MakeGateway) -> None:
     gw = gateway(config(mock, rediscovery_lifetime=0))
+    gw.provider.clock = clock = Clock(time.monotonic)
     assert (await gw.bearer(mock.token())).status == 200  # keys loaded
     new_key = mock.rotate()
+    clock.advance(MIN_REDISCOVERY_INTERVAL)
     before = mock.counts()
     rotated = forge.sign({"iss": mock.issuer, "aud": AUDIENCE, "exp": int(time.time()) + 60}, new_key)
     assert (await gw.bearer(rotated)).status == 200  # a rediscovery found the new key
     assert delta(before, mock.counts())["jwks"] == 1
 
     slow = gateway(config(mock), env=gw.env)  # same worker (env), Kong's default rediscovery_lifetime of 30 s
+    clock.advance(MIN_REDISCOVERY_INTERVAL)
     before = mock.counts()
-    for index in range(20):
-        stranger = forge.sign({"iss": mock.issuer, "exp": int(time.time()) + 60}, forge.rsa_key(f"random-{index}"))
-        assert (await slow.bearer(stranger)).status == 401
-    assert delta(before, mock.counts())["jwks"] <= 1
+    for token in strangers(mock, 20):
+        assert (await slow.bearer(token)).status == 401
+    assert delta(before, mock.counts())["jwks"] == 0  # (the last refresh was less than 30 s ago)
+
+
+def strangers(mock: MockProvider, count: int) -> list[str]:
+    """Tokens naming `count` different kids the provider does not have."""
+    key = forge.rsa_key("stranger")
+    return [forge.sign({"iss": mock.issuer, "exp": int(time.time()) + 60}, key, kid=f"random-{index}")
+            for index in range(count)]
+
+
+async def test_rediscovery_lifetime_zero_still_refreshes_keys_at_most_every_few_seconds(
+        mock: MockProvider, gateway: MakeGateway) -> None:
+    gw = gateway(config(mock, rediscovery_lifetime=0))
+    gw.provider.clock = clock = Clock(time.monotonic)
+    assert (await gw.bearer(mock.token())).status == 200  # keys loaded
+    before = mock.counts()
+    for token in strangers(mock, 20):
+        assert (await gw.bearer(token)).status == 401
+    assert delta(before, mock.counts())["jwks"] == 0  # within the floor of the first load
+    clock.advance(MIN_REDISCOVERY_INTERVAL)
+    results = await asyncio.gather(*(gw.bearer(token) for token in strangers(mock, 20)))  # concurrent misses
+    assert {r.status for r in results} == {401}
+    assert delta(before, mock.counts()) == {"discovery": 1, "jwks": 1, "token": 0, "introspect": 0}
 
 
 async def test_unsafe_claim_values_are_never_forwarded(mock: MockProvider, gateway: MakeGateway) -> None:

@@ -1,8 +1,8 @@
 """Bounded TTL caches and single-flight calls, keyed by hashes so no token or secret is kept as a key.
 
 A cache hit is one SHA-256 of the credential, one dict lookup and one time comparison. Entries carry
-their own expiry (a token's `exp`, capped by `cache_ttl`); when a cache is full the oldest entry
-goes first (dicts keep insertion order). A single flight makes concurrent misses for one key wait on
+their own expiry; a full cache makes room in O(1) (amortised): the expired entries at its old end go,
+or else its oldest entry. It never scans, so a flood of inserts costs the same however full it is. A single flight makes concurrent misses for one key wait on
 one provider call; that call runs as a task of its own, so a client that disconnects does not cancel
 it for the others.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -34,12 +35,17 @@ def client_key(client_id: str, client_secret: str, scope: str, endpoint: str) ->
 
 
 class TTLCache(Generic[V]):
-    """key → value until an absolute expiry time (seconds, same clock as the `now` passed in)."""
+    """key → value until an absolute expiry time (seconds, same clock as the `now` passed in).
+
+    Entries are kept in insertion order (an OrderedDict: its oldest entry is found and removed in O(1),
+    where a plain dict would step over the slots of the entries removed before it). An expired entry
+    goes when it is looked up or when it reaches the old end.
+    """
 
     __slots__ = ("_data", "max_entries")
 
     def __init__(self, max_entries: int = DEFAULT_MAX_ENTRIES) -> None:
-        self._data: dict[Hashable, tuple[float, V]] = {}
+        self._data: OrderedDict[Hashable, tuple[float, V]] = OrderedDict()
         self.max_entries = max_entries
 
     def get(self, key: Hashable, now: float) -> V | None:
@@ -65,12 +71,17 @@ class TTLCache(Generic[V]):
         self._data[key] = (expires_at, value)
 
     def _evict(self, now: float) -> None:
-        """Drop what has expired; if that frees nothing, drop the oldest entry."""
-        expired = [k for k, (exp, _) in self._data.items() if now >= exp]
-        for key in expired:
-            del self._data[key]
-        if len(self._data) >= self.max_entries:
-            del self._data[next(iter(self._data))]
+        """Drop the oldest entry and, if it had expired, the expired ones right after it (each entry is
+        dropped once, so this is O(1) amortised)."""
+        data = self._data
+        _, (expires_at, _) = data.popitem(last=False)
+        if now < expires_at:
+            return
+        while data:
+            oldest = next(iter(data))
+            if now < data[oldest][0]:
+                return
+            del data[oldest]
 
     def discard(self, key: Hashable) -> None:
         self._data.pop(key, None)

@@ -214,7 +214,8 @@ class OpenIDConnectConfig(PluginConfig):
     cache_introspection: bool = Field(default=True, description="Cache introspection results.")
     rediscovery_lifetime: int = Field(
         default=30, ge=0, le=86400,
-        description="Minimum seconds between two key refreshes triggered by an unknown `kid`.")
+        description="Minimum seconds between two key refreshes triggered by an unknown `kid` (never less than 5, "
+                    "whatever this says).")
     leeway: int = Field(default=0, ge=0, le=3600,
                         description="Seconds of clock skew tolerated on `exp`, `nbf` and `iat`.")
     timeout: int = Field(default=10000, ge=1, le=600000,
