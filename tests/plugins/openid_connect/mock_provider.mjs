@@ -80,6 +80,12 @@ const endpoints = { "/.well-known/openid-configuration": "discovery", "/jwks": "
   "/introspect": "introspect" };
 let delayMs = 0;
 
+const readBody = async (req) => {
+  const chunks = [];
+  for await (const chunk of req) chunks.push(chunk);
+  return Buffer.concat(chunks).toString("utf8");
+};
+
 const handle = async (req, res) => {
   const url = new URL(req.url, issuer.url);
   if (url.pathname === "/__counts") {
@@ -93,9 +99,7 @@ const handle = async (req, res) => {
     return;
   }
   if (url.pathname === "/__introspection" && req.method === "POST") {
-    const chunks = [];
-    for await (const chunk of req) chunks.push(chunk);
-    const { token, response } = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+    const { token, response } = JSON.parse(await readBody(req));
     introspections.set(token, response);
     res.end("ok");
     return;
@@ -109,6 +113,10 @@ const handle = async (req, res) => {
   }
   const endpoint = endpoints[url.pathname];
   if (endpoint) counts[endpoint] += 1;
+  if (endpoint === "introspect") {  // RFC 7662 sends a form; the package parses only JSON there
+    req.body = Object.fromEntries(new URLSearchParams(await readBody(req)));
+    req._body = true;  // (body-parser then leaves it alone)
+  }
   if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
   service.requestHandler(req, res);
 };

@@ -1,7 +1,10 @@
 """Bounded TTL caches and single-flight calls, keyed by hashes so no token or secret is kept as a key.
 
-A cache hit is one SHA-256 of the credential, one dict lookup and one time comparison. Entries carry
-their own expiry; a full cache makes room in O(1) (amortised): the expired entries at its old end go,
+A cache hit is one SHA-256 of the credential, one dict lookup and one time comparison. The caches of
+a provider are shared by every route using it, so they hold facts (claims, an introspection result, a
+token, a refusal) and when they were learnt (`Seen`), never a route's verdict: each route judges them
+by its own `leeway`, `cache_ttl` and `cache_ttl_neg` on every lookup. Entries carry their own expiry
+(that of the route that stored them, which only bounds memory); a full cache makes room in O(1) (amortised): the expired entries at its old end go,
 or else its oldest entry. It never scans, so a flood of inserts costs the same however full it is. A single flight makes concurrent misses for one key wait on
 one provider call; that call runs as a task of its own, so a client that disconnects does not cancel
 it for the others.
@@ -116,12 +119,29 @@ class SingleFlight(Generic[V]):
         return len(self._running)
 
 
+@dataclass(frozen=True, slots=True)
+class Seen(Generic[V]):
+    """A fact shared by the routes of a provider, and when it was learnt (same clock as `now`)."""
+
+    value: V
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Issued:
+    """A client-credentials token, its claims, and when the provider says it ends (None: not said)."""
+
+    token: str
+    claims: dict[str, Any]
+    ends: float | None
+
+
 @dataclass
 class IssuerCaches:
     """Everything cached for one provider in one worker process (shared by all routes using it)."""
 
-    verified: TTLCache[dict[str, Any]] = field(default_factory=TTLCache)  # JWT hash → verified claims
-    introspected: TTLCache[dict[str, Any]] = field(default_factory=TTLCache)  # token hash → active response
-    tokens: TTLCache[tuple[str, dict[str, Any]]] = field(default_factory=TTLCache)  # client key → token
-    refused: TTLCache[OIDCError] = field(default_factory=TTLCache)  # client key → why it was refused
+    verified: TTLCache[Seen[dict[str, Any]]] = field(default_factory=TTLCache)  # JWT hash → its claims
+    introspected: TTLCache[Seen[dict[str, Any]]] = field(default_factory=TTLCache)  # token hash → active response
+    tokens: TTLCache[Seen[Issued]] = field(default_factory=TTLCache)  # client key → token
+    refused: TTLCache[Seen[OIDCError]] = field(default_factory=TTLCache)  # client key → why it was refused
     flights: SingleFlight[Any] = field(default_factory=SingleFlight)

@@ -3,18 +3,21 @@
 Everything that depends only on configuration is compiled in `Authenticator.__init__`. A request
 whose token (or client credentials) was seen before costs one hash, one dict lookup and the claim
 checks; only a miss calls the provider or verifies a signature. Provider calls are single-flight
-per key and bounded by `timeout`.
+per key and bounded by `timeout`. The caches are shared with other routes (see `cache`): what this
+route may reuse, and until when, is computed here from its own settings on every lookup, also for a
+caller that joined another route's flight.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
 from oidcgate.plugins.openid_connect import credentials, introspection, token_endpoint
 from oidcgate.plugins.openid_connect.authorization import compile_checks, compile_requirement, first_failure
-from oidcgate.plugins.openid_connect.cache import client_key, token_key
+from oidcgate.plugins.openid_connect.cache import Issued, Seen, client_key, token_key
 from oidcgate.plugins.openid_connect.client_auth import ClientAuth, secret_method
 from oidcgate.plugins.openid_connect.credentials import BearerToken, ClientCredentials, Credentials
 from oidcgate.plugins.openid_connect.discovery import Loaded, Provider
@@ -22,6 +25,7 @@ from oidcgate.plugins.openid_connect.errors import (
     InsufficientScope,
     InvalidToken,
     MissingCredentials,
+    OIDCError,
     ProviderUnavailable,
     UnknownKey,
 )
@@ -29,6 +33,7 @@ from oidcgate.plugins.openid_connect.schema import OpenIDConnectConfig
 from oidcgate.plugins.openid_connect.verify import ClaimPolicy, check_claims, looks_like_jwt, verify_signature
 from oidcgate.plugins.pdk import Request
 
+Clock = Callable[[], float]
 MAX_REFRESH_MARGIN = 60.0  # a client-credentials token is dropped this long (or 10%) before it expires
 
 
@@ -44,24 +49,28 @@ class Outcome:
     reusable_until: float | None
 
 
-Found = tuple[dict[str, Any], float | None]  # claims, and until when they are cached
+Found = tuple[dict[str, Any], float | None]  # claims, and until when this route may reuse them
 
 
-def _expiry(claims: dict[str, Any], now: float, ttl: float, leeway: float = 0) -> float:
-    """Cache until the token's `exp` (plus leeway), never longer than `ttl` seconds from now."""
-    exp = claims.get("exp")
-    limit = now + ttl
-    if isinstance(exp, int | float) and not isinstance(exp, bool):
-        return min(exp + leeway, limit)
-    return limit
+def _number(claims: dict[str, Any], name: str) -> float | None:
+    value = claims.get(name)
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _expiry(seen: Seen[dict[str, Any]], ttl: float, leeway: float = 0) -> float:
+    """Until the claims' `exp` (plus leeway), and never longer than `ttl` after they were learnt."""
+    exp = _number(seen.value, "exp")
+    limit = seen.at + ttl
+    return limit if exp is None else min(exp + leeway, limit)
 
 
 class Authenticator:
     """The plugin's flows for one configuration, over a provider shared with other configurations."""
 
-    def __init__(self, config: OpenIDConnectConfig, provider: Provider) -> None:
+    def __init__(self, config: OpenIDConnectConfig, provider: Provider, clock: Clock = time.time) -> None:
         self.config = config
         self.provider = provider
+        self.clock = clock  # wall time (tokens' `exp` is), replaceable by tests
         self.caches = provider.caches
         self.timeout = config.timeout / 1000
         methods = set(config.auth_methods)
@@ -94,7 +103,7 @@ class Authenticator:
         found = await credentials.find(request, self.bearer_types, self.client_types)
         if found is None:
             raise MissingCredentials("no credentials were given")
-        now = time.time()
+        now = self.clock()
         if isinstance(found, BearerToken):
             method, token = "bearer", found.token
             if looks_like_jwt(token) and self.jwt_bearer:
@@ -108,7 +117,7 @@ class Authenticator:
             method = "client_credentials"
             token, (claims, until) = await self._client_credentials(found, now)
         # The clock is read again: a token fetched just now may carry an iat later than `now`.
-        self.check(claims, time.time(), require_issuer=method != "introspection")
+        self.check(claims, self.clock(), require_issuer=method != "introspection")
         return Outcome(method, token, claims, found, until)
 
     def check(self, claims: dict[str, Any], now: float, *, require_issuer: bool = True) -> None:
@@ -136,19 +145,21 @@ class Authenticator:
     async def _verified(self, token: str, now: float) -> Found:
         """The claims of a JWT whose signature verifies with the provider's keys (cached by hash)."""
         key = token_key(token)
-        entry = self.caches.verified.entry(key, now)
-        if entry is not None:
-            return entry[1], entry[0]
+        ttl = self.config.cache_ttl
+        seen = self.caches.verified.get(key, now)
+        if seen is None or now >= seen.at + ttl:
+            seen = Seen(await self._verify(token), self.clock())
+            self.caches.verified.put(key, seen, _expiry(seen, ttl, self.config.leeway), now)
+        return seen.value, _expiry(seen, ttl, self.config.leeway)
+
+    async def _verify(self, token: str) -> dict[str, Any]:
         loaded = await self._ready()
         try:
-            claims = verify_signature(token, loaded.ring)
+            return verify_signature(token, loaded.ring)
         except UnknownKey:
             if not await self.provider.rediscover(self.config.rediscovery_lifetime, self.timeout):
                 raise
-            claims = verify_signature(token, (await self._ready()).ring)
-        until = _expiry(claims, now, self.config.cache_ttl, self.config.leeway)
-        self.caches.verified.put(key, claims, until, now)
-        return claims, until
+            return verify_signature(token, (await self._ready()).ring)
 
     async def _introspected(self, token: str, now: float) -> Found:
         """RFC 7662 for an opaque token, cached up to its `exp` and `cache_ttl`."""
@@ -157,30 +168,40 @@ class Authenticator:
             raise ProviderUnavailable("the token endpoint issued an opaque token, and introspecting it needs "
                                       "the plugin's client_id")
         key = token_key(f"{client.client_id}\0{token}")
-        if self.config.cache_introspection:
-            entry = self.caches.introspected.entry(key, now)
-            if entry is not None:
-                return entry[1], entry[0]
-            if self.caches.refused.get(key, now) is not None:
-                raise InvalidToken("the token is not active")
+        config = self.config
+        if config.cache_introspection:
+            seen = self.caches.introspected.get(key, now)
+            if seen is not None and now < seen.at + config.cache_ttl:
+                return seen.value, _expiry(seen, config.cache_ttl)
+            self._raise_if_refused(key, now)
         loaded = await self._ready()
-        endpoint = self.config.introspection_endpoint or loaded.metadata.introspection_endpoint
+        endpoint = config.introspection_endpoint or loaded.metadata.introspection_endpoint
         if endpoint is None:
             raise ProviderUnavailable("the identity provider has no introspection endpoint")
-        if self.config.client_auth is None:  # not configured: what the provider lists
+        if config.client_auth is None:  # not configured: what the provider lists
             client = replace(client, method=secret_method(None, loaded.metadata.introspection_auth_methods))
-        audience = self.config.token_endpoint or loaded.metadata.token_endpoint or loaded.metadata.issuer
+        audience = config.token_endpoint or loaded.metadata.token_endpoint or loaded.metadata.issuer
         result = await self.caches.flights.run(("introspect", key), lambda: introspection.introspect(
-            self.provider.http, endpoint, token, self.config.introspection_hint, client, audience, self.timeout))
+            self.provider.http, endpoint, token, config.introspection_hint, client, audience, self.timeout))
+        now = self.clock()
         if result is None:
-            if self.config.cache_introspection:
-                self.caches.refused.put(key, InvalidToken("inactive"), now + self.config.cache_ttl_neg, now)
+            if config.cache_introspection:
+                self._refused(key, InvalidToken("the token is not active"), now)
             raise InvalidToken("the token is not active")
-        if not self.config.cache_introspection:
+        if not config.cache_introspection:
             return result, None
-        until = _expiry(result, now, self.config.cache_ttl)
-        self.caches.introspected.put(key, result, until, now)
-        return result, until
+        seen = Seen(result, now)
+        self.caches.introspected.put(key, seen, _expiry(seen, config.cache_ttl), now)
+        return result, _expiry(seen, config.cache_ttl)
+
+    def _refused(self, key: bytes, error: OIDCError, now: float) -> None:
+        self.caches.refused.put(key, Seen(error, now), now + self.config.cache_ttl_neg, now)
+
+    def _raise_if_refused(self, key: bytes, now: float) -> None:
+        """The refusal remembered for `key`, if it is younger than this route's `cache_ttl_neg`."""
+        refusal = self.caches.refused.get(key, now)
+        if refusal is not None and now < refusal.at + self.config.cache_ttl_neg:
+            raise type(refusal.value)(refusal.value.description)
 
     async def _client_credentials(self, client: ClientCredentials, now: float) -> tuple[str, Found]:
         """A token for the request's client (cached per client, secret hash and scopes), and its claims."""
@@ -189,48 +210,42 @@ class Authenticator:
         if endpoint is None:
             raise ProviderUnavailable("the identity provider has no token endpoint")
         key = client_key(client.client_id, client.client_secret, self.scope_string, endpoint)
-        caches = self.caches
         if self.config.cache_tokens:
-            entry = caches.tokens.entry(key, now)
-            if entry is not None:
-                token, claims = entry[1]
-                return token, (claims, entry[0])
-        refused = caches.refused.get(key, now)
-        if refused is not None:
-            raise type(refused)(refused.description)
-        return await caches.flights.run(key, lambda: self._obtain(client, endpoint, key, loaded))
+            seen = self.caches.tokens.get(key, now)
+            if seen is not None:
+                until = self._refresh_at(seen)
+                if now < until:
+                    return seen.value.token, (seen.value.claims, until)
+        self._raise_if_refused(key, now)
+        seen = await self.caches.flights.run(key, lambda: self._obtain(client, endpoint, key, loaded))
+        return seen.value.token, (seen.value.claims, self._refresh_at(seen) if self.config.cache_tokens else None)
 
-    async def _obtain(self, client: ClientCredentials, endpoint: str, key: bytes,
-                      loaded: Loaded) -> tuple[str, Found]:
+    async def _obtain(self, client: ClientCredentials, endpoint: str, key: bytes, loaded: Loaded) -> Seen[Issued]:
         method = secret_method(self.config.client_auth, loaded.metadata.token_auth_methods)
         auth = ClientAuth(client.client_id, method, client.client_secret)
         try:
             issued = await token_endpoint.client_credentials(self.provider.http, endpoint, auth, self.scopes,
                                                              self.timeout)
         except (InvalidToken, InsufficientScope) as exc:
-            now = time.time()
-            self.caches.refused.put(key, exc, now + self.config.cache_ttl_neg, now)
+            self._refused(key, exc, self.clock())
             raise
-        now = time.time()
+        now = self.clock()
         token = issued.access_token
         if looks_like_jwt(token):
             claims, _ = await self._verified(token, now)
         else:
             claims, _ = await self._introspected(token, now)
-        if not self.config.cache_tokens:
-            return token, (claims, None)
-        until = _refresh_at(issued, claims, now, self.config.cache_ttl)
-        self.caches.tokens.put(key, (token, claims), until, now)
-        return token, (claims, until)
+        lifetime = None if issued.expires_in is None else now + issued.expires_in
+        ends = [end for end in (lifetime, _number(claims, "exp")) if end is not None]
+        seen = Seen(Issued(token, claims, min(ends, default=None)), now)
+        if self.config.cache_tokens:
+            self.caches.tokens.put(key, seen, self._refresh_at(seen), now)
+        return seen
 
-
-def _refresh_at(issued: token_endpoint.IssuedToken, claims: dict[str, Any], now: float, ttl: float) -> float:
-    """When to stop using a client-credentials token: shortly (10%, at most a minute) before it expires."""
-    ends = [now + ttl]
-    if issued.expires_in is not None:
-        ends.append(now + issued.expires_in)
-    exp = claims.get("exp")
-    if isinstance(exp, int | float) and not isinstance(exp, bool):
-        ends.append(exp)
-    end = min(ends)
-    return end - min(MAX_REFRESH_MARGIN, (end - now) / 10)
+    def _refresh_at(self, seen: Seen[Issued]) -> float:
+        """When this route stops using a client-credentials token: shortly (10%, at most a minute) before it
+        ends, or before `cache_ttl` after it was obtained."""
+        end = seen.at + self.config.cache_ttl
+        if seen.value.ends is not None:
+            end = min(end, seen.value.ends)
+        return end - min(MAX_REFRESH_MARGIN, (end - seen.at) / 10)

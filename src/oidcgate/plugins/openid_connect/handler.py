@@ -26,7 +26,7 @@ from oidcgate.plugins.openid_connect.authorization import claim_at, claim_values
 from oidcgate.plugins.openid_connect.cache import TTLCache
 from oidcgate.plugins.openid_connect.discovery import provider_for
 from oidcgate.plugins.openid_connect.errors import InsufficientScope, InvalidToken, OIDCError, to_exit
-from oidcgate.plugins.openid_connect.flows import Authenticator, Outcome
+from oidcgate.plugins.openid_connect.flows import Authenticator, Clock, Outcome
 from oidcgate.plugins.openid_connect.headers import ClaimHeaders, UnsafeClaimValue
 from oidcgate.plugins.openid_connect.schema import OpenIDConnectConfig
 from oidcgate.plugins.openid_connect.transport import http_client
@@ -55,12 +55,14 @@ class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
     VERSION = "0.1.0"
     CONFIG = OpenIDConnectConfig
 
-    def __init__(self, config: OpenIDConnectConfig, env: PluginEnv, *, instance_id: str | None = None) -> None:
+    def __init__(self, config: OpenIDConnectConfig, env: PluginEnv, *, instance_id: str | None = None,
+                 clock: Clock = time.time) -> None:
         super().__init__(config, env, instance_id=instance_id)
         state = env.state(NAME)
         http = http_client(env, state, config.ssl_verify)
         provider = provider_for(state, config.discovery_url, config.extra_jwks_uris or (), http, config.ssl_verify)
-        self.flows = Authenticator(config, provider)
+        self.flows = Authenticator(config, provider, clock)
+        self.clock = clock
         self.claim_headers = ClaimHeaders(config.upstream_headers_claims or (), config.upstream_headers_names or ())
         self.claims_to_headers = bool(self.claim_headers)
         self.hide_credentials = config.hide_credentials
@@ -94,7 +96,7 @@ class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
             return None
         if self.claims_to_headers and self.claim_headers.may_be_forged(request.fields):
             return None
-        entry = self.reuse.entry(credentials.header_key(authorization), time.time())  # type: ignore[union-attr]
+        entry = self.reuse.entry(credentials.header_key(authorization), self.clock())  # type: ignore[union-attr]
         return None if entry is None else entry[1].known
 
     async def access(self, ctx: Context) -> None:
@@ -110,7 +112,7 @@ class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
         if authorization is not None and reuse is not None and not (
                 self.query_needles and credentials.query_may_hold(request.query_string, self.query_needles)):
             key = credentials.header_key(authorization)
-            prepared = reuse.get(key, time.time())
+            prepared = reuse.get(key, self.clock())
         if prepared is None:
             prepared = await self._authenticate(ctx, key, authorization)
         if self.hide_credentials:
@@ -139,7 +141,7 @@ class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
             raise to_exit(exc, config.unauthorized_error_message, config.forbidden_error_message) from None
         until = outcome.reusable_until
         if self.reuse is not None and key is not None and until is not None and outcome.credentials.source == "header":
-            self.reuse.put(key, prepared, until, time.time())
+            self.reuse.put(key, prepared, until, self.clock())
         return prepared
 
     def _prepare(self, ctx: Context, outcome: Outcome, authorization: bytes | None) -> Prepared:
