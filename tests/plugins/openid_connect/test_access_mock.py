@@ -1,5 +1,8 @@
 """The access phase against a third-party provider process (oauth2-mock-server): client credentials, bearer
-tokens, every refusal, caching proven by the provider's own request counts and the plugin's counters."""
+tokens, every refusal, caching proven by the provider's own request counts and the plugin's counters.
+
+oauth2-mock-server types its access tokens `JWT`, as Okta, Keycloak, Auth0 and Entra ID do, so these routes
+set `bearer_token_typ_jwt_allowed` (the default accepts only RFC 9068 `at+jwt`)."""
 
 from __future__ import annotations
 
@@ -26,7 +29,7 @@ SVC_SECRET = MOCK_CLIENTS["svc"]["secret"]
 
 def config(mock: MockProvider, **extra: Any) -> dict[str, Any]:
     return {"issuer": mock.issuer, "scopes": ["orders:read"], "upstream_headers_claims": ["iss"],
-            "upstream_headers_names": ["Issuer_Header"], **extra}
+            "upstream_headers_names": ["Issuer_Header"], "bearer_token_typ_jwt_allowed": True, **extra}
 
 
 def counters() -> dict[str, int]:
@@ -128,11 +131,11 @@ async def test_bearer_token_from_the_provider(mock: MockProvider, gateway: MakeG
     assert (await gw.call(query=f"access_token={token}")).status == 200
 
 
-def provider_signed(mock: MockProvider, **changes: Any) -> str:
-    """A token signed with the provider's own key, with claims the provider would never issue."""
+def provider_signed(mock: MockProvider, typ: str | None = "JWT", **changes: Any) -> str:
+    """A token signed with the provider's own key, with claims the provider would never issue (None: no such claim)."""
     payload = {"iss": mock.issuer, "sub": "svc", "client_id": "svc", "aud": AUDIENCE, "scope": "orders:read",
                "iat": int(time.time()), "exp": int(time.time()) + 300, **changes}
-    return forge.sign({k: v for k, v in payload.items() if v is not None}, mock.signing_key())
+    return forge.sign({k: v for k, v in payload.items() if v is not None}, mock.signing_key(), typ=typ)
 
 
 @pytest.mark.parametrize(("forgery", "status", "description"), [
@@ -148,6 +151,9 @@ def provider_signed(mock: MockProvider, **changes: Any) -> str:
     ("stranger-key", 401, "the token is signed with an unknown key"),
     ("garbage", 401, "the token is not a well-formed JWT"),
     ("opaque", 401, "the token is not a JWT and introspection is not configured"),
+    ("no-exp", 401, "the token has no exp claim"),
+    ("id-token", 401, "the token is an ID token, not an access token"),
+    ("logout-token", 401, "the token's typ is not at+jwt: it is not an access token"),
 ])
 async def test_refused_tokens(mock: MockProvider, gateway: MakeGateway, forgery: str, status: int,
                               description: str) -> None:
@@ -168,6 +174,10 @@ async def test_refused_tokens(mock: MockProvider, gateway: MakeGateway, forgery:
         "stranger-key": lambda: forge.sign({"iss": mock.issuer, "exp": now + 60}, forge.rsa_key("stranger")),
         "garbage": lambda: "not!base64.at!all.really",
         "opaque": lambda: "an-opaque-token",
+        "no-exp": lambda: provider_signed(mock, exp=None),
+        "id-token": lambda: provider_signed(mock, nonce="n-0S6_WzA2Mj", at_hash="77QmUPtjPfzWtF2AnpK9RQ"),
+        "logout-token": lambda: forge.sign({"iss": mock.issuer, "aud": AUDIENCE, "exp": now + 60}, provider_key,
+                                           typ="logout+jwt"),
     }[forgery]()
     gw = gateway(config(mock, audience_required=[AUDIENCE], scopes_required=["orders:read"],
                         groups_required=["users", "admins"]))
@@ -177,6 +187,24 @@ async def test_refused_tokens(mock: MockProvider, gateway: MakeGateway, forgery:
     error = "insufficient_scope" if status == 403 else "invalid_token"
     assert result.description == f'Bearer realm="oidcgate", error="{error}", error_description="{description}"'
     assert result.body == {"message": "Forbidden" if status == 403 else "Unauthorized"}
+
+
+async def test_only_at_jwt_passes_unless_the_route_allows_jwt(mock: MockProvider, gateway: MakeGateway) -> None:
+    """RFC 9068 §4 by default: a token typed JWT, or not typed, is refused until the route allows it."""
+    strict = gateway(config(mock, bearer_token_typ_jwt_allowed=False))
+    typed_jwt = await strict.bearer(mock.token())  # the provider's own access token, typed JWT
+    assert typed_jwt.status == 401
+    assert typed_jwt.description == ('Bearer realm="oidcgate", error="invalid_token", '
+                                     'error_description="the token\'s typ is JWT where an access token\'s is at+jwt"')
+    untyped = await strict.bearer(provider_signed(mock, typ=None))
+    assert untyped.status == 401 and "the token has no typ where an access token's is at+jwt" in untyped.description
+    assert (await strict.bearer(provider_signed(mock, typ="at+jwt"))).status == 200
+    assert (await strict.bearer(provider_signed(mock, typ="application/AT+JWT"))).status == 200
+    assert (await strict.basic("svc", SVC_SECRET)).status == 200  # a token the gateway got itself is one
+
+    lenient = gateway(config(mock), env=strict.env)
+    assert (await lenient.bearer(mock.token())).status == 200
+    assert (await lenient.bearer(provider_signed(mock, typ=None))).status == 200
 
 
 async def test_leeway_accepts_a_just_expired_token(mock: MockProvider, gateway: MakeGateway) -> None:

@@ -51,7 +51,8 @@ def kong_yml(echo: str, idp: Idp, mock: MockProvider) -> dict[str, Any]:
             "issuer": idp.issuer(), "scopes": ["orders:read"], **HEADERS}}]},
         {"name": "mock", "paths": ["/mock"], "plugins": [{"name": "openid-connect", "config": {
             "issuer": mock.issuer, "scopes": ["orders:read"], "scopes_required": ["orders:read"],
-            "audience_required": [AUDIENCE], "hide_credentials": True, **HEADERS}}]},
+            "audience_required": [AUDIENCE], "hide_credentials": True, "bearer_token_typ_jwt_allowed": True,
+            **HEADERS}}]},
     ]}]}
 
 

@@ -21,7 +21,7 @@ OWN_CLIENT = {"auth_methods": ["introspection"], "client_id": ["gateway"], "clie
 
 
 def config(mock: MockProvider, **extra: Any) -> dict[str, Any]:
-    return {"issuer": mock.issuer, "scopes": ["orders:read"], **extra}
+    return {"issuer": mock.issuer, "scopes": ["orders:read"], "bearer_token_typ_jwt_allowed": True, **extra}
 
 
 def provider_signed(mock: MockProvider, exp: float) -> str:

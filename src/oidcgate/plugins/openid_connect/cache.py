@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from oidcgate.plugins.openid_connect.errors import OIDCError
+from oidcgate.plugins.openid_connect.verify import Verified
 
 V = TypeVar("V")
 
@@ -140,7 +141,7 @@ class Issued:
 class IssuerCaches:
     """Everything cached for one provider in one worker process (shared by all routes using it)."""
 
-    verified: TTLCache[Seen[dict[str, Any]]] = field(default_factory=TTLCache)  # JWT hash → its claims
+    verified: TTLCache[Seen[Verified]] = field(default_factory=TTLCache)  # JWT hash → its claims and typ
     introspected: TTLCache[Seen[dict[str, Any]]] = field(default_factory=TTLCache)  # token hash → active response
     tokens: TTLCache[Seen[Issued]] = field(default_factory=TTLCache)  # client key → token
     refused: TTLCache[Seen[OIDCError]] = field(default_factory=TTLCache)  # client key → why it was refused

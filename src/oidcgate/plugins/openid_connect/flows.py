@@ -30,7 +30,14 @@ from oidcgate.plugins.openid_connect.errors import (
     UnknownKey,
 )
 from oidcgate.plugins.openid_connect.schema import OpenIDConnectConfig
-from oidcgate.plugins.openid_connect.verify import ClaimPolicy, check_claims, looks_like_jwt, verify_signature
+from oidcgate.plugins.openid_connect.verify import (
+    ClaimPolicy,
+    Verified,
+    check_access_token_type,
+    check_claims,
+    looks_like_jwt,
+    verify_signature,
+)
 from oidcgate.plugins.pdk import Request
 
 Clock = Callable[[], float]
@@ -57,11 +64,10 @@ def _number(claims: dict[str, Any], name: str) -> float | None:
     return value if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def _expiry(seen: Seen[dict[str, Any]], ttl: float, leeway: float = 0) -> float:
-    """Until the claims' `exp` (plus leeway), and never longer than `ttl` after they were learnt."""
-    exp = _number(seen.value, "exp")
-    limit = seen.at + ttl
-    return limit if exp is None else min(exp + leeway, limit)
+def _expiry(claims: dict[str, Any], at: float, ttl: float, leeway: float = 0) -> float:
+    """Until the claims' `exp` (plus leeway), and never longer than `ttl` after they were learnt (`at`)."""
+    exp = _number(claims, "exp")
+    return at + ttl if exp is None else min(exp + leeway, at + ttl)
 
 
 class Authenticator:
@@ -104,10 +110,13 @@ class Authenticator:
         if found is None:
             raise MissingCredentials("no credentials were given")
         now = self.clock()
+        until: float | None
         if isinstance(found, BearerToken):
             method, token = "bearer", found.token
             if looks_like_jwt(token) and self.jwt_bearer:
-                claims, until = await self._verified(token, now)
+                verified, until = await self._verified(token, now)
+                check_access_token_type(verified, self.config.bearer_token_typ_jwt_allowed)
+                claims = verified.claims
             elif self.introspection:
                 method = "introspection"
                 claims, until = await self._introspected(token, now)
@@ -117,12 +126,12 @@ class Authenticator:
             method = "client_credentials"
             token, (claims, until) = await self._client_credentials(found, now)
         # The clock is read again: a token fetched just now may carry an iat later than `now`.
-        self.check(claims, self.clock(), require_issuer=method != "introspection")
+        self.check(claims, self.clock(), introspected=method == "introspection" or not looks_like_jwt(token))
         return Outcome(method, token, claims, found, until)
 
-    def check(self, claims: dict[str, Any], now: float, *, require_issuer: bool = True) -> None:
+    def check(self, claims: dict[str, Any], now: float, *, introspected: bool = False) -> None:
         """Registered claims (401 when they fail), then scopes, groups and roles (403)."""
-        check_claims(claims, self._claim_policy(), now, require_issuer=require_issuer)
+        check_claims(claims, self._claim_policy(), now, introspected=introspected)
         failed = first_failure(self.checks, claims)
         if failed is not None:
             raise InsufficientScope(f"the token lacks the required {failed.name}")
@@ -142,17 +151,18 @@ class Authenticator:
     async def _ready(self) -> Loaded:
         return self.provider.loaded or await self.provider.ready(self.timeout)
 
-    async def _verified(self, token: str, now: float) -> Found:
-        """The claims of a JWT whose signature verifies with the provider's keys (cached by hash)."""
+    async def _verified(self, token: str, now: float) -> tuple[Verified, float]:
+        """A JWT whose signature verifies with the provider's keys (cached by hash), and until when this
+        route may reuse that."""
         key = token_key(token)
-        ttl = self.config.cache_ttl
+        ttl, leeway = self.config.cache_ttl, self.config.leeway
         seen = self.caches.verified.get(key, now)
         if seen is None or now >= seen.at + ttl:
             seen = Seen(await self._verify(token), self.clock())
-            self.caches.verified.put(key, seen, _expiry(seen, ttl, self.config.leeway), now)
-        return seen.value, _expiry(seen, ttl, self.config.leeway)
+            self.caches.verified.put(key, seen, _expiry(seen.value.claims, seen.at, ttl, leeway), now)
+        return seen.value, _expiry(seen.value.claims, seen.at, ttl, leeway)
 
-    async def _verify(self, token: str) -> dict[str, Any]:
+    async def _verify(self, token: str) -> Verified:
         loaded = await self._ready()
         try:
             return verify_signature(token, loaded.ring)
@@ -172,7 +182,7 @@ class Authenticator:
         if config.cache_introspection:
             seen = self.caches.introspected.get(key, now)
             if seen is not None and now < seen.at + config.cache_ttl:
-                return seen.value, _expiry(seen, config.cache_ttl)
+                return seen.value, _expiry(seen.value, seen.at, config.cache_ttl)
             self._raise_if_refused(key, now)
         loaded = await self._ready()
         endpoint = config.introspection_endpoint or loaded.metadata.introspection_endpoint
@@ -184,15 +194,17 @@ class Authenticator:
         result = await self.caches.flights.run(("introspect", key), lambda: introspection.introspect(
             self.provider.http, endpoint, token, config.introspection_hint, client, audience, self.timeout))
         now = self.clock()
-        if result is None:
+        kind = None if result is None else introspection.not_an_access_token(result)
+        if result is None or kind is not None:
+            refusal = InvalidToken(f"the token is {kind}, not an access token" if kind else "the token is not active")
             if config.cache_introspection:
-                self._refused(key, InvalidToken("the token is not active"), now)
-            raise InvalidToken("the token is not active")
+                self._refused(key, refusal, now)
+            raise refusal
         if not config.cache_introspection:
             return result, None
-        seen = Seen(result, now)
-        self.caches.introspected.put(key, seen, _expiry(seen, config.cache_ttl), now)
-        return result, _expiry(seen, config.cache_ttl)
+        until = _expiry(result, now, config.cache_ttl)
+        self.caches.introspected.put(key, Seen(result, now), until, now)
+        return result, until
 
     def _refused(self, key: bytes, error: OIDCError, now: float) -> None:
         self.caches.refused.put(key, Seen(error, now), now + self.config.cache_ttl_neg, now)
@@ -231,8 +243,8 @@ class Authenticator:
             raise
         now = self.clock()
         token = issued.access_token
-        if looks_like_jwt(token):
-            claims, _ = await self._verified(token, now)
+        if looks_like_jwt(token):  # from the token endpoint itself: an access token, whatever its typ
+            claims = (await self._verified(token, now))[0].claims
         else:
             claims, _ = await self._introspected(token, now)
         lifetime = None if issued.expires_in is None else now + issued.expires_in
