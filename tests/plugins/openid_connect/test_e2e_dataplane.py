@@ -25,6 +25,7 @@ from oidcgate.plugins.openid_connect.client_auth import basic_authorization
 from tests.idp.helpers import Idp, running_idp
 from tests.plugins.openid_connect import forge
 from tests.plugins.openid_connect.providers import AUDIENCE, MOCK_CLIENTS, MockProvider
+from tests.proxy import rawhttp
 from tests.support.processes import Proc, free_port, start
 
 pytestmark = pytest.mark.e2e
@@ -53,6 +54,8 @@ def kong_yml(echo: str, idp: Idp, mock: MockProvider) -> dict[str, Any]:
             "issuer": mock.issuer, "scopes": ["orders:read"], "scopes_required": ["orders:read"],
             "audience_required": [AUDIENCE], "hide_credentials": True, "bearer_token_typ_jwt_allowed": True,
             **HEADERS}}]},
+        {"name": "as-is", "paths": ["/as-is"], "plugins": [{"name": "openid-connect", "config": {
+            "issuer": idp.issuer(), "auth_methods": ["bearer"], "upstream_access_token_header": None}}]},
     ]}]}
 
 
@@ -151,6 +154,33 @@ def test_walkthrough_with_a_third_party_provider(stack: Stack) -> None:
         assert refused.status_code == status, name
         assert expected in refused.headers["www-authenticate"], name
         assert refused.json() == {"message": "Forbidden" if status == 403 else "Unauthorized"}, name
+
+
+def test_two_authorization_fields_are_refused_on_the_wire(stack: Stack) -> None:
+    """With `upstream_access_token_header: null` the client's fields go upstream as sent, so a second
+    Authorization field could carry a forged token to an upstream that reads the last one: 400."""
+    token = httpx.post(stack.idp.endpoint("token"), data={"grant_type": "client_credentials", "scope": "orders:read"},
+                       auth=(stack.client["client_id"], stack.client["client_secret"]), timeout=10).json()["access_token"]
+    port = int(stack.proxy.rsplit(":", 1)[1])
+
+    def send(*authorizations: str) -> rawhttp.Response:
+        conn = rawhttp.Conn(port)
+        try:
+            fields = "".join(f"Authorization: {value}\r\n" for value in authorizations)
+            conn.send(f"GET /as-is/x HTTP/1.1\r\nHost: gw\r\n{fields}Connection: close\r\n\r\n".encode())
+            return conn.response()
+        finally:
+            conn.close()
+
+    for attempt in ("cold", "after the single field was accepted (the data plane's shortcut is armed)"):
+        smuggled = send(f"Bearer {token}", "Bearer forged.admin.token")
+        assert smuggled.status == 400, attempt
+        assert smuggled.header("www-authenticate") == (
+            'Bearer realm="oidcgate", error="invalid_request", '
+            'error_description="the request has more than one Authorization header"'), attempt
+        single = send(f"Bearer {token}")
+        assert single.status == 200, attempt
+        assert single.json()["headers"]["Authorization"] == f"Bearer {token}"  # type: ignore[index]
 
 
 def test_provider_calls_per_request(stack: Stack) -> None:
