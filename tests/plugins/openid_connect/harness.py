@@ -71,12 +71,12 @@ class Gateway:
         return self.handler.flows.provider
 
     async def call(self, headers: Sequence[tuple[str, str]] = (), query: str = "", body: bytes | None = None,
-                   method: str = "GET") -> Result:
+                   method: str = "GET", client_ip: str = "127.0.0.1") -> Result:
         async def read_body(limit: int) -> bytes:
             return body or b""
 
         request = Request(method, "/orders", query, Headers(list(headers)), scheme="http", host="gw", port=8000,
-                          client_ip="127.0.0.1", body_reader=read_body)
+                          client_ip=client_ip, body_reader=read_body)
         ctx = Context(request, ROUTE, None, self.consumers)
         try:
             await self.handler.access(ctx)
@@ -96,8 +96,8 @@ class Gateway:
             fields += known.fields
         return known, fields
 
-    async def basic(self, client_id: str, secret: str) -> Result:
-        return await self.call([("Authorization", basic_authorization(client_id, secret))])
+    async def basic(self, client_id: str, secret: str, client_ip: str = "127.0.0.1") -> Result:
+        return await self.call([("Authorization", basic_authorization(client_id, secret))], client_ip=client_ip)
 
     async def bearer(self, token: str) -> Result:
         return await self.call([("Authorization", f"Bearer {token}")])

@@ -21,6 +21,7 @@ import httpx
 import pytest
 import yaml
 
+from oidcgate.plugins.openid_connect.attempts import LIMIT, WINDOW
 from oidcgate.plugins.openid_connect.client_auth import basic_authorization
 from tests.idp.helpers import Idp, running_idp
 from tests.plugins.openid_connect import forge
@@ -69,7 +70,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory, mock: MockProvider) -> Itera
         config = work / "kong.yml"
         config.write_text(yaml.safe_dump(kong_yml(f"http://127.0.0.1:{echo_port}", idp, mock)))
         dp = start(["dp", "--config", str(config), "--proxy-listen", f"127.0.0.1:{proxy_port}",
-                    "--status-listen", f"127.0.0.1:{status_port}", "--workers", "1", "--prefix", str(work / "dp")],
+                    "--status-listen", f"127.0.0.1:{status_port}", "--workers", "1", "--prefix", str(work / "dp"),
+                    "--trusted-ips", "127.0.0.1/32"],  # as behind a load balancer: X-Forwarded-For names the client
                    work / "dp.log", [proxy_port, status_port])
         try:
             yield Stack(f"http://127.0.0.1:{proxy_port}", f"http://127.0.0.1:{status_port}", idp, client, mock, dp,
@@ -181,6 +183,27 @@ def test_two_authorization_fields_are_refused_on_the_wire(stack: Stack) -> None:
         single = send(f"Bearer {token}")
         assert single.status == 200, attempt
         assert single.json()["headers"]["Authorization"] == f"Bearer {token}"  # type: ignore[index]
+
+
+def test_an_address_spraying_wrong_secrets_is_throttled_on_the_wire(stack: Stack) -> None:
+    """Behind a trusted proxy the client's address is the one X-Forwarded-For names: an address spraying wrong
+    secrets for someone else's client id makes LIMIT provider calls, then gets 429; the client's right secret
+    from another address works at once."""
+    before = stack.mock.counts()["token"]
+    attacker = {"X-Forwarded-For": "198.51.100.1, 203.0.113.66"}  # (the left part is the attacker's own say)
+    with httpx.Client(timeout=30) as session:
+        answers = [session.get(stack.proxy + "/mock/x", headers={**basic("svc", f"guess-{index}"), **attacker})
+                   for index in range(LIMIT + 3)]
+    assert [a.status_code for a in answers] == [401] * LIMIT + [429] * 3
+    assert stack.mock.counts()["token"] - before == LIMIT
+    assert 0 < int(answers[-1].headers["retry-after"]) <= WINDOW
+    assert answers[-1].json() == {"message": "Too Many Requests: too many refused client credentials from this address"}
+    other = stack.get("/mock/x", headers={**basic("svc", "a-typo"), "X-Forwarded-For": "198.51.100.2"})
+    assert other.status_code == 401  # another address is not throttled: the provider was asked
+    assert stack.mock.counts()["token"] - before == LIMIT + 1
+    right = stack.get("/mock/x", headers={**basic("svc", MOCK_CLIENTS["svc"]["secret"]),
+                                          "X-Forwarded-For": "198.51.100.3"})
+    assert right.status_code == 200
 
 
 def test_provider_calls_per_request(stack: Stack) -> None:

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from oidcgate.plugins.openid_connect.attempts import FailedAttempts
 from oidcgate.plugins.openid_connect.cache import IssuerCaches, SingleFlight
 from oidcgate.plugins.openid_connect.errors import ProviderUnavailable
 from oidcgate.plugins.openid_connect.transport import ProviderHTTP
@@ -76,6 +77,7 @@ class Provider:
         self.http = http
         self.loaded: Loaded | None = None
         self.caches = IssuerCaches()
+        self.attempts = FailedAttempts()  # refused client credentials per client address
         self._flight: SingleFlight[Loaded] = SingleFlight()
         self.clock = clock  # for intervals: monotonic (tests move it forward)
         self._attempted_at = float("-inf")  # monotonic time of the last (re)load attempt

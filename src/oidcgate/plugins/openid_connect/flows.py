@@ -11,7 +11,7 @@ caller that joined another route's flight.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -27,6 +27,7 @@ from oidcgate.plugins.openid_connect.errors import (
     MissingCredentials,
     OIDCError,
     ProviderUnavailable,
+    TooManyAttempts,
     UnknownKey,
 )
 from oidcgate.plugins.openid_connect.schema import OpenIDConnectConfig
@@ -124,7 +125,7 @@ class Authenticator:
                 raise InvalidToken("the token is not a JWT and introspection is not configured")
         else:
             method = "client_credentials"
-            token, (claims, until) = await self._client_credentials(found, now)
+            token, (claims, until) = await self._client_credentials(found, now, request.forwarded_ip)
         # The clock is read again: a token fetched just now may carry an iat later than `now`.
         self.check(claims, self.clock(), introspected=method == "introspection" or not looks_like_jwt(token))
         return Outcome(method, token, claims, found, until)
@@ -215,8 +216,11 @@ class Authenticator:
         if refusal is not None and now < refusal.at + self.config.cache_ttl_neg:
             raise type(refusal.value)(refusal.value.description)
 
-    async def _client_credentials(self, client: ClientCredentials, now: float) -> tuple[str, Found]:
-        """A token for the request's client (cached per client, secret hash and scopes), and its claims."""
+    async def _client_credentials(self, client: ClientCredentials, now: float, address: str) -> tuple[str, Found]:
+        """A token for the request's client (cached per client, secret hash and scopes), and its claims.
+
+        A miss goes to the provider unless `address` (the client's) has sent too many refused ones.
+        """
         loaded = await self._ready()
         endpoint = self.config.token_endpoint or loaded.metadata.token_endpoint
         if endpoint is None:
@@ -229,18 +233,33 @@ class Authenticator:
                 if now < until:
                     return seen.value.token, (seen.value.claims, until)
         self._raise_if_refused(key, now)
-        seen = await self.caches.flights.run(key, lambda: self._obtain(client, endpoint, key, loaded))
+        wait = self.provider.attempts.retry_after(address, now)
+        if wait is not None:
+            raise TooManyAttempts("too many refused client credentials from this address", wait)
+        seen = await self.caches.flights.run(key, lambda: self._obtain(client, endpoint, key, loaded, address))
         return seen.value.token, (seen.value.claims, self._refresh_at(seen) if self.config.cache_tokens else None)
 
-    async def _obtain(self, client: ClientCredentials, endpoint: str, key: bytes, loaded: Loaded) -> Seen[Issued]:
+    def _obtain(self, client: ClientCredentials, endpoint: str, key: bytes, loaded: Loaded,
+                address: str) -> Awaitable[Seen[Issued]]:
+        """Start a token request, counted for `address` now rather than when it runs: then the attempts of
+        a concurrent burst count before the first of them is answered."""
+        self.provider.attempts.begin(address, self.clock())
+        return self._request_token(client, endpoint, key, loaded, address)
+
+    async def _request_token(self, client: ClientCredentials, endpoint: str, key: bytes, loaded: Loaded,
+                             address: str) -> Seen[Issued]:
         method = secret_method(self.config.client_auth, loaded.metadata.token_auth_methods)
         auth = ClientAuth(client.client_id, method, client.client_secret)
+        refused = False
         try:
             issued = await token_endpoint.client_credentials(self.provider.http, endpoint, auth, self.scopes,
                                                              self.timeout)
         except (InvalidToken, InsufficientScope) as exc:
+            refused = isinstance(exc, InvalidToken)  # (refused scopes are the route's doing, not a guess)
             self._refused(key, exc, self.clock())
             raise
+        finally:
+            self.provider.attempts.end(address, refused, self.clock())
         now = self.clock()
         token = issued.access_token
         if looks_like_jwt(token):  # from the token endpoint itself: an access token, whatever its typ

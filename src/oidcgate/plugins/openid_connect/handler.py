@@ -2,7 +2,7 @@
 the upstream request.
 
 The work lives beside it: `flows` (bearer, introspection, client credentials), `discovery`, `cache`,
-`credentials`, `verify`, `authorization`, `headers`, `errors`. Per-process state (providers, their
+`attempts`, `credentials`, `verify`, `authorization`, `headers`, `errors`. Per-process state (providers, their
 caches, the HTTP client) sits in `PluginEnv.state("openid-connect")`, so it survives new
 configurations; everything derived from this instance's config is computed here, once.
 
