@@ -161,8 +161,9 @@ def test_walkthrough_with_a_third_party_provider(stack: Stack) -> None:
 def test_two_authorization_fields_are_refused_on_the_wire(stack: Stack) -> None:
     """With `upstream_access_token_header: null` the client's fields go upstream as sent, so a second
     Authorization field could carry a forged token to an upstream that reads the last one: 400."""
-    token = httpx.post(stack.idp.endpoint("token"), data={"grant_type": "client_credentials", "scope": "orders:read"},
-                       auth=(stack.client["client_id"], stack.client["client_secret"]), timeout=10).json()["access_token"]
+    issued = httpx.post(stack.idp.endpoint("token"), data={"grant_type": "client_credentials", "scope": "orders:read"},
+                        auth=(stack.client["client_id"], stack.client["client_secret"]), timeout=10)
+    token = issued.json()["access_token"]
     port = int(stack.proxy.rsplit(":", 1)[1])
 
     def send(*authorizations: str) -> rawhttp.Response:

@@ -4,10 +4,11 @@ A cache hit is one SHA-256 of the credential, one dict lookup and one time compa
 a provider are shared by every route using it, so they hold facts (claims, an introspection result, a
 token, a refusal) and when they were learnt (`Seen`), never a route's verdict: each route judges them
 by its own `leeway`, `cache_ttl` and `cache_ttl_neg` on every lookup. Entries carry their own expiry
-(that of the route that stored them, which only bounds memory); a full cache makes room in O(1) (amortised): the expired entries at its old end go,
-or else its oldest entry. It never scans, so a flood of inserts costs the same however full it is. A single flight makes concurrent misses for one key wait on
-one provider call; that call runs as a task of its own, so a client that disconnects does not cancel
-it for the others.
+(that of the route that stored them, which only bounds memory). A full cache makes room in O(1),
+amortised: the expired entries at its old end go, or else its oldest entry; it never scans, so a flood
+of inserts costs the same however full it is. A single flight makes concurrent misses for one key wait
+on one provider call; that call runs as a task of its own, so a client that disconnects does not
+cancel it for the others.
 """
 
 from __future__ import annotations

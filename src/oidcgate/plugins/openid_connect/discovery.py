@@ -6,8 +6,9 @@ the plugin's `PluginEnv.state`, so every route naming the issuer and every later
 one discovery document and one key ring. Loading is single-flight. An unknown `kid` may trigger a
 rediscovery at most once per `rediscovery_lifetime`, and never within MIN_REDISCOVERY_INTERVAL of the
 last load whatever it says (with 0, every made-up `kid` would otherwise cost the provider two calls);
-concurrent misses share one load. When the provider is unreachable the keys already held stay in use. A failed first load is remembered for `RETRY_AFTER` seconds, so a dead
-provider is not called by every request, and the next request after that tries again (recovery).
+concurrent misses share one load. When the provider is unreachable the keys already held stay in
+use. A failed first load is remembered for `RETRY_AFTER` seconds, so a dead provider is not called by
+every request, and the next request after that tries again (recovery).
 """
 
 from __future__ import annotations

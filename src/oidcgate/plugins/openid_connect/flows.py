@@ -37,6 +37,7 @@ from oidcgate.plugins.openid_connect.verify import (
     check_access_token_type,
     check_claims,
     looks_like_jwt,
+    number_claim,
     verify_signature,
 )
 from oidcgate.plugins.pdk import Request
@@ -60,14 +61,9 @@ class Outcome:
 Found = tuple[dict[str, Any], float | None]  # claims, and until when this route may reuse them
 
 
-def _number(claims: dict[str, Any], name: str) -> float | None:
-    value = claims.get(name)
-    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
 def _expiry(claims: dict[str, Any], at: float, ttl: float, leeway: float = 0) -> float:
     """Until the claims' `exp` (plus leeway), and never longer than `ttl` after they were learnt (`at`)."""
-    exp = _number(claims, "exp")
+    exp = number_claim(claims, "exp")
     return at + ttl if exp is None else min(exp + leeway, at + ttl)
 
 
@@ -267,7 +263,7 @@ class Authenticator:
         else:
             claims, _ = await self._introspected(token, now)
         lifetime = None if issued.expires_in is None else now + issued.expires_in
-        ends = [end for end in (lifetime, _number(claims, "exp")) if end is not None]
+        ends = [end for end in (lifetime, number_claim(claims, "exp")) if end is not None]
         seen = Seen(Issued(token, claims, min(ends, default=None)), now)
         if self.config.cache_tokens:
             self.caches.tokens.put(key, seen, self._refresh_at(seen), now)

@@ -2,9 +2,9 @@
 the upstream request.
 
 The work lives beside it: `flows` (bearer, introspection, client credentials), `discovery`, `cache`,
-`attempts`, `credentials`, `verify`, `authorization`, `headers`, `errors`. Per-process state (providers, their
-caches, the HTTP client) sits in `PluginEnv.state("openid-connect")`, so it survives new
-configurations; everything derived from this instance's config is computed here, once.
+`attempts`, `credentials`, `verify`, `authorization`, `headers`, `errors`. Per-process state
+(providers, their caches, the HTTP client) sits in `PluginEnv.state("openid-connect")`, so it
+survives new configurations; everything derived from this instance's config is computed here, once.
 
 Hot path: what a successful request led to (claim headers in wire form, consumer, identity) is kept
 per instance, keyed by its Authorization header (see credentials.header_key), until the token or cached

@@ -199,7 +199,8 @@ class ClaimPolicy:
     audience_path: tuple[str, ...] = ("aud",)
 
 
-def _number(claims: Mapping[str, Any], name: str) -> float | None:
+def number_claim(claims: Mapping[str, Any], name: str) -> float | None:
+    """A time claim (`exp`, `nbf`, `iat`): None when absent; raises InvalidToken when not a number."""
     value = claims.get(name)
     if value is None:
         return None
@@ -220,15 +221,15 @@ def check_claims(claims: Mapping[str, Any], policy: ClaimPolicy, now: float, *,
         pass
     elif policy.issuers is not None and (not isinstance(iss, str) or iss.rstrip("/") not in policy.issuers):
         raise InvalidToken("the token's issuer is not accepted")
-    exp = _number(claims, "exp")
+    exp = number_claim(claims, "exp")
     if exp is None and not introspected:
         raise InvalidToken("the token has no exp claim")
     if exp is not None and now >= exp + policy.leeway:
         raise InvalidToken("the token has expired")
-    nbf = _number(claims, "nbf")
+    nbf = number_claim(claims, "nbf")
     if nbf is not None and now + policy.leeway < nbf:
         raise InvalidToken("the token is not valid yet")
-    iat = _number(claims, "iat")
+    iat = number_claim(claims, "iat")
     if iat is not None and iat > now + policy.leeway:
         raise InvalidToken("the token is issued in the future")
     if policy.audience is not None and not satisfied(
