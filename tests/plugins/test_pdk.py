@@ -66,6 +66,9 @@ class Source:
         self.decoded += 1
         return ["GET", "/a%20b", "q=1", "gw.test", "http", 8000, "127.0.0.1", "1.1"]
 
+    def forwarded_ip(self) -> str:
+        return "203.0.113.9"
+
     async def read_body(self, limit: int) -> bytes:
         return b"body"
 
@@ -77,6 +80,7 @@ async def test_a_request_decodes_its_text_once_and_only_when_read() -> None:
     assert not request.line_changed()
     assert (request.method, request.path, request.host, request.port, request.client_ip) == \
         ("GET", "/a%20b", "gw.test", 8000, "127.0.0.1")
+    assert request.forwarded_ip == "203.0.113.9"
     assert request.query == {"q": ["1"]} and source.decoded == 1
     assert not request.line_changed()
     request.query_string = "q=2"

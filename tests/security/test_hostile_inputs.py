@@ -99,13 +99,13 @@ TOKENS = [
     Case("token", "expired", 401, mock_token(exp=int(time.time()) - 60)),
     Case("token", "not valid yet (nbf)", 401, mock_token(nbf=int(time.time()) + 600)),
     Case("token", "issued in the future (iat)", 401, mock_token(iat=int(time.time()) + 600)),
-    Case("token", "exp missing", 401, mock_token(exp=None), "#10.4"),
+    Case("token", "exp missing", 401, mock_token(exp=None)),
     Case("token", "exp not a number", 401, mock_token(exp="tomorrow")),
     Case("token", "another issuer", 401, mock_token(iss="http://127.0.0.1:1/evil")),
     Case("token", "another audience", 401, mock_token(aud="api://other")),
-    Case("token", "an ID token as a bearer token", 401, id_token_as_bearer, "#10.4"),
+    Case("token", "an ID token as a bearer token", 401, id_token_as_bearer),
     Case("token", "two Authorization fields", 400, raw("/mock", b"Authorization: Bearer a.b.c\r\n"
-                                                              b"Authorization: Bearer d.e.f\r\n"), "#10.6"),
+                                                              b"Authorization: Bearer d.e.f\r\n")),
     Case("token", "Basic, not base64", 400, lambda s: s.get(
         "/mock", headers={"Authorization": "Basic %%%"}).status_code),
     Case("token", "Basic without a colon", 400, lambda s: s.get(

@@ -168,6 +168,9 @@ class RequestSource(Protocol):
     def request_text(self) -> list[Any]:
         """[method, path, query string, host, scheme, port, client ip, HTTP version], decoded."""
 
+    def forwarded_ip(self) -> str:
+        """The client's address, from X-Forwarded-For when the peer is one of `trusted_ips`."""
+
     async def read_body(self, limit: int) -> bytes:
         """The whole request body (PluginExit 413 beyond `limit`); RuntimeError after the access phase."""
 
@@ -175,13 +178,17 @@ class RequestSource(Protocol):
 class _Given:
     """A RequestSource of values given up front (a Request built by hand, as in tests)."""
 
-    __slots__ = ("body_reader", "text")
+    __slots__ = ("body_reader", "forwarded", "text")
 
-    def __init__(self, text: list[Any], body_reader: Callable[[int], Awaitable[bytes]] | None) -> None:
-        self.text, self.body_reader = text, body_reader
+    def __init__(self, text: list[Any], body_reader: Callable[[int], Awaitable[bytes]] | None,
+                 forwarded: str) -> None:
+        self.text, self.body_reader, self.forwarded = text, body_reader, forwarded
 
     def request_text(self) -> list[Any]:
         return list(self.text)
+
+    def forwarded_ip(self) -> str:
+        return self.forwarded
 
     async def read_body(self, limit: int) -> bytes:
         return await self.body_reader(limit) if self.body_reader else b""
@@ -202,9 +209,11 @@ class Request:
 
     def __init__(self, method: str, path: str, query_string: str, headers: Headers, *, scheme: str,
                  host: str, port: int, client_ip: str, http_version: str = "1.1",
-                 body_reader: Callable[[int], Awaitable[bytes]] | None = None) -> None:
+                 body_reader: Callable[[int], Awaitable[bytes]] | None = None,
+                 forwarded_ip: str | None = None) -> None:
         self._source: RequestSource = _Given(
-            [method, path, query_string, host, scheme, port, client_ip, http_version], body_reader)
+            [method, path, query_string, host, scheme, port, client_ip, http_version], body_reader,
+            forwarded_ip or client_ip)
         self._text: list[Any] | None = None
         self._query: tuple[str, dict[str, list[str]]] | None = None
         self.headers = headers
@@ -261,7 +270,15 @@ class Request:
 
     @property
     def client_ip(self) -> str:
+        """The address of the peer that connected (Kong's `kong.client.get_ip`)."""
         return self._loaded()[_CLIENT_IP]
+
+    @property
+    def forwarded_ip(self) -> str:
+        """The client's address as far as the proxy can trust it (Kong's `kong.client.get_forwarded_ip`):
+        behind proxies listed in `trusted_ips`, the rightmost X-Forwarded-For address that is not one of
+        them; otherwise the peer's address."""
+        return self._source.forwarded_ip()
 
     @property
     def http_version(self) -> str:

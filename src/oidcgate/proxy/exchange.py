@@ -35,6 +35,7 @@ from oidcgate.proxy.headers import (
     VIA_LINE,
     connection_tokens,
     drop_named,
+    forwarded_address,
     via,
 )
 from oidcgate.proxy.metrics import FOLD_AT
@@ -170,6 +171,12 @@ class Exchange:
         return [self.method.decode(), self.path.decode("latin-1"), self.query[1:].decode("latin-1"),
                 self.host_name.decode("latin-1"), "http", conn.listener.number, conn.ip_text,
                 "1.1" if self.http11 else "1.0"]
+
+    def forwarded_ip(self) -> str:
+        conn = self.conn
+        if self.xff is None or not conn.trusted:
+            return conn.ip_text
+        return forwarded_address(self.xff, conn.ip_text, conn.state.trusted)
 
     async def read_body(self, limit: int) -> bytes:
         if self.finished or self.peer is not None:  # answered, or on its way upstream

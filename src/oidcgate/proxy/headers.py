@@ -148,3 +148,28 @@ class TrustedIPs:
         except ValueError:
             return False
         return any(address in network for network in self.networks)
+
+
+def forwarded_address(xff: bytes, peer: str, trusted: TrustedIPs) -> str:
+    """The client's address behind trusted proxies (Kong's forwarded IP, as nginx's realip module with
+    `real_ip_recursive`): walking X-Forwarded-For from the right, the first address that is not itself
+    a trusted proxy. An entry that is no address ends the walk: the last trusted hop, `peer` at first,
+    is then the client as far as anyone can tell (everything left of it is the client's own say)."""
+    address = peer
+    for part in reversed(xff.split(b",")):
+        candidate = _without_port(part.strip().decode("latin-1"))
+        try:
+            ipaddress.ip_address(candidate)
+        except ValueError:
+            break
+        address = candidate
+        if candidate not in trusted:
+            break
+    return address
+
+
+def _without_port(entry: str) -> str:
+    """`1.2.3.4:5678` and `[2001:db8::1]:5678` (as some load balancers write them) without the port."""
+    if entry.startswith("["):
+        return entry[1:].partition("]")[0]
+    return entry.partition(":")[0] if entry.count(":") == 1 else entry

@@ -102,7 +102,7 @@ def fetch_keys(issuer: str | None, jwks_uri: str | None, timeout: float = 10.0) 
 def verify(token: str, keys: Keys, issuer: str | None, now: float) -> dict[str, Any]:
     """The verified view; raises VerificationFailed with the reason."""
     try:
-        claims = verify_signature(token, build_key_ring(keys.documents, keys.advertised))
+        claims = verify_signature(token, build_key_ring(keys.documents, keys.advertised)).claims
         issuers = frozenset(i.rstrip("/") for i in (issuer, keys.issuer) if i)
         check_claims(claims, ClaimPolicy(issuers or None), now)  # no issuer given: the times only
     except InvalidToken as exc:

@@ -10,7 +10,7 @@ import json
 import time
 from typing import Any
 
-from joserfc import jwt
+from joserfc import jws
 from joserfc.jwk import ECKey, JWKRegistry, Key, RSAKey
 
 
@@ -40,11 +40,12 @@ def claims(issuer: str, **extra: Any) -> dict[str, Any]:
             "iat": now, "exp": now + 300, "scope": "orders:read", **extra}
 
 
-def sign(payload: dict[str, Any], key: Key, alg: str | None = None, **header: Any) -> str:
+def sign(payload: dict[str, Any], key: Key, alg: str | None = None, typ: str | None = "JWT", **header: Any) -> str:
+    """A JWS over `payload`. `typ`: "JWT" as most providers write it, "at+jwt" as RFC 9068 does, None for none."""
     alg = alg or str(key.get("alg"))
-    head = {"alg": alg, **({"kid": key.kid} if key.kid else {}), **header}
+    head = {"alg": alg, **({"kid": key.kid} if key.kid else {}), "typ": typ, **header}
     head = {name: value for name, value in head.items() if value is not None}  # kid=None: no kid
-    return jwt.encode(head, payload, key, algorithms=[alg])
+    return jws.serialize_compact(head, json.dumps(payload).encode(), key, algorithms=[alg])
 
 
 def unsigned(payload: dict[str, Any], kid: str | None = None) -> str:

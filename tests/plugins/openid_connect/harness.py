@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from oidcgate.config.entities import Consumer, Route
 from oidcgate.plugins.openid_connect.client_auth import basic_authorization
+from oidcgate.plugins.openid_connect.discovery import Provider
 from oidcgate.plugins.openid_connect.handler import OpenIDConnectHandler
 from oidcgate.plugins.pdk import (
     ConsumerIndex,
@@ -58,18 +59,24 @@ class Gateway:
     """One plugin instance over a PluginEnv that can be shared (as across config reloads)."""
 
     def __init__(self, config: dict[str, Any], env: PluginEnv | None = None,
-                 consumers: Sequence[Consumer] = ()) -> None:
+                 consumers: Sequence[Consumer] = (), clock: Callable[[], float] | None = None) -> None:
         self.env = env or PluginEnv()
-        self.handler = OpenIDConnectHandler(OpenIDConnectHandler.validate_config(config), self.env)
+        self.handler = OpenIDConnectHandler(OpenIDConnectHandler.validate_config(config), self.env,
+                                            **({"clock": clock} if clock else {}))
         self.consumers = ConsumerIndex(list(consumers))
 
+    @property
+    def provider(self) -> Provider:
+        """The provider this instance shares with the others of its env (its `clock` can be replaced)."""
+        return self.handler.flows.provider
+
     async def call(self, headers: Sequence[tuple[str, str]] = (), query: str = "", body: bytes | None = None,
-                   method: str = "GET") -> Result:
+                   method: str = "GET", client_ip: str = "127.0.0.1") -> Result:
         async def read_body(limit: int) -> bytes:
             return body or b""
 
         request = Request(method, "/orders", query, Headers(list(headers)), scheme="http", host="gw", port=8000,
-                          client_ip="127.0.0.1", body_reader=read_body)
+                          client_ip=client_ip, body_reader=read_body)
         ctx = Context(request, ROUTE, None, self.consumers)
         try:
             await self.handler.access(ctx)
@@ -89,8 +96,8 @@ class Gateway:
             fields += known.all_fields()
         return known, fields
 
-    async def basic(self, client_id: str, secret: str) -> Result:
-        return await self.call([("Authorization", basic_authorization(client_id, secret))])
+    async def basic(self, client_id: str, secret: str, client_ip: str = "127.0.0.1") -> Result:
+        return await self.call([("Authorization", basic_authorization(client_id, secret))], client_ip=client_ip)
 
     async def bearer(self, token: str) -> Result:
         return await self.call([("Authorization", f"Bearer {token}")])

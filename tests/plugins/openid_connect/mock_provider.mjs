@@ -15,6 +15,8 @@
 //   no login page) keep aud = the client id and the nonce.
 // - GET /__counts: requests served per endpoint. POST /__delay?ms=N: answer every provider endpoint
 //   N ms late. POST /__rotate: add a new signing key (written to keyFile; the JWKS then lists both).
+// - POST /__introspection {"token": T, "response": {...}}: what /introspect answers for T from now on
+//   (the package answers {"active": true} for anything; here an unregistered token is inactive).
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import https from "node:https";
@@ -71,10 +73,21 @@ service.on("beforeResponse", (response, req) => {
   }
 });
 
+const introspections = new Map();
+service.on("beforeIntrospect", (response, req) => {
+  response.body = introspections.get(req.body.token) ?? { active: false };
+});
+
 const counts = { discovery: 0, jwks: 0, token: 0, introspect: 0 };
 const endpoints = { "/.well-known/openid-configuration": "discovery", "/jwks": "jwks", "/token": "token",
   "/introspect": "introspect" };
 let delayMs = 0;
+
+const readBody = async (req) => {
+  const chunks = [];
+  for await (const chunk of req) chunks.push(chunk);
+  return Buffer.concat(chunks).toString("utf8");
+};
 
 const handle = async (req, res) => {
   const url = new URL(req.url, issuer.url);
@@ -88,6 +101,12 @@ const handle = async (req, res) => {
     res.end("ok");
     return;
   }
+  if (url.pathname === "/__introspection" && req.method === "POST") {
+    const { token, response } = JSON.parse(await readBody(req));
+    introspections.set(token, response);
+    res.end("ok");
+    return;
+  }
   if (url.pathname === "/__rotate" && req.method === "POST") {
     const jwk = await issuer.keys.generate("RS256");
     saveKeys();
@@ -97,6 +116,10 @@ const handle = async (req, res) => {
   }
   const endpoint = endpoints[url.pathname];
   if (endpoint) counts[endpoint] += 1;
+  if (endpoint === "introspect") {  // RFC 7662 sends a form; the package parses only JSON there
+    req.body = Object.fromEntries(new URLSearchParams(await readBody(req)));
+    req._body = true;  // (body-parser then leaves it alone)
+  }
   if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
   service.requestHandler(req, res);
 };

@@ -98,6 +98,11 @@ class MockProvider:
     def delay(self, ms: int) -> None:
         httpx.post(f"{self.issuer}/__delay", params={"ms": ms}, timeout=5).raise_for_status()
 
+    def introspects(self, token: str, response: dict[str, Any]) -> None:
+        """Make the introspection endpoint answer `response` for `token` (unregistered tokens are inactive)."""
+        httpx.post(f"{self.issuer}/__introspection", json={"token": token, "response": response},
+                   timeout=5).raise_for_status()
+
     def rotate(self) -> Key:
         """Add a signing key; returns its private JWK (the tests sign with it)."""
         kid = httpx.post(f"{self.issuer}/__rotate", timeout=10).json()["kid"]

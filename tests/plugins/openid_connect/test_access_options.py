@@ -77,7 +77,7 @@ def jwks_server() -> Iterator[tuple[str, forge.RSAKey]]:
 async def test_extra_jwks_uris_add_trusted_keys(mock: MockProvider, gateway: MakeGateway,
                                                 jwks_server: tuple[str, forge.RSAKey]) -> None:
     url, key = jwks_server
-    token = forge.sign({"iss": mock.issuer, "aud": AUDIENCE, "exp": int(time.time()) + 60}, key)
+    token = forge.sign({"iss": mock.issuer, "aud": AUDIENCE, "exp": int(time.time()) + 60}, key, typ="at+jwt")
     assert (await gateway({"issuer": mock.issuer}).bearer(token)).status == 401
     assert (await gateway({"issuer": mock.issuer, "extra_jwks_uris": [url]}).bearer(token)).status == 200
 

@@ -41,6 +41,52 @@ def test_keys_are_hashes_and_separate_what_they_should() -> None:
     assert client_key("a", "b\0c", "", "") != client_key("a\0b", "c", "", "")
 
 
+class CountingNow(float):
+    """A time that counts how often it is compared: a scan of the cache would compare it with every entry.
+    (Python asks a float subclass first, so `exp <= now` counts as well as `now >= exp`.)"""
+
+    comparisons = 0
+
+    def __lt__(self, other: float) -> bool:
+        CountingNow.comparisons += 1
+        return float(self) < other
+
+    def __le__(self, other: float) -> bool:
+        CountingNow.comparisons += 1
+        return float(self) <= other
+
+    def __gt__(self, other: float) -> bool:
+        CountingNow.comparisons += 1
+        return float(self) > other
+
+    def __ge__(self, other: float) -> bool:
+        CountingNow.comparisons += 1
+        return float(self) >= other
+
+
+def test_inserting_into_a_full_cache_does_not_scan_it() -> None:
+    size = 2000
+    cache: TTLCache[int] = TTLCache(max_entries=size)
+    for index in range(size):
+        cache.put(index, index, expires_at=10_000, now=100)
+    CountingNow.comparisons = 0
+    for index in range(size, size + 500):
+        cache.put(index, index, expires_at=10_000, now=CountingNow(200))
+    assert CountingNow.comparisons <= 3 * 500  # a few per insert, not one per entry
+    assert len(cache) == size and cache.get(0, 200) is None and cache.get(size + 499, 200) == size + 499
+
+
+def test_a_full_cache_drops_every_expired_entry_at_the_old_end_at_once() -> None:
+    cache: TTLCache[str] = TTLCache(max_entries=4)
+    for key, expires_at in (("a", 150), ("b", 150), ("c", 500), ("d", 500)):
+        cache.put(key, key, expires_at=expires_at, now=100)
+    cache.put("e", "e", expires_at=500, now=200)  # "a" and "b" have expired: both go, "c" stays
+    assert len(cache) == 3 and [cache.get(k, 200) for k in "cde"] == ["c", "d", "e"]
+    cache.put("f", "f", expires_at=500, now=200)  # room: nothing dropped
+    cache.put("g", "g", expires_at=500, now=200)  # full and nothing expired: the oldest ("c") goes
+    assert cache.get("c", 200) is None and [cache.get(k, 200) for k in "defg"] == ["d", "e", "f", "g"]
+
+
 async def test_concurrent_calls_share_one_flight() -> None:
     flight: SingleFlight[int] = SingleFlight()
     calls = 0

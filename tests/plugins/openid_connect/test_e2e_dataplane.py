@@ -21,10 +21,12 @@ import httpx
 import pytest
 import yaml
 
+from oidcgate.plugins.openid_connect.attempts import LIMIT, WINDOW
 from oidcgate.plugins.openid_connect.client_auth import basic_authorization
 from tests.idp.helpers import Idp, running_idp
 from tests.plugins.openid_connect import forge
 from tests.plugins.openid_connect.providers import AUDIENCE, MOCK_CLIENTS, MockProvider
+from tests.proxy import rawhttp
 from tests.support.processes import Proc, free_port, start
 
 pytestmark = pytest.mark.e2e
@@ -51,7 +53,10 @@ def kong_yml(echo: str, idp: Idp, mock: MockProvider) -> dict[str, Any]:
             "issuer": idp.issuer(), "scopes": ["orders:read"], **HEADERS}}]},
         {"name": "mock", "paths": ["/mock"], "plugins": [{"name": "openid-connect", "config": {
             "issuer": mock.issuer, "scopes": ["orders:read"], "scopes_required": ["orders:read"],
-            "audience_required": [AUDIENCE], "hide_credentials": True, **HEADERS}}]},
+            "audience_required": [AUDIENCE], "hide_credentials": True, "bearer_token_typ_jwt_allowed": True,
+            **HEADERS}}]},
+        {"name": "as-is", "paths": ["/as-is"], "plugins": [{"name": "openid-connect", "config": {
+            "issuer": idp.issuer(), "auth_methods": ["bearer"], "upstream_access_token_header": None}}]},
     ]}]}
 
 
@@ -65,7 +70,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory, mock: MockProvider) -> Itera
         config = work / "kong.yml"
         config.write_text(yaml.safe_dump(kong_yml(f"http://127.0.0.1:{echo_port}", idp, mock)))
         dp = start(["dp", "--config", str(config), "--proxy-listen", f"127.0.0.1:{proxy_port}",
-                    "--status-listen", f"127.0.0.1:{status_port}", "--workers", "1", "--prefix", str(work / "dp")],
+                    "--status-listen", f"127.0.0.1:{status_port}", "--workers", "1", "--prefix", str(work / "dp"),
+                    "--trusted-ips", "127.0.0.1/32"],  # as behind a load balancer: X-Forwarded-For names the client
                    work / "dp.log", [proxy_port, status_port])
         try:
             yield Stack(f"http://127.0.0.1:{proxy_port}", f"http://127.0.0.1:{status_port}", idp, client, mock, dp,
@@ -150,6 +156,55 @@ def test_walkthrough_with_a_third_party_provider(stack: Stack) -> None:
         assert refused.status_code == status, name
         assert expected in refused.headers["www-authenticate"], name
         assert refused.json() == {"message": "Forbidden" if status == 403 else "Unauthorized"}, name
+
+
+def test_two_authorization_fields_are_refused_on_the_wire(stack: Stack) -> None:
+    """With `upstream_access_token_header: null` the client's fields go upstream as sent, so a second
+    Authorization field could carry a forged token to an upstream that reads the last one: 400."""
+    issued = httpx.post(stack.idp.endpoint("token"), data={"grant_type": "client_credentials", "scope": "orders:read"},
+                        auth=(stack.client["client_id"], stack.client["client_secret"]), timeout=10)
+    token = issued.json()["access_token"]
+    port = int(stack.proxy.rsplit(":", 1)[1])
+
+    def send(*authorizations: str) -> rawhttp.Response:
+        conn = rawhttp.Conn(port)
+        try:
+            fields = "".join(f"Authorization: {value}\r\n" for value in authorizations)
+            conn.send(f"GET /as-is/x HTTP/1.1\r\nHost: gw\r\n{fields}Connection: close\r\n\r\n".encode())
+            return conn.response()
+        finally:
+            conn.close()
+
+    for attempt in ("cold", "after the single field was accepted (the data plane's shortcut is armed)"):
+        smuggled = send(f"Bearer {token}", "Bearer forged.admin.token")
+        assert smuggled.status == 400, attempt
+        assert smuggled.header("www-authenticate") == (
+            'Bearer realm="oidcgate", error="invalid_request", '
+            'error_description="the request has more than one Authorization header"'), attempt
+        single = send(f"Bearer {token}")
+        assert single.status == 200, attempt
+        assert single.json()["headers"]["Authorization"] == f"Bearer {token}"  # type: ignore[index]
+
+
+def test_an_address_spraying_wrong_secrets_is_throttled_on_the_wire(stack: Stack) -> None:
+    """Behind a trusted proxy the client's address is the one X-Forwarded-For names: an address spraying wrong
+    secrets for someone else's client id makes LIMIT provider calls, then gets 429; the client's right secret
+    from another address works at once."""
+    before = stack.mock.counts()["token"]
+    attacker = {"X-Forwarded-For": "198.51.100.1, 203.0.113.66"}  # (the left part is the attacker's own say)
+    with httpx.Client(timeout=30) as session:
+        answers = [session.get(stack.proxy + "/mock/x", headers={**basic("svc", f"guess-{index}"), **attacker})
+                   for index in range(LIMIT + 3)]
+    assert [a.status_code for a in answers] == [401] * LIMIT + [429] * 3
+    assert stack.mock.counts()["token"] - before == LIMIT
+    assert 0 < int(answers[-1].headers["retry-after"]) <= WINDOW
+    assert answers[-1].json() == {"message": "Too Many Requests: too many refused client credentials from this address"}
+    other = stack.get("/mock/x", headers={**basic("svc", "a-typo"), "X-Forwarded-For": "198.51.100.2"})
+    assert other.status_code == 401  # another address is not throttled: the provider was asked
+    assert stack.mock.counts()["token"] - before == LIMIT + 1
+    right = stack.get("/mock/x", headers={**basic("svc", MOCK_CLIENTS["svc"]["secret"]),
+                                          "X-Forwarded-For": "198.51.100.3"})
+    assert right.status_code == 200
 
 
 def test_provider_calls_per_request(stack: Stack) -> None:

@@ -26,7 +26,7 @@ def signed(mock: MockProvider) -> str:
 
 async def test_outage_and_recovery(mock: MockProvider, gateway: MakeGateway,
                                    caplog: pytest.LogCaptureFixture) -> None:
-    warm = gateway({"issuer": mock.issuer, "scopes": ["orders:read"]})
+    warm = gateway({"issuer": mock.issuer, "scopes": ["orders:read"], "bearer_token_typ_jwt_allowed": True})
     assert (await warm.basic("svc", MOCK_CLIENTS["svc"]["secret"])).status == 200
     mock.stop()
     try:
@@ -41,7 +41,7 @@ async def test_outage_and_recovery(mock: MockProvider, gateway: MakeGateway,
         assert f"token request to {mock.issuer}/token failed: could not be reached" in caplog.text
         assert MOCK_CLIENTS["reader"]["secret"] not in caplog.text
 
-        cold = gateway({"issuer": mock.issuer})
+        cold = gateway({"issuer": mock.issuer, "bearer_token_typ_jwt_allowed": True})
         for _ in range(3):  # nothing cached: 502, and a dead provider is not retried on every request
             result = await cold.bearer(signed(mock))
             assert result.status == 502

@@ -20,7 +20,7 @@ BASIC = basic_authorization("svc", MOCK_CLIENTS["svc"]["secret"])
 
 def config(mock: MockProvider, **extra: Any) -> dict[str, Any]:
     return {"issuer": mock.issuer, "scopes": ["orders:read"], "upstream_headers_claims": ["iss", "groups"],
-            "upstream_headers_names": ["Issuer_Header", "X-Groups"], **extra}
+            "upstream_headers_names": ["Issuer_Header", "X-Groups"], "bearer_token_typ_jwt_allowed": True, **extra}
 
 
 async def test_a_repeat_request_is_forwarded_as_the_full_path_forwarded_the_first(

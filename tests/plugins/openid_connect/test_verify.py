@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -11,6 +12,7 @@ from oidcgate.plugins.openid_connect.errors import InvalidToken, UnknownKey
 from oidcgate.plugins.openid_connect.verify import (
     ClaimPolicy,
     build_key_ring,
+    check_access_token_type,
     check_claims,
     looks_like_jwt,
     unverified_parts,
@@ -35,7 +37,7 @@ def test_rs256_and_es256_tokens_verify(rsa: forge.RSAKey, ec: forge.ECKey) -> No
     ring = build_key_ring([forge.jwks(rsa, ec)], ["RS256", "ES256"])
     for key in (rsa, ec):
         payload = forge.claims(ISSUER, sub=f"signed-by-{key.kid}")
-        assert verify_signature(forge.sign(payload, key), ring) == payload
+        assert verify_signature(forge.sign(payload, key), ring).claims == payload
 
 
 def test_unsigned_token_is_refused_even_with_a_known_kid(rsa: forge.RSAKey) -> None:
@@ -97,7 +99,7 @@ def test_allow_list_follows_the_provider_when_it_advertises(rsa: forge.RSAKey) -
     with pytest.raises(InvalidToken, match="algorithm is not accepted"):
         verify_signature(forge.sign(forge.claims(ISSUER), bare, alg="RS512"), ring)
     derived = build_key_ring([forge.jwks(bare)])  # nothing advertised or declared: the key type decides
-    assert verify_signature(forge.sign(forge.claims(ISSUER), bare, alg="RS512"), derived)["iss"] == ISSUER
+    assert verify_signature(forge.sign(forge.claims(ISSUER), bare, alg="RS512"), derived).claims["iss"] == ISSUER
 
 
 def test_encryption_and_symmetric_keys_are_not_used_for_signatures(rsa: forge.RSAKey) -> None:
@@ -112,7 +114,7 @@ def test_token_without_kid_tries_the_compatible_keys(rsa: forge.RSAKey, ec: forg
     payload = forge.claims(ISSUER)
     token = forge.sign(payload, ec, kid=None)
     assert "kid" not in unverified_parts(token)[0]
-    assert verify_signature(token, ring) == payload
+    assert verify_signature(token, ring).claims == payload
 
 
 @pytest.mark.parametrize("token", ["", "abc", "a.b", "a.b.c", "e30.e30.", "W10.e30.sig", "e30.W10.sig"])
@@ -141,6 +143,7 @@ def test_valid_claims_pass() -> None:
     ({"iss": None}, "issuer"),
     ({"exp": 1000}, "expired"),
     ({"exp": "never"}, "not a number"),
+    ({"exp": None}, "the token has no exp claim"),
     ({"nbf": 4_000_000_000}, "not valid yet"),
     ({"iat": 4_000_000_000}, "in the future"),
 ])
@@ -169,8 +172,54 @@ def test_audience_requirement_and_or() -> None:
             check_claims({**forge.claims(ISSUER), "aud": aud}, policy, now)
 
 
-def test_introspection_results_may_omit_iss_but_not_carry_a_foreign_one() -> None:
+def test_introspection_results_may_omit_iss_and_exp_but_not_carry_a_foreign_or_past_one() -> None:
     now = time.time()
-    check_claims({"active": True, "exp": now + 60}, POLICY, now, require_issuer=False)
+    check_claims({"active": True}, POLICY, now, introspected=True)
     with pytest.raises(InvalidToken, match="issuer"):
-        check_claims({"active": True, "iss": "https://evil.example"}, POLICY, now, require_issuer=False)
+        check_claims({"active": True, "iss": "https://evil.example"}, POLICY, now, introspected=True)
+    with pytest.raises(InvalidToken, match="expired"):
+        check_claims({"active": True, "exp": now - 1}, POLICY, now, introspected=True)
+
+
+# The access token's type (RFC 9068 §2.1, §4).
+
+ID_TOKEN = {"aud": "web-app", "nonce": "n-0S6_WzA2Mj"}
+
+
+@pytest.mark.parametrize(("typ", "extra", "generic_allowed", "refusal"), [
+    ("at+jwt", {}, False, None),
+    ("AT+JWT", {}, False, None),  # media types are case-insensitive
+    ("application/at+jwt", {}, False, None),
+    ("at+jwt", ID_TOKEN, False, None),  # typed by its issuer: the claims are not second-guessed
+    ("JWT", {}, False, "the token's typ is JWT where an access token's is at+jwt"),
+    (None, {}, False, "the token has no typ where an access token's is at+jwt"),
+    ("JWT", {}, True, None),
+    ("jwt", {}, True, None),
+    ("application/jwt", {}, True, None),
+    (None, {}, True, None),
+    ("JWT", ID_TOKEN, True, "the token is an ID token, not an access token"),
+    (None, {"at_hash": "77QmUPtjPfzWtF2AnpK9RQ"}, True, "the token is an ID token, not an access token"),
+    ("JWT", {"c_hash": "LDktKdoQak3Pk0cnXxCltA"}, True, "the token is an ID token, not an access token"),
+    ("JWT", {"typ": "ID"}, True, "the token is an ID token, not an access token"),  # Keycloak's marker
+    ("JWT", {"typ": "Bearer"}, True, None),  # Keycloak's access tokens
+    ("logout+jwt", {}, True, "the token's typ is not at+jwt: it is not an access token"),
+    ("dpop+jwt", {}, False, "the token's typ is not at+jwt: it is not an access token"),
+])
+def test_only_access_tokens_pass_as_bearer_tokens(rsa: forge.RSAKey, typ: str | None, extra: dict[str, str],
+                                                  generic_allowed: bool, refusal: str | None) -> None:
+    ring = build_key_ring([forge.jwks(rsa)])
+    verified = verify_signature(forge.sign({**forge.claims(ISSUER), **extra}, rsa, typ=typ), ring)
+    assert verified.typ == typ
+    if refusal is None:
+        check_access_token_type(verified, generic_allowed)
+    else:
+        with pytest.raises(InvalidToken) as refused:
+            check_access_token_type(verified, generic_allowed)
+        assert refused.value.description == refusal
+
+
+def test_a_typ_that_is_not_a_string_is_refused(rsa: forge.RSAKey) -> None:
+    header = forge.b64(json.dumps({"alg": "RS256", "kid": "rsa-1", "typ": ["at+jwt"]}).encode())
+    token = f"{header}.{forge.b64(json.dumps(forge.claims(ISSUER)).encode())}.{forge.b64(b'unchecked')}"
+    with pytest.raises(InvalidToken, match="typ is not a string"):
+        verify_signature(token, build_key_ring([forge.jwks(rsa)]))

@@ -1,21 +1,27 @@
 """Bounded TTL caches and single-flight calls, keyed by hashes so no token or secret is kept as a key.
 
-A cache hit is one SHA-256 of the credential, one dict lookup and one time comparison. Entries carry
-their own expiry (a token's `exp`, capped by `cache_ttl`); when a cache is full the oldest entry
-goes first (dicts keep insertion order). A single flight makes concurrent misses for one key wait on
-one provider call; that call runs as a task of its own, so a client that disconnects does not cancel
-it for the others.
+A cache hit is one SHA-256 of the credential, one dict lookup and one time comparison. The caches of
+a provider are shared by every route using it, so they hold facts (claims, an introspection result, a
+token, a refusal) and when they were learnt (`Seen`), never a route's verdict: each route judges them
+by its own `leeway`, `cache_ttl` and `cache_ttl_neg` on every lookup. Entries carry their own expiry
+(that of the route that stored them, which only bounds memory). A full cache makes room in O(1),
+amortised: the expired entries at its old end go, or else its oldest entry; it never scans, so a flood
+of inserts costs the same however full it is. A single flight makes concurrent misses for one key wait
+on one provider call; that call runs as a task of its own, so a client that disconnects does not
+cancel it for the others.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from oidcgate.plugins.openid_connect.errors import OIDCError
+from oidcgate.plugins.openid_connect.verify import Verified
 
 V = TypeVar("V")
 
@@ -34,12 +40,17 @@ def client_key(client_id: str, client_secret: str, scope: str, endpoint: str) ->
 
 
 class TTLCache(Generic[V]):
-    """key → value until an absolute expiry time (seconds, same clock as the `now` passed in)."""
+    """key → value until an absolute expiry time (seconds, same clock as the `now` passed in).
+
+    Entries are kept in insertion order (an OrderedDict: its oldest entry is found and removed in O(1),
+    where a plain dict would step over the slots of the entries removed before it). An expired entry
+    goes when it is looked up or when it reaches the old end.
+    """
 
     __slots__ = ("_data", "max_entries")
 
     def __init__(self, max_entries: int = DEFAULT_MAX_ENTRIES) -> None:
-        self._data: dict[Hashable, tuple[float, V]] = {}
+        self._data: OrderedDict[Hashable, tuple[float, V]] = OrderedDict()
         self.max_entries = max_entries
 
     def get(self, key: Hashable, now: float) -> V | None:
@@ -65,12 +76,17 @@ class TTLCache(Generic[V]):
         self._data[key] = (expires_at, value)
 
     def _evict(self, now: float) -> None:
-        """Drop what has expired; if that frees nothing, drop the oldest entry."""
-        expired = [k for k, (exp, _) in self._data.items() if now >= exp]
-        for key in expired:
-            del self._data[key]
-        if len(self._data) >= self.max_entries:
-            del self._data[next(iter(self._data))]
+        """Drop the oldest entry and, if it had expired, the expired ones right after it (each entry is
+        dropped once, so this is O(1) amortised)."""
+        data = self._data
+        _, (expires_at, _) = data.popitem(last=False)
+        if now < expires_at:
+            return
+        while data:
+            oldest = next(iter(data))
+            if now < data[oldest][0]:
+                return
+            del data[oldest]
 
     def discard(self, key: Hashable) -> None:
         self._data.pop(key, None)
@@ -105,12 +121,29 @@ class SingleFlight(Generic[V]):
         return len(self._running)
 
 
+@dataclass(frozen=True, slots=True)
+class Seen(Generic[V]):
+    """A fact shared by the routes of a provider, and when it was learnt (same clock as `now`)."""
+
+    value: V
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Issued:
+    """A client-credentials token, its claims, and when the provider says it ends (None: not said)."""
+
+    token: str
+    claims: dict[str, Any]
+    ends: float | None
+
+
 @dataclass
 class IssuerCaches:
     """Everything cached for one provider in one worker process (shared by all routes using it)."""
 
-    verified: TTLCache[dict[str, Any]] = field(default_factory=TTLCache)  # JWT hash → verified claims
-    introspected: TTLCache[dict[str, Any]] = field(default_factory=TTLCache)  # token hash → active response
-    tokens: TTLCache[tuple[str, dict[str, Any]]] = field(default_factory=TTLCache)  # client key → token
-    refused: TTLCache[OIDCError] = field(default_factory=TTLCache)  # client key → why it was refused
+    verified: TTLCache[Seen[Verified]] = field(default_factory=TTLCache)  # JWT hash → its claims and typ
+    introspected: TTLCache[Seen[dict[str, Any]]] = field(default_factory=TTLCache)  # token hash → active response
+    tokens: TTLCache[Seen[Issued]] = field(default_factory=TTLCache)  # client key → token
+    refused: TTLCache[Seen[OIDCError]] = field(default_factory=TTLCache)  # client key → why it was refused
     flights: SingleFlight[Any] = field(default_factory=SingleFlight)

@@ -8,6 +8,9 @@
   `Authorization: Basic base64(urlencode(id) ":" urlencode(secret))`, or `client_id` and
   `client_secret` as query parameters or form fields (Kong's `client_credentials_param_type`).
 
+Two Authorization fields are an `invalid_request` too, wherever the header is read: the gateway would
+check one and the upstream might act on the other.
+
 The header and query are looked at first; the body is read only when they hold nothing, so a request
 authenticated by its headers is still streamed.
 """
@@ -105,10 +108,14 @@ def _from_params(params: dict[str, list[str]], source: str, bearer: bool, client
 
 
 def _from_header(request: Request, bearer: bool, client: bool) -> Credentials | None:
-    value = request.headers.get("authorization")
-    if value is None:
+    if not (bearer or client):
         return None
-    scheme, _, rest = value.strip().partition(" ")
+    values = request.headers.get_all("authorization")
+    if not values:
+        return None
+    if len(values) > 1:  # a singleton field (RFC 9110 §11.6.2): the upstream might read the other one
+        raise InvalidRequest("the request has more than one Authorization header")
+    scheme, _, rest = values[0].strip().partition(" ")
     scheme = scheme.lower()
     if scheme == "bearer" and bearer:
         return _bearer(rest, "header")

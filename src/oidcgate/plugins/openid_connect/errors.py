@@ -4,6 +4,7 @@
 - malformed request (two tokens, a broken Basic header): 400 `invalid_request`;
 - a token or client secret that does not verify: 401 `invalid_token`;
 - valid, but not allowed here: 403 `insufficient_scope`;
+- too many refused client secrets from one address: 429 with Retry-After (RFC 6585 §4);
 - the identity provider cannot be reached and nothing is cached: 502, which blames the gateway and
   not the client.
 
@@ -57,6 +58,17 @@ class ProviderUnavailable(OIDCError):
     error = None
 
 
+class TooManyAttempts(OIDCError):
+    """Too many refused client credentials from one address: the provider is not asked (see `attempts`)."""
+
+    status = 429
+    error = None
+
+    def __init__(self, description: str, retry_after: int) -> None:
+        super().__init__(description)
+        self.retry_after = retry_after
+
+
 class UnknownKey(InvalidToken):
     """No key of the provider matches the token's `kid`: worth one key refresh before refusing."""
 
@@ -72,6 +84,9 @@ def to_exit(error: OIDCError, unauthorized_message: str, forbidden_message: str)
     """The response for `error`: JSON `{"message": ...}` plus RFC 6750's header on 400/401/403."""
     if isinstance(error, ProviderUnavailable):
         return PluginExit(502, {"message": f"Bad Gateway: {error.description}"})
+    if isinstance(error, TooManyAttempts):
+        return PluginExit(429, {"message": f"Too Many Requests: {error.description}"},
+                          {"Retry-After": str(error.retry_after)})
     headers = {"WWW-Authenticate": www_authenticate(error)}
     if error.status == 403:
         message = forbidden_message

@@ -3,18 +3,21 @@
 Everything that depends only on configuration is compiled in `Authenticator.__init__`. A request
 whose token (or client credentials) was seen before costs one hash, one dict lookup and the claim
 checks; only a miss calls the provider or verifies a signature. Provider calls are single-flight
-per key and bounded by `timeout`.
+per key and bounded by `timeout`. The caches are shared with other routes (see `cache`): what this
+route may reuse, and until when, is computed here from its own settings on every lookup, also for a
+caller that joined another route's flight.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
 from oidcgate.plugins.openid_connect import credentials, introspection, token_endpoint
 from oidcgate.plugins.openid_connect.authorization import compile_checks, compile_requirement, first_failure
-from oidcgate.plugins.openid_connect.cache import client_key, token_key
+from oidcgate.plugins.openid_connect.cache import Issued, Seen, client_key, token_key
 from oidcgate.plugins.openid_connect.client_auth import ClientAuth, secret_method
 from oidcgate.plugins.openid_connect.credentials import BearerToken, ClientCredentials, Credentials
 from oidcgate.plugins.openid_connect.discovery import Loaded, Provider
@@ -22,13 +25,24 @@ from oidcgate.plugins.openid_connect.errors import (
     InsufficientScope,
     InvalidToken,
     MissingCredentials,
+    OIDCError,
     ProviderUnavailable,
+    TooManyAttempts,
     UnknownKey,
 )
 from oidcgate.plugins.openid_connect.schema import OpenIDConnectConfig
-from oidcgate.plugins.openid_connect.verify import ClaimPolicy, check_claims, looks_like_jwt, verify_signature
+from oidcgate.plugins.openid_connect.verify import (
+    ClaimPolicy,
+    Verified,
+    check_access_token_type,
+    check_claims,
+    looks_like_jwt,
+    number_claim,
+    verify_signature,
+)
 from oidcgate.plugins.pdk import Request
 
+Clock = Callable[[], float]
 MAX_REFRESH_MARGIN = 60.0  # a client-credentials token is dropped this long (or 10%) before it expires
 
 
@@ -44,24 +58,22 @@ class Outcome:
     reusable_until: float | None
 
 
-Found = tuple[dict[str, Any], float | None]  # claims, and until when they are cached
+Found = tuple[dict[str, Any], float | None]  # claims, and until when this route may reuse them
 
 
-def _expiry(claims: dict[str, Any], now: float, ttl: float, leeway: float = 0) -> float:
-    """Cache until the token's `exp` (plus leeway), never longer than `ttl` seconds from now."""
-    exp = claims.get("exp")
-    limit = now + ttl
-    if isinstance(exp, int | float) and not isinstance(exp, bool):
-        return min(exp + leeway, limit)
-    return limit
+def _expiry(claims: dict[str, Any], at: float, ttl: float, leeway: float = 0) -> float:
+    """Until the claims' `exp` (plus leeway), and never longer than `ttl` after they were learnt (`at`)."""
+    exp = number_claim(claims, "exp")
+    return at + ttl if exp is None else min(exp + leeway, at + ttl)
 
 
 class Authenticator:
     """The plugin's flows for one configuration, over a provider shared with other configurations."""
 
-    def __init__(self, config: OpenIDConnectConfig, provider: Provider) -> None:
+    def __init__(self, config: OpenIDConnectConfig, provider: Provider, clock: Clock = time.time) -> None:
         self.config = config
         self.provider = provider
+        self.clock = clock  # wall time (tokens' `exp` is), replaceable by tests
         self.caches = provider.caches
         self.timeout = config.timeout / 1000
         methods = set(config.auth_methods)
@@ -94,11 +106,14 @@ class Authenticator:
         found = await credentials.find(request, self.bearer_types, self.client_types)
         if found is None:
             raise MissingCredentials("no credentials were given")
-        now = time.time()
+        now = self.clock()
+        until: float | None
         if isinstance(found, BearerToken):
             method, token = "bearer", found.token
             if looks_like_jwt(token) and self.jwt_bearer:
-                claims, until = await self._verified(token, now)
+                verified, until = await self._verified(token, now)
+                check_access_token_type(verified, self.config.bearer_token_typ_jwt_allowed)
+                claims = verified.claims
             elif self.introspection:
                 method = "introspection"
                 claims, until = await self._introspected(token, now)
@@ -106,14 +121,14 @@ class Authenticator:
                 raise InvalidToken("the token is not a JWT and introspection is not configured")
         else:
             method = "client_credentials"
-            token, (claims, until) = await self._client_credentials(found, now)
+            token, (claims, until) = await self._client_credentials(found, now, request.forwarded_ip)
         # The clock is read again: a token fetched just now may carry an iat later than `now`.
-        self.check(claims, time.time(), require_issuer=method != "introspection")
+        self.check(claims, self.clock(), introspected=method == "introspection" or not looks_like_jwt(token))
         return Outcome(method, token, claims, found, until)
 
-    def check(self, claims: dict[str, Any], now: float, *, require_issuer: bool = True) -> None:
+    def check(self, claims: dict[str, Any], now: float, *, introspected: bool = False) -> None:
         """Registered claims (401 when they fail), then scopes, groups and roles (403)."""
-        check_claims(claims, self._claim_policy(), now, require_issuer=require_issuer)
+        check_claims(claims, self._claim_policy(), now, introspected=introspected)
         failed = first_failure(self.checks, claims)
         if failed is not None:
             raise InsufficientScope(f"the token lacks the required {failed.name}")
@@ -133,22 +148,25 @@ class Authenticator:
     async def _ready(self) -> Loaded:
         return self.provider.loaded or await self.provider.ready(self.timeout)
 
-    async def _verified(self, token: str, now: float) -> Found:
-        """The claims of a JWT whose signature verifies with the provider's keys (cached by hash)."""
+    async def _verified(self, token: str, now: float) -> tuple[Verified, float]:
+        """A JWT whose signature verifies with the provider's keys (cached by hash), and until when this
+        route may reuse that."""
         key = token_key(token)
-        entry = self.caches.verified.entry(key, now)
-        if entry is not None:
-            return entry[1], entry[0]
+        ttl, leeway = self.config.cache_ttl, self.config.leeway
+        seen = self.caches.verified.get(key, now)
+        if seen is None or now >= seen.at + ttl:
+            seen = Seen(await self._verify(token), self.clock())
+            self.caches.verified.put(key, seen, _expiry(seen.value.claims, seen.at, ttl, leeway), now)
+        return seen.value, _expiry(seen.value.claims, seen.at, ttl, leeway)
+
+    async def _verify(self, token: str) -> Verified:
         loaded = await self._ready()
         try:
-            claims = verify_signature(token, loaded.ring)
+            return verify_signature(token, loaded.ring)
         except UnknownKey:
             if not await self.provider.rediscover(self.config.rediscovery_lifetime, self.timeout):
                 raise
-            claims = verify_signature(token, (await self._ready()).ring)
-        until = _expiry(claims, now, self.config.cache_ttl, self.config.leeway)
-        self.caches.verified.put(key, claims, until, now)
-        return claims, until
+            return verify_signature(token, (await self._ready()).ring)
 
     async def _introspected(self, token: str, now: float) -> Found:
         """RFC 7662 for an opaque token, cached up to its `exp` and `cache_ttl`."""
@@ -157,80 +175,104 @@ class Authenticator:
             raise ProviderUnavailable("the token endpoint issued an opaque token, and introspecting it needs "
                                       "the plugin's client_id")
         key = token_key(f"{client.client_id}\0{token}")
-        if self.config.cache_introspection:
-            entry = self.caches.introspected.entry(key, now)
-            if entry is not None:
-                return entry[1], entry[0]
-            if self.caches.refused.get(key, now) is not None:
-                raise InvalidToken("the token is not active")
+        config = self.config
+        if config.cache_introspection:
+            seen = self.caches.introspected.get(key, now)
+            if seen is not None and now < seen.at + config.cache_ttl:
+                return seen.value, _expiry(seen.value, seen.at, config.cache_ttl)
+            self._raise_if_refused(key, now)
         loaded = await self._ready()
-        endpoint = self.config.introspection_endpoint or loaded.metadata.introspection_endpoint
+        endpoint = config.introspection_endpoint or loaded.metadata.introspection_endpoint
         if endpoint is None:
             raise ProviderUnavailable("the identity provider has no introspection endpoint")
-        if self.config.client_auth is None:  # not configured: what the provider lists
+        if config.client_auth is None:  # not configured: what the provider lists
             client = replace(client, method=secret_method(None, loaded.metadata.introspection_auth_methods))
-        audience = self.config.token_endpoint or loaded.metadata.token_endpoint or loaded.metadata.issuer
+        audience = config.token_endpoint or loaded.metadata.token_endpoint or loaded.metadata.issuer
         result = await self.caches.flights.run(("introspect", key), lambda: introspection.introspect(
-            self.provider.http, endpoint, token, self.config.introspection_hint, client, audience, self.timeout))
-        if result is None:
-            if self.config.cache_introspection:
-                self.caches.refused.put(key, InvalidToken("inactive"), now + self.config.cache_ttl_neg, now)
-            raise InvalidToken("the token is not active")
-        if not self.config.cache_introspection:
+            self.provider.http, endpoint, token, config.introspection_hint, client, audience, self.timeout))
+        now = self.clock()
+        kind = None if result is None else introspection.not_an_access_token(result)
+        if result is None or kind is not None:
+            refusal = InvalidToken(f"the token is {kind}, not an access token" if kind else "the token is not active")
+            if config.cache_introspection:
+                self._refused(key, refusal, now)
+            raise refusal
+        if not config.cache_introspection:
             return result, None
-        until = _expiry(result, now, self.config.cache_ttl)
-        self.caches.introspected.put(key, result, until, now)
+        until = _expiry(result, now, config.cache_ttl)
+        self.caches.introspected.put(key, Seen(result, now), until, now)
         return result, until
 
-    async def _client_credentials(self, client: ClientCredentials, now: float) -> tuple[str, Found]:
-        """A token for the request's client (cached per client, secret hash and scopes), and its claims."""
+    def _refused(self, key: bytes, error: OIDCError, now: float) -> None:
+        self.caches.refused.put(key, Seen(error, now), now + self.config.cache_ttl_neg, now)
+
+    def _raise_if_refused(self, key: bytes, now: float) -> None:
+        """The refusal remembered for `key`, if it is younger than this route's `cache_ttl_neg`."""
+        refusal = self.caches.refused.get(key, now)
+        if refusal is not None and now < refusal.at + self.config.cache_ttl_neg:
+            raise type(refusal.value)(refusal.value.description)
+
+    async def _client_credentials(self, client: ClientCredentials, now: float, address: str) -> tuple[str, Found]:
+        """A token for the request's client (cached per client, secret hash and scopes), and its claims.
+
+        A miss goes to the provider unless `address` (the client's) has sent too many refused ones.
+        """
         loaded = await self._ready()
         endpoint = self.config.token_endpoint or loaded.metadata.token_endpoint
         if endpoint is None:
             raise ProviderUnavailable("the identity provider has no token endpoint")
         key = client_key(client.client_id, client.client_secret, self.scope_string, endpoint)
-        caches = self.caches
         if self.config.cache_tokens:
-            entry = caches.tokens.entry(key, now)
-            if entry is not None:
-                token, claims = entry[1]
-                return token, (claims, entry[0])
-        refused = caches.refused.get(key, now)
-        if refused is not None:
-            raise type(refused)(refused.description)
-        return await caches.flights.run(key, lambda: self._obtain(client, endpoint, key, loaded))
+            seen = self.caches.tokens.get(key, now)
+            if seen is not None:
+                until = self._refresh_at(seen)
+                if now < until:
+                    return seen.value.token, (seen.value.claims, until)
+        self._raise_if_refused(key, now)
+        wait = self.provider.attempts.retry_after(address, now)
+        if wait is not None:
+            raise TooManyAttempts("too many refused client credentials from this address", wait)
+        seen = await self.caches.flights.run(key, lambda: self._obtain(client, endpoint, key, loaded, address))
+        return seen.value.token, (seen.value.claims, self._refresh_at(seen) if self.config.cache_tokens else None)
 
-    async def _obtain(self, client: ClientCredentials, endpoint: str, key: bytes,
-                      loaded: Loaded) -> tuple[str, Found]:
+    def _obtain(self, client: ClientCredentials, endpoint: str, key: bytes, loaded: Loaded,
+                address: str) -> Awaitable[Seen[Issued]]:
+        """Start a token request, counted for `address` now rather than when it runs: then the attempts of
+        a concurrent burst count before the first of them is answered."""
+        self.provider.attempts.begin(address, self.clock())
+        return self._request_token(client, endpoint, key, loaded, address)
+
+    async def _request_token(self, client: ClientCredentials, endpoint: str, key: bytes, loaded: Loaded,
+                             address: str) -> Seen[Issued]:
         method = secret_method(self.config.client_auth, loaded.metadata.token_auth_methods)
         auth = ClientAuth(client.client_id, method, client.client_secret)
+        refused = False
         try:
             issued = await token_endpoint.client_credentials(self.provider.http, endpoint, auth, self.scopes,
                                                              self.timeout)
         except (InvalidToken, InsufficientScope) as exc:
-            now = time.time()
-            self.caches.refused.put(key, exc, now + self.config.cache_ttl_neg, now)
+            refused = isinstance(exc, InvalidToken)  # (refused scopes are the route's doing, not a guess)
+            self._refused(key, exc, self.clock())
             raise
-        now = time.time()
+        finally:
+            self.provider.attempts.end(address, refused, self.clock())
+        now = self.clock()
         token = issued.access_token
-        if looks_like_jwt(token):
-            claims, _ = await self._verified(token, now)
+        if looks_like_jwt(token):  # from the token endpoint itself: an access token, whatever its typ
+            claims = (await self._verified(token, now))[0].claims
         else:
             claims, _ = await self._introspected(token, now)
-        if not self.config.cache_tokens:
-            return token, (claims, None)
-        until = _refresh_at(issued, claims, now, self.config.cache_ttl)
-        self.caches.tokens.put(key, (token, claims), until, now)
-        return token, (claims, until)
+        lifetime = None if issued.expires_in is None else now + issued.expires_in
+        ends = [end for end in (lifetime, number_claim(claims, "exp")) if end is not None]
+        seen = Seen(Issued(token, claims, min(ends, default=None)), now)
+        if self.config.cache_tokens:
+            self.caches.tokens.put(key, seen, self._refresh_at(seen), now)
+        return seen
 
-
-def _refresh_at(issued: token_endpoint.IssuedToken, claims: dict[str, Any], now: float, ttl: float) -> float:
-    """When to stop using a client-credentials token: shortly (10%, at most a minute) before it expires."""
-    ends = [now + ttl]
-    if issued.expires_in is not None:
-        ends.append(now + issued.expires_in)
-    exp = claims.get("exp")
-    if isinstance(exp, int | float) and not isinstance(exp, bool):
-        ends.append(exp)
-    end = min(ends)
-    return end - min(MAX_REFRESH_MARGIN, (end - now) / 10)
+    def _refresh_at(self, seen: Seen[Issued]) -> float:
+        """When this route stops using a client-credentials token: shortly (10%, at most a minute) before it
+        ends, or before `cache_ttl` after it was obtained."""
+        end = seen.at + self.config.cache_ttl
+        if seen.value.ends is not None:
+            end = min(end, seen.value.ends)
+        return end - min(MAX_REFRESH_MARGIN, (end - seen.at) / 10)

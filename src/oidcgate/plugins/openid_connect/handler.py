@@ -2,10 +2,10 @@
 the upstream request.
 
 The work lives beside it: `flows` (bearer, introspection, client credentials), `browser` (sign-in,
-sessions, refresh and logout), `discovery`, `cache`, `credentials`, `verify`, `authorization`, `headers`,
-`errors`. Per-process state (providers, their
-caches, the HTTP client) sits in `PluginEnv.state("openid-connect")`, so it survives new
-configurations; everything derived from this instance's config is computed here, once.
+sessions, refresh and logout), `discovery`, `cache`, `attempts`, `credentials`, `verify`,
+`authorization`, `headers`, `errors`. Per-process state (providers, their caches, the HTTP client) sits
+in `PluginEnv.state("openid-connect")`, so it survives new configurations; everything derived from this
+instance's config is computed here, once.
 
 Hot path: what a successful request led to (claim headers in wire form, consumer, identity) is kept
 per instance, keyed by its Authorization header (see credentials.header_key), until the token or cached
@@ -34,7 +34,7 @@ from oidcgate.plugins.openid_connect.errors import (
     OIDCError,
     to_exit,
 )
-from oidcgate.plugins.openid_connect.flows import Authenticator, Outcome
+from oidcgate.plugins.openid_connect.flows import Authenticator, Clock, Outcome
 from oidcgate.plugins.openid_connect.headers import ClaimHeaders, UnsafeClaimValue
 from oidcgate.plugins.openid_connect.schema import OpenIDConnectConfig
 from oidcgate.plugins.openid_connect.transport import http_client
@@ -64,12 +64,14 @@ class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
     VERSION = "0.1.0"
     CONFIG = OpenIDConnectConfig
 
-    def __init__(self, config: OpenIDConnectConfig, env: PluginEnv, *, instance_id: str | None = None) -> None:
+    def __init__(self, config: OpenIDConnectConfig, env: PluginEnv, *, instance_id: str | None = None,
+                 clock: Clock = time.time) -> None:
         super().__init__(config, env, instance_id=instance_id)
         state = env.state(NAME)
         http = http_client(env, state, config.ssl_verify)
         provider = provider_for(state, config.discovery_url, config.extra_jwks_uris or (), http, config.ssl_verify)
-        self.flows = Authenticator(config, provider)
+        self.flows = Authenticator(config, provider, clock)
+        self.clock = clock
         self.claim_headers = ClaimHeaders(config.upstream_headers_claims or (), config.upstream_headers_names or ())
         self.claims_to_headers = bool(self.claim_headers)
         self.hide_credentials = config.hide_credentials
@@ -110,7 +112,7 @@ class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
             return None
         if self.claims_to_headers and self.claim_headers.may_be_forged(request.fields):
             return None
-        entry = self.reuse.entry(credentials.header_key(authorization), time.time())  # type: ignore[union-attr]
+        entry = self.reuse.entry(credentials.header_key(authorization), self.clock())  # type: ignore[union-attr]
         return None if entry is None else entry[1].known
 
     async def access(self, ctx: Context) -> None:
@@ -128,7 +130,7 @@ class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
         if authorization is not None and reuse is not None and not (
                 self.query_needles and credentials.query_may_hold(request.query_string, self.query_needles)):
             key = credentials.header_key(authorization)
-            prepared = reuse.get(key, time.time())
+            prepared = reuse.get(key, self.clock())
         if prepared is None:
             prepared = await self._authenticate(ctx, key, authorization)
         if self.hide_credentials:
@@ -169,7 +171,7 @@ class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
             raise to_exit(exc, config.unauthorized_error_message, config.forbidden_error_message) from None
         until = outcome.reusable_until
         if self.reuse is not None and key is not None and until is not None and outcome.credentials.source == "header":
-            self.reuse.put(key, prepared, until, time.time())
+            self.reuse.put(key, prepared, until, self.clock())
         return prepared
 
     def _session(self, ctx: Context, signed: Signed) -> Prepared:
@@ -177,7 +179,7 @@ class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
         groups and roles apply to it as to a bearer token (403)."""
         session = signed.session
         key = (session.id, session.version)
-        now = time.time()
+        now = self.clock()
         prepared = self.session_reuse.get(key, now)
         if prepared is None:
             failed = first_failure(self.flows.checks, session.claims)

@@ -5,6 +5,10 @@ The plugin calls the introspection endpoint as its own client (`client_id`/`clie
 response members (`scope`, `client_id`, `sub`, `exp`, `iss`, `aud`, ...) are then treated like the
 claims of a JWT. If the provider refuses the plugin's own credentials, the gateway is misconfigured:
 that is a 502, not the client's 401.
+
+An active response may describe a refresh token or an ID token (RFC 7662 §2.1: the hint is only a
+hint, the provider looks everywhere): such a token is refused, as its response says, in
+`token_type` (as WSO2 and others write it), `token_use` (Ory Hydra) or `typ` (Keycloak).
 """
 
 from __future__ import annotations
@@ -14,6 +18,20 @@ from typing import Any
 from oidcgate.plugins.openid_connect.client_auth import ClientAuth
 from oidcgate.plugins.openid_connect.errors import ProviderUnavailable
 from oidcgate.plugins.openid_connect.transport import ProviderHTTP
+
+_KINDS = {"refresh_token": "a refresh token", "refresh": "a refresh token",
+          "urn:ietf:params:oauth:token-type:refresh_token": "a refresh token",
+          "id_token": "an ID token", "id": "an ID token", "urn:ietf:params:oauth:token-type:id_token": "an ID token"}
+
+
+def not_an_access_token(response: dict[str, Any]) -> str | None:
+    """What an active response says the token is, when that is not an access token: "a refresh token",
+    "an ID token"; else None."""
+    for member in ("token_type", "token_use", "typ"):
+        value = response.get(member)
+        if isinstance(value, str) and value.lower() in _KINDS:
+            return _KINDS[value.lower()]
+    return None
 
 
 async def introspect(http: ProviderHTTP, endpoint: str, token: str, hint: str, client: ClientAuth,

@@ -215,6 +215,12 @@ class OpenIDConnectConfig(PluginConfig):
         default=False, description="Remove the client's own credentials (Authorization header, "
                                    "`access_token`/`client_id`/`client_secret` query and form fields) before "
                                    "proxying.")
+    bearer_token_typ_jwt_allowed: bool = Field(
+        default=False,
+        description="Also accept bearer JWTs whose `typ` header is the generic `JWT`, or absent, as Okta, Keycloak, "
+                    "Auth0 and Entra ID issue them; RFC 9068 access tokens (`at+jwt`) are always accepted. ID "
+                    "tokens stay refused (`nonce`, `at_hash`, `c_hash`), but set `audience_required` too: an ID "
+                    "token's audience is a client app, an access token's is the API.")
     consumer_claim: ClaimPath | None = Field(
         default=None, description="Path of the claim whose value names the consumer to attach.")
     consumer_by: list[ConsumerField] = Field(
@@ -232,7 +238,8 @@ class OpenIDConnectConfig(PluginConfig):
     cache_introspection: bool = Field(default=True, description="Cache introspection results.")
     rediscovery_lifetime: int = Field(
         default=30, ge=0, le=86400,
-        description="Minimum seconds between two key refreshes triggered by an unknown `kid`.")
+        description="Minimum seconds between two key refreshes triggered by an unknown `kid` (never less than 5, "
+                    "whatever this says).")
     leeway: int = Field(default=0, ge=0, le=3600,
                         description="Seconds of clock skew tolerated on `exp`, `nbf` and `iat`.")
     timeout: int = Field(default=10000, ge=1, le=600000,

@@ -10,6 +10,10 @@ can refresh the keys once and retry.
 
 Claims are checked on every request (cheap), because `leeway`, the accepted issuers and the required
 audience belong to each route, while a verified signature can be shared by all routes of an issuer.
+A JWT must carry `exp` (RFC 9068 §2.2), and a bearer JWT must be typed as an access token (RFC 9068
+§2.1, §4: `typ` at+jwt), or, where the route allows the generic `JWT` (or no `typ`, as Okta, Keycloak,
+Auth0 and Entra ID issue), at least not be an ID token: OpenID Connect Core §2 and §3.1.3.6 give only
+ID tokens `nonce`, `at_hash` and `c_hash`, and Keycloak marks its ID tokens with a `typ` claim "ID".
 """
 
 from __future__ import annotations
@@ -115,7 +119,15 @@ def unverified_parts(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     return header, claims
 
 
-def verify_signature(token: str, ring: KeyRing) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class Verified:
+    """What a JWT with a valid signature says: its claims, and its header's `typ` (None when absent)."""
+
+    claims: dict[str, Any]
+    typ: str | None
+
+
+def verify_signature(token: str, ring: KeyRing) -> Verified:
     """The claims of `token` once its signature verifies with a key of `ring`; raises InvalidToken.
 
     Raises UnknownKey when the token names a `kid` the ring does not have.
@@ -124,6 +136,9 @@ def verify_signature(token: str, ring: KeyRing) -> dict[str, Any]:
     alg = header.get("alg")
     if not isinstance(alg, str) or alg not in ring.algorithms:
         raise InvalidToken("the token's signature algorithm is not accepted")
+    typ = header.get("typ")
+    if typ is not None and not isinstance(typ, str):
+        raise InvalidToken("the token's typ is not a string")
     kid = header.get("kid")
     if kid is not None:
         if not isinstance(kid, str):
@@ -146,8 +161,32 @@ def verify_signature(token: str, ring: KeyRing) -> dict[str, Any]:
             raise InvalidToken("the token's payload is not JSON") from None
         if not isinstance(claims, dict):
             raise InvalidToken("the token's payload is not a JSON object")
-        return claims
+        return Verified(claims, typ)
     raise InvalidToken("the token's signature is invalid")
+
+
+ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})  # compared case-insensitively (RFC 9068 §4)
+GENERIC_TYPES = frozenset({"jwt", "application/jwt"})
+ID_TOKEN_CLAIMS = ("nonce", "at_hash", "c_hash")
+
+
+def check_access_token_type(verified: Verified, generic_allowed: bool) -> None:
+    """Refuse a bearer JWT that is not an access token (see the module docstring); raises InvalidToken.
+
+    `generic_allowed`: also accept `typ` JWT or no `typ`, unless the claims are an ID token's.
+    """
+    typ = None if verified.typ is None else verified.typ.lower()
+    if typ in ACCESS_TOKEN_TYPES:
+        return
+    if typ is not None and typ not in GENERIC_TYPES:
+        raise InvalidToken("the token's typ is not at+jwt: it is not an access token")
+    if not generic_allowed:
+        raise InvalidToken("the token's typ is JWT where an access token's is at+jwt" if typ else
+                           "the token has no typ where an access token's is at+jwt")
+    claims = verified.claims
+    kind = claims.get("typ")
+    if any(name in claims for name in ID_TOKEN_CLAIMS) or (isinstance(kind, str) and kind.lower() == "id"):
+        raise InvalidToken("the token is an ID token, not an access token")
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +199,8 @@ class ClaimPolicy:
     audience_path: tuple[str, ...] = ("aud",)
 
 
-def _number(claims: Mapping[str, Any], name: str) -> float | None:
+def number_claim(claims: Mapping[str, Any], name: str) -> float | None:
+    """A time claim (`exp`, `nbf`, `iat`): None when absent; raises InvalidToken when not a number."""
     value = claims.get(name)
     if value is None:
         return None
@@ -170,24 +210,26 @@ def _number(claims: Mapping[str, Any], name: str) -> float | None:
 
 
 def check_claims(claims: Mapping[str, Any], policy: ClaimPolicy, now: float, *,
-                 require_issuer: bool = True) -> None:
+                 introspected: bool = False) -> None:
     """`iss`, `exp`, `nbf`, `iat` (with leeway) and the required audience; raises InvalidToken.
 
-    `require_issuer=False` is for introspection responses, where RFC 7662 makes `iss` optional (if
-    present it must still be accepted).
+    A JWT must have `iss` and `exp`; `introspected=True` is for introspection responses, where RFC 7662
+    makes both optional (when present they are checked all the same).
     """
     iss = claims.get("iss")
-    if iss is None and not require_issuer:
+    if iss is None and introspected:
         pass
     elif policy.issuers is not None and (not isinstance(iss, str) or iss.rstrip("/") not in policy.issuers):
         raise InvalidToken("the token's issuer is not accepted")
-    exp = _number(claims, "exp")
+    exp = number_claim(claims, "exp")
+    if exp is None and not introspected:
+        raise InvalidToken("the token has no exp claim")
     if exp is not None and now >= exp + policy.leeway:
         raise InvalidToken("the token has expired")
-    nbf = _number(claims, "nbf")
+    nbf = number_claim(claims, "nbf")
     if nbf is not None and now + policy.leeway < nbf:
         raise InvalidToken("the token is not valid yet")
-    iat = _number(claims, "iat")
+    iat = number_claim(claims, "iat")
     if iat is not None and iat > now + policy.leeway:
         raise InvalidToken("the token is issued in the future")
     if policy.audience is not None and not satisfied(
