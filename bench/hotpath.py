@@ -76,7 +76,7 @@ class Worker:
 
     def __init__(self, loop: asyncio.AbstractEventLoop, doc: dict[str, Any], log_path: Path) -> None:
         self.state = WorkerState(loop, Settings(), access_log=AccessLog(str(log_path)))
-        self.state.swap(compile_snapshot(load(doc), self.state.env, self.state.stats))
+        self.state.swap(compile_snapshot(load(doc), self.state.env))
         self.client = Transport()
         self.conn = ClientConnection(self.state, Listener(8000, 65536, 100))
         self.conn.connection_made(self.client)  # type: ignore[arg-type]

@@ -109,7 +109,7 @@ def target() -> Target:
 
     loop = asyncio.new_event_loop()
     state = WorkerState(loop, Settings(), access_log=AccessLog("off"))
-    state.swap(compile_snapshot(load(DOC), state.env, state.stats))
+    state.swap(compile_snapshot(load(DOC), state.env))
     listener = Listener(8000, 8192, 100)
     address = ("127.0.0.1", 9, False)
 

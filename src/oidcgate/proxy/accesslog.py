@@ -2,9 +2,11 @@
 
 What is logged (Kong file-log's names where they exist): started_at (ms since the epoch), client_ip,
 method, path (normalized, *without* the query string: query values often carry secrets such as
-`access_token` or `code`), status, latencies {request, proxy (upstream), kong (gateway)} in ms, route,
-service, consumer (username or id), upstream (host:port), bytes_in (request body) and bytes_out
-(response bytes written). No header is ever logged, so Authorization and cookies cannot leak.
+`access_token` or `code`), status, latencies {request (all of it), proxy (request sent upstream to
+response head), kong (until the request went upstream, or until the gateway's own answer)} in ms, route,
+service, consumer (username or id), upstream (host:port), bytes_in (request body), bytes_out
+(response bytes written) and, for a request the opentelemetry plugin traced, trace_id (32 hex digits,
+the id its spans carry). No header is ever logged, so Authorization and cookies cannot leak.
 
 A finished request only appends (exchange, end time) to a list; every FLUSH_AT requests and on the
 worker tick, `flush()` builds the lines, one bytes-format each (names of routes and services are
@@ -83,9 +85,9 @@ class AccessLog:
 
 _HEAD = b'{"started_at":%.0f,"client_ip":"%s","method":"%s","path":"%s","status":%d,'
 _LINE = _HEAD + (b'"latencies":{"request":%.3f,"proxy":%.3f,"kong":%.3f},%s,"consumer":%s,"upstream":%s,'
-                 b'"bytes_in":%d,"bytes_out":%d}\n')
+                 b'"bytes_in":%d,"bytes_out":%d%s}\n')
 _LINE_LOCAL = _HEAD + (b'"latencies":{"request":%.3f,"proxy":null,"kong":%.3f},%s,"consumer":%s,"upstream":%s,'
-                       b'"bytes_in":%d,"bytes_out":%d}\n')  # answered without the upstream
+                       b'"bytes_in":%d,"bytes_out":%d%s}\n')  # answered without the upstream
 _UNMATCHED = b'"route":null,"service":null'
 
 
@@ -103,11 +105,15 @@ def entry(exchange: Exchange, end: float, epoch_offset: float) -> bytes:
     t0 = exchange.t0
     total = (end - t0) * 1000.0
     t_head = exchange.t_head
+    trace = exchange.trace
+    traced = b'' if trace is None else b',"trace_id":"%s"' % trace.trace_id.hex().encode()
     if t_head:
-        upstream = (t_head - exchange.t_sent) * 1000.0
+        t_sent = exchange.t_sent
         return _LINE % ((t0 + epoch_offset) * 1000.0, exchange.conn.ip, exchange.method, path, exchange.status,
-                        total, upstream, total - upstream, route.log_names, consumer,  # type: ignore[union-attr]
-                        peer.log_address, exchange.bytes_in, exchange.bytes_out)  # type: ignore[union-attr]
+                        total, (t_head - t_sent) * 1000.0, (t_sent - t0) * 1000.0,  # (Kong's: until sent upstream)
+                        route.log_names, consumer,  # type: ignore[union-attr]
+                        peer.log_address, exchange.bytes_in, exchange.bytes_out, traced)  # type: ignore[union-attr]
     return _LINE_LOCAL % ((t0 + epoch_offset) * 1000.0, exchange.conn.ip, exchange.method, path, exchange.status,
                           total, total, route.log_names if route is not None else _UNMATCHED, consumer,
-                          peer.log_address if peer is not None else b"null", exchange.bytes_in, exchange.bytes_out)
+                          peer.log_address if peer is not None else b"null", exchange.bytes_in, exchange.bytes_out,
+                          traced)

@@ -38,7 +38,6 @@ from oidcgate.proxy.headers import (
     forwarded_address,
     via,
 )
-from oidcgate.proxy.metrics import FOLD_AT
 from oidcgate.proxy.modes import (
     CHUNK,
     CHUNKED,
@@ -108,6 +107,12 @@ class Exchange:
     body_waiter: asyncio.Future[None] | None = None  # a plugin waits in read_body()
     body_limit = -1
     consumer: Consumer | None = None  # the authenticated consumer, kept for the access log
+    # For observer plugins (proxy.observers): kept only on the routes that have them.
+    credential: dict[str, Any] | None = None  # the consumer's credential (Kong's authenticated_entity)
+    log_fields: dict[str, Any] | None = None  # what plugins added to the log entry (ctx.log_fields)
+    response_fields: list[bytes] | None = None  # the upstream's response fields, when an observer logs them
+    failed: tuple[tuple[Peer, str], ...] = ()  # upstream tries that failed ("tcp" or "timeout"), in order
+    trace: Any = None  # the opentelemetry plugin's trace of this request (sampled ones only)
 
     def __init__(self, conn: ClientConnection, method: bytes, raw_path: bytes, path: bytes, query: bytes,
                  host: bytes, host_name: bytes, fields: list[bytes], http11: bool, keep_alive: bool) -> None:
@@ -273,19 +278,31 @@ class Exchange:
         if conn.pause_flags:
             conn.resume(PAUSE_BUFFER)
 
+    def upstream_target(self) -> bytes:
+        """The path sent upstream (a plugin's, or the route's stripping and the service's path applied)."""
+        path = self.upstream_path
+        if path is not None:
+            return path
+        route = self.route
+        matcher, found = self.match  # type: ignore[misc]
+        if route.root_v0 and (matcher.prefix == b"/" or not route.strip):  # type: ignore[union-attr]
+            return self.path  # a service without path and a route on "/" (or not stripping): as is
+        postfix = matcher.postfix_of(self.path, found)
+        if postfix is None:
+            postfix = self.path[1:]
+        return (join_v1 if route.v1 else join_v0)(route.service.base, route.strip, postfix, self.path)  # type: ignore[union-attr]
+
+    def head_size(self) -> int:
+        """The request head's size in bytes as forwarded: request line, Host and the other header fields
+        (those the proxy writes itself, framing and X-Forwarded-*, are not counted)."""
+        return (len(self.method) + len(self.raw_path) + len(self.query) + 14 + sum(map(len, self.fields))
+                + (len(self.host) + 8 if self.host else 0))
+
     def _head(self) -> bytes:
         """The request head for the upstream; per-connection and per-peer pieces are precomputed."""
         route = self.route
         matcher, found = self.match  # type: ignore[misc]
-        path = self.upstream_path
-        if path is None:
-            if route.root_v0 and (matcher.prefix == b"/" or not route.strip):  # type: ignore[union-attr]
-                path = self.path  # a service without path and a route on "/" (or not stripping): as is
-            else:
-                postfix = matcher.postfix_of(self.path, found)
-                if postfix is None:
-                    postfix = self.path[1:]
-                path = (join_v1 if route.v1 else join_v0)(route.service.base, route.strip, postfix, self.path)  # type: ignore[union-attr]
+        path = self.upstream_target()
         if self.upstream_host is not None:
             host_line = b" HTTP/1.1\r\nHost: " + self.upstream_host + b"\r\n"
         elif route.preserve_host:  # type: ignore[union-attr]
@@ -410,6 +427,8 @@ class Exchange:
         route = self.route
         if route.tracks:  # type: ignore[union-attr]
             route.service.target.report(self.peer, "ok", status)  # type: ignore[union-attr,arg-type]
+        if route.logged:  # type: ignore[union-attr]
+            self.response_fields = fields  # (a log plugin's entry; see proxy.observers)
         if not self.request_done:
             self.keep_alive = False  # answered before the whole request body arrived
         length: bytes | None = None
@@ -602,8 +621,10 @@ class Exchange:
         if self.finished:
             return
         service = self.route.service  # type: ignore[union-attr]
-        if self.peer is not None and service.target.tracks:  # type: ignore[union-attr]
-            service.target.report(self.peer, kind)  # type: ignore[union-attr]
+        if self.peer is not None:
+            self.failed = (*self.failed, (self.peer, kind))  # (the log serializer's `tries`)
+            if service.target.tracks:  # type: ignore[union-attr]
+                service.target.report(self.peer, kind)  # type: ignore[union-attr]
         if self.status:  # the response head is already with the client
             self.conn.abort()
             self.abandon(self.status)
@@ -718,26 +739,23 @@ class Exchange:
         self.conn.exchange_done(self)
 
     def _record(self) -> None:
-        """Metrics and the access log (both folded/formatted later by the worker tick) and the log phase."""
+        """The log phase, the route's observer plugins (metrics, log and trace plugins: proxy.observers)
+        and the access log (formatted later by the worker tick)."""
         end = _perf()
+        if self.chosen is not None:
+            phases.log_phase(self)  # (first: it keeps the consumer for the observers)
         route = self.route
-        stats = route.stats if route is not None else self.conn.state.stats.unmatched
-        status = self.status
-        codes = stats.codes
-        codes[status] = codes.get(status, 0) + 1
-        total = (end - self.t0) * 1000.0
-        pending = stats.pending_total
-        pending.append(total)
-        t_head = self.t_head
-        if t_head:
-            stats.pending_upstream.append((t_head - self.t_sent) * 1000.0)
-        if len(pending) >= FOLD_AT:
-            stats.fold()  # in small batches: never a long pause
-        access_log = self.conn.state.access_log
+        if route is not None:
+            observe = route.observe
+        else:  # the global observers see requests that matched no route (none answered by the parser)
+            observe = self.runtime.unmatched if self.runtime is not None else None
+        if observe is not None:
+            observe(self, end)
+        state = self.conn.state
+        state.requests += 1
+        access_log = state.access_log
         if access_log.enabled:
             finished = access_log.pending
             finished.append((self, end))
             if len(finished) >= LOG_FLUSH_AT:
                 access_log.flush()
-        if self.chosen is not None:
-            phases.log_phase(self)

@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from oidcgate import __version__
 from oidcgate.config import ConfigError, load_file
@@ -26,6 +26,9 @@ from oidcgate.proxy.settings import Settings, parse_listen
 from oidcgate.proxy.status import EmbeddedServer, admin_app, embedded, status_app
 from oidcgate.proxy.supervisor import Supervisor
 from oidcgate.proxy.worker import listen_socket
+
+if TYPE_CHECKING:
+    from oidcgate.cluster.client import ClusterClient
 
 log = logging.getLogger("oidcgate.proxy.master")
 WATCH_INTERVAL = 1.0
@@ -50,6 +53,7 @@ class Master:
         self.stop_event = asyncio.Event()
         self.tasks: set[asyncio.Task[None]] = set()
         self.servers: list[tuple[EmbeddedServer, asyncio.Task[None]]] = []
+        self.cluster_client: ClusterClient | None = None  # hybrid mode (for /metrics)
 
     async def run(self) -> int:
         settings = self.settings
@@ -169,8 +173,8 @@ class Master:
         from oidcgate.cluster.client import ClusterClient
 
         s = self.settings
-        client = ClusterClient(s.cp, s.cluster_cert, s.cluster_key, apply=self.intake.apply_document,  # type: ignore[arg-type]
-                               current_hash=self.intake.current_hash, node_id=self.node_id,
-                               hostname=socket.gethostname(), version=__version__,
-                               server_name=s.cluster_server_name)
+        client = self.cluster_client = ClusterClient(
+            s.cp, s.cluster_cert, s.cluster_key, apply=self.intake.apply_document,  # type: ignore[arg-type]
+            current_hash=self.intake.current_hash, node_id=self.node_id, hostname=socket.gethostname(),
+            version=__version__, server_name=s.cluster_server_name)
         await client.run()

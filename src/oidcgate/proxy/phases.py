@@ -52,6 +52,8 @@ def take_shortcuts(exchange: Exchange, shortcuts: tuple[Callable[[RawRequest], K
             fields[at:at + 4] = known.authorization
         if known.consumer is not None:
             exchange.consumer = known.consumer
+        if known.credential is not None and exchange.route.logged:  # type: ignore[union-attr]
+            exchange.credential = known.credential  # (a log plugin's authenticated_entity)
     exchange.forward()
     return True
 
@@ -99,8 +101,9 @@ def before_proxy(exchange: Exchange) -> None:
 def drive(exchange: Exchange, steps: Iterator[Step]) -> None:
     """Run the remaining steps eagerly; the first that waits continues in a task (see before_proxy)."""
     ctx = exchange.ctx
+    trace = exchange.trace  # (a traced request: each plugin's phase is a span; see plugins.opentelemetry)
     for step in steps:
-        coro = step(ctx)  # type: ignore[arg-type]
+        coro = step(ctx) if trace is None else trace.phase(step, ctx)  # type: ignore[arg-type]
         try:
             waiting = coro.send(None)
         except StopIteration:
@@ -251,7 +254,7 @@ async def _exit_after_response_phase(exchange: Exchange, body: bytes, content_ty
     ctx = exchange.ctx
     assert ctx is not None and ctx.response is not None
     try:
-        await exchange.route.chain.response(ctx, exchange.chosen)  # type: ignore[union-attr,arg-type]
+        await exchange.route.chain.response(ctx, exchange.chosen, exchange.trace)  # type: ignore[union-attr,arg-type]
     except Exception:  # an exit or a failure here: the plugin's first answer stands
         log.exception("plugin failed in the response phase of an early answer on route %s",
                       exchange.route.name)  # type: ignore[union-attr]
@@ -273,7 +276,7 @@ def hold_response(exchange: Exchange, status: int, fields: list[bytes], length: 
 async def run_response(exchange: Exchange, length: bytes | None, chunked: bool, received_via: bytes | None) -> None:
     ctx = exchange.ctx
     try:
-        await exchange.route.chain.response(ctx, exchange.chosen)  # type: ignore[union-attr,arg-type]
+        await exchange.route.chain.response(ctx, exchange.chosen, exchange.trace)  # type: ignore[union-attr,arg-type]
     except Exception as exc:
         exchange.task = None
         if isinstance(exc, PluginExit):
@@ -317,6 +320,8 @@ def log_phase(exchange: Exchange) -> None:
     exchange.chosen = exchange.ctx = None
     if ctx is not None and ctx.consumer is not None:
         exchange.consumer = ctx.consumer
+    if ctx is not None and exchange.route is not None and exchange.route.logged:  # (for log plugins)
+        exchange.credential, exchange.log_fields = ctx.credential, ctx.log_fields
     chain = exchange.route.chain if exchange.route is not None else None
     if ctx is not None and chosen and chain is not None and chain.has_log:
         if ctx.response is None:

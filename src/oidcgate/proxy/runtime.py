@@ -1,7 +1,7 @@
 """Compile a snapshot into the immutable runtime a worker serves from: router, services, chains, balancers.
 
 Requests never look at config: everything they need (upstream path base, timeouts in seconds,
-balancer, plugin chain, metrics child) is precomputed here, once per snapshot. A worker swaps the
+balancer, plugin chain, observer plugins) is precomputed here, once per snapshot. A worker swaps the
 whole Runtime by assigning one attribute, so a request sees either the old or the new config.
 """
 
@@ -15,14 +15,16 @@ from dataclasses import dataclass, field
 import orjson
 
 from oidcgate.config import Snapshot
+from oidcgate.config.entities import Plugin as PluginEntity
 from oidcgate.config.entities import Route, Service
 from oidcgate.config.vault import EnvVault
 from oidcgate.plugins import registry
 from oidcgate.plugins.base import Plugin
+from oidcgate.plugins.observer import Observer, RouteInfo, is_observer
 from oidcgate.plugins.pdk import ConsumerIndex, PluginEnv
 from oidcgate.proxy.balancer import Balancer, Fixed, Peer
-from oidcgate.proxy.metrics import RouteStats, WorkerStats
-from oidcgate.proxy.pipeline import Chain, build_chains
+from oidcgate.proxy.observers import Observe, logs, route_observe, tracer_of
+from oidcgate.proxy.pipeline import Chain, Slot, build_chains
 from oidcgate.proxy.router import Router
 
 log = logging.getLogger("oidcgate.proxy.runtime")
@@ -52,10 +54,12 @@ class RouteRuntime:
     preserve_host: bool
     https_only: bool
     chain: Chain | None
-    stats: RouteStats
     root_v0: bool  # the service has no path and v0 joining: "/" routes forward the path as is
     tracks: bool  # the service's balancer keeps passive health (report every response)
     log_names: bytes  # '"route":...,"service":...' for the access log, JSON-encoded once
+    observe: Observe | None  # the observer plugins' call for a finished request (proxy.observers)
+    tracer: Observer | None  # the instance that traces this route's requests
+    logged: bool  # a log plugin writes this route's requests: keep what it logs (response fields, ...)
 
 
 @dataclass
@@ -66,6 +70,7 @@ class Runtime:
     routes: list[RouteRuntime]
     balancers: dict[str, Balancer]
     instances: list[Plugin] = field(default_factory=list)
+    unmatched: Observe | None = None  # the global observers' call for requests that matched no route
     inflight: int = 0  # requests on routes with plugins that still use this runtime's instances
     retired: bool = False
 
@@ -130,8 +135,15 @@ def _service_runtime(service: Service, balancers: dict[str, Balancer]) -> Servic
                           target.peer if isinstance(target, Fixed) else None)
 
 
-def compile_snapshot(snapshot: Snapshot, env: PluginEnv, stats: WorkerStats,
-                     previous: Runtime | None = None, vault: EnvVault | None = None) -> Runtime:
+def _global_slots(plugins: list[PluginEntity], instances: dict[str, Plugin]) -> list[Slot]:
+    """The global observer instances (for requests that matched no route, so have no consumer either)."""
+    return [Slot(p.name, type(instances[p.id]).PRIORITY, frozenset(), default=instances[p.id])  # type: ignore[index]
+            for p in plugins if p.enabled and p.route is None and p.service is None and p.consumer is None
+            and p.consumer_group is None]
+
+
+def compile_snapshot(snapshot: Snapshot, env: PluginEnv, previous: Runtime | None = None,
+                     vault: EnvVault | None = None) -> Runtime:
     """Build a Runtime; raises on a plugin that cannot be instantiated (the old runtime stays)."""
     targets_by_upstream: dict[str, list] = {}
     for target in snapshot.targets:
@@ -156,8 +168,17 @@ def compile_snapshot(snapshot: Snapshot, env: PluginEnv, stats: WorkerStats,
             config = (vault or EnvVault()).resolve(handler.CONFIG, plugin.config)  # secrets, here only
             instances[plugin.id] = handler(handler.validate_config(config), env,  # type: ignore[index]
                                            instance_id=plugin.id)
-    chains = build_chains(snapshot.routes, snapshot.plugins, instances,
-                          {group.id: group.name for group in snapshot.consumer_groups})  # type: ignore[misc]
+    # Observer plugins (metrics, logs, traces) run no phase: they stay out of the chains, so that a route
+    # keeps the fast path, and get a chain of their own whose slots proxy.observers reads.
+    observing: list[PluginEntity] = []
+    taking_part: list[PluginEntity] = []
+    for plugin in snapshot.plugins:
+        (observing if is_observer(registry.get(plugin.name)) else taking_part).append(plugin)
+    group_names = {group.id: group.name for group in snapshot.consumer_groups}
+    chains = build_chains(snapshot.routes, taking_part, instances, group_names)  # type: ignore[arg-type]
+    observer_chains = build_chains(snapshot.routes, observing, instances, group_names)  # type: ignore[arg-type]
+    consumers = ConsumerIndex(list(snapshot.consumers), snapshot.consumer_groups, snapshot.consumer_group_consumers,
+                              snapshot.acls)
 
     routes: list[RouteRuntime] = []
     for route in snapshot.routes:
@@ -166,14 +187,16 @@ def compile_snapshot(snapshot: Snapshot, env: PluginEnv, stats: WorkerStats,
             continue  # Kong leaves routes of disabled services out of the router
         name = route.name or route.id or ""
         service_name = service.name if service else ""
+        observer_chain = observer_chains.get(route.id)  # type: ignore[arg-type]
+        slots = observer_chain.slots if observer_chain is not None else ()
         routes.append(RouteRuntime(
             route, name, service, route.strip_path, route.path_handling == "v1", route.preserve_host,
             "http" not in route.protocols, chains.get(route.id),  # type: ignore[arg-type]
-            stats.child(service_name, name),
             service is not None and service.base == b"/" and route.path_handling == "v0",
             service is not None and service.target.tracks,
-            b'"route":%s,"service":%s' % (orjson.dumps(name), orjson.dumps(service_name or None))))
+            b'"route":%s,"service":%s' % (orjson.dumps(name), orjson.dumps(service_name or None)),
+            route_observe(RouteInfo(route, service.entity if service else None), slots, consumers),
+            tracer_of(slots), logs(slots)))
     router = Router((r.entity, r) for r in routes)
-    consumers = ConsumerIndex(list(snapshot.consumers), snapshot.consumer_groups, snapshot.consumer_group_consumers,
-                              snapshot.acls)
-    return Runtime(snapshot.hash, router, consumers, routes, balancers, list(instances.values()))
+    unmatched = route_observe(RouteInfo(None, None), _global_slots(observing, instances), consumers)
+    return Runtime(snapshot.hash, router, consumers, routes, balancers, list(instances.values()), unmatched)

@@ -46,6 +46,7 @@ from oidcgate.proxy.headers import (
     request_kind,
 )
 from oidcgate.proxy.modes import CHUNKED, LENGTH, PAUSE_BUFFER, PAUSE_PIPELINE, TO_BUFFER, TO_DISCARD
+from oidcgate.proxy.observers import begin_trace
 from oidcgate.proxy.paths import InvalidPath, normalize
 from oidcgate.proxy.tunnel import splice
 
@@ -329,6 +330,8 @@ class ClientConnection(asyncio.Protocol):
             else:
                 route = exchange.route = match[0].target
                 exchange.match = match
+                if route.tracer is not None:  # before any plugin: the phases are timed, traceparent forwarded
+                    begin_trace(exchange, route.tracer)
                 if route.https_only:
                     exchange.local = _https_redirect(route.entity.https_redirect_status_code, host, url)
                 elif self.active is None and (route.chain is None or route.chain.shortcuts is not None):

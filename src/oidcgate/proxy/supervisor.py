@@ -20,7 +20,6 @@ from typing import Any
 import orjson
 
 from oidcgate.proxy import channel
-from oidcgate.proxy.metrics import merge
 from oidcgate.proxy.settings import Settings
 
 log = logging.getLogger("oidcgate.proxy.supervisor")
@@ -53,7 +52,7 @@ class Supervisor:
         self.current = current  # the pickled snapshot a (re)started worker begins with
         self.workers = [WorkerHandle(i) for i in range(settings.workers)]
         self.stopping = False
-        self.retired: list[list[list[Any]]] = []  # route counters of workers that exited
+        self.retired: list[dict[str, Any]] = []  # the counters workers that exited had reported last
         self.retired_connections = {"accepted": 0, "handled": 0}
         self.lock = asyncio.Lock()
         self._watchers: set[asyncio.Task[None]] = set()
@@ -102,7 +101,8 @@ class Supervisor:
         assert worker.proc is not None
         code = await worker.proc.wait()
         if worker.last_stats is not None:
-            self.retired.append(worker.last_stats["routes"])
+            last = worker.last_stats
+            self.retired.append({key: last[key] for key in ("routes", "counters", "requests")})
             for key in self.retired_connections:
                 self.retired_connections[key] += worker.last_stats["connections"][key]
             worker.last_stats = None
@@ -148,9 +148,6 @@ class Supervisor:
             return []
         done, _ = await asyncio.wait(waiters, timeout=STATS_TIMEOUT)
         return [w.result() for w in done]
-
-    def merged_routes(self, reports: list[dict[str, Any]]) -> dict[tuple[str, str], list[Any]]:
-        return merge([*self.retired, *(r["routes"] for r in reports)])
 
     async def stop(self) -> None:
         """Drain every worker (they finish in-flight requests), then make sure they are gone."""

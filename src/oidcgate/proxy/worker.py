@@ -20,7 +20,9 @@ import time
 
 import orjson
 
+from oidcgate.plugins import counters
 from oidcgate.plugins.pdk import PluginEnv
+from oidcgate.plugins.prometheus.handler import worker_stats
 from oidcgate.proxy import channel
 from oidcgate.proxy.accesslog import AccessLog
 from oidcgate.proxy.runtime import compile_snapshot
@@ -102,7 +104,7 @@ class Worker:
             return
         try:
             snapshot = pickle.loads(payload)  # our own master, over a private socketpair
-            runtime = compile_snapshot(snapshot, state.env, state.stats, state.runtime, state.settings.vault)
+            runtime = compile_snapshot(snapshot, state.env, state.runtime, state.settings.vault)
         except Exception as exc:
             log.exception("worker %d: cannot apply the configuration", self.index)
             channel.write_json(writer, channel.APPLIED, {"hash": None, "error": f"{type(exc).__name__}: {exc}"})
@@ -115,7 +117,8 @@ class Worker:
         state = self.state
         assert state is not None
         return {"pid": os.getpid(), "index": self.index, "rss": _rss(), "hash": state.runtime.hash if state.runtime else None,
-                "connections": state.connection_counts(), "routes": state.stats.dump(),
+                "connections": state.connection_counts(), "requests": state.requests,
+                "routes": worker_stats(state.env).dump(), "counters": counters.dump(),
                 "pool": state.pool.stats(), "started": state.started,
                 "upstreams": {name: b.health() for name, b in state.runtime.balancers.items()} if state.runtime else {}}
 

@@ -1,0 +1,158 @@
+"""The data plane's side of observer plugins (plugins.observer): the prometheus, file-log, http-log and
+opentelemetry instances of each route, chosen once per snapshot, and the calls into them.
+
+Three hooks, each one line where it sits, reach this module:
+  - server.on_headers_complete, once a route matched: `begin_trace` (the route's tracing instance
+    decides; its `traceparent` replaces the client's in the fields sent upstream);
+  - Exchange._record, when the response went out: the route's `observe(exchange, end)`, built here;
+  - Exchange.on_response_head keeps the response's fields when an observer logs them (`logs`).
+Everything else (what is counted, serialized, sent) is in the plugins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
+
+from oidcgate.plugins.log_serializer import Finished
+from oidcgate.plugins.observer import Observer, Recorder, RouteInfo
+
+if TYPE_CHECKING:
+    from oidcgate.plugins.pdk import ConsumerIndex
+    from oidcgate.proxy.exchange import Exchange
+    from oidcgate.proxy.pipeline import Slot
+
+Observe = Callable[["Exchange", float], None]
+
+
+class Observed:
+    """A route's observers: recorders count, loggers get a Finished (built once per request).
+
+    With instances scoped to consumers or consumer groups, each request picks its instance per plugin
+    name (Kong's precedence, with the request's consumer), else the choice was made at compile time."""
+
+    __slots__ = ("consumers", "loggers", "recorders", "scoped_recorders", "slots")
+
+    def __init__(self, info: RouteInfo, slots: Sequence[Slot], consumers: ConsumerIndex) -> None:
+        self.consumers = consumers
+        self.slots = tuple(slots) if any(slot.scoped for slot in slots) else None
+        chosen = [slot.default for slot in slots if isinstance(slot.default, Observer)] if self.slots is None else []
+        self.recorders = tuple(r for instance in chosen if (r := instance.recorder(info)) is not None)
+        self.loggers = tuple(instance for instance in chosen if type(instance).observes())
+        self.scoped_recorders: dict[int, Recorder | None] = {}
+        for slot in self.slots or ():
+            for instance in _instances(slot):
+                self.scoped_recorders[id(instance)] = instance.recorder(info)
+
+    def fixed(self, exchange: Exchange, end: float) -> None:
+        for record in self.recorders:
+            record(exchange, end)
+        if self.loggers:
+            entry = finished(exchange, end)
+            for logger in self.loggers:
+                logger.observe(entry)
+
+    def picked(self, exchange: Exchange, end: float) -> None:
+        entry = None
+        for slot in self.slots or ():
+            instance = slot.pick(exchange.consumer, self.consumers)
+            if not isinstance(instance, Observer):
+                continue
+            record = self.scoped_recorders[id(instance)]
+            if record is not None:
+                record(exchange, end)
+            if type(instance).observes():
+                entry = entry or finished(exchange, end)
+                instance.observe(entry)
+
+
+def _instances(slot: Slot) -> list[Observer]:
+    """Every observer instance a slot may pick."""
+    return [instance for instance in (slot.default, *(scoped.instance for scoped in slot.scoped))
+            if isinstance(instance, Observer)]
+
+
+def route_observe(info: RouteInfo, slots: Sequence[Slot], consumers: ConsumerIndex) -> Observe | None:
+    """What a finished request on the route calls: None without observers, a prometheus recorder itself
+    when that is all there is (the common case costs one call), else an Observed's method."""
+    if not slots:
+        return None
+    observed = Observed(info, slots, consumers)
+    if observed.slots is not None:
+        return observed.picked
+    if not observed.loggers and len(observed.recorders) <= 1:
+        return observed.recorders[0] if observed.recorders else None
+    return observed.fixed
+
+
+def tracer_of(slots: Iterable[Slot]) -> Observer | None:
+    """The instance that traces the route's requests (never a consumer-scoped one: plugins.observer)."""
+    for slot in slots:
+        if isinstance(slot.default, Observer) and type(slot.default).traces():
+            return slot.default
+    return None
+
+
+def logs(slots: Iterable[Slot]) -> bool:
+    """Whether an observer on the route logs its requests (so the proxy keeps their response fields,
+    credential and log fields)."""
+    return any(type(instance).observes() for slot in slots for instance in _instances(slot))
+
+
+def begin_trace(exchange: Exchange, tracer: Observer) -> None:
+    """The route's tracing instance decides; its fields (traceparent) replace the client's upstream."""
+    begun = tracer.begin(exchange.fields)
+    exchange.trace = begun.trace
+    fields = exchange.fields
+    replaces = begun.replaces
+    if any(fields[i].lower() in replaces for i in range(0, len(fields), 4)):
+        kept: list[bytes] = []
+        for i in range(0, len(fields), 4):
+            if fields[i].lower() not in replaces:
+                kept += fields[i:i + 4]
+        fields[:] = kept  # in place: the list is the one the exchange forwards
+        if exchange.auth_at >= 0:  # where the Authorization value is now
+            exchange.auth_at = next(i for i in range(2, len(fields), 4) if fields[i] is exchange.authorization)
+    fields += begun.fields
+
+
+def finished(exchange: Exchange, end: float) -> Finished:
+    """The Finished of an exchange: what it already holds, nothing decoded."""
+    t0, t_sent, t_head = exchange.t0, exchange.t_sent, exchange.t_head
+    total = (end - t0) * 1000.0
+    conn = exchange.conn
+    route = exchange.route
+    service = route.service if route is not None else None
+    peer = exchange.peer
+    tries: tuple[tuple[str, int, str | None], ...] = tuple(
+        (p.address[0], p.address[1], kind) for p, kind in exchange.failed)
+    if t_head and peer is not None:
+        tries += ((peer.address[0], peer.address[1], None),)
+    trace = exchange.trace
+    return Finished(
+        started_at=t0 + conn.state.access_log.epoch_offset,
+        request_ms=total,
+        proxy_ms=(t_head - t_sent) * 1000.0 if t_head else -1.0,
+        kong_ms=(t_sent - t0) * 1000.0 if t_head else total,
+        client_ip=conn.ip_text,
+        method=exchange.method,
+        raw_path=exchange.raw_path,
+        query=exchange.query,
+        host=exchange.host_name,
+        port=conn.listener.number,
+        http_version="1.1" if exchange.http11 else "1.0",
+        request_fields=exchange.fields,
+        request_size=exchange.head_size() + exchange.bytes_in,
+        status=exchange.status,
+        response_fields=exchange.response_fields if t_head else None,
+        response_size=exchange.bytes_out,
+        route=route.entity if route is not None else None,
+        service=service.entity if service is not None else None,
+        consumer=exchange.consumer,
+        credential=exchange.credential,
+        upstream_uri=exchange.upstream_target() + exchange.query if peer is not None else None,
+        tries=tries,
+        log_fields=exchange.log_fields,
+        trace_id=trace.trace_id if trace is not None else None,
+        trace=trace,
+    )
