@@ -211,7 +211,8 @@ def nginx_proxy(upstream: str, workers: int = 1) -> contextlib.AbstractContextMa
 @contextlib.contextmanager
 def dataplane(doc: dict[str, Any], workers: int = 1, extra_args: Sequence[str] = ()) -> Iterator[str]:
     """`oidcgate dp --workers N` with `doc` as its declarative config and default settings: the access
-    log on (to a file in its work directory, not a terminal), metrics on. Yields the proxy's base URL."""
+    log on (to a file in its work directory, not a terminal); metrics only where `doc` has the
+    prometheus plugin. Yields the proxy's base URL."""
     port, status_port = free_port(), free_port()
     with work_dir("dataplane") as work:
         config = work / "kong.json"

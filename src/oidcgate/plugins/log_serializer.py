@@ -132,9 +132,17 @@ def set_value(root: dict[str, Any], key: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
+_secret_names: dict[str, bool] = {}
+
+
 def secret_name(name: str) -> bool:
-    """Whether a header (lower-case name) or query parameter is one whose value is never logged."""
-    return _SECRET_NAME.search(name) is not None
+    """Whether a header (lower-case name) is one whose value is never logged (memoized: names repeat)."""
+    known = _secret_names.get(name)
+    if known is None:
+        known = _SECRET_NAME.search(name) is not None
+        if len(_secret_names) < _ENCODED_MAX:
+            _secret_names[name] = known
+    return known
 
 
 def headers(fields: list[bytes]) -> dict[str, str | list[str]]:
@@ -144,7 +152,7 @@ def headers(fields: list[bytes]) -> dict[str, str | list[str]]:
     for i in range(0, len(fields), 4):
         name = fields[i].decode("latin-1").lower()
         value = fields[i + 2].decode("latin-1")
-        if secret_name(name) or _JWT_LIKE.search(value):
+        if secret_name(name) or (value.count(".") >= 2 and _JWT_LIKE.search(value)):
             value = REDACTED
         known = found.get(name)
         if known is None:

@@ -6,7 +6,8 @@ so a slow or dead collector costs a request nothing. The bounds are Kong's `queu
 
   - `max_entries`: entries waiting; when full, the oldest entry is dropped for the new one;
   - `max_batch_size` and `max_coalescing_delay`: a batch is sent when it is full or when the delay has
-    passed since the sender saw its first entry (no delay with a batch size of 1);
+    passed since the sender saw its first entry (no delay with a batch size of 1, nor once the worker
+    is stopping: it then gets CLOSE_TIMEOUT seconds to send what is queued);
   - `initial_retry_delay`, `max_retry_delay`, `max_retry_time`: a failed batch is retried after the
     initial delay, doubled after each failure up to the maximum, until `max_retry_time` seconds have
     passed since its first attempt; then it is dropped. Entries queued meanwhile wait behind it.
@@ -91,6 +92,7 @@ class Queue:
         self.task: asyncio.Task[None] | None = None
         self.idle = asyncio.Event()  # the sender waits and nothing is queued
         self.sending = 0  # entries of the batch being delivered
+        self.closing = False  # the worker stops: no more coalescing
         self.logged_at = -LOG_EVERY
         self.unlogged_drops = 0
 
@@ -115,7 +117,7 @@ class Queue:
                 await self._wait(1, None)
             config = self.config
             size = config.max_batch_size
-            if size > 1 and config.max_coalescing_delay > 0 and len(entries) < size:
+            if size > 1 and config.max_coalescing_delay > 0 and len(entries) < size and not self.closing:
                 await self._wait(size, config.max_coalescing_delay)
             batch = [entries.popleft() for _ in range(min(size, len(entries)))]
             await self._deliver(batch)
@@ -167,6 +169,9 @@ class Queue:
         task = self.task
         if task is None:
             return
+        self.closing = True
+        if self.entries and self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)  # (a sender waiting to coalesce a batch sends it now)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
                 await self.idle.wait()

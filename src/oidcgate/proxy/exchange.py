@@ -278,20 +278,6 @@ class Exchange:
         if conn.pause_flags:
             conn.resume(PAUSE_BUFFER)
 
-    def upstream_target(self) -> bytes:
-        """The path sent upstream (a plugin's, or the route's stripping and the service's path applied)."""
-        path = self.upstream_path
-        if path is not None:
-            return path
-        route = self.route
-        matcher, found = self.match  # type: ignore[misc]
-        if route.root_v0 and (matcher.prefix == b"/" or not route.strip):  # type: ignore[union-attr]
-            return self.path  # a service without path and a route on "/" (or not stripping): as is
-        postfix = matcher.postfix_of(self.path, found)
-        if postfix is None:
-            postfix = self.path[1:]
-        return (join_v1 if route.v1 else join_v0)(route.service.base, route.strip, postfix, self.path)  # type: ignore[union-attr]
-
     def head_size(self) -> int:
         """The request head's size in bytes as forwarded: request line, Host and the other header fields
         (those the proxy writes itself, framing and X-Forwarded-*, are not counted)."""
@@ -302,7 +288,17 @@ class Exchange:
         """The request head for the upstream; per-connection and per-peer pieces are precomputed."""
         route = self.route
         matcher, found = self.match  # type: ignore[misc]
-        path = self.upstream_target()
+        path = self.upstream_path
+        if path is None:
+            if route.root_v0 and (matcher.prefix == b"/" or not route.strip):  # type: ignore[union-attr]
+                path = self.path  # a service without path and a route on "/" (or not stripping): as is
+            else:
+                postfix = matcher.postfix_of(self.path, found)
+                if postfix is None:
+                    postfix = self.path[1:]
+                path = (join_v1 if route.v1 else join_v0)(route.service.base, route.strip, postfix, self.path)  # type: ignore[union-attr]
+            if route.logged:  # type: ignore[union-attr]
+                self.upstream_path = path  # (a log plugin's upstream_uri; a retry sends the same path)
         if self.upstream_host is not None:
             host_line = b" HTTP/1.1\r\nHost: " + self.upstream_host + b"\r\n"
         elif route.preserve_host:  # type: ignore[union-attr]

@@ -5,7 +5,8 @@ Three hooks, each one line where it sits, reach this module:
   - server.on_headers_complete, once a route matched: `begin_trace` (the route's tracing instance
     decides; its `traceparent` replaces the client's in the fields sent upstream);
   - Exchange._record, when the response went out: the route's `observe(exchange, end)`, built here;
-  - Exchange.on_response_head keeps the response's fields when an observer logs them (`logs`).
+  - Exchange.on_response_head and Exchange._head keep the response's fields and the path sent upstream
+    when an observer logs the route's requests (`logs`).
 Everything else (what is counted, serialized, sent) is in the plugins.
 """
 
@@ -150,7 +151,7 @@ def finished(exchange: Exchange, end: float) -> Finished:
         service=service.entity if service is not None else None,
         consumer=exchange.consumer,
         credential=exchange.credential,
-        upstream_uri=exchange.upstream_target() + exchange.query if peer is not None else None,
+        upstream_uri=exchange.upstream_path + exchange.query if exchange.upstream_path is not None else None,
         tries=tries,
         log_fields=exchange.log_fields,
         trace_id=trace.trace_id if trace is not None else None,

@@ -1,10 +1,12 @@
 """Per-worker request counters of the prometheus plugin: what one request costs, and what a scrape reads.
 
 A request on a route with a prometheus instance costs one call: a dict update for the status code and
-three array appends for the latencies (C appends, no prometheus_client object). Every FOLD_AT requests,
-on the worker tick and before every dump, the latencies are sorted and counted into Kong's buckets with
-one bisect per bucket, so the histograms cost O(buckets) Python operations per FOLD_AT requests (and a
-fold of 1,024 latencies takes a fraction of a millisecond: no pause a client would notice).
+three array appends for the latencies, in seconds as the clock gives them (C appends, no arithmetic on
+milliseconds, no prometheus_client object). Every FOLD_AT requests, on the worker tick and before every
+dump, the latencies are sorted and counted into Kong's buckets with one bisect per bucket, so the
+histograms cost O(buckets) Python operations per FOLD_AT requests (and a fold of 1,024 latencies takes
+a fraction of a millisecond: no pause a client would notice). Counting each latency into its bucket as
+it comes would cost more: a sort in C is cheaper than a bisect, an index and an add per value in Python.
 
 Counters belong to a (service, route) label pair and survive snapshot swaps, so they never go back;
 which of them a request feeds is the route's instance's choice (its switches), made once per snapshot.
@@ -29,17 +31,23 @@ FOLD_AT = 1024  # latencies a route keeps before they are counted into buckets
 
 
 class Histogram:
-    """Bucket counts (the last one is +Inf, not cumulative) and the sum of the observed values."""
+    """Bucket counts (the last one is +Inf, not cumulative) and the sum of the observed values, in ms;
+    `pending` holds the values not counted yet, in seconds."""
 
-    __slots__ = ("bounds", "counts", "total")
+    __slots__ = ("bounds", "counts", "pending", "total")
 
-    def __init__(self, bounds: tuple[float, ...]) -> None:
-        self.bounds = bounds
-        self.counts = [0] * (len(bounds) + 1)
+    def __init__(self, bounds_ms: tuple[float, ...]) -> None:
+        self.bounds = tuple(bound / 1000 for bound in bounds_ms)
+        self.counts = [0] * (len(bounds_ms) + 1)
         self.total = 0.0
+        self.pending = array("d")
 
-    def fold(self, values: list[float]) -> None:
-        """Count sorted `values` into the buckets (`le`: a value equal to a bound is in its bucket)."""
+    def fold(self) -> None:
+        """Count the pending values into the buckets (`le`: a value equal to a bound is in its bucket)."""
+        pending = self.pending
+        if not pending:
+            return
+        values = sorted(pending)
         below = 0
         counts = self.counts
         for index, bound in enumerate(self.bounds):
@@ -47,38 +55,30 @@ class Histogram:
             counts[index] += upto - below
             below = upto
         counts[-1] += len(values) - below
-        self.total += sum(values)
+        self.total += sum(values) * 1000.0
+        del pending[:]  # in place: recorders hold this array
 
 
 class RouteStats:
     """The counters of one (service, route) label pair in one worker.
 
     `codes` maps a status code to its count, negated when the gateway answered itself (Kong's `source`
-    label: "kong" rather than "service"); `by_consumer` holds such dicts per consumer username.
-    Latencies wait in `pending` (request, upstream, kong: one value each per request; upstream -1 when
-    no upstream answered) until `fold()`."""
+    label: "kong" rather than "service"); `by_consumer` holds such dicts per consumer username."""
 
-    __slots__ = ("by_consumer", "codes", "egress", "histograms", "ingress", "pending", "route", "service")
+    __slots__ = ("by_consumer", "codes", "egress", "histograms", "ingress", "route", "service")
 
     def __init__(self, service: str, route: str) -> None:
         self.service = service
         self.route = route
         self.codes: dict[int, int] = {}
         self.by_consumer: dict[str, dict[int, int]] = {}
-        self.pending = array("d")
         self.histograms = {name: Histogram(bounds) for name, bounds in HISTOGRAMS}
         self.ingress: dict[str, int] = {}  # bytes by consumer username ("" for none, or per_consumer off)
         self.egress: dict[str, int] = {}
 
     def fold(self) -> None:
-        pending = self.pending
-        if not pending:
-            return
-        request, upstream, kong = self.histograms.values()
-        request.fold(sorted(pending[0::3]))
-        upstream.fold(sorted(value for value in pending[1::3] if value >= 0))
-        kong.fold(sorted(pending[2::3]))
-        del pending[:]  # in place: recorders hold this array
+        for histogram in self.histograms.values():
+            histogram.fold()
 
     def dump(self) -> dict[str, Any] | None:
         """JSON-ready counters, or None while this pair has counted nothing."""
@@ -118,8 +118,8 @@ class WorkerStats:
 class Recorder:
     """One prometheus instance's counting on one route: `record` is what a finished request costs."""
 
-    __slots__ = ("bandwidth", "by_consumer", "codes", "egress", "ingress", "latency", "pending", "per_consumer",
-                 "stats", "status_codes")
+    __slots__ = ("bandwidth", "by_consumer", "codes", "egress", "ingress", "kong", "latency", "per_consumer",
+                 "request", "stats", "status_codes", "upstream")
 
     def __init__(self, stats: RouteStats, config: PrometheusConfig) -> None:
         self.stats = stats
@@ -127,33 +127,35 @@ class Recorder:
         self.latency = config.latency_metrics
         self.bandwidth = config.bandwidth_metrics
         self.per_consumer = config.per_consumer
-        self.codes, self.by_consumer, self.pending = stats.codes, stats.by_consumer, stats.pending
+        self.codes, self.by_consumer = stats.codes, stats.by_consumer
         self.ingress, self.egress = stats.ingress, stats.egress
+        self.request, self.upstream, self.kong = (h.pending for h in stats.histograms.values())
 
     def record(self, request: Timed, end: float) -> None:
         t_head = request.t_head
-        consumer = request.consumer if self.per_consumer else None
-        username = "" if consumer is None else consumer.username or ""
+        username = ""
+        if self.per_consumer:
+            consumer = request.consumer
+            if consumer is not None:
+                username = consumer.username or ""
         if self.status_codes:
             code = request.status if t_head else -request.status
-            codes = self.codes if not username else self.by_consumer.setdefault(username, {})
+            codes = self.by_consumer.setdefault(username, {}) if username else self.codes
             codes[code] = codes.get(code, 0) + 1
         if self.latency:
             t0 = request.t0
-            pending = self.pending
-            total = (end - t0) * 1000.0
-            pending.append(total)
+            pending = self.request
+            pending.append(end - t0)
             if t_head:
                 t_sent = request.t_sent
-                pending.append((t_head - t_sent) * 1000.0)
-                pending.append((t_sent - t0) * 1000.0)  # Kong's kong latency: until the request went upstream
+                self.upstream.append(t_head - t_sent)
+                self.kong.append(t_sent - t0)  # Kong's kong latency: until the request went upstream
             else:
-                pending.append(-1.0)
-                pending.append(total)
-            if len(pending) >= 3 * FOLD_AT:
+                self.kong.append(end - t0)
+            if len(pending) >= FOLD_AT:
                 self.stats.fold()  # in small batches: never a long pause
         if self.bandwidth:
-            size = request.head_size() + request.bytes_in
-            self.ingress[username] = self.ingress.get(username, 0) + size
+            ingress, egress = self.ingress, self.egress
+            ingress[username] = ingress.get(username, 0) + request.head_size() + request.bytes_in
             if request.bytes_out:
-                self.egress[username] = self.egress.get(username, 0) + request.bytes_out
+                egress[username] = egress.get(username, 0) + request.bytes_out

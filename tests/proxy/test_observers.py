@@ -1,0 +1,51 @@
+"""Observer plugins on compiled routes: they stay out of the plugin chain (the fast path is kept), each route
+gets the call its observers need, and the global ones see requests that matched no route."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from oidcgate.config import load
+from oidcgate.plugins.pdk import PluginEnv
+from oidcgate.plugins.prometheus.stats import Recorder
+from oidcgate.proxy.observers import Observed
+from oidcgate.proxy.runtime import RouteRuntime, compile_snapshot
+
+UP = "http://127.0.0.1:9"
+LOG = {"name": "http-log", "config": {"http_endpoint": "http://127.0.0.1:9/logs"}}
+METRICS = {"name": "prometheus", "config": {"status_code_metrics": True}}
+TRACE = {"name": "opentelemetry", "config": {"traces_endpoint": "http://127.0.0.1:9/v1/traces"}}
+
+
+def routes(doc: dict[str, Any]) -> dict[str, RouteRuntime]:
+    return {r.name: r for r in compile_snapshot(load(doc), PluginEnv()).routes}
+
+
+def test_observers_keep_the_fast_path_and_cost_what_they_need() -> None:
+    doc = {"_format_version": "3.0", "services": [{"name": "s", "url": UP, "routes": [
+        {"name": "plain", "paths": ["/plain"]},
+        {"name": "metered", "paths": ["/metered"], "plugins": [METRICS]},
+        {"name": "logged", "paths": ["/logged"], "plugins": [METRICS, LOG]},
+        {"name": "traced", "paths": ["/traced"], "plugins": [TRACE]},
+        {"name": "transformed", "paths": ["/transformed"], "plugins": [
+            METRICS, {"name": "request-transformer", "config": {}}]}]}]}
+    found = routes(doc)
+    assert all(found[name].chain is None for name in ("plain", "metered", "logged", "traced"))
+    assert found["plain"].observe is None and found["plain"].tracer is None and not found["plain"].logged
+    metered = found["metered"].observe
+    assert isinstance(getattr(metered, "__self__", None), Recorder)  # a prometheus route costs one call
+    assert not found["metered"].logged
+    logged = found["logged"].observe
+    assert isinstance(getattr(logged, "__self__", None), Observed) and found["logged"].logged
+    assert found["traced"].tracer is not None and found["traced"].observe is not None
+    transformed = found["transformed"]
+    assert transformed.chain is not None and [s.name for s in transformed.chain.slots] == ["request-transformer"]
+
+
+def test_global_observers_see_requests_that_matched_no_route() -> None:
+    doc = {"_format_version": "3.0", "services": [{"name": "s", "url": UP, "routes": [{"paths": ["/"]}]}],
+           "plugins": [LOG]}
+    assert compile_snapshot(load(doc), PluginEnv()).unmatched is not None
+    scoped = {"_format_version": "3.0", "services": [{"name": "s", "url": UP, "routes": [
+        {"name": "r", "paths": ["/"], "plugins": [LOG]}]}]}
+    assert compile_snapshot(load(scoped), PluginEnv()).unmatched is None
