@@ -1,10 +1,11 @@
 """The data plane's per-request Python cost, in process: microseconds per request for each route of
-`bench.oidc`, with no sockets, no wrk and no other process competing for the CPU.
+`bench.oidc` and a route with the prometheus plugin, with no sockets, no wrk and no other process
+competing for the CPU.
 
 A real `ClientConnection` parses real request bytes and a real `UpstreamConnection` parses real
 response bytes; only the transports are stand-ins that keep what is written. So this measures
-exactly the work the worker does per request (parsing, routing, plugins, head building, metrics,
-access log), which wrk's requests/s measures too, mixed with the kernel, wrk and the upstream.
+exactly the work the worker does per request (parsing, routing, plugins, head building, metrics on
+the prometheus route, access log), which wrk's requests/s measures too, mixed with the kernel, wrk and the upstream.
 The openid-connect routes talk to a real `oidcgate idp` once, to fill their caches.
 
     python -m bench.hotpath            # every route; HOTPATH_REQUESTS per run (default 2000)
@@ -26,7 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench import oidc
+from bench import observability, oidc
 from oidcgate.config import load
 from oidcgate.plugins.openid_connect.client_auth import basic_authorization
 from oidcgate.proxy.accesslog import AccessLog
@@ -119,7 +120,17 @@ def requests_by_route(issuer: str, client_id: str, secret: str) -> dict[str, byt
     basic = {"Authorization": basic_authorization(client_id, secret)}
     return {"plain": request_bytes("plain", {}), "plain+token": request_bytes("plain", bearer),
             "plain+basic": request_bytes("plain", basic), "noop": request_bytes("noop", bearer),
-            "bearer": request_bytes("bearer", bearer), "cc": request_bytes("cc", basic)}
+            "bearer": request_bytes("bearer", bearer), "cc": request_bytes("cc", basic),
+            "prometheus": request_bytes("prometheus", {})}
+
+
+def gateway_doc(issuer: str) -> dict[str, Any]:
+    """bench.oidc's routes, and `/prometheus`: the plain route with bench.observability's prometheus plugin
+    (what every request cost before metrics became a plugin is the plain row's figure then)."""
+    doc = oidc.gateway_doc(UPSTREAM, issuer)
+    doc["services"][0]["routes"].append({"name": "prometheus", "paths": ["/prometheus"],
+                                         "plugins": [observability.PROMETHEUS]})
+    return doc
 
 
 @contextmanager
@@ -130,7 +141,7 @@ def worker() -> Iterator[tuple[Worker, dict[str, bytes], asyncio.AbstractEventLo
     asyncio.set_event_loop(loop)
     with oidc.identity_provider() as (issuer, client_id, secret), tempfile.TemporaryDirectory() as tmp:
         requests = requests_by_route(issuer, client_id, secret)
-        subject = Worker(loop, oidc.gateway_doc(UPSTREAM, issuer), Path(tmp) / "access.log")
+        subject = Worker(loop, gateway_doc(issuer), Path(tmp) / "access.log")
         for name, request in requests.items():
             answer = loop.run_until_complete(subject.warm(request))
             if not answer.startswith(b"HTTP/1.1 200"):

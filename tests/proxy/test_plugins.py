@@ -17,7 +17,10 @@ import pytest
 from oidcgate.config import load
 from oidcgate.plugins import registry
 from oidcgate.plugins.base import Plugin, PluginConfig
+from oidcgate.plugins.log_serializer import Finished
+from oidcgate.plugins.observer import Observer
 from oidcgate.plugins.pdk import Context, Known, PluginEnv, RawRequest, encode_field
+from oidcgate.plugins.prometheus.handler import worker_stats
 from oidcgate.proxy.runtime import compile_snapshot
 from oidcgate.proxy.server import serve
 from oidcgate.proxy.settings import Settings
@@ -160,7 +163,21 @@ class SlowLog(Plugin[PluginConfig]):
         EVENTS.append(("closed", id(self)))
 
 
-TEST_PLUGINS: dict[str, type[Plugin[Any]]] = {p.NAME: p for p in (Stamp, Gate, Boom, Body, Remember, Flaky, SlowLog)}
+class BrokenLog(Observer[PluginConfig]):
+    """An observer plugin that fails on every request it sees."""
+
+    NAME: ClassVar[str] = "test-broken-log"
+    PRIORITY: ClassVar[int] = 5
+    VERSION: ClassVar[str] = "1.0"
+    CONFIG: ClassVar[type[PluginConfig]] = PluginConfig
+
+    def observe(self, entry: Finished) -> None:
+        EVENTS.append(("observed", entry.status))
+        raise RuntimeError("the log plugin broke")
+
+
+TEST_PLUGINS: dict[str, type[Plugin[Any]]] = {
+    p.NAME: p for p in (Stamp, Gate, Boom, Body, Remember, Flaky, SlowLog, BrokenLog)}
 
 
 @dataclass
@@ -372,3 +389,24 @@ async def test_a_failing_shortcut_leaves_the_request_to_the_phases(worker: Harne
         response = await client.get(worker.url + "/anything", headers={"Authorization": "Basic a"})
     assert response.status_code == 200 and response.json()["headers"]["X-Verified"] == "yes"
     assert EVENTS == [("access", None)] and "flaky shortcut" in caplog.text
+
+
+async def test_a_failing_log_plugin_never_fails_a_request(worker: Harness, caplog: pytest.LogCaptureFixture) -> None:
+    worker.apply(one_route({"name": "test-broken-log"}))
+    async with httpx.AsyncClient() as client:
+        responses = [await client.get(worker.url + "/anything") for _ in range(3)]
+    assert [r.status_code for r in responses] == [200, 200, 200]
+    assert EVENTS == [("observed", 200)] * 3
+    assert len([r for r in caplog.records if "log or trace plugin failed" in r.getMessage()]) == 1  # not a flood
+
+
+async def test_observers_scoped_to_a_consumer_see_that_consumers_requests(worker: Harness) -> None:
+    counted = {"name": "prometheus", "config": {"status_code_metrics": True}}
+    worker.apply(one_route({"name": "test-gate"}, counted,
+                           {**counted, "consumer": "alice", "config": {"status_code_metrics": True, "per_consumer": True}}))
+    async with httpx.AsyncClient() as client:
+        for user in ("alice", "bob", "alice", ""):
+            await client.get(worker.url + "/anything", headers={"X-User": user} if user else {})
+    dumped = worker_stats(worker.state.env).dump()
+    codes = sorted((code, source, consumer, n) for route in dumped for code, source, consumer, n in route["codes"])
+    assert codes == [(200, "service", "", 1), (200, "service", "alice", 2), (401, "kong", "", 1)]

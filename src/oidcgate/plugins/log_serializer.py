@@ -92,12 +92,12 @@ def entry(finished: Finished, custom_fields: Mapping[str, Any] | None = None) ->
             "headers": headers(finished.response_fields or []),
             "size": finished.response_size,
         },
-        "latencies": {"request": round(finished.request_ms),
-                      "proxy": round(finished.proxy_ms) if finished.proxy_ms >= 0 else -1,
-                      "kong": round(finished.kong_ms), "receive": 0},
+        "latencies": {"request": int(finished.request_ms + 0.5),
+                      "proxy": int(finished.proxy_ms + 0.5) if finished.proxy_ms >= 0 else -1,
+                      "kong": int(finished.kong_ms + 0.5), "receive": 0},
         "tries": [_try(ip, port, failure) for ip, port, failure in finished.tries],
         "client_ip": finished.client_ip,
-        "started_at": round(finished.started_at * 1000),
+        "started_at": int(finished.started_at * 1000 + 0.5),
     }
     for key, entity in (("route", finished.route), ("service", finished.service),
                         ("consumer", finished.consumer)):

@@ -12,6 +12,8 @@ Everything else (what is counted, serialized, sent) is in the plugins.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
@@ -23,6 +25,8 @@ if TYPE_CHECKING:
     from oidcgate.proxy.exchange import Exchange
     from oidcgate.proxy.pipeline import Slot
 
+log = logging.getLogger("oidcgate.proxy.observers")
+LOG_EVERY = 10.0
 Observe = Callable[["Exchange", float], None]
 
 
@@ -49,9 +53,12 @@ class Observed:
         for record in self.recorders:
             record(exchange, end)
         if self.loggers:
-            entry = finished(exchange, end)
-            for logger in self.loggers:
-                logger.observe(entry)
+            try:
+                entry = finished(exchange, end)
+                for logger in self.loggers:
+                    logger.observe(entry)
+            except Exception:  # a log or trace plugin's failure must not break the connection
+                _failed()
 
     def picked(self, exchange: Exchange, end: float) -> None:
         entry = None
@@ -63,8 +70,23 @@ class Observed:
             if record is not None:
                 record(exchange, end)
             if type(instance).observes():
-                entry = entry or finished(exchange, end)
-                instance.observe(entry)
+                try:
+                    entry = entry or finished(exchange, end)
+                    instance.observe(entry)
+                except Exception:
+                    _failed()
+
+
+_logged_at = -LOG_EVERY
+
+
+def _failed() -> None:
+    """Log an observer's failure, with its traceback, at most every LOG_EVERY seconds."""
+    global _logged_at
+    now = time.monotonic()
+    if now - _logged_at >= LOG_EVERY:
+        _logged_at = now
+        log.exception("a log or trace plugin failed on a finished request (logged at most every %g s)", LOG_EVERY)
 
 
 def _instances(slot: Slot) -> list[Observer]:
@@ -118,7 +140,8 @@ def begin_trace(exchange: Exchange, tracer: Observer) -> None:
 
 
 def finished(exchange: Exchange, end: float) -> Finished:
-    """The Finished of an exchange: what it already holds, nothing decoded."""
+    """The Finished of an exchange: what it already holds, nothing decoded (positional: it is built for
+    every request a log or trace plugin sees)."""
     t0, t_sent, t_head = exchange.t0, exchange.t_sent, exchange.t_head
     total = (end - t0) * 1000.0
     conn = exchange.conn
@@ -126,34 +149,17 @@ def finished(exchange: Exchange, end: float) -> Finished:
     service = route.service if route is not None else None
     peer = exchange.peer
     tries: tuple[tuple[str, int, str | None], ...] = tuple(
-        (p.address[0], p.address[1], kind) for p, kind in exchange.failed)
+        (p.address[0], p.address[1], kind) for p, kind in exchange.failed) if exchange.failed else ()
     if t_head and peer is not None:
         tries += ((peer.address[0], peer.address[1], None),)
     trace = exchange.trace
+    path = exchange.upstream_path
     return Finished(
-        started_at=t0 + conn.state.access_log.epoch_offset,
-        request_ms=total,
-        proxy_ms=(t_head - t_sent) * 1000.0 if t_head else -1.0,
-        kong_ms=(t_sent - t0) * 1000.0 if t_head else total,
-        client_ip=conn.ip_text,
-        method=exchange.method,
-        raw_path=exchange.raw_path,
-        query=exchange.query,
-        host=exchange.host_name,
-        port=conn.listener.number,
-        http_version="1.1" if exchange.http11 else "1.0",
-        request_fields=exchange.fields,
-        request_size=exchange.head_size() + exchange.bytes_in,
-        status=exchange.status,
-        response_fields=exchange.response_fields if t_head else None,
-        response_size=exchange.bytes_out,
-        route=route.entity if route is not None else None,
-        service=service.entity if service is not None else None,
-        consumer=exchange.consumer,
-        credential=exchange.credential,
-        upstream_uri=exchange.upstream_path + exchange.query if exchange.upstream_path is not None else None,
-        tries=tries,
-        log_fields=exchange.log_fields,
-        trace_id=trace.trace_id if trace is not None else None,
-        trace=trace,
-    )
+        t0 + conn.state.access_log.epoch_offset, total, (t_head - t_sent) * 1000.0 if t_head else -1.0,
+        (t_sent - t0) * 1000.0 if t_head else total, conn.ip_text, exchange.method, exchange.raw_path, exchange.query,
+        exchange.host_name, conn.listener.number, "1.1" if exchange.http11 else "1.0", exchange.fields,
+        exchange.head_size() + exchange.bytes_in, exchange.status, exchange.response_fields if t_head else None,
+        exchange.bytes_out, route.entity if route is not None else None,
+        service.entity if service is not None else None, exchange.consumer, exchange.credential,
+        path + exchange.query if path is not None else None, tries, exchange.log_fields,
+        trace.trace_id if trace is not None else None, trace)

@@ -24,7 +24,7 @@ from oidcgate.plugins.observer import Begun, Observer
 from oidcgate.plugins.opentelemetry import otlp, propagation
 from oidcgate.plugins.opentelemetry.schema import OpenTelemetryConfig
 from oidcgate.plugins.opentelemetry.trace import Trace, new_id
-from oidcgate.plugins.pdk import PluginEnv, encode_field
+from oidcgate.plugins.pdk import PluginEnv
 from oidcgate.plugins.queue import shared_queue
 
 KEEPALIVE = 60.0  # seconds an idle connection to the collector is kept (Kong's http client default)
@@ -61,8 +61,8 @@ class OpenTelemetryHandler(Observer[OpenTelemetryConfig]):
         trace_id = parent.trace_id if parent is not None else new_id(16)
         sampled = propagation.sampled(trace_id, self.rate, parent)
         trace = Trace(trace_id, parent.span_id if parent is not None else None) if sampled else None
-        injected = encode_field("traceparent", propagation.traceparent(
-            trace_id, trace.upstream_id if trace is not None else new_id(8), sampled).decode()) if self.inject else ()
+        injected = (b"traceparent", b": ", propagation.traceparent(  # (hex digits: nothing to check)
+            trace_id, trace.upstream_id if trace is not None else new_id(8), sampled), b"\r\n") if self.inject else ()
         return Begun(trace, injected, self.replaces)
 
     @staticmethod
