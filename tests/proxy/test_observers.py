@@ -3,12 +3,14 @@ gets the call its observers need, and the global ones see requests that matched 
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 from oidcgate.config import load
-from oidcgate.plugins.pdk import PluginEnv
+from oidcgate.plugins.opentelemetry.handler import OpenTelemetryHandler
+from oidcgate.plugins.pdk import PluginEnv, encode_field
 from oidcgate.plugins.prometheus.stats import Recorder
-from oidcgate.proxy.observers import Observed
+from oidcgate.proxy.observers import Observed, begin_trace
 from oidcgate.proxy.runtime import RouteRuntime, compile_snapshot
 
 UP = "http://127.0.0.1:9"
@@ -49,3 +51,19 @@ def test_global_observers_see_requests_that_matched_no_route() -> None:
     scoped = {"_format_version": "3.0", "services": [{"name": "s", "url": UP, "routes": [
         {"name": "r", "paths": ["/"], "plugins": [LOG]}]}]}
     assert compile_snapshot(load(scoped), PluginEnv()).unmatched is None
+
+
+def test_traceparent_replaces_the_clients_and_the_authorization_field_is_still_found() -> None:
+    tracer = OpenTelemetryHandler(OpenTelemetryHandler.validate_config({
+        "traces_endpoint": "http://127.0.0.1:9/v1/traces", "propagation": {"clear": ["X-B3-TraceId"]}}), PluginEnv())
+    fields = [*encode_field("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+              *encode_field("X-B3-TraceId", "abc"), *encode_field("Authorization", "Bearer t"),
+              *encode_field("Accept", "*/*")]
+    exchange = SimpleNamespace(fields=fields, auth_at=10, authorization=fields[10], trace=None)
+    begin_trace(exchange, tracer)  # type: ignore[arg-type]
+    names = exchange.fields[0::4]
+    assert names == [b"Authorization", b"Accept", b"traceparent"]
+    assert exchange.fields[exchange.auth_at] == b"Bearer t" and exchange.auth_at == 2
+    value = exchange.fields[-2]
+    assert value.startswith(b"00-4bf92f3577b34da6a3ce929d0e0e4736-") and value.endswith(b"-01")
+    assert value.split(b"-")[2] == exchange.trace.upstream_id.hex().encode()

@@ -132,35 +132,40 @@ def set_value(root: dict[str, Any], key: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
-_secret_names: dict[str, bool] = {}
+_names: dict[bytes, tuple[str, bool]] = {}  # a header name as received -> (lower-case name, secret?)
 
 
 def secret_name(name: str) -> bool:
-    """Whether a header (lower-case name) is one whose value is never logged (memoized: names repeat)."""
-    known = _secret_names.get(name)
-    if known is None:
-        known = _SECRET_NAME.search(name) is not None
-        if len(_secret_names) < _ENCODED_MAX:
-            _secret_names[name] = known
-    return known
+    """Whether a header (lower-case name) is one whose value is never logged."""
+    return _SECRET_NAME.search(name) is not None
 
 
 def headers(fields: list[bytes]) -> dict[str, str | list[str]]:
     """Header fields (flat wire form) as Kong logs them: lower-case names, a list for repeated names,
-    secrets replaced by "REDACTED"."""
+    secrets replaced by "REDACTED" (what a name means is memoized: names repeat from request to request)."""
     found: dict[str, str | list[str]] = {}
     for i in range(0, len(fields), 4):
-        name = fields[i].decode("latin-1").lower()
-        value = fields[i + 2].decode("latin-1")
-        if secret_name(name) or (value.count(".") >= 2 and _JWT_LIKE.search(value)):
-            value = REDACTED
-        known = found.get(name)
+        raw = fields[i]
+        known = _names.get(raw)
         if known is None:
-            found[name] = value
-        elif isinstance(known, list):
-            known.append(value)
+            lower = raw.decode("latin-1").lower()
+            known = (lower, secret_name(lower))
+            if len(_names) < _ENCODED_MAX:
+                _names[raw] = known
+        name, secret = known
+        if secret:
+            value = REDACTED
         else:
-            found[name] = [known, value]
+            value = fields[i + 2].decode("latin-1")
+            if value.count(".") >= 2 and _JWT_LIKE.search(value):
+                value = REDACTED
+        seen = found.get(name)
+        if seen is None:
+            found[name] = value
+        elif isinstance(seen, list):
+            seen.append(value)
+        else:
+            found[name] = [seen, value]
     return found
 
 

@@ -98,7 +98,7 @@ class Observer(Plugin[ConfigT]):
         return cls.begin is not Observer.begin
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Begun:
     """What `begin` decided: the trace to time the request with (None: not sampled), and the header
     fields to send upstream instead of the client's fields of those names (wire form, see encode_field)."""

@@ -124,18 +124,21 @@ def logs(slots: Iterable[Slot]) -> bool:
 
 def begin_trace(exchange: Exchange, tracer: Observer) -> None:
     """The route's tracing instance decides; its fields (traceparent) replace the client's upstream."""
-    begun = tracer.begin(exchange.fields)
-    exchange.trace = begun.trace
     fields = exchange.fields
+    begun = tracer.begin(fields)
+    if begun.trace is not None:
+        exchange.trace = begun.trace
     replaces = begun.replaces
-    if any(fields[i].lower() in replaces for i in range(0, len(fields), 4)):
-        kept: list[bytes] = []
-        for i in range(0, len(fields), 4):
-            if fields[i].lower() not in replaces:
-                kept += fields[i:i + 4]
-        fields[:] = kept  # in place: the list is the one the exchange forwards
-        if exchange.auth_at >= 0:  # where the Authorization value is now
-            exchange.auth_at = next(i for i in range(2, len(fields), 4) if fields[i] is exchange.authorization)
+    for i in range(0, len(fields), 4):
+        if fields[i].lower() in replaces:  # the client sent a field the tracer replaces or clears
+            kept: list[bytes] = []
+            for at in range(0, len(fields), 4):
+                if fields[at].lower() not in replaces:
+                    kept += fields[at:at + 4]
+            fields[:] = kept  # in place: the list the exchange forwards
+            if exchange.auth_at >= 0:  # where the Authorization value is now
+                exchange.auth_at = next(at for at in range(2, len(fields), 4) if fields[at] is exchange.authorization)
+            break
     fields += begun.fields
 
 
