@@ -9,7 +9,7 @@ as for any plugin), and when a request has finished it calls those, once:
 
   - `recorder(route)`: a callable `(request, end)` that counts a finished request in per-worker
     counters (prometheus). It reads the data plane's request object directly (see `Timed`), because it
-    runs for every request and must cost no more than two appends and a dict update;
+    runs for every request and must cost little: a dict update and three array appends;
   - `observe(entry)`: a finished request as a `log_serializer.Finished` (built once per request, shared
     by every observer on the route), for log and trace plugins, which queue it and do their real work
     (serializing, sending) later, in batches, off the request path.

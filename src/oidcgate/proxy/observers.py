@@ -1,12 +1,17 @@
 """The data plane's side of observer plugins (plugins.observer): the prometheus, file-log, http-log and
 opentelemetry instances of each route, chosen once per snapshot, and the calls into them.
 
-Three hooks, each one line where it sits, reach this module:
+The request path reaches them through small hooks, each a line or two where it sits:
   - server.on_headers_complete, once a route matched: `begin_trace` (the route's tracing instance
     decides; its `traceparent` replaces the client's in the fields sent upstream);
-  - Exchange._record, when the response went out: the route's `observe(exchange, end)`, built here;
-  - Exchange.on_response_head and Exchange._head keep the response's fields and the path sent upstream
-    when an observer logs the route's requests (`logs`).
+  - Exchange._record, when the response went out: the route's `observe(exchange, end)`, built here
+    (`Runtime.unmatched` for requests that matched no route);
+  - what a log entry needs that the fast path does not keep, only on routes an observer logs
+    (`RouteRuntime.logged`): Exchange._head keeps the path sent upstream, Exchange.on_response_head the
+    response's fields, phases.log_phase and phases.take_shortcuts the credential and log fields;
+    Exchange.upstream_failed notes failed tries;
+  - phases.drive and pipeline.Chain.response run a traced request's plugin phases through
+    `exchange.trace.phase` (a span each).
 Everything else (what is counted, serialized, sent) is in the plugins.
 """
 
