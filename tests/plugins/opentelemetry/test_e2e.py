@@ -169,7 +169,9 @@ def test_a_request_that_matched_no_route_is_traced_by_the_global_instance(stack:
 def test_who_the_request_was_in_metrics_and_log_entries(stack: Stack) -> None:
     trace_id = secrets.token_hex(16)
     for _ in range(2):  # the second takes openid-connect's shortcut: the consumer is known all the same
-        assert stack.get("/traced/who", f"00-{trace_id}-{secrets.token_hex(8)}-01").status_code == 200
+        response = stack.get("/traced/who", f"00-{trace_id}-{secrets.token_hex(8)}-01")
+        assert response.status_code == 200
+    token = {k.lower(): v for k, v in response.json()["headers"].items()}["authorization"].split()[1]
     def logged() -> list[dict[str, Any]]:
         return [e for r in list(stack.collector.received) if r.path == "/logs" for e in [r.json()]
                 if e["request"]["uri"] == "/traced/who"]
@@ -185,3 +187,7 @@ def test_who_the_request_was_in_metrics_and_log_entries(stack: Stack) -> None:
     found = samples(stack.gate.metrics())
     assert found[("kong_http_requests_total", labels(service="echo", route="traced", code="200", source="service",
                                                      consumer=stack.client_id))] >= 2
+    # neither the client secret (sent as Basic credentials) nor the token the gateway got for it, anywhere
+    written = [r.body for r in list(stack.collector.received)] + [stack.gate.access_log.read_bytes()]
+    for secret in (stack.auth[1].encode(), token.encode(), token.split(".")[2].encode()):
+        assert not any(secret in body for body in written)
