@@ -209,14 +209,5 @@ def token_request(idp: Idp, data: dict[str, str], auth: tuple[str, str] | None =
 
 
 def user_access_token(idp: Idp, client: dict[str, Any], username: str) -> str:
-    """A user's access token (with their `groups`): the authorization code flow with PKCE through the login form."""
-    with httpx.Client(timeout=10) as browser, OAuth2Client(
-            client["client_id"], client["client_secret"], scope=USER_SCOPES, redirect_uri=REDIRECT_URI,
-            code_challenge_method="S256") as oauth:
-        verifier = pkce_pair()[0]
-        url, _ = oauth.create_authorization_url(idp.endpoint("authorize"), code_verifier=verifier)
-        answer = authorize_with_login(browser, url, username)
-        assert answer.status_code == 302, answer.text
-        token = oauth.fetch_token(idp.endpoint("token"), authorization_response=answer.headers["location"],
-                                  code_verifier=verifier)
-    return str(token["access_token"])
+    """A user's access token (with their `groups`), from `user_tokens`."""
+    return str(user_tokens(idp, client, username)["access_token"])
