@@ -104,8 +104,8 @@ def session_cookies(issuer: str, token: str) -> dict[str, dict[str, str]]:
                       claims={"iss": issuer, "sub": "bench-user"})
 
     async def stored() -> tuple[str, str]:
-        cookie = await CookieStorage(SESSION_SECRET, "session").save(session, 3000)
-        redis = await RedisStorage(SESSION_SECRET, "session", SessionRedis(prefix=REDIS_PREFIX)).save(session, 3000)
+        cookie = await CookieStorage(SESSION_SECRET, "session").save(session, 3000, now)
+        redis = await RedisStorage(SESSION_SECRET, "session", SessionRedis(prefix=REDIS_PREFIX)).save(session, 3000, now)
         await close_pools()
         return cookie, redis
 
