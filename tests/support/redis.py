@@ -59,3 +59,9 @@ def publish(channel: str, message: str) -> int:
     """PUBLISH as another writer would (e.g. a test that rewrites a stored record); how many heard it."""
     with contextlib.closing(redis.Redis(host=HOST, port=PORT, db=DATABASE, socket_timeout=5)) as client:
         return int(client.publish(channel, message))
+
+
+def delete(*keys: bytes) -> int:
+    """DEL without announcing it, as a hand-made change behind the gateway's back would."""
+    with contextlib.closing(redis.Redis(host=HOST, port=PORT, db=DATABASE, socket_timeout=5)) as client:
+        return int(client.delete(*keys))
