@@ -187,7 +187,7 @@ class BrowserSignIn:
         jar = cookies.parse(request.headers.get_all("cookie"))
         name = self.session_cookie.name
         kept = [f"{k}={v}" for k, v in jar.items()
-                if k != name and not (k.startswith(f"{name}_") and k[len(name) + 1:].isdigit())]
+                if k != name and not (k.startswith(f"{name}_") and cookies.chunk_number(k[len(name) + 1:]))]
         request.headers.remove("cookie")
         if kept:
             request.headers.add("Cookie", "; ".join(kept))
