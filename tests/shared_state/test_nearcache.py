@@ -14,6 +14,7 @@ from oidcgate.shared_state import Keyspace, NearCache, RedisConfig, close_pools
 from oidcgate.shared_state.subscription import encode, parse, subscription
 from tests.support.processes import free_port
 from tests.support.redis import DATABASE, kill_subscriptions, publish, redis_prefix
+from tests.support.waiting import eventually
 
 CONFIG = RedisConfig(database=DATABASE)
 NOW = 1000.0
@@ -31,17 +32,10 @@ async def space(prefix: str) -> AsyncIterator[Keyspace]:
     await close_pools()
 
 
-async def until(condition: Callable[[], bool], seconds: float = 10) -> None:
-    """Let the loop run until `condition` holds (bounded)."""
-    async with asyncio.timeout(seconds):
-        while not condition():
-            await asyncio.sleep(0.01)
-
-
 async def live_cache(space: Keyspace) -> NearCache[str]:
     cache: NearCache[str] = NearCache(space)
     cache.ticket()  # (starts the subscription)
-    await until(lambda: cache.live)
+    await eventually(lambda: cache.live)
     return cache
 
 
@@ -73,7 +67,7 @@ async def test_no_copy_is_used_while_a_message_waits_unread(space: Keyspace) -> 
     assert conn is not None and conn.transport is not None
     readable, _, _ = select.select([conn.transport.get_extra_info("socket").fileno()], [], [], 5)
     assert readable and cache.get("k", NOW) is None  # unread yet, and already refused
-    await until(lambda: cache.get("k", NOW) is None and subscription(CONFIG).quiet())
+    await eventually(lambda: cache.get("k", NOW) is None and subscription(CONFIG).quiet())
 
 
 async def test_a_plain_write_is_not_announced(space: Keyspace) -> None:
@@ -81,14 +75,14 @@ async def test_a_plain_write_is_not_announced(space: Keyspace) -> None:
     await cached(cache, "k", "v1")
     await space.set("k", "v2", 10_000)
     await space.get("k")  # a round trip: a message, had there been one, would be here by now
-    await until(lambda: cache.get("k", NOW) is not None)
+    await eventually(lambda: cache.get("k", NOW) is not None)
 
 
 async def test_a_read_that_raced_a_change_is_not_kept(space: Keyspace) -> None:
     cache = await live_cache(space)
     ticket = cache.ticket()
     await space.delete("k", announce=True)
-    await until(lambda: cache.ticket() != ticket)  # the message was read
+    await eventually(lambda: cache.ticket() != ticket)  # the message was read
     cache.put("k", "read before the change", NOW + 60, NOW, ticket)
     assert cache.get("k", NOW) is None
 
@@ -105,9 +99,9 @@ async def test_a_killed_subscription_drops_copies_and_caching_waits_for_the_reco
     await cached(cache, "k", "v")
     ticket = cache.ticket()  # a read that starts before the loss
     assert kill_subscriptions() == 1
-    await until(lambda: not cache.live)
+    await eventually(lambda: not cache.live)
     assert cache.get("k", NOW) is None and cache.ticket() is None
-    await until(lambda: cache.live)  # reconnected by itself
+    await eventually(lambda: cache.live)  # reconnected by itself
     cache.put("k", "read across the loss", NOW + 60, NOW, ticket)
     assert cache.get("k", NOW) is None  # nothing from before the loss, nothing read across it
     await cached(cache, "k", "v")
@@ -116,7 +110,7 @@ async def test_a_killed_subscription_drops_copies_and_caching_waits_for_the_reco
 async def test_one_subscription_per_worker_and_address(space: Keyspace, prefix: str) -> None:
     first: NearCache[str] = NearCache(space)
     assert first.ticket() is None  # not live before Redis confirms the channel: nothing may be kept yet
-    await until(lambda: first.live)
+    await eventually(lambda: first.live)
     second = await live_cache(Keyspace(CONFIG, "other", prefix))
     assert first.live and second.live
     assert subscription(CONFIG) is subscription(space.config)

@@ -16,6 +16,7 @@ from tests.plugins.openid_connect.providers import MockProvider
 from tests.plugins.openid_connect.signin import Jar, config, location, sign_in, visit
 from tests.support.clock import Clock
 from tests.support.redis import DATABASE, keys_with, redis_prefix
+from tests.support.waiting import eventually
 
 TOKEN_LIFETIME = 3600  # oauth2-mock-server's
 STORAGES = ["cookie", "redis"]
@@ -129,3 +130,24 @@ async def test_a_session_without_a_refresh_token_method_signs_in_again(
     start = refreshes(mock)
     clock.advance(TOKEN_LIFETIME + 1)
     assert location(await visit(gw, jar)).startswith(mock.issuer) and refreshes(mock) == start
+
+
+async def test_a_refresh_goes_on_when_the_browser_leaves_mid_way(
+        gateway: Callable[..., Gateway], mock: MockProvider, prefix: str, clock: Clock) -> None:
+    """The data plane cancels a request whose client left. A refresh cut off after the provider rotated
+    the refresh token would leave the session holding a used one: the next refresh would be refused."""
+    gw, jar = gateway(refreshing(mock, "cookie", prefix), clock=clock), Jar()
+    await sign_in(gw, jar)
+    start, token_requests = refreshes(mock), mock.counts()["token"]
+    clock.advance(TOKEN_LIFETIME + 1)
+    mock.delay(300)
+    try:
+        leaving = asyncio.ensure_future(visit(gw, Jar(dict(jar.cookies))))
+        await eventually(lambda: mock.counts()["token"] > token_requests)  # the refresh reached the provider
+        leaving.cancel()
+        await eventually(lambda: refreshes(mock) > start)  # and the provider rotated the token
+    finally:
+        mock.delay(0)
+    assert gw.handler.browser is not None
+    await eventually(lambda: not gw.handler.browser.detached)  # the new tokens are stored
+    assert token(await visit(gw, jar)) and refreshes(mock) == start + 1

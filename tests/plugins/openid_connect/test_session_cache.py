@@ -5,7 +5,6 @@ most once per touch interval, even for a browser that keeps sending the old cook
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -17,6 +16,7 @@ from tests.plugins.openid_connect.providers import MockProvider
 from tests.plugins.openid_connect.signin import Jar, config, location, sign_in, visit
 from tests.support.clock import Clock
 from tests.support.redis import DATABASE, delete, keys_with, kill_subscriptions, redis_prefix
+from tests.support.waiting import eventually
 
 
 @pytest.fixture
@@ -35,15 +35,9 @@ def storage(gw: Gateway) -> RedisStorage:
     return gw.handler.browser.storage
 
 
-async def until(condition: Callable[[], bool], seconds: float = 10) -> None:
-    async with asyncio.timeout(seconds):
-        while not condition():
-            await asyncio.sleep(0.01)
-
-
 async def copied(gw: Gateway, jar: Jar) -> None:
     """Once the worker's subscription is live, a request leaves a copy of the session in the worker."""
-    await until(lambda: storage(gw).copies.live)
+    await eventually(lambda: storage(gw).copies.live)
     assert (await visit(gw, jar)).status == 200
 
 
@@ -88,9 +82,9 @@ async def test_a_lost_subscription_stops_the_copies_until_it_is_back(
     for back_before_the_request in (False, True):
         await copied(gw, jar)
         assert kill_subscriptions() == 1
-        await until(lambda: not storage(gw).copies.live)
+        await eventually(lambda: not storage(gw).copies.live)
         if back_before_the_request:  # reconnected, but nothing from before the loss is used
-            await until(lambda: storage(gw).copies.live)
+            await eventually(lambda: storage(gw).copies.live)
         delete(*session_keys(prefix))
         assert location(await visit(gw, jar)).startswith(mock.issuer)  # Redis was asked: the copy is gone
         await sign_in(gw, jar)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+from collections.abc import Coroutine
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -96,6 +97,7 @@ class BrowserSignIn:
                                     config.authorization_query_args_values or (), strict=True))
         self.leeway = config.leeway
         self.timeout = config.timeout / 1000
+        self.detached: set[asyncio.Task[Any]] = set()  # refreshes whose request left (see _refreshed)
 
     # ---- the request ---------------------------------------------------------------------------------
 
@@ -135,7 +137,7 @@ class BrowserSignIn:
                     raise MissingCredentials("no session")
                 raise await self._sign_in(ctx, jar, https, now)
             if self._expiring(session, now):
-                session = await self._refreshed(ctx, session, value, jar, https)
+                session = await self._to_the_end(self._refreshed(ctx, session, value, jar, https))
             elif self.timeouts.idle and session.touch_due(self.timeouts, now):
                 session = session.touched(now)
                 await self._store(ctx, session, jar, https, now, replacing=value)
@@ -230,6 +232,20 @@ class BrowserSignIn:
         until = min(session.ends_at(self.timeouts), self._refresh_at(session))
         return Outcome("session", session.access_token, session.claims,
                        BearerToken(session.access_token, "session"), until)
+
+    async def _to_the_end(self, work: Coroutine[Any, Any, Session]) -> Session:
+        """`work`'s result; it runs to its end even if this request is cancelled (the client left): a
+        refresh cut off after the provider rotated the refresh token but before the new one is stored
+        would leave the session with a used token, and the next refresh would revoke its family."""
+        task = asyncio.ensure_future(work)
+        self.detached.add(task)
+        task.add_done_callback(self._forget)
+        return await asyncio.shield(task)
+
+    def _forget(self, task: asyncio.Task[Any]) -> None:
+        self.detached.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: once its request has left, nobody else will
 
     async def _refreshed(self, ctx: Context, session: Session, value: str, jar: dict[str, str],
                          https: bool) -> Session:
