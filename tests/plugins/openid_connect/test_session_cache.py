@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from oidcgate.plugins.openid_connect.session.storage import RedisStorage
+from oidcgate.shared_state.subscription import subscription
 from tests.plugins.openid_connect.harness import Gateway, Result
 from tests.plugins.openid_connect.providers import MockProvider
 from tests.plugins.openid_connect.signin import Jar, config, location, sign_in, visit
@@ -91,6 +92,17 @@ async def test_a_lost_subscription_stops_the_copies_until_it_is_back(
     await copied(gw, jar)
     delete(*session_keys(prefix))
     assert (await visit(gw, jar)).status == 200  # copies again
+
+
+async def test_the_workers_shutdown_stops_its_subscription(
+        gateway: Callable[..., Gateway], mock: MockProvider, prefix: str) -> None:
+    gw, jar = gateway(redis_route(mock, prefix)), Jar()
+    await sign_in(gw, jar)
+    await visit(gw, jar)
+    await eventually(lambda: storage(gw).copies.live)
+    running = subscription(storage(gw).keys.config)._task
+    await gw.close()  # what a worker does at shutdown (PluginEnv.close)
+    assert running is not None and running.done() and kill_subscriptions() == 0
 
 
 async def test_a_cookie_session_is_renewed_once_per_touch_interval_even_for_an_old_cookie(
