@@ -129,6 +129,17 @@ async def test_redis_down_means_no_caching_and_close_stops_the_retries() -> None
     assert retrying.done()
 
 
+async def test_a_refused_subscription_is_never_live_and_its_password_never_logged(
+        prefix: str, caplog: pytest.LogCaptureFixture) -> None:
+    wrong = RedisConfig(database=DATABASE, password="wrong-s3cret")  # the test Redis has no password
+    cache: NearCache[str] = NearCache(Keyspace(wrong, "test", prefix))
+    cache.ticket()
+    await eventually(lambda: "subscription refused" in caplog.text)
+    assert not cache.live and cache.ticket() is None
+    assert "wrong-s3cret" not in caplog.text
+    await close_pools()
+
+
 def test_resp_frames_come_whole_or_not_at_all() -> None:
     message = b"*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$3\r\nabc\r\n"
     assert parse(message, 0) == ([b"message", b"ch", b"abc"], len(message))

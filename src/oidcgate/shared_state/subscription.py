@@ -108,7 +108,7 @@ class _Connection(asyncio.Protocol):
         try:
             while (parsed := parse(self.buffer, pos)) is not None:
                 value, pos = parsed
-                self.owner.reply(value)
+                self.owner.reply(self, value)
         except ValueError as exc:  # (int() of a damaged length, an unknown frame type)
             log.warning("redis %s: subscription: %s; reconnecting", self.owner.config.address(), exc)
             self.buffer.clear()
@@ -122,8 +122,10 @@ class _Connection(asyncio.Protocol):
         self.owner.disconnected(self)
 
     def close(self) -> None:
+        """Cut the connection; the subscription stops being live now, not when the loop notices."""
         if self.transport is not None:
             self.transport.abort()
+        self.owner.disconnected(self)
 
 
 class Subscription:
@@ -157,11 +159,12 @@ class Subscription:
         conn = self._conn
         return conn is not None and not conn.buffer and not self._poll.poll(0)
 
-    def reply(self, value: Any) -> None:
+    def reply(self, conn: _Connection, value: Any) -> None:
+        if conn is not self._conn:
+            return  # what a connection cut off already still had in its buffer
         if isinstance(value, RespError):
             log.warning("redis %s: subscription refused: %s", self.config.address(), value)
-            if self._conn is not None:
-                self._conn.close()
+            conn.close()
             return
         if not isinstance(value, list) or not value:
             return  # +OK of AUTH and CLIENT SETNAME
@@ -191,9 +194,7 @@ class Subscription:
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
         if self._conn is not None:
-            conn = self._conn
-            conn.close()
-            self.disconnected(conn)
+            self._conn.close()
 
     async def _run(self) -> None:
         delay = BACKOFF_FIRST
@@ -208,9 +209,7 @@ class Subscription:
                 delay = BACKOFF_FIRST
             log.warning("redis %s: subscription %s; reconnecting in %.1f s", self.config.address(), reason, delay)
             if self._conn is not None:
-                conn = self._conn
-                conn.close()
-                self.disconnected(conn)
+                self._conn.close()
             await asyncio.sleep(delay)
             delay = min(delay * 2, BACKOFF_MAX)
 
