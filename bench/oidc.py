@@ -61,7 +61,7 @@ def identity_provider() -> Iterator[tuple[str, str, str]]:
     base = f"http://127.0.0.1:{port}"
     with work_dir("oidc-idp") as work:
         command = [sys.executable, "-m", "oidcgate.cli", "idp", "--listen", f"127.0.0.1:{port}",
-                   "--database", f"sqlite:///{work / 'idp.db'}", "--admin-token", admin_token]
+                   "--database", f"sqlite:///{work / 'idp.db'}", f"--admin-token={admin_token}"]
         with child("oidcgate idp", command, work / "idp.log", port):
             created = httpx.post(f"{base}/api/v1/clients", timeout=30,
                                  headers={"Authorization": f"SSWS {admin_token}"},
