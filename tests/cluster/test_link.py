@@ -25,6 +25,7 @@ from oidcgate.cluster.server import ClusterServer
 from oidcgate.config import EMPTY, ConfigError, load
 from tests.cluster.conftest import CertPair
 from tests.support.processes import free_port
+from tests.support.waiting import eventually
 
 VERSION = "0.4.0"
 PUSHES = 30  # ~1 MB each in the latest-wins test: several times what the kernel buffers on loopback
@@ -73,16 +74,6 @@ class DataPlane:
 
     def current_hash(self) -> str:
         return self.hash
-
-
-async def eventually(check: Callable[[], bool], timeout: float = 5.0) -> float:
-    """Seconds until `check()` held; fails after `timeout`."""
-    start = time.monotonic()
-    while not check():
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"condition not met within {timeout}s")
-        await asyncio.sleep(0.01)
-    return time.monotonic() - start
 
 
 @contextlib.asynccontextmanager
