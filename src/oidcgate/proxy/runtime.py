@@ -25,6 +25,8 @@ from oidcgate.proxy.balancer import Balancer, Fixed, Peer
 from oidcgate.proxy.metrics import RouteStats, WorkerStats
 from oidcgate.proxy.pipeline import Chain, build_chains
 from oidcgate.proxy.router import Router
+from oidcgate.tls.sni import CertificateSet
+from oidcgate.tls.sni import build as build_certificates
 
 log = logging.getLogger("oidcgate.proxy.runtime")
 
@@ -66,6 +68,7 @@ class Runtime:
     consumers: ConsumerIndex
     routes: list[RouteRuntime]
     balancers: dict[str, Balancer]
+    certificates: CertificateSet = field(default_factory=CertificateSet)  # what TLS listeners pick by SNI
     instances: list[Plugin] = field(default_factory=list)
     inflight: int = 0  # requests on routes with plugins that still use this runtime's instances
     retired: bool = False
@@ -175,4 +178,4 @@ def compile_snapshot(snapshot: Snapshot, env: PluginEnv, stats: WorkerStats,
             b'"route":%s,"service":%s' % (orjson.dumps(name), orjson.dumps(service_name or None))))
     router = Router((r.entity, r) for r in routes)
     return Runtime(snapshot.hash, router, ConsumerIndex(list(snapshot.consumers)), routes, balancers,
-                   list(instances.values()))
+                   build_certificates(snapshot.certificates, snapshot.snis), list(instances.values()))
