@@ -11,6 +11,7 @@ import asyncio
 import logging
 import os
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import orjson
@@ -27,6 +28,7 @@ from oidcgate.proxy.pipeline import Chain, build_chains
 from oidcgate.proxy.router import Router
 from oidcgate.tls.sni import CertificateSet
 from oidcgate.tls.sni import build as build_certificates
+from oidcgate.tls.upstream import UpstreamContexts
 
 log = logging.getLogger("oidcgate.proxy.runtime")
 
@@ -108,26 +110,14 @@ def _close_later(instance: Plugin) -> None:
     task.add_done_callback(_closing.discard)
 
 
-def tls_context(verify: bool) -> ssl.SSLContext:
-    """Kong does not verify upstream certificates unless `tls_verify` is set; neither do we."""
-    context = ssl.create_default_context()
-    if not verify:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
-
-
-_TLS: dict[bool, ssl.SSLContext] = {}
-
-
-def _service_runtime(service: Service, balancers: dict[str, Balancer]) -> ServiceRuntime:
+def _service_runtime(service: Service, balancers: dict[str, Balancer], upstream_tls: UpstreamContexts,
+                     variant: Callable[[str, str, str], Balancer]) -> ServiceRuntime:
     target: Fixed | Balancer
+    tls, tls_key = upstream_tls.for_service(service)
     balancer = balancers.get(service.host)
-    target = balancer if balancer is not None else Fixed(service.host, service.port, service.protocol)
-    tls = None
-    if service.protocol == "https":
-        verify = bool(service.tls_verify)
-        tls = _TLS.get(verify) or _TLS.setdefault(verify, tls_context(verify))
+    if balancer is not None and balancer.tls != tls_key:  # another TLS setting: peers of its own (own pool key)
+        balancer = variant(service.host, service.protocol, tls_key)
+    target = balancer if balancer is not None else Fixed(service.host, service.port, service.protocol, tls_key)
     return ServiceRuntime(service, service.name or service.id or "", (service.path or "/").encode(), target,
                           service.connect_timeout / 1000, service.read_timeout / 1000,
                           service.write_timeout / 1000, service.retries, tls,
@@ -140,11 +130,18 @@ def compile_snapshot(snapshot: Snapshot, env: PluginEnv, stats: WorkerStats,
     targets_by_upstream: dict[str, list] = {}
     for target in snapshot.targets:
         targets_by_upstream.setdefault(target.upstream, []).append(target)  # type: ignore[arg-type]
-    protocols = {s.host: s.protocol for s in snapshot.services}
+    upstream_tls = UpstreamContexts(snapshot.certificates, snapshot.ca_certificates)
+    protocols = {s.host: (s.protocol, upstream_tls.for_service(s)[1]) for s in snapshot.services}
+    upstreams = {u.name: u for u in snapshot.upstreams}
+
+    def variant(name: str, scheme: str, tls_key: str) -> Balancer:
+        upstream = upstreams[name]
+        return Balancer(upstream, targets_by_upstream.get(upstream.id, []), scheme, tls_key)  # type: ignore[arg-type]
+
     balancers: dict[str, Balancer] = {}
     for upstream in snapshot.upstreams:
         balancer = Balancer(upstream, targets_by_upstream.get(upstream.id, []),  # type: ignore[arg-type]
-                            protocols.get(upstream.name, "http"))
+                            *protocols.get(upstream.name, ("http", "")))
         if previous is not None and upstream.name in previous.balancers:
             balancer.inherit(previous.balancers[upstream.name])
         if upstream.algorithm != "round-robin":
@@ -152,7 +149,7 @@ def compile_snapshot(snapshot: Snapshot, env: PluginEnv, stats: WorkerStats,
                         upstream.name, upstream.algorithm)
         balancers[upstream.name] = balancer
 
-    services = {s.id: _service_runtime(s, balancers) for s in snapshot.services}
+    services = {s.id: _service_runtime(s, balancers, upstream_tls, variant) for s in snapshot.services}
     instances: dict[str, Plugin] = {}
     for plugin in snapshot.plugins:
         if plugin.enabled:

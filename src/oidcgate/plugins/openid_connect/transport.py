@@ -19,6 +19,7 @@ from prometheus_client import REGISTRY, Counter
 
 from oidcgate.plugins.openid_connect.errors import ProviderUnavailable
 from oidcgate.plugins.pdk import PluginEnv
+from oidcgate.tls.trust import provider_verify
 
 log = logging.getLogger("oidcgate.plugins.openid_connect")
 
@@ -46,7 +47,7 @@ class ProviderHTTP:
 
     def __init__(self, verify: bool) -> None:
         self.client = httpx.AsyncClient(
-            verify=verify, follow_redirects=False, trust_env=False,
+            verify=provider_verify(verify), follow_redirects=False, trust_env=False,
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=16, keepalive_expiry=30),
             headers={"Accept": "application/json", "User-Agent": "oidcgate-openid-connect"},
         )
