@@ -22,7 +22,7 @@ from tests.support.postgres import throwaway_schema
 
 BACKENDS = ("sqlite", "postgres")
 CLEAR_ORDER = ("tags", "plugins", "targets", "routes", "services", "consumers", "upstreams",
-               "clustering_data_planes")
+               "snis", "certificates", "ca_certificates", "clustering_data_planes")
 
 
 @pytest.fixture(scope="session")

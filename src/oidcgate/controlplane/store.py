@@ -54,6 +54,8 @@ REFERENCES: dict[str, dict[str, str]] = {
     "routes": {"service": "services"},
     "plugins": {"service": "services", "route": "routes", "consumer": "consumers"},
     "targets": {"upstream": "upstreams"},
+    "snis": {"certificate": "certificates"},
+    "services": {"client_certificate": "certificates"},
 }
 # What deleting a parent does to its children (Kong: routes restrict their service, the rest cascade).
 ON_DELETE: dict[str, tuple[tuple[str, str, bool], ...]] = {
@@ -61,12 +63,16 @@ ON_DELETE: dict[str, tuple[tuple[str, str, bool], ...]] = {
     "routes": (("plugins", "route", True),),
     "consumers": (("plugins", "consumer", True),),
     "upstreams": (("targets", "upstream", True),),
+    "certificates": (("snis", "certificate", True), ("services", "client_certificate", False)),
+    "ca_certificates": (("services", "ca_certificates", False),),
 }
 UNIQUE_FIELDS: dict[str, tuple[str, ...]] = {
     "services": ("name",), "routes": ("name",), "consumers": ("username", "custom_id"),
     "plugins": ("instance_name",), "upstreams": ("name",), "targets": (),
+    "certificates": (), "ca_certificates": ("cert_digest",), "snis": ("name",),
 }
-DELETE_ORDER = ("plugins", "targets", "routes", "services", "consumers", "upstreams")
+DELETE_ORDER = ("plugins", "targets", "routes", "services", "consumers", "upstreams", "snis", "certificates",
+                "ca_certificates")
 DATA_PLANE_PURGE_SECONDS = 14 * 24 * 3600  # Kong's cluster_data_plane_purge_delay
 
 
@@ -151,6 +157,11 @@ class _Tx:
     def remove(self, kind: str, entity_id: str) -> None:
         del self.entities[kind][entity_id]
         self.removed[kind].append(entity_id)
+
+
+def _refers(value: Any, entity_id: str) -> bool:
+    """Whether a reference field (an id, or a list of ids such as `ca_certificates`) names `entity_id`."""
+    return entity_id in value if isinstance(value, list) else value == entity_id
 
 
 def _in_scope(entity: Entity, scope: Scope | None) -> bool:
@@ -291,7 +302,7 @@ class Store:
             if existing is None:
                 return False
             for child_kind, ref, cascade in ON_DELETE.get(kind, ()):
-                children = [c["id"] for c in tx.entities[child_kind].values() if c.get(ref) == existing["id"]]
+                children = [c["id"] for c in tx.entities[child_kind].values() if _refers(c.get(ref), existing["id"])]
                 if children and not cascade:
                     raise ForeignKeyViolation.restricted(kind, child_kind)
                 for child_id in children:

@@ -68,6 +68,14 @@ targets = _entity_table(
     Column("target", String(300), nullable=False),
     UniqueConstraint("upstream_id", "target", name="targets_upstream_id_target_key"),
 )
+certificates = _entity_table("certificates")
+ca_certificates = _entity_table("ca_certificates", Column("cert_digest", String(64), unique=True))
+snis = _entity_table(
+    "snis",
+    Column("name", String(256), unique=True),
+    Column("certificate_id", String(36), ForeignKey("certificates.id", ondelete="CASCADE"), nullable=False,
+           index=True),
+)
 tags = Table(
     "tags", metadata,
     Column("kind", String(32), primary_key=True),
@@ -94,7 +102,8 @@ clustering_data_planes = Table(
 )
 
 ENTITY_TABLES: dict[str, Table] = {
-    table.name: table for table in (services, routes, consumers, plugins, upstreams, targets)
+    table.name: table for table in (services, routes, consumers, plugins, upstreams, targets,
+                                    certificates, ca_certificates, snis)
 }
 
 
@@ -119,4 +128,7 @@ COLUMNS: dict[str, dict[str, Callable[[dict[str, Any]], Any]]] = {
     },
     "upstreams": {"name": lambda e: e.get("name")},
     "targets": {"upstream_id": lambda e: e.get("upstream"), "target": lambda e: e["target"]},
+    "certificates": {},
+    "ca_certificates": {"cert_digest": lambda e: e.get("cert_digest")},
+    "snis": {"name": lambda e: e["name"], "certificate_id": lambda e: e["certificate"]},
 }

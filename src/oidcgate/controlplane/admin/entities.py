@@ -26,7 +26,7 @@ from oidcgate.controlplane.store import Scope, Store
 
 T = TypeVar("T")
 
-TOP_LEVEL = ("services", "routes", "consumers", "plugins", "upstreams")
+TOP_LEVEL = ("services", "routes", "consumers", "plugins", "upstreams", "certificates", "snis", "ca_certificates")
 # (parent kind, child kind, the child's reference to the parent)
 NESTED: tuple[tuple[str, str, str], ...] = (
     ("services", "routes", "service"),
@@ -34,6 +34,7 @@ NESTED: tuple[tuple[str, str, str], ...] = (
     ("routes", "plugins", "route"),
     ("consumers", "plugins", "consumer"),
     ("upstreams", "targets", "upstream"),
+    ("certificates", "snis", "certificate"),
 )
 MAX_TAGS = 5  # as in Kong
 
