@@ -38,6 +38,8 @@ def _add_serve_options(parser: argparse.ArgumentParser, inherited: bool) -> None
                         help="public base URL when behind a proxy; issuers are <URL>/oauth2/<server-id>")
     parser.add_argument("--admin-token", default=default, metavar="TOKEN",
                         help="enable the REST admin API (Authorization: SSWS <token>)")
+    parser.add_argument("--tls-cert", default=default, metavar="PEM", help="serve HTTPS with this certificate")
+    parser.add_argument("--tls-key", default=default, metavar="PEM", help="the private key of --tls-cert")
 
 
 def _leaf(subparsers: Any, name: str, handler: Any, help_text: str, json_output: bool = True) -> argparse.ArgumentParser:
@@ -148,11 +150,18 @@ def _serve(args: argparse.Namespace) -> int:
     host, port = _parse_listen(_option(args, "listen") or "127.0.0.1:9000")
     try:
         settings = tuned(Settings(database_url=_database_url(args), host=host, port=port,
-                                  issuer_url=_option(args, "issuer_url"), admin_token=_option(args, "admin_token")))
+                                  issuer_url=_option(args, "issuer_url"), admin_token=_option(args, "admin_token"),
+                                  tls_cert=_option(args, "tls_cert"), tls_key=_option(args, "tls_key")))
     except ValueError as exc:
         print(f"oidcgate idp: {exc}", file=sys.stderr)
         return 2
-    server.serve(settings)
+    from oidcgate.tls.contexts import TLSConfigError
+
+    try:
+        server.serve(settings)
+    except TLSConfigError as exc:
+        print(f"oidcgate idp: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

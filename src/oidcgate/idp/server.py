@@ -33,5 +33,11 @@ def serve(settings: Settings) -> None:
           flush=True)
     print(f"oidcgate idp: admin API {'enabled' if settings.admin_token else 'disabled (no admin token)'}", flush=True)
     # No access log: authorization responses carry codes in URLs.
-    uvicorn.run(app, host=settings.host, port=settings.port, loop="uvloop", http="httptools", access_log=False,
-                log_level="warning", server_header=False)
+    from oidcgate.tls.contexts import server_context_pairs
+    from oidcgate.tls.uvicorn import with_tls
+
+    tls = server_context_pairs([(settings.tls_cert, settings.tls_key)]) if settings.tls_cert and settings.tls_key \
+        else None
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, loop="uvloop", http="httptools",
+                            access_log=False, log_level="warning", server_header=False)
+    uvicorn.Server(with_tls(config, tls)).run()

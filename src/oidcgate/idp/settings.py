@@ -29,6 +29,8 @@ class Settings:
     port: int = 9000
     issuer_url: str | None = None  # the public base URL when behind a proxy, e.g. https://login.example.com
     admin_token: str | None = None  # enables /api/v1 with `Authorization: SSWS <token>`
+    tls_cert: str | None = None  # serve HTTPS with this certificate (PEM) and key
+    tls_key: str | None = None
     argon2: Argon2Cost = field(default_factory=Argon2Cost)
     secret_cache_ttl: float = 30.0  # seconds a verified client secret skips argon2 (0 disables)
     failure_threshold: int = 5  # failed authentications of one client id or username before it is slowed
@@ -39,6 +41,8 @@ class Settings:
     def __post_init__(self) -> None:
         if self.issuer_url is not None and "/oauth2/" in self.issuer_url + "/":
             raise ValueError("--issuer-url is the base URL; issuers are <issuer-url>/oauth2/<server-id>")
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ValueError("--tls-cert and --tls-key go together")
 
     @property
     def base_url(self) -> str:
@@ -46,7 +50,7 @@ class Settings:
             return self.issuer_url.rstrip("/")
         host = "127.0.0.1" if self.host in ("0.0.0.0", "") else "[::1]" if self.host == "::" else self.host
         host = f"[{host}]" if ":" in host and not host.startswith("[") else host
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self.tls_cert else 'http'}://{host}:{self.port}"
 
     def issuer(self, server_id: str) -> str:
         return f"{self.base_url}/oauth2/{server_id}"

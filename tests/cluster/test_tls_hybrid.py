@@ -1,0 +1,105 @@
+"""TLS in hybrid mode: the Admin API over HTTPS, certificates pushed to a data plane, and a certificate
+rotated through the control plane while clients keep sending requests, none of them failing."""
+
+from __future__ import annotations
+
+import contextlib
+import ssl
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.cluster.topology import cluster_files, control_plane, data_plane, echo, wait_until
+from tests.support import tls_client
+from tests.support.pki import CA
+from tests.support.processes import free_port
+
+pytestmark = pytest.mark.timeout(180)
+
+
+class Traffic(threading.Thread):
+    """Requests over one keep-alive connection and over fresh ones, until stopped; counts failures."""
+
+    def __init__(self, port: int, ctx: ssl.SSLContext) -> None:
+        super().__init__(daemon=True)
+        self.port, self.ctx = port, ctx
+        self.stop = threading.Event()
+        self.ok = 0
+        self.failures: list[str] = []
+
+    def run(self) -> None:
+        with tls_client.Session(self.port, "a.test", self.ctx) as kept:
+            deadline = time.monotonic() + 60
+            while not self.stop.is_set() and time.monotonic() < deadline:
+                try:
+                    statuses = (kept.get("/anything"), tls_client.request(self.port, "a.test", "/anything",
+                                                                          ctx=self.ctx).status)
+                except (OSError, ssl.SSLError) as exc:
+                    self.failures.append(repr(exc))
+                    continue
+                if statuses == (200, 200):
+                    self.ok += 2
+                else:
+                    self.failures.append(str(statuses))
+
+
+def test_certificate_rotation_through_the_control_plane_drops_no_request(tmp_path: Path) -> None:
+    ca = CA()
+    admin_cert = ca.issue("127.0.0.1").write(tmp_path, "admin")
+    files = cluster_files(tmp_path)
+    with contextlib.ExitStack() as stack:
+        upstream, upstream_url = echo(tmp_path)
+        stack.callback(upstream.stop)
+        cp = control_plane(tmp_path, files, admin_tls=(str(admin_cert[0]), str(admin_cert[1])))
+        stack.callback(cp.stop)
+        tls_port = free_port()
+        dp = data_plane(tmp_path, files, cp.cluster, "dp", tls_port=tls_port)
+        stack.callback(dp.stop)
+        admin = stack.enter_context(httpx.Client(base_url=cp.admin, verify=tls_client.context(ca.cert), timeout=10))
+
+        first = ca.issue("a.test")
+        assert admin.post("/services", json={"name": "echo", "url": upstream_url}).status_code == 201
+        assert admin.post("/services/echo/routes", json={"name": "all", "paths": ["/"]}).status_code == 201
+        created = admin.post("/certificates", json={"cert": first.cert, "key": first.key})
+        assert created.status_code == 201, created.text
+        certificate_id = created.json()["id"]
+        assert admin.post(f"/certificates/{certificate_id}/snis", json={"name": "a.test"}).status_code == 201
+        ctx = tls_client.context(ca.cert)
+
+        def serial() -> int | None:
+            try:
+                return tls_client.request(tls_port, "a.test", "/anything", ctx=ctx).peer_serial
+            except (OSError, ssl.SSLError):
+                return None
+
+        wait_until(lambda: serial() == first.serial, 30, 0.1)
+
+        traffic = Traffic(tls_port, ctx)
+        traffic.start()
+        wait_until(lambda: traffic.ok >= 10, 30, 0.05)
+        second = ca.issue("a.test", kind="rsa")
+        patched = admin.patch(f"/certificates/{certificate_id}", json={"cert": second.cert, "key": second.key})
+        assert patched.status_code == 200, patched.text
+        wait_until(lambda: serial() == second.serial, 30, 0.1)
+        counted = traffic.ok
+        wait_until(lambda: traffic.ok >= counted + 10, 30, 0.05)  # still serving after the rotation
+        traffic.stop.set()
+        traffic.join(10)
+        assert traffic.failures == []
+        assert traffic.ok >= 20
+
+
+def test_admin_api_over_tls_refuses_plain_http(tmp_path: Path) -> None:
+    ca = CA()
+    admin_cert = ca.issue("127.0.0.1").write(tmp_path, "admin")
+    cp = control_plane(tmp_path, cluster_files(tmp_path), admin_tls=(str(admin_cert[0]), str(admin_cert[1])))
+    try:
+        response = httpx.get(f"{cp.admin}/services", verify=tls_client.context(ca.cert), timeout=10)
+        assert response.status_code == 200
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(cp.admin.replace("https://", "http://") + "/services", timeout=5)
+    finally:
+        cp.stop()
