@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 TOOLS := .tools
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: install demo test test-deps bench bench-deps lint clean
+.PHONY: install demo test test-deps bench bench-deps fuzz lint clean
 
 install: $(STAMP)
 
@@ -30,12 +30,17 @@ bench-deps: install
 bench: bench-deps
 	$(BIN)/python -m bench.run
 
+# Coverage-guided fuzzing of what strangers can send; `make test` runs a short round of the same targets.
+FUZZ_SECONDS ?= 60
+fuzz: install
+	$(BIN)/python -m fuzz.run all --seconds $(FUZZ_SECONDS)
+
 demo: install
 	$(BIN)/oidcgate demo
 
 lint: install
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench fuzz
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .oidcgate-demo bench/.run
+	rm -rf $(VENV) $(TOOLS) .oidcgate-demo bench/.run fuzz/.artifacts

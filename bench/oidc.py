@@ -82,23 +82,25 @@ def _token(issuer: str, client_id: str, secret: str) -> str:
     return str(response.json()["access_token"])
 
 
-def _rounds(base: str, headers: dict[str, dict[str, str]]) -> tuple[dict[str, list[Row]], dict[str, list[float]]]:
-    """Every row's runs, and its ratio to the round's no-credentials `/plain` runs (see the module doc)."""
-    for key, route, name in ROWS:
+def _rounds(base: str, headers: dict[str, dict[str, str]], rows: tuple[tuple[str, str, str], ...] = ROWS,
+            ) -> tuple[dict[str, list[Row]], dict[str, list[float]]]:
+    """Every row's runs, and its ratio to the round's no-credentials `/plain` runs (see the module doc); the
+    first of `rows` is that reference."""
+    for key, route, name in rows:
         check = httpx.get(f"{base}/{route}", headers=headers[key], timeout=30)
         if check.status_code != 200:
             raise RuntimeError(f"{name}: expected 200 before measuring, got {check.status_code} {check.text[:200]}")
         wrk(f"{base}/{route}", seconds=WARMUP_SECONDS, headers=headers[key])
     seconds = int(os.environ.get("BENCH_OIDC_SECONDS", RUN_SECONDS))
-    runs: dict[str, list[Row]] = {key: [] for key, _, _ in ROWS}
-    ratios: dict[str, list[float]] = {key: [] for key, _, _ in ROWS}
+    runs: dict[str, list[Row]] = {key: [] for key, _, _ in rows}
+    ratios: dict[str, list[float]] = {key: [] for key, _, _ in rows}
     for _ in range(int(os.environ.get("BENCH_OIDC_ROUNDS", ROUNDS))):
         this_round = {}
-        for key, route, name in (*ROWS, ROWS[0]):  # /plain first and last
+        for key, route, name in (*rows, rows[0]):  # /plain first and last
             row = wrk(f"{base}/{route}", headers=headers[key], name=name, seconds=seconds)
             runs[key].append(row)
             this_round.setdefault(key, []).append(row.rps or 0.0)
-        reference = statistics.mean(this_round["plain"])
+        reference = statistics.mean(this_round[rows[0][0]])
         for key, values in this_round.items():
             ratios[key].append(values[0] / reference if reference else 0.0)
     return runs, ratios

@@ -31,7 +31,7 @@ def test_gen_cert_writes_a_kong_style_pair(tmp_path: Path, capsys: pytest.Captur
     assert "wrote cluster certificate cluster.crt and key cluster.key" in capsys.readouterr().out
     cert, key = _load(tmp_path)
     assert stat.S_IMODE((tmp_path / "cluster.key").stat().st_mode) == 0o600
-    assert stat.S_IMODE((tmp_path / "cluster.crt").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "cluster.crt").stat().st_mode) == 0o600
     assert isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name == "secp384r1"
     assert cert.public_key() == key.public_key()
     assert cert.subject == cert.issuer
@@ -79,11 +79,17 @@ def test_gen_cert_bad_arguments(tmp_path: Path, args: list[str], monkeypatch: py
 
 
 def test_gen_cert_runs_as_a_command(tmp_path: Path) -> None:
-    """The real console entry point, with a umask that would otherwise widen or narrow the modes."""
-    result = subprocess.run([sys.executable, "-m", "oidcgate.cli", "cluster", "gen-cert"], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=60, preexec_fn=lambda: os.umask(0))
+    """The real console entry point, with a umask that would otherwise widen the modes: a missing
+    directory is created 0700, the pair 0600."""
+    folder = tmp_path / "state" / "cluster"
+    result = subprocess.run([sys.executable, "-m", "oidcgate.cli", "cluster", "gen-cert", str(folder / "cluster.crt"),
+                             str(folder / "cluster.key")], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=60, preexec_fn=lambda: os.umask(0))
     assert result.returncode == 0, result.stderr
-    assert stat.S_IMODE((tmp_path / "cluster.key").stat().st_mode) == 0o600
+    for directory in (folder, folder.parent):
+        assert stat.S_IMODE(directory.stat().st_mode) == 0o700, directory
+    for name in ("cluster.key", "cluster.crt"):
+        assert stat.S_IMODE((folder / name).stat().st_mode) == 0o600, name
 
 
 def test_tls_contexts_refuse_unusable_files(tmp_path: Path, cluster_cert: CertPair, other_cert: CertPair) -> None:

@@ -33,7 +33,9 @@ def test_script_writes_the_pair_and_starts_the_data_plane(tmp_path: Path, pems: 
     prefix = tmp_path / "dp_data"
     assert (prefix / "cluster.crt").read_text() == cert
     assert (prefix / "cluster.key").read_text() == key
+    assert stat.S_IMODE(prefix.stat().st_mode) == 0o700
     assert stat.S_IMODE((prefix / "cluster.key").stat().st_mode) == 0o600
+    assert stat.S_IMODE((prefix / "cluster.crt").stat().st_mode) == 0o600
     assert (tmp_path / "args").read_text().splitlines() == [
         "dp", "--cp", "cp.example.com:8005", "--cluster-server-name", "oidcgate_clustering",
         "--cluster-cert", f"{prefix}/cluster.crt", "--cluster-key", f"{prefix}/cluster.key",

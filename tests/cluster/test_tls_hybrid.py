@@ -92,13 +92,25 @@ def test_certificate_rotation_through_the_control_plane_drops_no_request(tmp_pat
         assert traffic.ok >= 20
 
 
-def test_admin_api_over_tls_refuses_plain_http(tmp_path: Path) -> None:
+def test_admin_api_over_tls_keeps_the_guard_and_refuses_plain_http(tmp_path: Path) -> None:
+    """TLS changes the transport only: without a token, a rebound Host still gets 421 and a cross-site
+    Origin 403, while localhost and the listener's loopback address are served."""
     ca = CA()
-    admin_cert = ca.issue("127.0.0.1").write(tmp_path, "admin")
+    admin_cert = ca.issue("127.0.0.1", "localhost").write(tmp_path, "admin")
     cp = control_plane(tmp_path, cluster_files(tmp_path), admin_tls=(str(admin_cert[0]), str(admin_cert[1])))
     try:
-        response = httpx.get(f"{cp.admin}/services", verify=tls_client.context(ca.cert), timeout=10)
-        assert response.status_code == 200
+        with httpx.Client(base_url=cp.admin, verify=tls_client.context(ca.cert), timeout=10) as admin:
+            assert admin.get("/services").status_code == 200
+            port = cp.admin.rsplit(":", 1)[1]
+            assert admin.get("/services", headers={"Host": f"localhost:{port}"}).status_code == 200
+            rebound = admin.get("/services", headers={"Host": f"rebound.example:{port}"})
+            assert (rebound.status_code, rebound.json()["message"]) == (421, (
+                f"Host 'rebound.example:{port}' is not served here: without an admin token only localhost and "
+                "this listener's IP addresses are (protection against DNS rebinding)"))
+            cross_site = admin.post("/services", json={"name": "x", "url": "http://127.0.0.1:1"},
+                                    headers={"Origin": "https://evil.example"})
+            assert cross_site.status_code == 403
+            assert admin.get("/services/x").status_code == 404
         with pytest.raises(httpx.HTTPError):
             httpx.get(cp.admin.replace("https://", "http://") + "/services", timeout=5)
     finally:

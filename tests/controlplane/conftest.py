@@ -21,8 +21,8 @@ from oidcgate.controlplane.store import Store
 from tests.support.postgres import throwaway_schema
 
 BACKENDS = ("sqlite", "postgres")
-CLEAR_ORDER = ("tags", "plugins", "targets", "routes", "services", "consumers", "upstreams",
-               "snis", "certificates", "ca_certificates", "clustering_data_planes")
+CLEAR_ORDER = ("tags", "plugins", "targets", "acls", "consumer_group_consumers", "routes", "services", "consumers",
+               "consumer_groups", "upstreams", "snis", "certificates", "ca_certificates", "clustering_data_planes")
 
 
 @pytest.fixture(scope="session")

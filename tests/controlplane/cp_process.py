@@ -27,14 +27,15 @@ class ControlPlane:
 
 def start_cp(prefix: Path, *extra: str, env: dict[str, str] | None = None, cluster: bool = False,
              gui: bool = False) -> ControlPlane:
+    """The log goes beside `prefix`: the control plane creates its prefix itself, as in production."""
     admin_port, cluster_port = free_port(), free_port()
     gui_port = free_port() if gui else None
     args = ["cp", "--prefix", str(prefix), "--admin-listen", f"127.0.0.1:{admin_port}",
             "--gui-listen", f"127.0.0.1:{gui_port}" if gui_port else "off",
             "--cluster-listen", f"127.0.0.1:{cluster_port}", *extra]
-    prefix.mkdir(parents=True, exist_ok=True)
+    prefix.parent.mkdir(parents=True, exist_ok=True)
     waits = [admin_port, *([cluster_port] if cluster else []), *([gui_port] if gui_port else [])]
-    proc = start(args, prefix / f"cp-{admin_port}.log", waits, env=env, timeout=30)
+    proc = start(args, prefix.parent / f"{prefix.name}-cp-{admin_port}.log", waits, env=env, timeout=30)
     return ControlPlane(proc, admin_port, cluster_port, gui_port, prefix)
 
 

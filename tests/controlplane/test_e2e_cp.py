@@ -17,6 +17,7 @@ from oidcgate.cluster import certs
 from oidcgate.cluster.client import ClusterClient
 from oidcgate.controlplane import database, migrate
 from tests.controlplane.cp_process import fresh_pg_schema, oidcgate, running_cp
+from tests.support.private import loosen, modes, private
 from tests.support.processes import free_port
 
 pytestmark = pytest.mark.e2e
@@ -31,6 +32,20 @@ def test_default_embedded_database_is_created_and_migrated(tmp_path: Path) -> No
     assert (prefix / "oidcgate.db").is_file() and (prefix / "node_id").is_file()
     with running_cp(prefix) as cp:  # a second start reuses the state
         assert httpx.get(f"{cp.admin}/services/s").status_code == 200
+
+
+def test_state_is_private_and_loose_files_are_tightened_at_start(tmp_path: Path) -> None:
+    prefix = tmp_path / "cp"
+    db, node = prefix / "oidcgate.db", prefix / "node_id"
+    wal = [prefix / f"oidcgate.db-{suffix}" for suffix in ("wal", "shm")]  # WAL mode: there while it runs
+    with running_cp(prefix) as cp:
+        assert httpx.post(f"{cp.admin}/services", data={"name": "s", "url": "http://a.internal"}).status_code == 201
+        assert modes(prefix, db, node, *wal) == private(dirs=(prefix,), files=(db, node, *wal))
+    loosen(db, node)
+    with running_cp(prefix) as cp:
+        assert httpx.get(f"{cp.admin}/services/s").status_code == 200
+        assert modes(db, node) == private(files=(db, node))
+        assert f"{db} was accessible to other users (mode 0644): changed to 0600" in cp.proc.output()
 
 
 def test_unmigrated_and_older_databases_are_refused_until_migrated(tmp_path: Path) -> None:

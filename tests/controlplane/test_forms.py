@@ -29,6 +29,8 @@ def test_decode_nested_keys_and_arrays() -> None:
     [("a[]", "1"), ("a.b", "2")],
     [("a[]b", "1")],
     [("[1]", "x")],
+    [("[]", "x")],  # found by the admin_body fuzz target: an IndexError (a 500) before
+    [("[][]", "x")],
     [("a[1]", "x"), ("a.b", "y")],
 ])
 def test_decode_conflicts_are_bad_requests(items: list[tuple[str, str]]) -> None:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.private import modes, private
+
 pytestmark = pytest.mark.e2e
 
 
@@ -28,7 +30,10 @@ def test_demo_runs_the_client_credentials_story_and_reuses_its_state(tmp_path: P
         in first.stdout
     client = json.loads((tmp_path / "demo-client.json").read_text())
     assert client["client_secret"] in first.stdout  # printed for the user to try, once per run
-    assert (tmp_path / "demo-client.json").stat().st_mode & 0o077 == 0
+    dirs = tuple(tmp_path / name for name in ("logs", "cp", "dp"))
+    files = tuple(tmp_path / name for name in ("demo-client.json", "idp.db", "cluster.key", "cluster.crt",
+                                               "cp/oidcgate.db", "cp/node_id", "dp/config.json", "dp/node_id"))
+    assert modes(*dirs, *files) == private(dirs=dirs, files=files)
 
     second = _demo(tmp_path)
     assert second.returncode == 0, second.stdout + second.stderr

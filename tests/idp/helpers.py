@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 import httpx
 from authlib.deprecate import AuthlibDeprecationWarning
@@ -87,13 +87,14 @@ class Idp:
 
 @contextlib.contextmanager
 def running_idp(tmp_path: Path, database: str | None = None, port: int | None = None,
-                admin_token: str | None = ADMIN_TOKEN, extra_args: tuple[str, ...] = ()) -> Iterator[Idp]:
-    """`oidcgate idp` on a free loopback port, stopped when the block ends."""
+                admin_token: str | None = ADMIN_TOKEN, extra_args: tuple[str, ...] = (),
+                env: dict[str, str] | None = None) -> Iterator[Idp]:
+    """`oidcgate idp` on a free loopback port (`env` adds to IDP_ENV), stopped when the block ends."""
     port = port or free_port()
     database = database or f"sqlite:///{tmp_path / 'idp.db'}"
     token_args = ("--admin-token", admin_token) if admin_token else ()
     proc = start(["idp", "--listen", f"127.0.0.1:{port}", "--database", database, *token_args, *extra_args],
-                 tmp_path / f"idp-{port}-{time.monotonic_ns()}.log", [port], env=IDP_ENV)
+                 tmp_path / f"idp-{port}-{time.monotonic_ns()}.log", [port], env={**IDP_ENV, **(env or {})})
     try:
         yield Idp(proc, port, database)
     finally:
@@ -176,7 +177,46 @@ def pkce_pair() -> tuple[str, str]:
     return verifier, challenge
 
 
-def token_request(idp: Idp, data: dict[str, str], auth: tuple[str, str] | None = None,
-                  server: str = "default", **kwargs: Any) -> httpx.Response:
-    return httpx.post(idp.endpoint("token", server), data=data, auth=auth, timeout=10, **kwargs)
+def user_tokens(idp: Idp, client: dict[str, Any], username: str, password: str = "correct horse battery",
+                scope: str = USER_SCOPES) -> dict[str, Any]:
+    """What a browser app gets for `username`: the authorization code flow with PKCE through the login form,
+    then the code redeemed with the client's secret; the token response (access, ID and refresh tokens)."""
+    verifier, challenge = pkce_pair()
+    query = urlencode({"response_type": "code", "client_id": client["client_id"], "redirect_uri": REDIRECT_URI,
+                       "scope": scope, "state": "state", "nonce": "nonce", "code_challenge": challenge,
+                       "code_challenge_method": "S256"})
+    with httpx.Client(follow_redirects=False, timeout=10) as browser:
+        answer = authorize_with_login(browser, f"{idp.endpoint('authorize')}?{query}", username, password)
+    assert answer.status_code == 302, answer.text
+    code = parse_qs(urlsplit(answer.headers["location"]).query)["code"][0]
+    response = token_request(idp, {"grant_type": "authorization_code", "code": code, "code_verifier": verifier,
+                                   "redirect_uri": REDIRECT_URI}, auth=(client["client_id"], client["client_secret"]))
+    assert response.status_code == 200, response.text
+    return dict(response.json())
 
+
+def from_address(address: str) -> httpx.Client:
+    """A browser-like client whose connections come from `address` (Linux routes all of 127.0.0.0/8 to
+    loopback), standing in for a second machine."""
+    return httpx.Client(transport=httpx.HTTPTransport(local_address=address), follow_redirects=False, timeout=10)
+
+
+def token_request(idp: Idp, data: dict[str, str], auth: tuple[str, str] | None = None,
+                  server: str = "default", via: httpx.Client | None = None, **kwargs: Any) -> httpx.Response:
+    """POST to the token endpoint, from `via`'s address if given."""
+    return (via or httpx).post(idp.endpoint("token", server), data=data, auth=auth, timeout=10, **kwargs)
+
+
+
+def user_access_token(idp: Idp, client: dict[str, Any], username: str) -> str:
+    """A user's access token (with their `groups`): the authorization code flow with PKCE through the login form."""
+    with httpx.Client(timeout=10) as browser, OAuth2Client(
+            client["client_id"], client["client_secret"], scope=USER_SCOPES, redirect_uri=REDIRECT_URI,
+            code_challenge_method="S256") as oauth:
+        verifier = pkce_pair()[0]
+        url, _ = oauth.create_authorization_url(idp.endpoint("authorize"), code_verifier=verifier)
+        answer = authorize_with_login(browser, url, username)
+        assert answer.status_code == 302, answer.text
+        token = oauth.fetch_token(idp.endpoint("token"), authorization_response=answer.headers["location"],
+                                  code_verifier=verifier)
+    return str(token["access_token"])

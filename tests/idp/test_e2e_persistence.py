@@ -1,4 +1,5 @@
-"""State survives a restart: keys (old tokens verify), clients, users, refresh tokens and revocations."""
+"""State survives a restart: keys (old tokens verify), clients, users, refresh tokens and revocations;
+it is private on disk (the database holds the signing keys)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from tests.idp.helpers import (
     token_request,
     verify_jwt,
 )
+from tests.support.private import loosen, modes, private
 from tests.support.processes import free_port
 
 pytestmark = pytest.mark.e2e
@@ -74,3 +76,17 @@ def test_state_survives_a_restart(tmp_path: Path) -> None:
         assert refreshed.status_code == 200, refreshed.text
         verify_jwt(refreshed.json()["id_token"], jwks, aud=web["client_id"])
         assert _user_tokens(idp, web)["access_token"]
+
+
+def test_state_is_private_and_a_loose_database_is_tightened_at_start(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    db = state / "idp.db"
+    wal = [state / f"idp.db-{suffix}" for suffix in ("wal", "shm")]  # WAL mode: there while it runs
+    with running_idp(tmp_path, database=f"sqlite:///{db}") as idp:
+        idp.cc_client()
+        assert modes(state, db, *wal) == private(dirs=(state,), files=(db, *wal))
+    loosen(db)
+    with running_idp(tmp_path, database=f"sqlite:///{db}") as idp:
+        assert idp.jwks()["keys"]
+        assert modes(db) == private(files=(db,))
+        assert f"{db} was accessible to other users (mode 0644): changed to 0600" in idp.proc.output()

@@ -1,5 +1,5 @@
 """Unit tests of the other pure protocol modules: PKCE, client assertions, access and ID tokens,
-introspection, revocation, bearer tokens, discovery; and of throttling, hashing and keys."""
+introspection, revocation, bearer tokens, discovery; and of hashing and keys."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from oidcgate.idp import rfc9068_access_token as access_tokens
 from oidcgate.idp.hashing import Argon2Cost, SecretHasher, VerificationCache
 from oidcgate.idp.oidc_core import UserProfile, id_token_claims, scoped_claims, token_hash
 from oidcgate.idp.rfc6749_errors import InvalidClient, InvalidGrant, InvalidRequest
-from oidcgate.idp.throttle import FailureThrottle
 
 
 def test_pkce_rfc7636_appendix_b() -> None:
@@ -136,33 +135,6 @@ def test_discovery_lists_what_is_supported() -> None:
     assert oidc["jwks_uri"] == "https://idp/oauth2/x/v1/keys"
     assert "none" not in oidc["introspection_endpoint_auth_methods_supported"]
     assert discovery.authorization_server_metadata("https://i", set()).keys() < oidc.keys()
-
-
-def test_throttle_doubles_and_isolates() -> None:
-    now = [0.0]
-    throttle = FailureThrottle(threshold=3, base_delay=1.0, max_delay=4.0, clock=lambda: now[0])
-    for _ in range(2):
-        throttle.failed("a")
-    assert throttle.retry_after("a") is None
-    throttle.failed("a")
-    assert throttle.retry_after("a") == 1 and throttle.retry_after("b") is None
-    throttle.failed("a")
-    assert throttle.retry_after("a") == 2
-    for _ in range(10):
-        throttle.failed("a")
-    assert throttle.retry_after("a") == 4  # capped
-    now[0] = 4.5
-    assert throttle.retry_after("a") is None
-    throttle.succeeded("a")
-    throttle.failed("a")
-    assert throttle.retry_after("a") is None  # a success reset the count
-
-
-def test_bounded_throttle_state() -> None:
-    throttle = FailureThrottle(threshold=1, max_entries=3)
-    for identity in "abcd":
-        throttle.failed(identity)
-    assert throttle.retry_after("a") is None and throttle.retry_after("d") is not None
 
 
 def test_hashing_and_verification_cache() -> None:

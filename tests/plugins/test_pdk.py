@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from oidcgate.config.entities import Consumer, Route
 from oidcgate.plugins.pdk import ConsumerIndex, Context, Headers, Request, encode_field
 
 PARSED = [b"Accept", b": ", b"*/*", b"\r\n", b"X-Tag", b": ", b"a", b"\r\n", b"x-tag", b": ", b"b", b"\r\n"]
@@ -96,3 +97,26 @@ def test_context_dicts_exist_once_used() -> None:
     ctx.shared["a"] = 1
     ctx.log_fields["b"] = 2
     assert ctx.shared == {"a": 1} and ctx.log_fields == {"b": 2}
+
+
+def _context() -> Context:
+    request = Request("GET", "/", "", Headers.wrap(list(PARSED)), scheme="http", host="gw", port=8000,
+                      client_ip="127.0.0.1")
+    return Context(request, Route(paths=["/"]), None, ConsumerIndex([]))
+
+
+def test_authenticate_sets_kongs_consumer_headers_and_a_second_call_replaces_them() -> None:
+    ctx = _context()
+    alice = Consumer(id="7f1e6c3a-0d5b-4a43-8f0e-6d2b1c9a8e01", username="alice", custom_id="c-1")
+    ctx.authenticate(alice, {"id": "alice-sub"})
+    headers = ctx.request.headers
+    assert [headers.get(n) for n in ("X-Consumer-ID", "X-Consumer-Custom-ID", "X-Consumer-Username",
+                                     "X-Credential-Identifier")] == [alice.id, "c-1", "alice", "alice-sub"]
+    assert "X-Anonymous-Consumer" not in headers
+    anonymous = Consumer(id="0c5f5e1e-3b1a-4c9e-9f59-1d6a3f3f5b02", username="anon")
+    ctx.authenticate(anonymous)  # Kong's `anonymous`: a consumer, no credential
+    assert headers.get_all("X-Consumer-Username") == ["anon"] and headers.get("X-Anonymous-Consumer") == "true"
+    assert "X-Credential-Identifier" not in headers and "X-Consumer-Custom-ID" not in headers
+    ctx.authenticate(None, {"id": "svc\r\nX-Injected: 1\u20ac"})  # a credential without a consumer
+    assert headers.get("X-Credential-Identifier") == "svc??X-Injected: 1?" and "X-Consumer-ID" not in headers
+    assert headers.get("Accept") == "*/*"

@@ -17,6 +17,7 @@ import pytest
 
 from tests.proxy.conftest import StartDP
 from tests.proxy.helpers import service
+from tests.support.private import loosen, modes, private
 from tests.support.processes import OIDCGATE, free_port
 
 
@@ -78,6 +79,24 @@ def test_db_less_admin_api_and_the_last_good_configuration(dataplane: StartDP, e
     again = dataplane(None, prefix=tmp_path / "prefix")  # no --config: the last good one from the prefix
     assert httpx.get(again.url + "/get").status_code == 200
     assert again.status()["configuration_hash"] == configuration_hash
+
+
+def test_state_is_private_and_loose_files_are_tightened_at_start(dataplane: StartDP, echo_port: int,
+                                                               tmp_path: Path) -> None:
+    prefix = tmp_path / "state" / "dp"
+    config, node = prefix / "config.json", prefix / "node_id"
+    dp = dataplane(None, admin=True, prefix=prefix)
+    assert httpx.post(f"http://127.0.0.1:{dp.admin_port}/config", json=service(echo_port)).status_code == 201
+    assert modes(prefix.parent, prefix, config, node) == private(dirs=(prefix.parent, prefix), files=(config, node))
+    assert sorted(p.name for p in prefix.iterdir()) == ["config.json", "node_id"]  # no temporary file left
+    dp.proc.stop()
+    loosen(config, node)
+    again = dataplane(None, prefix=prefix)
+    assert httpx.get(again.url + "/get").status_code == 200  # started from the last good configuration
+    assert modes(config, node) == private(files=(config, node))
+    output = again.proc.output()
+    assert f"{config} was accessible to other users (mode 0644): changed to 0600" in output
+    assert f"{node} was accessible to other users" in output
 
 
 def test_no_route_and_environment_variables(dataplane: StartDP, echo_port: int) -> None:

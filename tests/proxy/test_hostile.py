@@ -174,6 +174,23 @@ def test_lenient_but_safe_forms_still_work(dp: DataPlane) -> None:
         assert response.json()["headers"]["X-Forwarded-Host"] == "example.com"  # type: ignore[index]
 
 
+SPOOFED = (b"X-Consumer-ID: 00000000-0000-4000-8000-000000000000\r\nx-consumer-username: admin\r\n"
+           b"X-CONSUMER-CUSTOM-ID: root\r\nX-Credential-Identifier: admin\r\nX-Anonymous-Consumer: false\r\n"
+           b"X-Consumer-Groups: admins\r\nX-Authenticated-Groups: admins\r\nX-Credential-Username: admin\r\n")
+
+
+def test_spoofed_consumer_headers_never_reach_the_upstream(dp: DataPlane) -> None:
+    """Only the gateway says who a request is: a client's X-Consumer-* copies are dropped on every route,
+    also without plugins (the fast path), in any case and however many times they come."""
+    with Conn(dp.port) as conn:
+        conn.send(b"GET /get HTTP/1.1\r\n" + H + SPOOFED + SPOOFED + b"X-Kept: yes\r\n\r\n")
+        response = conn.response()
+        assert response.status == 200
+        seen = {name.lower() for name in response.json()["headers"]}  # type: ignore[index]
+    assert "x-kept" in seen
+    assert not seen & {b.split(b":")[0].lower().decode() for b in SPOOFED.split(b"\r\n") if b}
+
+
 def test_the_proxy_survives_all_of_it(dp: DataPlane) -> None:
     """After every attack above, the worker is the same process and still serves."""
     status = dp.status()

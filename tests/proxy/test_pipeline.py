@@ -4,16 +4,24 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from oidcgate.config.entities import Consumer, ConsumerGroup, ConsumerGroupConsumer, Route
 from oidcgate.config.entities import Plugin as PluginEntity
-from oidcgate.config.entities import Route
 from oidcgate.plugins.base import Plugin, PluginConfig
-from oidcgate.plugins.pdk import Context, Known, PluginEnv, RawRequest
+from oidcgate.plugins.pdk import ConsumerIndex, Context, Known, PluginEnv, RawRequest
 from oidcgate.proxy.pipeline import build_chains
 
 SERVICE = "11111111-1111-4111-8111-111111111111"
 ROUTE = "22222222-2222-4222-8222-222222222222"
 OTHER_ROUTE = "33333333-3333-4333-8333-333333333333"
 ALICE = "44444444-4444-4444-8444-444444444444"
+BOB = "55555555-5555-4555-8555-555555555555"
+GOLD = "66666666-6666-4666-8666-666666666666"
+SILVER = "77777777-7777-4777-8777-777777777777"
+CONSUMERS = ConsumerIndex(
+    [Consumer(id=ALICE, username="alice"), Consumer(id=BOB, username="bob")],
+    [ConsumerGroup(id=GOLD, name="gold"), ConsumerGroup(id=SILVER, name="silver")],
+    [ConsumerGroupConsumer(consumer=ALICE, consumer_group=GOLD), ConsumerGroupConsumer(consumer=ALICE, consumer_group=SILVER),
+     ConsumerGroupConsumer(consumer=BOB, consumer_group=SILVER)])
 
 
 class Config(PluginConfig):
@@ -61,7 +69,7 @@ def chains(*plugins: dict[str, Any]) -> dict[str, Any]:
     instances = {e.id: HANDLERS[e.name](Config(tag=e.config.get("tag", "")), env, instance_id=e.id)
                  for e in entities}
     routes = [Route(id=ROUTE, paths=["/"], service=SERVICE), Route(id=OTHER_ROUTE, paths=["/o"])]
-    return build_chains(routes, entities, instances)  # type: ignore[arg-type]
+    return build_chains(routes, entities, instances, {GOLD: "gold", SILVER: "silver"})  # type: ignore[arg-type]
 
 
 def tag(instance: Any) -> str:
@@ -85,11 +93,42 @@ def test_consumer_scoped_instances_apply_once_a_consumer_is_known() -> None:
                    {"name": "tagger", "consumer": ALICE, "route": ROUTE, "service": SERVICE,
                     "config": {"tag": "alice+route+service"}})
     (slot,) = built[ROUTE].slots
-    assert tag(slot.pick(None)) == "route"
-    assert tag(slot.pick(ALICE)) == "alice+route+service"
-    assert tag(slot.pick("someone-else")) == "route"
+    assert tag(pick(slot, None)) == "route"
+    assert tag(pick(slot, ALICE)) == "alice+route+service"
+    assert tag(pick(slot, BOB)) == "route"
     (other,) = built[OTHER_ROUTE].slots
-    assert other.pick(None) is None and tag(other.pick(ALICE)) == "alice"
+    assert pick(other, None) is None and tag(pick(other, ALICE)) == "alice"
+
+
+def pick(slot: Any, consumer_id: str | None) -> Any:
+    return slot.pick(CONSUMERS.find("id", consumer_id) if consumer_id else None, CONSUMERS)
+
+
+def test_kongs_precedence_with_consumer_groups() -> None:
+    """consumer+route+service > group+route+service > consumer+route > ... > route+service > consumer > group."""
+    built = chains({"name": "tagger", "consumer_group": SILVER, "config": {"tag": "silver"}},
+                   {"name": "tagger", "config": {"tag": "global"}})
+    (slot,) = built[ROUTE].slots
+    assert tag(pick(slot, BOB)) == "silver" and tag(pick(slot, None)) == "global"
+    built = chains({"name": "tagger", "route": ROUTE, "service": SERVICE, "config": {"tag": "route+service"}},
+                   {"name": "tagger", "consumer": ALICE, "config": {"tag": "alice"}},
+                   {"name": "tagger", "consumer_group": GOLD, "config": {"tag": "gold"}},
+                   {"name": "tagger", "consumer_group": SILVER, "route": ROUTE, "config": {"tag": "silver+route"}})
+    (slot,) = built[ROUTE].slots
+    assert tag(pick(slot, BOB)) == "silver+route"  # a group on the route beats route+service
+    assert tag(pick(slot, ALICE)) == "silver+route"  # ... and beats her consumer-only and gold-only instances
+    (other,) = built[OTHER_ROUTE].slots
+    assert tag(pick(other, ALICE)) == "alice" and pick(other, BOB) is None  # consumer beats group
+    built = chains({"name": "tagger", "consumer_group": SILVER, "route": ROUTE, "config": {"tag": "silver"}},
+                   {"name": "tagger", "consumer_group": GOLD, "route": ROUTE, "config": {"tag": "gold"}},
+                   {"name": "tagger", "consumer": ALICE, "route": ROUTE, "service": SERVICE, "config": {"tag": "a"}})
+    (slot,) = built[ROUTE].slots
+    assert tag(pick(slot, ALICE)) == "a"  # consumer+route+service first
+    built = chains({"name": "tagger", "consumer_group": SILVER, "route": ROUTE, "config": {"tag": "silver"}},
+                   {"name": "tagger", "consumer_group": GOLD, "route": ROUTE, "config": {"tag": "gold"}})
+    (slot,) = built[ROUTE].slots
+    assert tag(pick(slot, ALICE)) == "gold" and tag(pick(slot, BOB)) == "silver"  # two groups: the first by name
+    assert built[ROUTE].fixed is None  # the instance depends on the consumer
 
 
 def test_order_by_priority_and_phases() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import ssl
-import stat
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,6 +16,7 @@ from tests.proxy.conftest import StartDP
 from tests.proxy.helpers import DataPlane
 from tests.support import tls_client
 from tests.support.pki import CA, Issued
+from tests.support.private import modes, private
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -78,9 +78,9 @@ def test_default_certificate_when_no_sni_matches(dp: DataPlane, server_name: str
 
 
 def test_default_certificate_generated_into_the_prefix_with_private_keys(dp: DataPlane) -> None:
-    for stem in ("default", "default-ecdsa"):
-        assert (dp.prefix / "ssl" / f"{stem}.crt").is_file()
-        assert stat.S_IMODE((dp.prefix / "ssl" / f"{stem}.key").stat().st_mode) == 0o600
+    folder = dp.prefix / "ssl"
+    files = [folder / f"{stem}.{ext}" for stem in ("default", "default-ecdsa") for ext in ("crt", "key")]
+    assert modes(folder, *files) == private((folder,), tuple(files))
 
 
 @pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
@@ -136,3 +136,41 @@ def test_new_certificates_on_reload_without_dropping_connections(dataplane: Star
         wait_until(lambda: tls_client.request(port, "a.test", ctx=ctx).peer_serial == rotated.serial, 15, 0.1)
         assert kept.get("/anything") == 200  # the old connection still works, on its old certificate
         assert kept.sock.getpeercert() == before
+
+
+def test_key_references_resolve_through_the_vault_prefix_and_are_checked_with_their_paths(
+        dataplane: StartDP, echo_port: int, pki: PKI) -> None:
+    """`key` and `key_alt` take `{vault://env/NAME}` (Kong's referenceable fields): the data plane reads
+    <vault_env_prefix>NAME only, refuses what it cannot resolve or what does not match, never shows a key."""
+    ecdsa_pair = pki.ca.issue("pair.test")
+    rsa_pair = pki.ca.issue("pair.test", kind="rsa")
+    plane = dataplane(None, admin=True, tls=True, env={
+        "OIDCGATE_VAULT_EDGE_KEY": ecdsa_pair.key, "OIDCGATE_VAULT_EDGE_KEY_ALT": rsa_pair.key,
+        "OIDCGATE_VAULT_WRONG_KEY": pki.b.key, "UNPREFIXED": ecdsa_pair.key})
+
+    def post(key: str, key_alt: str = "{vault://env/edge-key-alt}") -> httpx.Response:
+        doc = {"_format_version": "3.0", "certificates": [
+            certificate(ecdsa_pair, "pair.test", key=key, cert_alt=rsa_pair.cert, key_alt=key_alt)],
+            "services": [{"name": "echo", "url": f"http://127.0.0.1:{echo_port}", "routes": [{"paths": ["/"]}]}]}
+        return httpx.post(f"http://127.0.0.1:{plane.admin_port}/config", json=doc, timeout=10)
+
+    assert post("{vault://env/edge-key}").status_code == 201
+    for suite, expected in (("ECDHE-ECDSA-AES128-GCM-SHA256", ecdsa_pair), ("ECDHE-RSA-AES128-GCM-SHA256", rsa_pair)):
+        ctx = tls_client.context(pki.ca.cert, version=ssl.TLSVersion.TLSv1_2)
+        ctx.set_ciphers(suite)  # a TLS 1.2 suite chooses which key of the pair the server presents
+        assert tls_client.request(tls_port(plane), "pair.test", "/anything", ctx=ctx).peer_serial == expected.serial
+
+    unprefixed = post("{vault://env/unprefixed}")
+    assert unprefixed.status_code == 400
+    assert unprefixed.json()["flattened_errors"] == [{"path": "certificates[0].key", "message": (
+        "vault reference: environment variable OIDCGATE_VAULT_UNPREFIXED is not set (the env vault reads "
+        "OIDCGATE_VAULT_<NAME>)")}]
+    mismatched = post("{vault://env/edge-key}", "{vault://env/wrong-key}")
+    assert mismatched.status_code == 400
+    assert mismatched.json()["flattened_errors"] == [{"path": "certificates[0].key_alt",
+                                                      "message": "certificate does not match key"}]
+    # the refusals left the resolved pair in place
+    assert tls_client.request(tls_port(plane), "pair.test", "/anything", ctx=ctx).peer_serial == rsa_pair.serial
+    for secret in (ecdsa_pair.key, rsa_pair.key, pki.b.key):
+        body = secret.splitlines()[1]
+        assert body not in unprefixed.text + mismatched.text + plane.proc.output()

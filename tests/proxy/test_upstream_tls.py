@@ -1,5 +1,6 @@
 """TLS to upstreams with Kong's service fields: `tls_verify` against `ca_certificates` (failing closed
-on a wrong CA), `client_certificate` for mutual TLS, and pool keys that keep TLS settings apart."""
+on a wrong CA), `client_certificate` for mutual TLS (its key a vault reference the data plane resolves),
+and pool keys that keep TLS settings apart."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ pytestmark = pytest.mark.timeout(120)
 RIGHT_CA_ID = "6f1e9c1e-1a9b-4c43-9a55-0d1b1b5c0001"
 WRONG_CA_ID = "6f1e9c1e-1a9b-4c43-9a55-0d1b1b5c0002"
 CLIENT_ID = "6f1e9c1e-1a9b-4c43-9a55-0d1b1b5c0003"
+CLIENT_KEY_REFERENCE = "{vault://env/upstream-client-key}"  # reads OIDCGATE_VAULT_UPSTREAM_CLIENT_KEY
 
 
 class Upstreams:
@@ -50,7 +52,7 @@ def document(upstreams: Upstreams, port: int, mutual_port: int) -> dict[str, Any
         "_format_version": "3.0",
         "ca_certificates": [{"id": RIGHT_CA_ID, "cert": upstreams.ca.cert},
                             {"id": WRONG_CA_ID, "cert": upstreams.wrong_ca.cert}],
-        "certificates": [{"id": CLIENT_ID, "cert": upstreams.client.cert, "key": upstreams.client.key}],
+        "certificates": [{"id": CLIENT_ID, "cert": upstreams.client.cert, "key": CLIENT_KEY_REFERENCE}],
         "services": [
             service("unverified", port),
             service("verified", port, tls_verify=True, ca_certificates=[RIGHT_CA_ID]),
@@ -64,7 +66,8 @@ def document(upstreams: Upstreams, port: int, mutual_port: int) -> dict[str, Any
 
 @pytest.fixture(scope="module")
 def url(module_dataplane: StartDP, upstreams: Upstreams, ports: tuple[int, int]) -> str:
-    return module_dataplane(document(upstreams, *ports)).url
+    return module_dataplane(document(upstreams, *ports),
+                            env={"OIDCGATE_VAULT_UPSTREAM_CLIENT_KEY": upstreams.client.key}).url
 
 
 def test_verified_against_its_ca(url: str) -> None:

@@ -15,6 +15,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from oidcgate.private_files import write_private
+
 
 @dataclass(frozen=True)
 class Issued:
@@ -25,8 +27,7 @@ class Issued:
     def write(self, directory: Path, stem: str) -> tuple[Path, Path]:
         cert, key = directory / f"{stem}.crt", directory / f"{stem}.key"
         cert.write_text(self.cert)
-        key.write_text(self.key)
-        key.chmod(0o600)
+        write_private(key, self.key.encode())
         return cert, key
 
 

@@ -19,13 +19,19 @@ DATABASE = 9  # the test suite's own database number on the machine's Redis
 @contextlib.contextmanager
 def redis_prefix(label: str) -> Iterator[str]:
     """Yield a unique key prefix `<label>-<random>:`; delete every key that holds it at the end."""
-    prefix = f"{label}-{uuid.uuid4().hex[:12]}:"
+    with removing_keys_with(f"{label}-{uuid.uuid4().hex[:12]}:") as prefix:
+        yield prefix
+
+
+@contextlib.contextmanager
+def removing_keys_with(fragment: str) -> Iterator[str]:
+    """Yield `fragment` (unique to the test, e.g. a random entity id its keys hold); delete its keys at the end."""
     client = redis.Redis(host=HOST, port=PORT, db=DATABASE, socket_timeout=5, socket_connect_timeout=5)
     client.ping()
     try:
-        yield prefix
+        yield fragment
     finally:
-        keys = list(client.scan_iter(match=f"*{prefix}*", count=1000))
+        keys = list(client.scan_iter(match=f"*{fragment}*", count=1000))
         if keys:
             client.delete(*keys)
         client.close()

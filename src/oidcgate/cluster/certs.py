@@ -8,7 +8,6 @@ default, CA:FALSE (critical), extended key usage serverAuth + clientAuth, valid 
 from __future__ import annotations
 
 import datetime
-import os
 import secrets
 from pathlib import Path
 from typing import Literal
@@ -17,6 +16,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from oidcgate.private_files import write_private
 
 COMMON_NAME = "oidcgate_clustering"
 DEFAULT_DAYS = 3 * 365
@@ -29,7 +30,8 @@ class CertificateExistsError(FileExistsError):
 
 def generate(cert_path: str | Path, key_path: str | Path, *, days: int = DEFAULT_DAYS,
              key_type: KeyType = "ec", force: bool = False, common_name: str = COMMON_NAME) -> None:
-    """Write a new shared cluster certificate (PEM, mode 0644) and its key (PEM PKCS#8, mode 0600)."""
+    """Write a new self-signed certificate (PEM) and its key (PEM PKCS#8), both 0600 in directories
+    created 0700: the certificate is no secret, but only this node's user needs either."""
     if days < 1:
         raise ValueError("days must be at least 1")
     cert_path, key_path = Path(cert_path), Path(key_path)
@@ -38,8 +40,8 @@ def generate(cert_path: str | Path, key_path: str | Path, *, days: int = DEFAULT
             if path.exists():
                 raise CertificateExistsError(f"{path} already exists (use --force to overwrite)")
     cert_pem, key_pem = build(days=days, key_type=key_type, common_name=common_name)
-    _write(key_path, key_pem, 0o600)
-    _write(cert_path, cert_pem, 0o644)
+    write_private(key_path, key_pem)
+    write_private(cert_path, cert_pem)
 
 
 def build(*, days: int = DEFAULT_DAYS, key_type: KeyType = "ec",
@@ -72,18 +74,3 @@ def build(*, days: int = DEFAULT_DAYS, key_type: KeyType = "ec",
     key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
     return cert.public_bytes(serialization.Encoding.PEM), key_pem
-
-
-def _write(path: Path, data: bytes, mode: int) -> None:
-    """Write through a fresh file created with `mode`, so a key is never readable by others, not even briefly."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, mode)  # exactly `mode` whatever the umask, as Kong's gen_cert does
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

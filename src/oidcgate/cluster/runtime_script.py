@@ -35,15 +35,14 @@ def render(cp_address: str, cert_pem: str | bytes, key_pem: str | bytes, *,
 # It contains the cluster private key: keep this script secret and delete it after use.
 # Usage: bash this-script [extra oidcgate dp arguments]; OIDCGATE_PREFIX overrides the folder.
 set -euo pipefail
+umask 077
 PREFIX="${{OIDCGATE_PREFIX:-{prefix}}}"
 mkdir -p "$PREFIX"
-umask 077
 cat > "$PREFIX/cluster.crt" <<'OIDCGATE_CLUSTER_CERT'
 {cert}OIDCGATE_CLUSTER_CERT
 cat > "$PREFIX/cluster.key" <<'OIDCGATE_CLUSTER_KEY'
 {key}OIDCGATE_CLUSTER_KEY
-chmod 644 "$PREFIX/cluster.crt"
-chmod 600 "$PREFIX/cluster.key"
+chmod 600 "$PREFIX/cluster.crt" "$PREFIX/cluster.key"
 exec {shlex.quote(command)} dp {shlex.join(dp_args)} \\
   --cluster-cert "$PREFIX/cluster.crt" --cluster-key "$PREFIX/cluster.key" --prefix "$PREFIX" "$@"
 """

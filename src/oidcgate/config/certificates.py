@@ -3,8 +3,8 @@ and `ca_certificates`.
 
 Every PEM is parsed when it is written (Admin API, kong.yml, snapshot apply), and a key must be
 the private key of its certificate, so a data plane never receives a pair it cannot load. A key
-may be a `{vault://env/NAME}` reference (the field is `referenceable`, as in Kong); a data plane
-resolves it when it builds its TLS contexts, and the match is checked there.
+may be a `{vault://env/NAME}` reference (`key` and `key_alt` are `referenceable`, as in Kong); a data
+plane resolves it through its `EnvVault` (`Certificate.pairs`), and the match is checked there.
 """
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ from typing import Annotated, Any, ClassVar
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from oidcgate.config.base import Entity
-from oidcgate.config.types import Reference
-from oidcgate.config.vault import is_reference, parse
+from oidcgate.config.errors import ConfigError, FieldError
+from oidcgate.config.types import REFERENCEABLE, Reference
+from oidcgate.config.vault import EnvVault, is_reference, parse
 from oidcgate.tls import pem
 
 _LABEL_RE = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
-REFERENCEABLE = {"referenceable": True}  # a `{vault://...}` reference is allowed here
+_KEY_DESCRIPTION = "PEM private key of the certificate, or a {vault://env/NAME} reference."
 
 
 def _cert(value: str) -> str:
@@ -60,8 +61,10 @@ def _sni_name(value: str) -> str:
 
 CertificatePEM = Annotated[str, Field(description="PEM certificate, optionally followed by its chain."),
                            AfterValidator(_cert)]
-KeyPEM = Annotated[str, Field(description="PEM private key of the certificate, or a {vault://env/NAME} reference.",
-                              json_schema_extra=REFERENCEABLE), AfterValidator(_key)]
+KeyPEM = Annotated[str, Field(description=_KEY_DESCRIPTION, json_schema_extra=REFERENCEABLE), AfterValidator(_key)]
+# The marker must sit on the optional field itself: pydantic drops a Field() nested in a union member.
+OptionalKeyPEM = Annotated[str | None, Field(description=_KEY_DESCRIPTION, json_schema_extra=REFERENCEABLE),
+                           AfterValidator(lambda value: None if value is None else _key(value))]
 SNIName = Annotated[str, AfterValidator(_sni_name)]
 
 
@@ -72,7 +75,7 @@ class Certificate(Entity):
     cert: CertificatePEM
     key: KeyPEM
     cert_alt: CertificatePEM | None = None
-    key_alt: KeyPEM | None = None
+    key_alt: OptionalKeyPEM = None
 
     @field_validator("key", "key_alt")
     @classmethod
@@ -100,6 +103,24 @@ class Certificate(Entity):
         if (self.cert_alt is None) != (self.key_alt is None):
             raise ValueError("all or none of these fields must be set: 'cert_alt', 'key_alt'")
         return self
+
+    def pairs(self, vault: EnvVault, path: str) -> list[tuple[str, str]]:
+        """The (certificate PEM, key PEM) pairs to load, keys' references resolved by this data plane's
+        vault; ConfigError names the field (`path.key`) of a reference that does not resolve or of a
+        resolved key that does not match its certificate, never the key."""
+        keys = vault.resolve(Certificate, self.model_dump(include={"key", "key_alt"}, exclude_none=True), path)
+        pairs = [(self.cert, keys["key"])]
+        if self.cert_alt is not None:
+            pairs.append((self.cert_alt, keys["key_alt"]))
+        errors = []
+        for (cert, key), name in zip(pairs, ("key", "key_alt"), strict=False):
+            try:
+                pem.check_pair(pem.load_certificate(cert), key)
+            except ValueError as exc:
+                errors.append(FieldError(f"{path}.{name}", str(exc)))
+        if errors:
+            raise ConfigError(errors)
+        return pairs
 
 
 class SNI(Entity):

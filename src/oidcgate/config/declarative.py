@@ -22,8 +22,21 @@ import yaml
 from pydantic import ValidationError
 
 from oidcgate.config.certificates import SNI, CACertificate, Certificate
-from oidcgate.config.entities import ENTITY_MODELS, Consumer, Entity, Plugin, Route, Service, Target, Upstream
+from oidcgate.config.entities import (
+    ACL,
+    ENTITY_MODELS,
+    Consumer,
+    ConsumerGroup,
+    ConsumerGroupConsumer,
+    Entity,
+    Plugin,
+    Route,
+    Service,
+    Target,
+    Upstream,
+)
 from oidcgate.config.errors import ConfigError, FieldError, from_pydantic
+from oidcgate.config.vault import check_references
 from oidcgate.plugins import registry
 
 FORMAT_VERSIONS = ("1.1", "2.1", "3.0")
@@ -35,13 +48,17 @@ ID_NAMESPACE = uuid.UUID("6a1f1e0e-8b0b-4a9e-9b7e-0c1d2a3b4c5d")
 NESTED: dict[str, dict[str, str]] = {
     "services": {"routes": "service", "plugins": "service"},
     "routes": {"plugins": "route"},
-    "consumers": {"plugins": "consumer"},
+    "consumers": {"plugins": "consumer", "acls": "consumer", "groups": "consumer"},
+    "consumer_groups": {"plugins": "consumer_group", "consumers": "consumer_group"},
     "upstreams": {"targets": "upstream"},
     "certificates": {"snis": "certificate"},
 }
+# Nested lists that name other entities rather than hold new ones (decK's format): each item is a reference,
+# and becomes a membership (child key -> the membership field the item fills).
+MEMBERSHIPS: dict[str, str] = {"groups": "consumer_group", "consumers": "consumer"}
 # Referenced kinds before the kinds that refer to them (the store writes rows in this order).
-KINDS = ("certificates", "ca_certificates", "snis", "services", "routes", "consumers", "plugins", "upstreams",
-         "targets")
+KINDS = ("certificates", "ca_certificates", "snis", "services", "routes", "consumers", "consumer_groups",
+         "plugins", "upstreams", "targets", "acls", "consumer_group_consumers")
 
 
 @dataclass(frozen=True)
@@ -54,6 +71,9 @@ class Snapshot:
     plugins: tuple[Plugin, ...] = ()
     upstreams: tuple[Upstream, ...] = ()
     targets: tuple[Target, ...] = ()
+    acls: tuple[ACL, ...] = ()
+    consumer_groups: tuple[ConsumerGroup, ...] = ()
+    consumer_group_consumers: tuple[ConsumerGroupConsumer, ...] = ()
     certificates: tuple[Certificate, ...] = ()
     ca_certificates: tuple[CACertificate, ...] = ()
     snis: tuple[SNI, ...] = ()
@@ -167,18 +187,21 @@ class _Loader:
                 entity.id = str(uuid.uuid5(ID_NAMESPACE, f"{kind}:{self.natural_key(kind, entity)}"))
                 self.generated_ids.add(entity.id)
             self.found[kind].append((path, entity))
-        for child_kind, items in children.items():
+        for key, items in children.items():
             if not isinstance(items, list):
-                self.error(f"{path}.{child_kind}", "expected an array")
+                self.error(f"{path}.{key}", "expected an array")
                 continue
-            ref = {NESTED[kind][child_kind]: entity.id if entity else None}
+            ref = {NESTED[kind][key]: entity.id if entity else None}
+            child_kind = "consumer_group_consumers" if key in MEMBERSHIPS else key
             for index, child in enumerate(items):
-                self.add(child_kind, child, f"{path}.{child_kind}[{index}]", ref)
+                if key in MEMBERSHIPS:
+                    child = {MEMBERSHIPS[key]: child}
+                self.add(child_kind, child, f"{path}.{key}[{index}]", ref)
 
     @staticmethod
     def natural_key(kind: str, entity: Entity) -> str:
         """What makes an entity itself when it has no id: its name, or its content."""
-        key = getattr(entity, "name", None) if kind != "plugins" else None
+        key = getattr(entity, "name", None) if kind not in ("plugins", "acls", "consumer_group_consumers") else None
         if kind == "consumers":
             key = entity.username or f"custom_id:{entity.custom_id}"  # type: ignore[attr-defined]
         elif kind == "certificates":  # the certificates themselves, not the keys
@@ -192,15 +215,17 @@ class _Loader:
     def resolve_references(self) -> None:
         lookup: dict[str, dict[str, str]] = {}
         for kind, keys in (("services", ("id", "name")), ("routes", ("id", "name")),
-                           ("consumers", ("id", "username")), ("upstreams", ("id", "name"))):
+                           ("consumers", ("id", "username")), ("upstreams", ("id", "name")),
+                           ("consumer_groups", ("id", "name"))):
             lookup[kind] = {}
             for _, entity in self.found[kind]:
                 for key in keys:
                     value = getattr(entity, key)
                     if value is not None:
                         lookup[kind][value] = entity.id  # type: ignore[assignment]
-        refs = {"service": "services", "route": "routes", "consumer": "consumers", "upstream": "upstreams"}
-        for kind in ("routes", "plugins", "targets"):
+        refs = {"service": "services", "route": "routes", "consumer": "consumers", "upstream": "upstreams",
+                "consumer_group": "consumer_groups"}
+        for kind in ("routes", "plugins", "targets", "acls", "consumer_group_consumers"):
             for path, entity in self.found[kind]:
                 for ref, target_kind in refs.items():
                     value = getattr(entity, ref, None)
@@ -211,15 +236,18 @@ class _Loader:
                         self.error(f"{path}.{ref}", f"no {target_kind[:-1]} with id or name '{value}'")
                     else:
                         setattr(entity, ref, resolved)
-        for path, target in self.found["targets"]:
-            if target.upstream is None:  # type: ignore[attr-defined]
-                self.error(f"{path}.upstream", "required field missing")
+        for kind, required in (("targets", ("upstream",)), ("acls", ("consumer",)),
+                               ("consumer_group_consumers", ("consumer_group", "consumer"))):
+            for path, entity in self.found[kind]:
+                for ref in required:
+                    if getattr(entity, ref) is None:
+                        self.error(f"{path}.{ref}", "required field missing")
         self.resolve_tls_references()
         # (proxy helper) Plugins and targets without a name get their id from their content, which
         # includes references: derive it again now that references are ids, so that a nested and a
         # flat document (or `service: name` vs `service: {id: ...}`) give the same ids and hash.
-        # Nothing refers to plugin or target ids, so changing them here is safe.
-        for kind in ("plugins", "targets"):
+        # Nothing refers to the ids of these kinds, so changing them here is safe.
+        for kind in ("plugins", "targets", "acls", "consumer_group_consumers"):
             for _, entity in self.found[kind]:
                 if entity.id in self.generated_ids:
                     entity.id = str(uuid.uuid5(ID_NAMESPACE, f"{kind}:{self.natural_key(kind, entity)}"))
@@ -243,6 +271,7 @@ class _Loader:
         unique: dict[str, tuple[str, ...]] = {
             "services": ("id", "name"), "routes": ("id", "name"), "consumers": ("id", "username", "custom_id"),
             "upstreams": ("id", "name"), "targets": ("id",), "plugins": ("id", "instance_name"),
+            "consumer_groups": ("id", "name"), "acls": ("id",), "consumer_group_consumers": ("id",),
             "certificates": ("id",), "snis": ("id", "name"), "ca_certificates": ("id", "cert_digest"),
         }
         for kind, keys in unique.items():
@@ -250,8 +279,13 @@ class _Loader:
                 self._unique(kind, key, ((path, getattr(e, key)) for path, e in self.found[kind]))
         self._unique("targets", "target", ((p, (t.upstream, t.target)) for p, t in self.found["targets"]))  # type: ignore[attr-defined]
         self._unique("plugins", "name", (
-            (p, (pl.name, pl.service, pl.route, pl.consumer)) for p, pl in self.found["plugins"]),  # type: ignore[attr-defined]
-            message="plugin '{0}' is already configured on this scope")
+            (p, (pl.name, pl.service, pl.route, pl.consumer, pl.consumer_group))  # type: ignore[attr-defined]
+            for p, pl in self.found["plugins"]), message="plugin '{0}' is already configured on this scope")
+        self._unique("acls", "group", ((p, (a.group, a.consumer)) for p, a in self.found["acls"]),  # type: ignore[attr-defined]
+                     message="the consumer is already in group '{0}'")
+        self._unique("consumer_group_consumers", "consumer", (
+            (p, (m.consumer, m.consumer_group)) for p, m in self.found["consumer_group_consumers"]),  # type: ignore[attr-defined]
+            message="consumer '{0}' is already in this consumer group")
 
     def _unique(self, kind: str, key: str, values: Iterable[tuple[str, Any]], message: str | None = None) -> None:
         seen: dict[Any, str] = {}
@@ -273,6 +307,7 @@ class _Loader:
             except registry.UnknownPluginError as exc:
                 self.error(f"{path}.name", str(exc))
                 continue
+            self.errors.extend(check_references(handler.CONFIG, plugin.config, f"{path}.config"))
             try:
                 plugin.config = handler.validate_config(plugin.config).model_dump(mode="json")
             except ValidationError as exc:

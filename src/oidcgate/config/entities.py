@@ -1,4 +1,5 @@
-"""Kong's core entities as pydantic models: services, routes, consumers, plugins, upstreams, targets.
+"""Kong's core entities as pydantic models: services, routes, consumers, plugins, upstreams, targets,
+consumer groups (with their memberships) and the acl plugin's credentials.
 
 Field names, defaults and limits follow Kong 3.x so that kong.yml files and Admin API bodies carry
 over unchanged. References to other entities (`service`, `route`, `consumer`, `upstream`) are
@@ -164,6 +165,39 @@ class Consumer(Entity):
         return self
 
 
+class ConsumerGroup(Entity):
+    """Kong's consumer group: consumers that share plugin configurations (e.g. their own rate limit)."""
+
+    KIND: ClassVar[str] = "consumer_groups"
+
+    name: Name
+
+
+class ConsumerGroupConsumer(Entity):
+    """One consumer's membership of one consumer group (Kong's `consumer_group_consumers`)."""
+
+    KIND: ClassVar[str] = "consumer_group_consumers"
+    ENDPOINT_KEY: ClassVar[str | None] = None
+
+    consumer_group: Reference | None = None
+    consumer: Reference | None = None
+
+    _refs = field_validator("consumer_group", "consumer", mode="before")(foreign_key)
+
+
+class ACL(Entity):
+    """An ACL credential of the acl plugin: the consumer belongs to `group` (Kong's `acls`)."""
+
+    KIND: ClassVar[str] = "acls"
+    ENDPOINT_KEY: ClassVar[str | None] = "group"
+
+    group: str = Field(min_length=1, max_length=256, pattern=r"^[^,\x00-\x1f\x7f]+$",
+                       description="A group name (no commas or control characters: it goes in a header list).")
+    consumer: Reference | None = None
+
+    _ref_consumer = field_validator("consumer", mode="before")(foreign_key)
+
+
 class Plugin(Entity):
     """A plugin instance. `config` is validated by the plugin's own schema (see plugins.registry)."""
 
@@ -180,8 +214,15 @@ class Plugin(Entity):
     service: Reference | None = None
     route: Reference | None = None
     consumer: Reference | None = None
+    consumer_group: Reference | None = None
 
-    _refs = field_validator("service", "route", "consumer", mode="before")(foreign_key)
+    _refs = field_validator("service", "route", "consumer", "consumer_group", mode="before")(foreign_key)
+
+    @model_validator(mode="after")
+    def _one_identity_scope(self) -> Plugin:
+        if self.consumer is not None and self.consumer_group is not None:
+            raise ValueError("a plugin is scoped to a consumer or to a consumer group, not both")
+        return self
 
     @field_validator("config", mode="before")
     @classmethod
@@ -297,6 +338,7 @@ class Target(Entity):
 
 
 ENTITY_MODELS: dict[str, type[Entity]] = {
-    model.KIND: model for model in (Service, Route, Consumer, Plugin, Upstream, Target)
+    model.KIND: model for model in (Service, Route, Consumer, Plugin, Upstream, Target, ACL, ConsumerGroup,
+                                    ConsumerGroupConsumer)
 }
 ENTITY_MODELS.update({model.KIND: model for model in (Certificate, SNI, CACertificate)})

@@ -11,6 +11,7 @@ import uuid
 from typing import Annotated
 
 from pydantic import AfterValidator, Field, StringConstraints
+from pydantic.json_schema import JsonDict
 
 _TOKEN_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # RFC 9110 §5.6.2 token
 _NAME_RE = re.compile(r"^[A-Za-z0-9.\-_~]+$")  # Kong's `utf8_name` restricted to ASCII
@@ -55,6 +56,10 @@ def _uuid(value: str) -> str:
     except ValueError:
         raise ValueError(f"expected a valid UUID, got '{value}'") from None
 
+
+# Kong's `referenceable = true`: `Field(json_schema_extra=REFERENCEABLE)` marks a secret field whose
+# strings may be `{vault://env/NAME}` references (config.vault resolves those, and refuses them elsewhere).
+REFERENCEABLE: JsonDict = {"referenceable": True}
 
 HeaderName = Annotated[str, StringConstraints(min_length=1, max_length=256), AfterValidator(_header_name)]
 HeaderValue = Annotated[str, StringConstraints(max_length=8192), AfterValidator(_header_value)]

@@ -14,6 +14,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from oidcgate.private_files import private_sqlite
+
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 
@@ -49,12 +51,12 @@ def display_url(url: URL) -> str:
 
 
 def create(url: str | URL) -> Engine:
-    """An engine for the store; the SQLite file's directory is created when missing."""
+    """An engine for the store; a SQLite file is made private first (it holds plugin secrets)."""
     parsed = normalize_url(url) if isinstance(url, str) else url
     if parsed.get_backend_name() == "sqlite":
         path = sqlite_path(parsed)
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_sqlite(path)
         engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine

@@ -15,7 +15,6 @@ import logging
 import signal
 import socket
 import ssl
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from oidcgate.controlplane import database, migrate, watcher
 from oidcgate.controlplane.admin.app import create_app
 from oidcgate.controlplane.settings import Settings, SettingsError
 from oidcgate.controlplane.store import Store
+from oidcgate.private_files import node_id
 from oidcgate.tls import default_cert
 from oidcgate.tls.contexts import TLSConfigError, server_context_pairs
 from oidcgate.tls.uvicorn import with_tls
@@ -61,17 +61,6 @@ def open_database(settings: Settings) -> Store:
         engine.dispose()
         raise StartupError(f"cannot use database {where}: {exc}") from None
     return Store(engine)
-
-
-def node_id(prefix: Path) -> str:
-    """This node's id, kept in PREFIX/node_id across restarts (as Kong does)."""
-    path = prefix / "node_id"
-    with contextlib.suppress(OSError, ValueError):
-        return str(uuid.UUID(path.read_text().strip()))
-    value = str(uuid.uuid4())
-    prefix.mkdir(parents=True, exist_ok=True)
-    path.write_text(value + "\n")
-    return value
 
 
 def bind(address: tuple[str, int]) -> socket.socket:
@@ -146,9 +135,7 @@ def _gui_app(admin_app: ASGIApp, settings: Settings) -> ASGIApp | None:
             raise
         log.warning("the GUI is not installed; --gui-listen ignored")
         return None
-    assert settings.gui_listen is not None
-    app: ASGIApp = gui.create_app(admin_app, admin_token=settings.admin_token,
-                                  allowed_hosts=(settings.gui_listen[0],))
+    app: ASGIApp = gui.create_app(admin_app, admin_token=settings.admin_token)
     return app
 
 

@@ -52,8 +52,11 @@ Scope = Mapping[str, str]  # the parent of a nested endpoint: {"service": "<id>"
 # Foreign key fields of each kind and the kind they point to.
 REFERENCES: dict[str, dict[str, str]] = {
     "routes": {"service": "services"},
-    "plugins": {"service": "services", "route": "routes", "consumer": "consumers"},
+    "plugins": {"service": "services", "route": "routes", "consumer": "consumers",
+                "consumer_group": "consumer_groups"},
     "targets": {"upstream": "upstreams"},
+    "acls": {"consumer": "consumers"},
+    "consumer_group_consumers": {"consumer_group": "consumer_groups", "consumer": "consumers"},
     "snis": {"certificate": "certificates"},
     "services": {"client_certificate": "certificates"},
 }
@@ -61,18 +64,26 @@ REFERENCES: dict[str, dict[str, str]] = {
 ON_DELETE: dict[str, tuple[tuple[str, str, bool], ...]] = {
     "services": (("routes", "service", False), ("plugins", "service", True)),
     "routes": (("plugins", "route", True),),
-    "consumers": (("plugins", "consumer", True),),
+    "consumers": (("plugins", "consumer", True), ("acls", "consumer", True),
+                  ("consumer_group_consumers", "consumer", True)),
+    "consumer_groups": (("plugins", "consumer_group", True), ("consumer_group_consumers", "consumer_group", True)),
     "upstreams": (("targets", "upstream", True),),
     "certificates": (("snis", "certificate", True), ("services", "client_certificate", False)),
     "ca_certificates": (("services", "ca_certificates", False),),
 }
 UNIQUE_FIELDS: dict[str, tuple[str, ...]] = {
     "services": ("name",), "routes": ("name",), "consumers": ("username", "custom_id"),
-    "plugins": ("instance_name",), "upstreams": ("name",), "targets": (),
+    "plugins": ("instance_name",), "upstreams": ("name",), "targets": (), "consumer_groups": ("name",),
+    "acls": (), "consumer_group_consumers": (),
     "certificates": (), "ca_certificates": ("cert_digest",), "snis": ("name",),
 }
-DELETE_ORDER = ("plugins", "targets", "routes", "services", "consumers", "upstreams", "snis", "certificates",
-                "ca_certificates")
+# Fields unique together (Kong's 409 names each; references as {"id": ...}).
+UNIQUE_TOGETHER: dict[str, tuple[str, str]] = {
+    "targets": ("upstream", "target"), "acls": ("consumer", "group"),
+    "consumer_group_consumers": ("consumer_group", "consumer"),
+}
+DELETE_ORDER = ("plugins", "targets", "acls", "consumer_group_consumers", "routes", "services", "consumers",
+                "consumer_groups", "upstreams", "snis", "certificates", "ca_certificates")
 DATA_PLANE_PURGE_SECONDS = 14 * 24 * 3600  # Kong's cluster_data_plane_purge_delay
 
 
@@ -316,10 +327,6 @@ class Store:
             snapshot = load(document)
         except ConfigError as exc:
             raise DeclarativeConfigError(exc) from None
-        errors = [error for index, plugin in enumerate(snapshot.plugins)
-                  for error in check_references(plugin.config, f"plugins[{index}].config")]
-        if errors:
-            raise DeclarativeConfigError(ConfigError(errors))
         with self._transaction() as tx:
             tx.replaced = True
             for kind in KINDS:
@@ -474,12 +481,15 @@ class Store:
         if kind == "plugins":
             key = tables.plugin_cache_key(entity)
             if tx.index(kind, tables.plugin_cache_key).get(key, entity["id"]) != entity["id"]:
-                raise UniqueViolation({"name": entity["name"], **{ref: _ref_value(entity.get(ref))
-                                                                 for ref in ("consumer", "route", "service")}})
-        if kind == "targets":
-            pair = (entity["upstream"], entity["target"])
-            if tx.index(kind, lambda e: (e["upstream"], e["target"])).get(pair, entity["id"]) != entity["id"]:
-                raise UniqueViolation({"target": entity["target"], "upstream": {"id": entity["upstream"]}})
+                scope = ("consumer", "route", "service", *(("consumer_group",) if entity.get("consumer_group") else ()))
+                raise UniqueViolation({"name": entity["name"], **{ref: _ref_value(entity.get(ref)) for ref in scope}})
+        if kind in UNIQUE_TOGETHER:
+            fields = UNIQUE_TOGETHER[kind]
+            together = itemgetter(*fields)
+            if tx.index(kind, together).get(together(entity), entity["id"]) != entity["id"]:
+                refs = REFERENCES.get(kind, {})
+                raise UniqueViolation({name: _ref_value(entity[name]) if name in refs else entity[name]
+                                       for name in fields})
 
     @staticmethod
     def _check_configuration(tx: _Tx, kind: str, entity_id: str) -> Entity:
@@ -541,9 +551,11 @@ def validate_entity(kind: str, raw: Mapping[str, Any]) -> Entity:
     except ValidationError as exc:
         raise SchemaViolation(from_pydantic(exc)) from None
     if kind == "plugins":
-        errors = check_references(entity["config"], "config")
+        errors: list[FieldError] = []
         try:
-            registry.get(entity["name"]).validate_config(entity["config"])
+            handler = registry.get(entity["name"])
+            errors += check_references(handler.CONFIG, entity["config"], "config")
+            handler.validate_config(entity["config"])
         except registry.UnknownPluginError as exc:
             errors.append(FieldError("name", str(exc)))
         except ValidationError as exc:

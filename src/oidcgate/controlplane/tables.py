@@ -59,8 +59,23 @@ plugins = _entity_table(
     Column("route_id", String(36), ForeignKey("routes.id", ondelete="CASCADE"), index=True),
     Column("consumer_id", String(36), ForeignKey("consumers.id", ondelete="CASCADE"), index=True),
     Column("cache_key", String(256), nullable=False, unique=True),
+    Column("consumer_group_id", String(36), ForeignKey("consumer_groups.id", ondelete="CASCADE"), index=True),
 )
 upstreams = _entity_table("upstreams", Column("name", String(256), unique=True))
+consumer_groups = _entity_table("consumer_groups", Column("name", String(128), unique=True))
+consumer_group_consumers = _entity_table(
+    "consumer_group_consumers",
+    Column("consumer_group_id", String(36), ForeignKey("consumer_groups.id", ondelete="CASCADE"), nullable=False,
+           index=True),
+    Column("consumer_id", String(36), ForeignKey("consumers.id", ondelete="CASCADE"), nullable=False, index=True),
+    UniqueConstraint("consumer_group_id", "consumer_id", name="consumer_group_consumers_key"),
+)
+acls = _entity_table(
+    "acls",
+    Column("consumer_id", String(36), ForeignKey("consumers.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("group", String(256), nullable=False),
+    UniqueConstraint("consumer_id", "group", name="acls_consumer_id_group_key"),
+)
 targets = _entity_table(
     "targets",
     Column("upstream_id", String(36), ForeignKey("upstreams.id", ondelete="CASCADE"), nullable=False,
@@ -102,15 +117,15 @@ clustering_data_planes = Table(
 )
 
 ENTITY_TABLES: dict[str, Table] = {
-    table.name: table for table in (services, routes, consumers, plugins, upstreams, targets,
-                                    certificates, ca_certificates, snis)
+    table.name: table for table in (services, routes, consumers, plugins, upstreams, targets, consumer_groups,
+                                    consumer_group_consumers, acls, certificates, ca_certificates, snis)
 }
 
 
 def plugin_cache_key(entity: dict[str, Any]) -> str:
-    """Kong's `cache_key`: one plugin of a name per (route, service, consumer) scope."""
+    """Kong's `cache_key`: one plugin of a name per (route, service, consumer, consumer group) scope."""
     return ":".join(("plugins", entity["name"], entity.get("route") or "", entity.get("service") or "",
-                     entity.get("consumer") or "", ""))
+                     entity.get("consumer") or "", entity.get("consumer_group") or ""))
 
 
 # How each indexed column is read from a validated entity (foreign keys are ids in a snapshot).
@@ -125,7 +140,12 @@ COLUMNS: dict[str, dict[str, Callable[[dict[str, Any]], Any]]] = {
         "route_id": lambda e: e.get("route"),
         "consumer_id": lambda e: e.get("consumer"),
         "cache_key": plugin_cache_key,
+        "consumer_group_id": lambda e: e.get("consumer_group"),
     },
+    "consumer_groups": {"name": lambda e: e.get("name")},
+    "consumer_group_consumers": {"consumer_group_id": lambda e: e["consumer_group"],
+                                 "consumer_id": lambda e: e["consumer"]},
+    "acls": {"consumer_id": lambda e: e["consumer"], "group": lambda e: e["group"]},
     "upstreams": {"name": lambda e: e.get("name")},
     "targets": {"upstream_id": lambda e: e.get("upstream"), "target": lambda e: e["target"]},
     "certificates": {},

@@ -23,6 +23,8 @@ from typing import Any
 
 import httpx
 
+from oidcgate.private_files import private_dir, write_private
+
 HOST = "127.0.0.1"
 PORTS = {"proxy": 8000, "admin": 8001, "gui": 8002, "cluster": 8005, "status": 8100, "idp": 9000, "echo": 9090}
 ISSUER = f"http://{HOST}:{PORTS['idp']}/oauth2/default"
@@ -43,7 +45,7 @@ class Child:
 
 def run(prefix: str, *, wait: bool = True) -> int:
     root = Path(prefix).resolve()
-    (root / "logs").mkdir(parents=True, exist_ok=True)
+    private_dir(root / "logs")  # the state (keys, secrets) and the logs are the operator's alone
     try:
         _check_ports_free()
         with _children() as children:
@@ -174,8 +176,7 @@ def _ensure_idp_client(root: Path) -> dict[str, str]:
             raise DemoError(f"identity provider refused the demo client: {response.text}")
         body = response.json()
     client = {"client_id": body["client_id"], "client_secret": body["client_secret"]}
-    saved.write_text(json.dumps(client))
-    saved.chmod(0o600)
+    write_private(saved, json.dumps(client).encode())
     return client
 
 

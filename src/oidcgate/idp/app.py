@@ -24,11 +24,19 @@ from starlette.routing import Route
 from oidcgate.idp import admin_api, rfc6750_bearer, rfc8414_discovery
 from oidcgate.idp.oidc_core import STANDARD_SCOPES
 from oidcgate.idp.pages import Pages
-from oidcgate.idp.provider import Provider, UnknownServer
+from oidcgate.idp.provider import Provider, SlowedInvalidClient, UnknownServer
 from oidcgate.idp.rfc6749_errors import OAuthError
 from oidcgate.idp.rfc6749_requests import parse_params
 from oidcgate.idp.store import Scope
-from oidcgate.idp.web import NO_STORE, error_response, form_params, json_response, not_found, read_body
+from oidcgate.idp.web import (
+    NO_STORE,
+    error_response,
+    form_params,
+    json_response,
+    not_found,
+    read_body,
+    source_address,
+)
 
 log = logging.getLogger("oidcgate.idp")
 
@@ -42,15 +50,17 @@ class Endpoints:
     def __init__(self, provider: Provider) -> None:
         self.provider = provider
 
-
     # Token, introspection, revocation: form posts answered with JSON.
 
-    async def _form_endpoint(self, request: Request, operation: Callable[[str, dict[str, str], str | None], T]
-                             ) -> T | Response:
+    async def _form_endpoint(self, request: Request,
+                             operation: Callable[[str, dict[str, str], str | None, str], T]) -> T | Response:
         try:
             params = await form_params(request)
             return await run_in_threadpool(operation, request.path_params["server_id"], params,
-                                    request.headers.get("authorization"))
+                                           request.headers.get("authorization"), source_address(request))
+        except SlowedInvalidClient as exc:
+            await asyncio.sleep(exc.hold)  # on the event loop: a held answer costs no worker thread
+            return error_response(exc)
         except OAuthError as exc:
             return error_response(exc)
         except UnknownServer as exc:

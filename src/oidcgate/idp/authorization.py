@@ -1,7 +1,7 @@
 """The user-facing side: authorization requests, login sessions, consent and logout.
 
 The HTTP layer renders pages; this module decides what comes next for a validated request
-(`Login`, `ConsentPage` or `Redirect`), checks passwords (throttled per username), issues
+(`Login`, `ConsentPage` or `Redirect`), checks passwords (throttled per username and address), issues
 authorization codes and keeps login sessions (cookie value stored as a SHA-256 digest).
 """
 
@@ -134,21 +134,22 @@ class Authorization:
 
     # Passwords and sessions.
 
-    def check_password(self, username: str, password: str) -> User | None:
-        """The user, if the password is right. Failures slow down this username only."""
-        identity = f"user:{username}"
-        if self.provider.throttle.retry_after(identity) is not None:
+    def check_password(self, username: str, password: str, source: str) -> User | None:
+        """The user, if the password is right. Repeated failures refuse this username from this address
+        only, unchecked until the delay has passed: a guesser elsewhere cannot lock the user out."""
+        key = ("user", username, source)
+        if self.provider.throttle.retry_after(key) is not None:
             return None
         user = self.store.user_by_username(username)
         stored = user.password_hash if user else self._decoy_hash
         if not self.provider.hasher.verify(stored, password) or user is None:
-            self.provider.throttle.failed(identity)
+            self.provider.throttle.failed(key)
             return None
-        self.provider.throttle.succeeded(identity)
+        self.provider.throttle.succeeded(key)
         return user
 
-    def retry_after(self, username: str) -> int | None:
-        return self.provider.throttle.retry_after(f"user:{username}")
+    def retry_after(self, username: str, source: str) -> int | None:
+        return self.provider.throttle.retry_after(("user", username, source))
 
     def start_session(self, user: User) -> tuple[str, SignedIn]:
         """A new login session; returns the cookie value (only its digest is stored)."""

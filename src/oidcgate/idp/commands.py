@@ -38,6 +38,9 @@ def _add_serve_options(parser: argparse.ArgumentParser, inherited: bool) -> None
                         help="public base URL when behind a proxy; issuers are <URL>/oauth2/<server-id>")
     parser.add_argument("--admin-token", default=default, metavar="TOKEN",
                         help="enable the REST admin API (Authorization: SSWS <token>)")
+    parser.add_argument("--forwarded-allow-ips", default=default, metavar="ADDRESSES",
+                        help="reverse proxies whose X-Forwarded-For is trusted (comma-separated, '*' for any); "
+                             "default: none, the peer address is the client's")
     parser.add_argument("--tls-cert", default=default, metavar="PEM", help="serve HTTPS with this certificate")
     parser.add_argument("--tls-key", default=default, metavar="PEM", help="the private key of --tls-cert")
 
@@ -151,6 +154,7 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         settings = tuned(Settings(database_url=_database_url(args), host=host, port=port,
                                   issuer_url=_option(args, "issuer_url"), admin_token=_option(args, "admin_token"),
+                                  forwarded_allow_ips=_option(args, "forwarded_allow_ips"),
                                   tls_cert=_option(args, "tls_cert"), tls_key=_option(args, "tls_key")))
     except ValueError as exc:
         print(f"oidcgate idp: {exc}", file=sys.stderr)

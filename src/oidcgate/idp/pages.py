@@ -23,7 +23,7 @@ from oidcgate.idp.authorization import Authorization, Login, Redirect, SignedIn,
 from oidcgate.idp.provider import Provider, UnknownServer
 from oidcgate.idp.rfc6749_errors import InvalidRequest, OAuthError
 from oidcgate.idp.rfc6749_requests import parse_params
-from oidcgate.idp.web import NO_STORE, form_params
+from oidcgate.idp.web import NO_STORE, form_params, source_address
 
 PAGE_HEADERS = {
     **NO_STORE, "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer",
@@ -107,13 +107,13 @@ class Pages:
         if not self._csrf_ok(request, params):
             raise InvalidRequest("the form expired or was not sent from this site; start signing in again")
 
-    def _login_sync(self, server_id: str, params: dict[str, str]) -> tuple[Step, str | None, int]:
+    def _login_sync(self, server_id: str, params: dict[str, str], source: str) -> tuple[Step, str | None, int]:
         server = self.provider.server(server_id)
         request, client = self.authorization.validate(server, _authorization_params(params))
         username, password = params.get("username", ""), params.get("password", "")
-        user = self.authorization.check_password(username, password) if username and password else None
+        user = self.authorization.check_password(username, password, source) if username and password else None
         if user is None:
-            retry_after = self.authorization.retry_after(username)
+            retry_after = self.authorization.retry_after(username, source)
             error = (f"Too many failed sign-in attempts. Try again in {retry_after} seconds." if retry_after
                      else "The username or password is incorrect.")
             return Login(request, client, error=error, username=username), None, 400
@@ -123,7 +123,8 @@ class Pages:
     async def login(self, request: Request) -> Response:
         async def flow(request: Request, server_id: str, params: dict[str, str]) -> Response:
             self._check_csrf(request, params)
-            step, session_id, status_code = await run_in_threadpool(self._login_sync, server_id, params)
+            step, session_id, status_code = await run_in_threadpool(self._login_sync, server_id, params,
+                                                                    source_address(request))
             response = self._render(request, server_id, step, status_code)
             if session_id is not None:
                 response.set_cookie(SESSION_COOKIE, session_id, max_age=self.provider.settings.session_lifetime,

@@ -38,10 +38,20 @@ from oidcgate.idp.throttle import FailureThrottle
 from oidcgate.idp.ttl_cache import TtlCache
 
 AUTH_FAILED = "Client authentication failed: unknown client or wrong credentials"
+MAX_HOLD = 10.0  # seconds a failed client authentication may be held; clients give up before much longer
 
 
 class UnknownServer(LookupError):
     """No authorization server has this id (the HTTP layer answers 404)."""
+
+
+class SlowedInvalidClient(InvalidClient):
+    """A failed client authentication from an address that keeps failing for this client: the HTTP
+    layer answers it only after `hold` seconds, without holding a worker thread."""
+
+    def __init__(self, description: str, hold: float) -> None:
+        super().__init__(f"{description} (answered after {hold:.1f} s: repeated failures from this address)")
+        self.hold = hold
 
 
 def profile(user: User) -> UserProfile:
@@ -98,20 +108,19 @@ class Provider:
     def issuer(self, server: AuthServer) -> str:
         return self.settings.issuer(server.id)
 
-    # Client authentication (RFC 6749 §2.3, RFC 7523 §3), throttled per client id.
+    # Client authentication (RFC 6749 §2.3, RFC 7523 §3).
 
     def authenticate_client(self, server: AuthServer, credentials: ClientCredentials, endpoint: str,
-                            *, allow_public: bool) -> Client:
+                            *, allow_public: bool, source: str) -> Client:
+        """The client, if its credentials are right. They are always checked, so a client that others
+        tried to guess still gets in with its secret (high-entropy: not guessable); failures from an
+        address that keeps failing for this client id are answered slowly (`SlowedInvalidClient`)."""
         client_id = credentials.client_id
         if client_id is None and credentials.assertion is not None:
             client_id = rfc7523_client_assertion.unverified_issuer(credentials.assertion)
         if not client_id:
             raise InvalidClient("client_id is missing")
-        identity = f"client:{client_id}"
-        retry_after = self.throttle.retry_after(identity)
-        if retry_after is not None:
-            raise InvalidClient(f"too many failed authentications for this client; retry in {retry_after} s",
-                                headers={"Retry-After": str(retry_after)})
+        key = ("client", client_id, source)
         client = self.client(client_id)
         try:
             if client is None or client.auth_method != credentials.method:
@@ -119,10 +128,13 @@ class Provider:
             if client.auth_method == "none" and not allow_public:
                 raise InvalidClient("this endpoint requires a confidential client")
             self._check_credentials(server, client, credentials, endpoint)
-        except InvalidClient:
-            self.throttle.failed(identity)
+        except InvalidClient as exc:
+            self.throttle.failed(key)
+            hold = min(self.throttle.delay(key), MAX_HOLD)
+            if hold > 0:
+                raise SlowedInvalidClient(exc.description, hold) from exc
             raise
-        self.throttle.succeeded(identity)
+        self.throttle.succeeded(key)
         return client
 
     def _check_credentials(self, server: AuthServer, client: Client, credentials: ClientCredentials,
@@ -144,9 +156,9 @@ class Provider:
                 raise InvalidClient("client_assertion was already used (jti replay)")
 
     def _client(self, server: AuthServer, params: dict[str, str], authorization: str | None, endpoint: str,
-                *, allow_public: bool) -> Client:
+                *, allow_public: bool, source: str) -> Client:
         credentials = extract_client_credentials(authorization, params)
-        return self.authenticate_client(server, credentials, endpoint, allow_public=allow_public)
+        return self.authenticate_client(server, credentials, endpoint, allow_public=allow_public, source=source)
 
     # Token minting.
 
@@ -191,10 +203,11 @@ class Provider:
 
     # The token endpoint (RFC 6749 §3.2).
 
-    def token(self, server_id: str, params: dict[str, str], authorization: str | None) -> dict[str, Any]:
+    def token(self, server_id: str, params: dict[str, str], authorization: str | None,
+              source: str) -> dict[str, Any]:
         server = self.server(server_id)
         endpoint = f"{self.issuer(server)}/v1/token"
-        client = self._client(server, params, authorization, endpoint, allow_public=True)
+        client = self._client(server, params, authorization, endpoint, allow_public=True, source=source)
         grant_type = check_grant_type(params.get("grant_type"), client.grant_types)
         if grant_type == CLIENT_CREDENTIALS:
             return self._client_credentials(server, client, params)
@@ -300,10 +313,11 @@ class Provider:
 
     # Introspection (RFC 7662) and revocation (RFC 7009).
 
-    def introspect(self, server_id: str, params: dict[str, str], authorization: str | None) -> dict[str, Any]:
+    def introspect(self, server_id: str, params: dict[str, str], authorization: str | None,
+                   source: str) -> dict[str, Any]:
         server = self.server(server_id)
         client = self._client(server, params, authorization, f"{self.issuer(server)}/v1/introspect",
-                              allow_public=False)
+                              allow_public=False, source=source)
         token = params.get("token")
         if token is None:
             raise InvalidRequest("token is missing")
@@ -321,9 +335,10 @@ class Provider:
                     exp=row.expires_at)
         return introspection.INACTIVE
 
-    def revoke(self, server_id: str, params: dict[str, str], authorization: str | None) -> None:
+    def revoke(self, server_id: str, params: dict[str, str], authorization: str | None, source: str) -> None:
         server = self.server(server_id)
-        client = self._client(server, params, authorization, f"{self.issuer(server)}/v1/revoke", allow_public=True)
+        client = self._client(server, params, authorization, f"{self.issuer(server)}/v1/revoke", allow_public=True,
+                              source=source)
         token = rfc7009_revocation.check_request(params.get("token"), params.get("token_type_hint"))
         row = self.store.get(RefreshToken, digest(token))
         if row is not None and row.server_id == server.id:

@@ -39,5 +39,7 @@ def serve(settings: Settings) -> None:
     tls = server_context_pairs([(settings.tls_cert, settings.tls_key)]) if settings.tls_cert and settings.tls_key \
         else None
     config = uvicorn.Config(app, host=settings.host, port=settings.port, loop="uvloop", http="httptools",
-                            access_log=False, log_level="warning", server_header=False)
+                            access_log=False, log_level="warning", server_header=False,
+                            proxy_headers=settings.forwarded_allow_ips is not None,
+                            forwarded_allow_ips=settings.forwarded_allow_ips)
     uvicorn.Server(with_tls(config, tls)).run()

@@ -29,11 +29,14 @@ class Settings:
     port: int = 9000
     issuer_url: str | None = None  # the public base URL when behind a proxy, e.g. https://login.example.com
     admin_token: str | None = None  # enables /api/v1 with `Authorization: SSWS <token>`
+    # Reverse proxies (comma-separated addresses, uvicorn's syntax) whose X-Forwarded-For names the client;
+    # None trusts none: throttling is keyed by source address, which a client must not choose.
+    forwarded_allow_ips: str | None = None
     tls_cert: str | None = None  # serve HTTPS with this certificate (PEM) and key
     tls_key: str | None = None
     argon2: Argon2Cost = field(default_factory=Argon2Cost)
     secret_cache_ttl: float = 30.0  # seconds a verified client secret skips argon2 (0 disables)
-    failure_threshold: int = 5  # failed authentications of one client id or username before it is slowed
+    failure_threshold: int = 5  # failures of one client id or username from one address before it is slowed
     failure_base_delay: float = 1.0  # first refusal period (s), doubled for every further failure
     failure_max_delay: float = 300.0
     session_lifetime: int = 8 * 3600  # the login session cookie (s)

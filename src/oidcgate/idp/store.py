@@ -33,6 +33,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql import Executable
 
+from oidcgate.private_files import private_sqlite
+
 
 class Base(DeclarativeBase):
     type_annotation_map = {int: BigInteger, dict[str, Any]: JSON, list[str]: JSON}
@@ -178,7 +180,7 @@ def _engine(url: str) -> Engine:
         return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
     if parsed.database in (None, "", ":memory:"):
         return create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
-    Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    private_sqlite(Path(parsed.database).expanduser())  # it holds the signing keys
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
 
     @event.listens_for(engine, "connect")

@@ -27,6 +27,13 @@ def error_response(exc: OAuthError) -> Response:
     return json_response(exc.body(), exc.status_code, {**NO_STORE, **exc.headers})
 
 
+def source_address(request: Request) -> str:
+    """The peer's address: the key of brute-force throttling. Behind a reverse proxy, the address the
+    proxy reports, but only when `--forwarded-allow-ips` trusts it (otherwise any client could pick
+    a fresh address for every guess)."""
+    return request.client.host if request.client else "unknown"
+
+
 def not_found(what: str) -> Response:
     return json_response({"error": "not_found", "error_description": what}, 404)
 

@@ -8,20 +8,21 @@ touches the server, its sockets or its parser, so swapping the server does not t
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qs
 
+from oidcgate.plugins.consumer_headers import NAMES as _CONSUMER_NAMES
+from oidcgate.plugins.consumer_headers import consumer_fields
+from oidcgate.plugins.wire import encode_field as encode_field  # (part of the PDK)
+
 if TYPE_CHECKING:
-    from oidcgate.config.entities import Consumer, Route, Service
+    from oidcgate.config.entities import ACL, Consumer, ConsumerGroup, ConsumerGroupConsumer, Route, Service
 
 
-_TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 field-name
 _MEMO_MAX = 4096
 _keys: dict[str, bytes] = {}  # header name as plugins spell it -> its lower-case wire form (lookup key)
-_names: dict[str, bytes] = {}  # valid header names as plugins spell them -> their wire form
 
 
 def _key(name: str) -> bytes:
@@ -32,21 +33,6 @@ def _key(name: str) -> bytes:
         if len(_keys) < _MEMO_MAX:
             _keys[name] = key
     return key
-
-
-def encode_field(name: str, value: str) -> tuple[bytes, bytes, bytes, bytes]:
-    """A header field in wire form; ValueError for a name that is not a token or a value with CR, LF or NUL
-    (which would split the header block), UnicodeEncodeError for a character beyond latin-1."""
-    wire = _names.get(name)
-    if wire is None:
-        if not _TOKEN_RE.fullmatch(name):
-            raise ValueError(f"invalid header name {name!r}")
-        wire = name.encode("ascii")
-        if len(_names) < _MEMO_MAX:
-            _names[name] = wire
-    if "\r" in value or "\n" in value or "\0" in value:
-        raise ValueError(f"the value of header {name!r} contains CR, LF or NUL")
-    return wire, b": ", value.encode("latin-1"), b"\r\n"
 
 
 class Headers:
@@ -318,12 +304,20 @@ class Known:
 
     The server applies it without a Context: `fields` (wire form, see encode_field) are added,
     `authorization` (when not None, one field in wire form) replaces the client's Authorization field,
-    and `consumer` is who the request is (for the access log).
+    and `consumer` and `credential` are who the request is (the access log, and Kong's consumer headers,
+    added as `ctx.authenticate(consumer, credential)` adds them).
     """
 
     fields: tuple[bytes, ...] = ()
     authorization: tuple[bytes, bytes, bytes, bytes] | None = None
     consumer: Consumer | None = None
+    credential: dict[str, Any] | None = None
+
+    def all_fields(self) -> tuple[bytes, ...]:
+        """`fields` and the consumer headers: everything the server adds."""
+        if self.consumer is None and self.credential is None:
+            return self.fields
+        return (*self.fields, *consumer_fields(self.consumer, self.credential))
 
 
 @dataclass(slots=True)
@@ -356,6 +350,7 @@ class Identity:
     scopes: tuple[str, ...] = ()
     groups: tuple[str, ...] = ()
     claims: dict[str, Any] = field(default_factory=dict)
+    authenticated_groups: tuple[str, ...] | None = None  # Kong's authenticated groups (the acl plugin's)
     source: str = ""  # the plugin and method, e.g. "openid-connect:bearer"
 
 
@@ -400,28 +395,64 @@ class Context:
 
     def authenticate(self, consumer: Consumer | None, credential: dict[str, Any] | None = None,
                      identity: Identity | None = None) -> None:
-        """Attach the authenticated consumer (so consumer-scoped plugins apply) and identity."""
+        """Attach the authenticated consumer (so consumer-scoped plugins apply) and identity, and tell the
+        upstream with Kong's consumer headers (plugins.consumer_headers), replacing an earlier call's."""
+        headers = self.request.headers
+        if self.consumer is not None or self.credential is not None:
+            for name in _CONSUMER_NAMES:
+                headers.remove(name)
         self.consumer = consumer
         self.credential = credential
         self.identity = identity
+        fields = consumer_fields(consumer, credential)
+        if fields:
+            headers.add_fields(fields)
 
 
 class ConsumerIndex:
-    """Consumers of the running snapshot by id, username and custom_id (built once per snapshot)."""
+    """Consumers of the running snapshot by id, username and custom_id, with their consumer groups and
+    ACL groups (built once per snapshot)."""
 
-    __slots__ = ("_by",)
+    __slots__ = ("_acl_groups", "_by", "_group_ids", "_groups")
 
-    def __init__(self, consumers: list[Consumer]) -> None:
+    def __init__(self, consumers: list[Consumer], groups: Iterable[ConsumerGroup] = (),
+                 memberships: Iterable[ConsumerGroupConsumer] = (), acls: Iterable[ACL] = ()) -> None:
         self._by: dict[str, dict[str, Consumer]] = {"id": {}, "username": {}, "custom_id": {}}
         for consumer in consumers:
             for key in ("id", "username", "custom_id"):
                 value = getattr(consumer, key)
                 if value is not None:
                     self._by[key][value] = consumer
+        by_id = {group.id: group for group in groups}
+        found: dict[str, list[ConsumerGroup]] = {}
+        for membership in memberships:
+            group = by_id.get(membership.consumer_group)
+            if group is not None:
+                found.setdefault(membership.consumer, []).append(group)  # type: ignore[arg-type]
+        self._groups = {consumer: tuple(sorted(found_, key=lambda g: g.name)) for consumer, found_ in found.items()}
+        self._group_ids = {consumer: frozenset(g.id for g in found_ if g.id) for consumer, found_ in found.items()}
+        acl_groups: dict[str, list[str]] = {}
+        for acl in acls:
+            acl_groups.setdefault(acl.consumer, []).append(acl.group)  # type: ignore[arg-type]
+        self._acl_groups = {consumer: tuple(names) for consumer, names in acl_groups.items()}
 
     def find(self, by: str, value: str) -> Consumer | None:
         index = self._by.get(by)
         return index.get(value) if index is not None else None
+
+    def groups(self, consumer_id: str | None) -> tuple[ConsumerGroup, ...]:
+        """The consumer groups of a consumer, by name."""
+        return self._groups.get(consumer_id, ()) if consumer_id is not None else ()
+
+    def group_ids(self, consumer_id: str | None) -> frozenset[str]:
+        return self._group_ids.get(consumer_id, _NONE) if consumer_id is not None else _NONE
+
+    def acl_groups(self, consumer_id: str | None) -> tuple[str, ...]:
+        """The groups of a consumer's ACL credentials (the acl plugin's `acls`), in configuration order."""
+        return self._acl_groups.get(consumer_id, ()) if consumer_id is not None else ()
+
+
+_NONE: frozenset[str] = frozenset()
 
 
 class PluginEnv:

@@ -18,6 +18,8 @@ BUNDLED: dict[str, str] = {
     "openid-connect": "oidcgate.plugins.openid_connect.handler:OpenIDConnectHandler",
     "correlation-id": "oidcgate.plugins.correlation_id.handler:CorrelationIdHandler",
     "request-transformer": "oidcgate.plugins.request_transformer.handler:RequestTransformerHandler",
+    "acl": "oidcgate.plugins.acl.handler:ACLHandler",
+    "rate-limiting": "oidcgate.plugins.rate_limiting.handler:RateLimitingHandler",
 }
 
 

@@ -56,6 +56,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add("--cluster-server-name", default=_env("cluster_server_name", None),
         help="name the control plane's certificate must carry (default: the cluster certificate's)")
     add("--log-level", default=_env("log_level", "info"), choices=["debug", "info", "warning", "error"])
+    add("--vault-env-prefix", default=_env("vault_env_prefix", None),
+        help="Kong's vault_env_prefix: {vault://env/name} in a secret field reads <prefix>NAME, and nothing "
+             "else of the environment (default OIDCGATE_VAULT_)")
     parser.set_defaults(handler=_run)
 
 
@@ -64,6 +67,7 @@ def _run(args: argparse.Namespace) -> int:
 
     import uvloop
 
+    from oidcgate.config.vault import DEFAULT_ENV_PREFIX, env_prefix
     from oidcgate.proxy.master import Master
     from oidcgate.proxy.settings import Settings, cpu_count
     from oidcgate.tls.listen import parse_listen
@@ -83,6 +87,11 @@ def _run(args: argparse.Namespace) -> int:
             except ValueError as exc:
                 print(f"oidcgate dp: --{name.replace('_', '-')}: {exc}", file=sys.stderr)
                 return 2
+    try:
+        vault_env_prefix = env_prefix(DEFAULT_ENV_PREFIX if args.vault_env_prefix is None else args.vault_env_prefix)
+    except ValueError as exc:
+        print(f"oidcgate dp: --vault-env-prefix: {exc}", file=sys.stderr)
+        return 2
     if args.cp and not (args.cluster_cert and args.cluster_key):
         print("oidcgate dp: --cp needs --cluster-cert and --cluster-key", file=sys.stderr)
         return 2
@@ -93,7 +102,7 @@ def _run(args: argparse.Namespace) -> int:
         client_header_timeout=args.client_header_timeout, client_body_timeout=args.client_body_timeout,
         keepalive_timeout=args.keepalive_timeout, max_header_size=args.max_header_size, cp=args.cp,
         cluster_cert=args.cluster_cert, cluster_key=args.cluster_key,
-        cluster_server_name=args.cluster_server_name, log_level=args.log_level,
+        cluster_server_name=args.cluster_server_name, log_level=args.log_level, vault_env_prefix=vault_env_prefix,
         ssl_cert=args.ssl_cert, ssl_cert_key=args.ssl_cert_key)
     if args.lua_ssl_trusted_certificate:  # workers inherit the environment; plugins read it (oidcgate.tls.trust)
         os.environ["OIDCGATE_LUA_SSL_TRUSTED_CERTIFICATE"] = args.lua_ssl_trusted_certificate

@@ -2,7 +2,8 @@
 
 Request headers are classified once, by their lower-cased name, while llhttp reports them; everything
 not in `REQUEST_SPECIAL` is forwarded byte for byte. Fields the proxy owns (framing, Host,
-X-Forwarded-*, X-Real-IP, Via) are regenerated; hop-by-hop fields and `Proxy-*` never cross.
+X-Forwarded-*, X-Real-IP, Via) are regenerated; hop-by-hop fields and `Proxy-*` never cross, nor do
+a client's own consumer headers (`X-Consumer-*`, `X-Credential-*`, ...), which only plugins set.
 """
 
 from __future__ import annotations
@@ -41,6 +42,14 @@ REQUEST_SPECIAL: dict[bytes, int] = {
     b"upgrade": UPGRADE,
 }
 
+# Kong's identity headers: only the gateway says who a request is, so the client's own copies are dropped
+# while the head is parsed (routes without plugins included); plugins then set them (see ctx.authenticate).
+CONSUMER_HEADERS = frozenset({
+    b"x-consumer-id", b"x-consumer-custom-id", b"x-consumer-username", b"x-credential-identifier",
+    b"x-credential-username", b"x-anonymous-consumer", b"x-consumer-groups", b"x-authenticated-groups",
+})
+REQUEST_SPECIAL.update(dict.fromkeys(CONSUMER_HEADERS, DROP))
+
 # Response header kinds: these are dropped or rewritten; the rest is forwarded as is.
 RESPONSE_SPECIAL: dict[bytes, int] = {
     b"connection": CONNECTION,
@@ -78,7 +87,8 @@ def response_kind(name: bytes) -> int:
 
 
 # Names a plugin-edited request must not carry upstream (the proxy writes its own), besides `proxy-*`.
-OWNED_BY_PROXY = frozenset(REQUEST_SPECIAL)
+# The consumer headers are not among them: plugins set those.
+OWNED_BY_PROXY = frozenset(REQUEST_SPECIAL) - CONSUMER_HEADERS
 
 _CONNECTION_OPTIONS = frozenset({b"close", b"keep-alive", b"upgrade"})
 

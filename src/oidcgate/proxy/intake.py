@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import pickle
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -19,14 +18,18 @@ from typing import Any
 import orjson
 
 from oidcgate.config import EMPTY, ConfigError, FieldError, Snapshot, load, load_file
-from oidcgate.config.vault import resolve_references
+from oidcgate.config.vault import EnvVault
+from oidcgate.plugins import registry
+from oidcgate.private_files import write_private
 
 log = logging.getLogger("oidcgate.proxy.intake")
 
 
 class ConfigIntake:
-    def __init__(self, prefix: Path, broadcast: Callable[[bytes], Awaitable[list[str]]] | None = None) -> None:
+    def __init__(self, prefix: Path, vault: EnvVault,
+                 broadcast: Callable[[bytes], Awaitable[list[str]]] | None = None) -> None:
         self.path = prefix / "config.json"
+        self.vault = vault
         self.broadcast = broadcast
         self.snapshot: Snapshot | None = None
         self.payload = b""  # the pickled snapshot workers get
@@ -38,7 +41,7 @@ class ConfigIntake:
 
     def set_initial(self, snapshot: Snapshot) -> None:
         """The configuration the workers start with (before any of them runs)."""
-        check_secrets(snapshot)
+        check_secrets(snapshot, self.vault)
         self.snapshot = snapshot
         self.payload = pickle.dumps(snapshot, protocol=pickle.HIGHEST_PROTOCOL)
 
@@ -58,7 +61,7 @@ class ConfigIntake:
         return await self.apply_snapshot(snapshot)
 
     async def apply_snapshot(self, snapshot: Snapshot) -> str:
-        check_secrets(snapshot)
+        check_secrets(snapshot, self.vault)
         async with self.lock:
             if self.snapshot is not None and snapshot.hash == self.snapshot.hash:
                 return snapshot.hash
@@ -76,23 +79,24 @@ class ConfigIntake:
             return snapshot.hash
 
     def _persist(self, snapshot: Snapshot) -> None:
-        """Written as received: vault references stay references, so no secret lands on disk."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".json.tmp")
-        with open(tmp, "wb") as out:
-            out.write(orjson.dumps(snapshot.to_declarative(), option=orjson.OPT_INDENT_2))
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, self.path)
+        """Written as received, vault references unresolved, and private anyway: the plain secrets of
+        plugin configurations are in it."""
+        write_private(self.path, orjson.dumps(snapshot.to_declarative(), option=orjson.OPT_INDENT_2))
 
 
-def check_secrets(snapshot: Snapshot) -> None:
-    """Refuse a snapshot whose `{vault://env/...}` references this node cannot resolve, every one with its
-    path, before any worker sees it (workers resolve them again when they build their plugins)."""
+def check_secrets(snapshot: Snapshot, vault: EnvVault) -> None:
+    """Refuse a snapshot whose `{vault://env/...}` references this node cannot resolve (or whose resolved
+    certificate key does not match), every one with its path, before any worker sees it (workers resolve
+    them again when they build their plugins and TLS contexts)."""
     errors: list[FieldError] = []
     for index, plugin in enumerate(snapshot.plugins):
         try:
-            resolve_references(plugin.config, os.environ, f"plugins[{index}].config")
+            vault.resolve(registry.get(plugin.name).CONFIG, plugin.config, f"plugins[{index}].config")
+        except ConfigError as exc:
+            errors.extend(exc.errors)
+    for index, certificate in enumerate(snapshot.certificates):  # a resolved key must also match
+        try:
+            certificate.pairs(vault, f"certificates[{index}]")
         except ConfigError as exc:
             errors.extend(exc.errors)
     if errors:

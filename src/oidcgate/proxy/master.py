@@ -15,13 +15,13 @@ import socket
 import ssl
 import sys
 import time
-import uuid
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
 from oidcgate import __version__
 from oidcgate.config import ConfigError, load_file
+from oidcgate.private_files import node_id, private_dir, tighten
 from oidcgate.proxy.intake import ConfigIntake
 from oidcgate.proxy.settings import Settings
 from oidcgate.proxy.status import EmbeddedServer, admin_app, embedded, status_app
@@ -33,16 +33,6 @@ from oidcgate.tls.listen import ListenAddress, format_listen, parse_listen
 
 log = logging.getLogger("oidcgate.proxy.master")
 WATCH_INTERVAL = 1.0
-
-
-def node_id(prefix: Path) -> str:
-    """A stable id for this data plane (Kong's node id), kept in <prefix>/node_id."""
-    path = prefix / "node_id"
-    with contextlib.suppress(OSError, ValueError):
-        return str(uuid.UUID(path.read_text().strip()))
-    value = str(uuid.uuid4())
-    path.write_text(value + "\n")
-    return value
 
 
 def _file_state(path: str) -> tuple[int, int, int] | None:
@@ -59,7 +49,7 @@ class Master:
         self.prefix = settings.prefix_path
         self.started = time.time()
         self.node_id = ""
-        self.intake = ConfigIntake(self.prefix)
+        self.intake = ConfigIntake(self.prefix, settings.vault)
         self.supervisor: Supervisor = None  # type: ignore[assignment]
         self.stop_event = asyncio.Event()
         self.tasks: set[asyncio.Task[None]] = set()
@@ -67,7 +57,8 @@ class Master:
 
     async def run(self) -> int:
         settings = self.settings
-        self.prefix.mkdir(parents=True, exist_ok=True)
+        private_dir(self.prefix)
+        tighten(self.intake.path)  # left loose by an older version, whether or not it is used now
         self.node_id = node_id(self.prefix)
         if settings.config:
             try:

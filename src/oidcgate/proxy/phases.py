@@ -44,8 +44,9 @@ def take_shortcuts(exchange: Exchange, shortcuts: tuple[Callable[[RawRequest], K
         return False
     fields = exchange.fields
     for known in answers:
-        if known.fields:
-            fields += known.fields
+        added = known.all_fields()
+        if added:
+            fields += added
         if known.authorization is not None:
             at = exchange.auth_at - 2  # (auth_at is where the value is)
             fields[at:at + 4] = known.authorization

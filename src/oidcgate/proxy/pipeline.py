@@ -1,10 +1,12 @@
 """The plugin pipeline: per-route chains resolved at compile time, run per request in phase order.
 
 Precedence (Kong's, most specific wins, one instance per plugin name and request):
-consumer+route+service > consumer+route > consumer+service > route+service > consumer > route >
-service > global. Consumer-scoped instances take effect once an authentication plugin (higher
-PRIORITY, so it runs earlier) has called `ctx.authenticate(consumer)`: each plugin's instance is
-chosen when its access phase is reached, with the consumer known at that moment.
+consumer+route+service > consumer group+route+service > consumer+route > consumer+service >
+consumer group+route > consumer group+service > route+service > consumer > consumer group > route >
+service > global. Consumer- and consumer-group-scoped instances take effect once an authentication
+plugin (higher PRIORITY, so it runs earlier) has called `ctx.authenticate(consumer)`: each plugin's
+instance is chosen when its access phase is reached, with the consumer known at that moment. A
+consumer in several groups gets the instance of the group whose name sorts first (documented choice).
 
 Phases: rewrite (instances that do not depend on a consumer) -> access -> [proxy] -> response ->
 log, higher PRIORITY first, and only the phases a handler overrides are called.
@@ -15,37 +17,49 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from oidcgate.config.entities import Consumer, Route
 from oidcgate.config.entities import Plugin as PluginEntity
-from oidcgate.config.entities import Route
 from oidcgate.plugins.base import Plugin
-from oidcgate.plugins.pdk import Context, Known, RawRequest
+from oidcgate.plugins.pdk import ConsumerIndex, Context, Known, RawRequest
 
 log = logging.getLogger("oidcgate.proxy.pipeline")
 
-# (consumer, route, service) scope -> precedence (lower wins).
-_PRECEDENCE = {(True, True, True): 0, (True, True, False): 1, (True, False, True): 2, (False, True, True): 3,
-               (True, False, False): 4, (False, True, False): 5, (False, False, True): 6,
-               (False, False, False): 7}
+# (consumer, consumer group, route, service) scope -> precedence (lower wins).
+_PRECEDENCE = {(True, False, True, True): 0, (False, True, True, True): 1, (True, False, True, False): 2,
+               (True, False, False, True): 3, (False, True, True, False): 4, (False, True, False, True): 5,
+               (False, False, True, True): 6, (True, False, False, False): 7, (False, True, False, False): 8,
+               (False, False, True, False): 9, (False, False, False, True): 10, (False, False, False, False): 11}
+
+
+@dataclass(frozen=True, slots=True)
+class Scoped:
+    """An instance for one consumer (`consumer` set) or for the members of one consumer group."""
+
+    consumer: str | None
+    group: str | None
+    instance: Plugin
 
 
 @dataclass(slots=True)
 class Slot:
-    """One plugin name on one route: the instance to use without a consumer, and per consumer."""
+    """One plugin name on one route: the instance for every request, and the more specific ones that win
+    for a consumer or the members of a consumer group (best first)."""
 
     name: str
     priority: int
     phases: frozenset[str]
     default: Plugin | None = None
-    by_consumer: dict[str, Plugin] = field(default_factory=dict)
+    scoped: tuple[Scoped, ...] = ()
 
-    def pick(self, consumer_id: str | None) -> Plugin | None:
-        if consumer_id is not None and self.by_consumer:
-            chosen = self.by_consumer.get(consumer_id)
-            if chosen is not None:
-                return chosen
+    def pick(self, consumer: Consumer | None, consumers: ConsumerIndex) -> Plugin | None:
+        if consumer is not None and self.scoped:
+            groups = consumers.group_ids(consumer.id)
+            for scoped in self.scoped:
+                if scoped.consumer == consumer.id if scoped.consumer is not None else scoped.group in groups:
+                    return scoped.instance
         return self.default
 
 
@@ -71,7 +85,7 @@ class Chain:
     shortcuts: tuple[Callable[[RawRequest], Known | None], ...] | None = None
 
     def __post_init__(self) -> None:
-        if all(not slot.by_consumer for slot in self.slots):
+        if all(not slot.scoped for slot in self.slots):
             self.fixed = tuple((slot.default, slot.phases) for slot in self.slots if slot.default is not None)
             self.fixed_steps = (
                 *(slot.default.rewrite for slot in self.slots if slot.default and "rewrite" in slot.phases),
@@ -87,7 +101,7 @@ class Chain:
             if "rewrite" in slot.phases and slot.default is not None:
                 yield slot.default.rewrite
         for slot in self.slots:
-            instance = slot.pick(ctx.consumer.id if ctx.consumer is not None else None)
+            instance = slot.pick(ctx.consumer, ctx.consumers)
             if instance is not None:
                 chosen.append((instance, slot.phases))
                 if "access" in slot.phases:
@@ -97,10 +111,9 @@ class Chain:
         """After a plugin ended the request early: choose the plugins not reached yet too, so that their
         log phase sees the request (as Kong logs a 401 of key-auth)."""
         taken = {instance.NAME for instance, _ in chosen}
-        consumer_id = ctx.consumer.id if ctx.consumer is not None else None
         for slot in self.slots:
             if slot.name not in taken:
-                instance = slot.pick(consumer_id)
+                instance = slot.pick(ctx.consumer, ctx.consumers)
                 if instance is not None:
                     chosen.append((instance, slot.phases))
 
@@ -140,9 +153,12 @@ class _Index:
         return [*self.by_service[None], *scoped, *self.by_route[route.id]]
 
 
-def build_chains(routes: Iterable[Route], plugins: Iterable[PluginEntity],
-                 instances: dict[str, Plugin]) -> dict[str, Chain | None]:
-    """route id -> its Chain (None when no plugin applies, so the proxy takes its fast path)."""
+def build_chains(routes: Iterable[Route], plugins: Iterable[PluginEntity], instances: dict[str, Plugin],
+                 group_names: dict[str, str] | None = None) -> dict[str, Chain | None]:
+    """route id -> its Chain (None when no plugin applies, so the proxy takes its fast path).
+
+    `group_names` (consumer group id -> name) orders the instances of groups with the same precedence."""
+    group_names = group_names or {}
     index = _Index(plugins)
     chains: dict[str, Chain | None] = {}
     for route in routes:
@@ -150,20 +166,22 @@ def build_chains(routes: Iterable[Route], plugins: Iterable[PluginEntity],
         for plugin in index.candidates(route):
             if plugin.service is not None and plugin.service != route.service:
                 continue
-            scope = (plugin.consumer is not None, plugin.route is not None, plugin.service is not None)
+            scope = (plugin.consumer is not None, plugin.consumer_group is not None, plugin.route is not None,
+                     plugin.service is not None)
             by_name[plugin.name].append((_PRECEDENCE[scope], plugin))
         slots = []
         for name, found in by_name.items():
-            found.sort(key=lambda item: item[0])
+            found.sort(key=lambda item: (item[0], group_names.get(item[1].consumer_group or "", "")))
             handler = type(instances[found[0][1].id])  # type: ignore[index]
             slot = Slot(name, handler.PRIORITY, handler.phases())
+            scoped: list[Scoped] = []
             for _, plugin in found:
                 instance = instances[plugin.id]  # type: ignore[index]
-                if plugin.consumer is None:
-                    if slot.default is None:
-                        slot.default = instance
-                else:
-                    slot.by_consumer.setdefault(plugin.consumer, instance)
+                if plugin.consumer is None and plugin.consumer_group is None:
+                    slot.default = instance
+                    break  # the rest can never win
+                scoped.append(Scoped(plugin.consumer, plugin.consumer_group, instance))
+            slot.scoped = tuple(scoped)
             slots.append(slot)
         slots.sort(key=lambda s: (-s.priority, s.name))
         chains[route.id] = Chain(tuple(slots), any("response" in s.phases for s in slots),  # type: ignore[index]

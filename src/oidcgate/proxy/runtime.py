@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ import orjson
 
 from oidcgate.config import Snapshot
 from oidcgate.config.entities import Route, Service
-from oidcgate.config.vault import resolve_references
+from oidcgate.config.vault import EnvVault
 from oidcgate.plugins import registry
 from oidcgate.plugins.base import Plugin
 from oidcgate.plugins.pdk import ConsumerIndex, PluginEnv
@@ -125,12 +124,13 @@ def _service_runtime(service: Service, balancers: dict[str, Balancer], upstream_
 
 
 def compile_snapshot(snapshot: Snapshot, env: PluginEnv, stats: WorkerStats,
-                     previous: Runtime | None = None) -> Runtime:
+                     previous: Runtime | None = None, vault: EnvVault | None = None) -> Runtime:
     """Build a Runtime; raises on a plugin that cannot be instantiated (the old runtime stays)."""
     targets_by_upstream: dict[str, list] = {}
     for target in snapshot.targets:
         targets_by_upstream.setdefault(target.upstream, []).append(target)  # type: ignore[arg-type]
-    upstream_tls = UpstreamContexts(snapshot.certificates, snapshot.ca_certificates)
+    vault = vault or EnvVault()
+    upstream_tls = UpstreamContexts(snapshot.certificates, snapshot.ca_certificates, vault)
     protocols = {s.host: (s.protocol, upstream_tls.for_service(s)[1]) for s in snapshot.services}
     upstreams = {u.name: u for u in snapshot.upstreams}
 
@@ -154,10 +154,11 @@ def compile_snapshot(snapshot: Snapshot, env: PluginEnv, stats: WorkerStats,
     for plugin in snapshot.plugins:
         if plugin.enabled:
             handler = registry.get(plugin.name)
-            config = resolve_references(plugin.config, os.environ)  # {vault://env/NAME} secrets, here only
+            config = vault.resolve(handler.CONFIG, plugin.config)  # secrets, here only
             instances[plugin.id] = handler(handler.validate_config(config), env,  # type: ignore[index]
                                            instance_id=plugin.id)
-    chains = build_chains(snapshot.routes, snapshot.plugins, instances)
+    chains = build_chains(snapshot.routes, snapshot.plugins, instances,
+                          {group.id: group.name for group in snapshot.consumer_groups})  # type: ignore[misc]
 
     routes: list[RouteRuntime] = []
     for route in snapshot.routes:
@@ -174,5 +175,7 @@ def compile_snapshot(snapshot: Snapshot, env: PluginEnv, stats: WorkerStats,
             service is not None and service.target.tracks,
             b'"route":%s,"service":%s' % (orjson.dumps(name), orjson.dumps(service_name or None))))
     router = Router((r.entity, r) for r in routes)
-    return Runtime(snapshot.hash, router, ConsumerIndex(list(snapshot.consumers)), routes, balancers,
-                   build_certificates(snapshot.certificates, snapshot.snis), list(instances.values()))
+    consumers = ConsumerIndex(list(snapshot.consumers), snapshot.consumer_groups, snapshot.consumer_group_consumers,
+                              snapshot.acls)
+    return Runtime(snapshot.hash, router, consumers, routes, balancers,
+                   build_certificates(snapshot.certificates, snapshot.snis, vault), list(instances.values()))

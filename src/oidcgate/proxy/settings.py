@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from oidcgate.config.vault import DEFAULT_ENV_PREFIX, EnvVault
+
 
 def cpu_count() -> int:
     try:
@@ -41,10 +43,15 @@ class Settings:
     cluster_key: str | None = None
     cluster_server_name: str | None = None
     log_level: str = "info"
+    vault_env_prefix: str = DEFAULT_ENV_PREFIX  # Kong's vault_env_prefix: `{vault://env/x}` reads <prefix>X
 
     @property
     def prefix_path(self) -> Path:
         return Path(self.prefix).resolve()
+
+    @property
+    def vault(self) -> EnvVault:
+        return EnvVault(self.vault_env_prefix)
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -7,7 +7,9 @@ is up, else 503) and `GET /metrics` (Prometheus text, summed over workers).
 Admin (Kong's DB-less endpoints): `GET /config` (`{"config": "<YAML>"}`), `POST /config` (the
 document as JSON or YAML, or a form field `config`; `?check_hash=1` answers 304 when nothing
 changed; 201 `{"configuration_hash": ...}`, or 400 with every error in Kong's shape) and
-`GET /status`. Like Kong's Admin API it has no authentication: keep it on loopback.
+`GET /status`. Like Kong's Admin API it has no authentication: keep it on loopback. It answers only
+local callers that are not web pages (`oidcgate.admin_guard`): Host must be localhost or an IP
+address of this listener, a non-local Origin is refused, and `POST /config` refuses text/plain.
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ from typing import TYPE_CHECKING, Any
 import uvicorn
 import yaml
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from oidcgate import __version__
+from oidcgate.admin_guard import AdminGuard
 from oidcgate.config import ConfigError, load, parse_text
 from oidcgate.proxy import metrics
 from oidcgate.tls.uvicorn import with_tls
@@ -156,7 +160,8 @@ def admin_app(master: Master) -> Starlette:
 
     return Starlette(routes=[Route("/config", get_config, methods=["GET"]),
                              Route("/config", post_config, methods=["POST"]),
-                             Route("/status", status)])
+                             Route("/status", status)],
+                     middleware=[Middleware(AdminGuard, token_required=False)])
 
 
 class EmbeddedServer(uvicorn.Server):

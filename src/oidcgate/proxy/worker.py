@@ -117,7 +117,7 @@ class Worker:
             return
         try:
             snapshot = pickle.loads(payload)  # our own master, over a private socketpair
-            runtime = compile_snapshot(snapshot, state.env, state.stats, state.runtime)
+            runtime = compile_snapshot(snapshot, state.env, state.stats, state.runtime, state.settings.vault)
         except Exception as exc:
             log.exception("worker %d: cannot apply the configuration", self.index)
             channel.write_json(writer, channel.APPLIED, {"hash": None, "error": f"{type(exc).__name__}: {exc}"})

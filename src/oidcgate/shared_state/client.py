@@ -87,6 +87,8 @@ class Keyspace:
 
     async def run(self, call: Callable[[aioredis.Redis], Awaitable[T]]) -> T:
         """Run `call` with this worker's client, bounded in time; any failure is RedisUnavailable."""
+        if asyncio.current_task() is None:  # driven outside a task (the proxy runs plugin phases eagerly):
+            return await asyncio.ensure_future(self.run(call))  # asyncio.timeout needs one
         try:
             async with asyncio.timeout(self.limit):
                 return await call(_client(self.config))

@@ -12,6 +12,9 @@ import os
 import ssl
 import tempfile
 from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from oidcgate.private_files import write_private
 
 # Mozilla's "intermediate" TLS 1.2 suites without DHE (Kong's default `ssl_cipher_suite`);
 # TLS 1.3 suites are OpenSSL's, all of them modern AEADs.
@@ -99,8 +102,6 @@ def _pem_file(text: str) -> Iterator[str]:
             os.close(fd)
         return
     with tempfile.TemporaryDirectory() as directory:  # 0700: only we can read the key meanwhile
-        path = os.path.join(directory, "pem")
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-        yield path
+        path = Path(directory) / "pem"
+        write_private(path, data)
+        yield str(path)

@@ -1,7 +1,8 @@
 """The default certificate: what a TLS listener presents when no SNI matches (Kong's `default.crt`).
 
 Generated into the prefix on first start, self-signed for `localhost`, one ECDSA and one RSA pair
-so every client finds a key type it speaks; keys are written 0600. Later starts reuse the files.
+so every client finds a key type it speaks; written through `private_files` (files 0600 in a 0700
+directory). Later starts reuse the files and tighten a key found readable by others.
 """
 
 from __future__ import annotations
@@ -9,10 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from oidcgate.cluster import certs
+from oidcgate.private_files import tighten
 
 COMMON_NAME = "localhost"
 DAYS = 10 * 365
-FILES = (("default-ecdsa", "ec"), ("default", "rsa"))
+FILES: tuple[tuple[str, certs.KeyType], ...] = (("default-ecdsa", "ec"), ("default", "rsa"))
 
 
 def ensure(prefix: Path) -> list[tuple[str, str]]:
@@ -20,8 +22,9 @@ def ensure(prefix: Path) -> list[tuple[str, str]]:
     pairs = []
     for stem, key_type in FILES:
         cert, key = prefix / "ssl" / f"{stem}.crt", prefix / "ssl" / f"{stem}.key"
-        if not (cert.is_file() and key.is_file()):
-            certs.generate(cert, key, days=DAYS, key_type=key_type, force=True,  # type: ignore[arg-type]
-                           common_name=COMMON_NAME)
+        if cert.is_file() and key.is_file():
+            tighten(key)
+        else:
+            certs.generate(cert, key, days=DAYS, key_type=key_type, force=True, common_name=COMMON_NAME)
         pairs.append((str(cert), str(key)))
     return pairs

@@ -8,14 +8,12 @@ established ones keep theirs, so a reload drops nothing.
 
 from __future__ import annotations
 
-import os
 import ssl
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 
 from oidcgate.config.certificates import SNI, Certificate
-from oidcgate.config.vault import resolve_references
+from oidcgate.config.vault import EnvVault
 from oidcgate.tls.contexts import server_context
-from oidcgate.tls.pem import check_pair, load_certificate
 
 
 class CertificateSet:
@@ -49,26 +47,17 @@ class CertificateSet:
         return len(self.exact) + len(self.leading) + len(self.trailing)
 
 
-def build(certificates: Sequence[Certificate], snis: Sequence[SNI],
-          environ: Mapping[str, str] | None = None) -> CertificateSet:
+def build(certificates: Sequence[Certificate], snis: Sequence[SNI], vault: EnvVault) -> CertificateSet:
     """One context per certificate that an SNI uses; keys' vault references resolve here.
 
-    Raises ConfigError (a reference that does not resolve) or ValueError (a resolved key that does
-    not match its certificate): the snapshot is then refused and the running one stays.
+    Raises ConfigError (a reference that does not resolve, a resolved key that does not match its
+    certificate): the snapshot is then refused and the running one stays.
     """
-    environ = os.environ if environ is None else environ
     contexts: dict[str, ssl.SSLContext] = {}
     used = {sni.certificate for sni in snis}
     for index, certificate in enumerate(certificates):
-        if certificate.id not in used:
-            continue
-        pairs = [(certificate.cert, certificate.key)]
-        if certificate.cert_alt is not None and certificate.key_alt is not None:
-            pairs.append((certificate.cert_alt, certificate.key_alt))
-        resolved = [(cert, resolve_references(key, environ, f"certificates[{index}].key")) for cert, key in pairs]
-        for cert, key in resolved:
-            check_pair(load_certificate(cert), key)
-        contexts[certificate.id] = server_context(resolved)
+        if certificate.id in used:
+            contexts[certificate.id] = server_context(certificate.pairs(vault, f"certificates[{index}]"))
     found = CertificateSet()
     for sni in snis:
         found.add(sni.name, contexts[sni.certificate])

@@ -8,13 +8,12 @@ another (a verified service must not reuse an unverified connection).
 
 from __future__ import annotations
 
-import os
 import ssl
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from oidcgate.config.certificates import CACertificate, Certificate
 from oidcgate.config.entities import Service
-from oidcgate.config.vault import resolve_references
+from oidcgate.config.vault import EnvVault
 from oidcgate.tls.contexts import client_context
 
 PLAIN = ""  # the pool key of plain-HTTP connections
@@ -24,10 +23,10 @@ class UpstreamContexts:
     """The upstream client contexts of one snapshot, by TLS setting."""
 
     def __init__(self, certificates: Sequence[Certificate], ca_certificates: Sequence[CACertificate],
-                 environ: Mapping[str, str] | None = None) -> None:
+                 vault: EnvVault) -> None:
         self.certificates = {c.id: c for c in certificates}
         self.cas = {c.id: c.cert for c in ca_certificates}
-        self.environ = os.environ if environ is None else environ
+        self.vault = vault
         self.built: dict[str, ssl.SSLContext] = {}
 
     def for_service(self, service: Service) -> tuple[ssl.SSLContext | None, str]:
@@ -47,5 +46,5 @@ class UpstreamContexts:
     def _client_pair(self, certificate_id: str | None) -> tuple[str, str] | None:
         if certificate_id is None:
             return None
-        certificate = self.certificates[certificate_id]
-        return certificate.cert, resolve_references(certificate.key, self.environ, "client_certificate.key")
+        # The primary pair: a client presents one certificate (Kong's client_certificate uses `cert`/`key`).
+        return self.certificates[certificate_id].pairs(self.vault, "client_certificate")[0]

@@ -86,7 +86,7 @@ class Gateway:
             if known.authorization is not None:
                 at = 4 * [name.lower() for name in fields[::4]].index(b"authorization")
                 fields[at:at + 4] = known.authorization
-            fields += known.fields
+            fields += known.all_fields()
         return known, fields
 
     async def basic(self, client_id: str, secret: str) -> Result:

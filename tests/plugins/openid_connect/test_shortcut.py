@@ -63,8 +63,12 @@ async def test_configs_whose_edits_a_shortcut_cannot_express(
 
 
 async def test_the_shortcut_carries_the_consumer(mock: MockProvider, gateway: MakeGateway) -> None:
-    svc = Consumer(username="svc")
+    svc = Consumer(id="0b9c7a36-5f0e-4c57-9d3a-2f1f6c1f0a11", username="svc")
     gw = gateway(config(mock, consumer_claim=["sub"], consumer_by=["username"]), consumers=[svc])
-    assert (await gw.basic("svc", MOCK_CLIENTS["svc"]["secret"])).ctx.consumer == svc
-    known, _ = gw.shortcut([("Authorization", BASIC)])
+    first = await gw.basic("svc", MOCK_CLIENTS["svc"]["secret"])
+    assert first.ctx.consumer == svc
+    assert first.upstream.get("X-Consumer-ID") == svc.id and first.upstream.get("X-Consumer-Username") == "svc"
+    assert first.upstream.get("X-Credential-Identifier") == "svc" and "X-Anonymous-Consumer" not in first.upstream
+    known, forwarded = gw.shortcut([("Authorization", BASIC)])
     assert known is not None and known.consumer == svc
+    assert forwarded == first.upstream.fields  # the consumer headers too

@@ -23,7 +23,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from oidcgate.controlplane.admin import clustering, declarative, entities, meta
+from oidcgate.admin_guard import AdminGuard
+from oidcgate.controlplane.admin import clustering, consumer_groups, declarative, entities, meta
 from oidcgate.controlplane.admin.context import AdminContext
 from oidcgate.controlplane.admin.responses import JSON
 from oidcgate.controlplane.errors import AdminError
@@ -91,7 +92,8 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 def create_app(store: Store, *, admin_token: str | None = None, node_id: str | None = None,
                configuration: Mapping[str, Any] | None = None,
                runtime_script: Callable[[], str] | None = None) -> Starlette:
-    """The Admin API on `store`. With `admin_token`, every request must send it in Kong-Admin-Token.
+    """The Admin API on `store`. With `admin_token`, every request must send it in Kong-Admin-Token;
+    without, only local callers that are not web pages are served (`oidcgate.admin_guard`).
 
     `configuration` is shown in `GET /`; `runtime_script` renders `GET /clustering/runtime-script`.
     The AdminContext is at `app.state.context`.
@@ -100,9 +102,10 @@ def create_app(store: Store, *, admin_token: str | None = None, node_id: str | N
     if node_id is not None:
         context.node_id = node_id
     middleware = [Middleware(AdminToken, token=admin_token)] if admin_token else []
-    middleware.append(Middleware(TrailingSlash))
+    middleware += [Middleware(AdminGuard, token_required=bool(admin_token)), Middleware(TrailingSlash)]
     app = Starlette(
-        routes=[*meta.routes(context), *entities.routes(store), *declarative.routes(store),
+        routes=[*meta.routes(context), *entities.routes(store), *consumer_groups.routes(store),
+                *declarative.routes(store),
                 *clustering.routes(context)],
         middleware=middleware,
         exception_handlers={AdminError: _admin_error, HTTPException: _http_error,

@@ -26,13 +26,16 @@ from oidcgate.controlplane.store import Scope, Store
 
 T = TypeVar("T")
 
-TOP_LEVEL = ("services", "routes", "consumers", "plugins", "upstreams", "certificates", "snis", "ca_certificates")
+TOP_LEVEL = ("services", "routes", "consumers", "plugins", "upstreams", "consumer_groups", "acls", "certificates",
+             "snis", "ca_certificates")
 # (parent kind, child kind, the child's reference to the parent)
 NESTED: tuple[tuple[str, str, str], ...] = (
     ("services", "routes", "service"),
     ("services", "plugins", "service"),
     ("routes", "plugins", "route"),
     ("consumers", "plugins", "consumer"),
+    ("consumers", "acls", "consumer"),
+    ("consumer_groups", "plugins", "consumer_group"),
     ("upstreams", "targets", "upstream"),
     ("certificates", "snis", "certificate"),
 )

@@ -31,7 +31,7 @@ def _parts(key: str) -> list[Any]:
             parts.append(int(index))
         else:
             parts.append(index)
-    if not parts or any(p is _APPEND for p in parts[:-1]) or isinstance(parts[0], int):
+    if not parts or any(p is _APPEND for p in parts[:-1]) or not isinstance(parts[0], str):
         raise BadRequest(f"invalid form field name '{key}'")
     return parts
 

@@ -114,6 +114,8 @@ def _field(prop: dict[str, Any], defs: dict[str, Any], required: bool = False) -
         field["between"] = [low, high]
     if nullable and not required:
         field.setdefault("default", None)
+    if prop.get("referenceable"):  # Kong marks the strings: `elements` of an array of secrets
+        (field["elements"] if field["type"] == "array" else field)["referenceable"] = True
     return field
 
 

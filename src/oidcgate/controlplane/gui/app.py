@@ -7,7 +7,7 @@ every read and write, so the GUI can do exactly what the API allows and nothing 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
+from oidcgate.admin_guard import AdminGuard
 from oidcgate.controlplane.gui.admin_client import AdminClient, AdminError
 from oidcgate.controlplane.gui.pages import auth, consumers, overview, plugins, routes, runtime, services
 from oidcgate.controlplane.gui.security import (
@@ -41,14 +42,14 @@ async def _error_page(request: Request, exc: Exception) -> Response:
     return render(request, "error.html", {"title": title, "message": message, "back": "/"}, status=status)
 
 
-def create_app(admin_app: ASGIApp, *, admin_token: str | None, allowed_hosts: Collection[str] = (),
-               session_max_age: int = 8 * 3600, secret: bytes | None = None) -> Starlette:
+def create_app(admin_app: ASGIApp, *, admin_token: str | None, session_max_age: int = 8 * 3600,
+               secret: bytes | None = None) -> Starlette:
     """The GUI app.
 
     admin_token: the control plane's admin token; when set, the GUI asks for it on a login page and
-    sends it to the Admin API. allowed_hosts: Host names served besides loopback ones when there is
-    no token (e.g. the --gui-listen address). secret: the session signing key; a random one per
-    process by default, so a restart signs everybody out.
+    sends it to the Admin API; when not, only local callers that are not other sites' pages are served
+    (`oidcgate.admin_guard`). secret: the session signing key; a random one per process by default,
+    so a restart signs everybody out.
     """
     client = AdminClient(admin_app, admin_token)
     codec = SessionCodec(admin_token, max_age=session_max_age, secret=secret)
@@ -63,7 +64,8 @@ def create_app(admin_app: ASGIApp, *, admin_token: str | None, allowed_hosts: Co
                 *plugins.routes, *runtime.routes, Mount("/static", StaticFiles(directory=STATIC_DIR), name="static")],
         middleware=[
             Middleware(SecurityHeadersMiddleware),
-            Middleware(GuardMiddleware, codec=codec, admin_token=admin_token, allowed_hosts=allowed_hosts),
+            Middleware(AdminGuard, token_required=bool(admin_token)),
+            Middleware(GuardMiddleware, codec=codec, admin_token=admin_token),
         ],
         exception_handlers={AdminError: _error_page, HTTPException: _error_page},
         lifespan=lifespan,

@@ -6,8 +6,9 @@
 - CSRF: a synchronizer token derived from the session id (HMAC), carried by every form and checked
   on every state-changing request before any handler runs; a new session (login, logout) gets a
   new token.
-- Without an admin token only loopback Host names are served, so a DNS-rebinding page cannot
-  drive the GUI of a developer machine.
+- Host, Origin and Sec-Fetch-Site are checked by `oidcgate.admin_guard` (the Admin API's guard)
+  in front of this middleware: without an admin token a DNS-rebinding page cannot drive the GUI
+  of a developer machine, and a cross-site form is refused even before its CSRF token is checked.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import hmac
 import json
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Collection, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, quote
@@ -36,7 +37,6 @@ MAX_FORM_BYTES = 1 << 20
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 STATIC_PREFIX = "/static/"
 PUBLIC_PREFIXES = ("/login", STATIC_PREFIX)
-LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
@@ -177,26 +177,14 @@ class SecurityHeadersMiddleware:
 class GuardMiddleware:
     """Session cookie in, login gate, CSRF check on every unsafe method, session cookie out."""
 
-    def __init__(self, app: ASGIApp, *, codec: SessionCodec, admin_token: str | None,
-                 allowed_hosts: Collection[str] = ()) -> None:
+    def __init__(self, app: ASGIApp, *, codec: SessionCodec, admin_token: str | None) -> None:
         self.app = app
         self.codec = codec
         self.admin_token = admin_token
-        self.allowed_hosts = LOOPBACK_HOSTS | {h.lower() for h in allowed_hosts}
-
-    def _host_allowed(self, scope: Scope) -> bool:
-        if self.admin_token is not None:
-            return True
-        host = (_header(scope, b"host") or "").strip().lower()
-        name = host[: host.find("]") + 1] if host.startswith("[") else host.partition(":")[0]
-        return name in self.allowed_hosts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
-            return
-        if not self._host_allowed(scope):
-            await _plain(send, 421, "This GUI only answers on loopback host names unless an admin token is set.")
             return
         if scope["path"].startswith(STATIC_PREFIX) and scope["method"] in SAFE_METHODS:
             await self.app(scope, receive, send)  # public files: no session needed, no cookie set

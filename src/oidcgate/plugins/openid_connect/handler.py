@@ -73,6 +73,7 @@ class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
         self.consumer_path = tuple(config.consumer_claim) if config.consumer_claim else None
         self.scopes_path = tuple(config.scopes_claim)
         self.groups_path = tuple(config.groups_claim)
+        self.authenticated_groups_path = tuple(config.authenticated_groups_claim or ()) or None
         self.query_names = tuple(name for name, types in (
             (credentials.ACCESS_TOKEN, self.flows.bearer_types), (credentials.CLIENT_ID, self.flows.client_types))
             if "query" in types)
@@ -156,12 +157,14 @@ class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
         token_value = self.token_prefix + outcome.token
         token_raw = token_value.encode("latin-1")
         consumer = self._consumer(ctx, claims)
+        credential = {"id": claims.get("sub") or claims.get("client_id"), "issuer": claims.get("iss"),
+                      "method": outcome.method}
         known = None
         if self.shortcut_ok and authorization is not None:
             replace = None  # (as `access` decides: the token header is Authorization, or none)
             if self.token_header is not None and authorization != token_raw:
                 replace = encode_field(self.token_header, token_value)
-            known = Known(tuple(claim_fields), replace, consumer)
+            known = Known(tuple(claim_fields), replace, consumer, credential)
         return Prepared(
             outcome=outcome,
             claim_fields=tuple(claim_fields),
@@ -169,15 +172,22 @@ class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
             token_raw=token_raw,
             known=known,
             consumer=consumer,
-            credential={"id": claims.get("sub") or claims.get("client_id"), "issuer": claims.get("iss"),
-                        "method": outcome.method},
+            credential=credential,
             identity=Identity(
                 subject=subject if isinstance(subject, str) else None,
                 client_id=client_id if isinstance(client_id, str) else None,
                 scopes=tuple(sorted(claim_values(claim_at(claims, self.scopes_path)))),
                 groups=tuple(sorted(claim_values(claim_at(claims, self.groups_path)))),
+                authenticated_groups=self._authenticated_groups(claims),
                 claims=claims, source=f"{NAME}:{outcome.method}"),
         )
+
+    def _authenticated_groups(self, claims: dict[str, Any]) -> tuple[str, ...] | None:
+        """Kong's `authenticated_groups_claim`: None when unset or when the token has no such claim."""
+        if self.authenticated_groups_path is None:
+            return None
+        value = claim_at(claims, self.authenticated_groups_path)
+        return None if value is None else tuple(sorted(claim_values(value)))
 
     def _consumer(self, ctx: Context, claims: dict[str, Any]) -> Consumer | None:
         """The consumer named by `consumer_claim` (Kong's consumer mapping), or None if not configured."""

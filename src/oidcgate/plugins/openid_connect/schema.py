@@ -27,7 +27,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from oidcgate.config.types import HeaderName
+from oidcgate.config.types import REFERENCEABLE, HeaderName
 from oidcgate.plugins.base import PluginConfig
 
 DISCOVERY_SUFFIX = "/.well-known/openid-configuration"
@@ -132,9 +132,11 @@ class OpenIDConnectConfig(PluginConfig):
                                     "(`.../.well-known/openid-configuration`).")
     client_id: list[Secret] | None = Field(
         default=None, description="The plugin's own client id(s) at the identity provider, used to call the "
-                                  "introspection endpoint (the first entry). Never lets a request through.")
+                                  "introspection endpoint (the first entry). Never lets a request through.",
+        json_schema_extra=REFERENCEABLE)
     client_secret: list[Secret] | None = Field(
-        default=None, description="The secret(s) for `client_id`, same order. Never echoed or logged.")
+        default=None, description="The secret(s) for `client_id`, same order. Never echoed or logged.",
+        json_schema_extra=REFERENCEABLE)
     client_auth: list[ClientAuth] | None = Field(
         default=None, description="How the plugin authenticates its own client at the provider: "
                                   "`client_secret_basic`, `client_secret_post` or `private_key_jwt` (same "
@@ -147,7 +149,8 @@ class OpenIDConnectConfig(PluginConfig):
         default_factory=lambda: ["openid"],
         description="Scopes requested with the client credentials grant. Kong's default is [\"openid\"], but "
                     "Okta and the embedded identity provider refuse `openid` for client credentials: set "
-                    "the API's scopes (e.g. [\"orders:read\"]) or [] to get the client's default scopes.")
+                    "the API's scopes (e.g. [\"orders:read\"]) or [] to get the client's default scopes.",
+        json_schema_extra=REFERENCEABLE)
     auth_methods: list[AuthMethod] = Field(
         default_factory=lambda: list[AuthMethod](["client_credentials", "bearer", "introspection"]), min_length=1,
         description="Which authentication methods a request may use: `client_credentials`, `bearer`, "
@@ -179,6 +182,9 @@ class OpenIDConnectConfig(PluginConfig):
     groups_required: list[RequiredEntry] | None = Field(
         default=None, description="Required groups (AND within an entry, OR between entries); else 403.")
     groups_claim: ClaimPath = Field(default_factory=lambda: ["groups"], description="Path of the groups claim.")
+    authenticated_groups_claim: ClaimPath | None = Field(
+        default=None, description="Path of the claim whose values are the authenticated groups, which the "
+                                  "`acl` plugin checks (for a request without a consumer). Unset: none.")
     roles_required: list[RequiredEntry] | None = Field(
         default=None, description="Required roles (AND within an entry, OR between entries); else 403.")
     roles_claim: ClaimPath = Field(default_factory=lambda: ["roles"], description="Path of the roles claim.")

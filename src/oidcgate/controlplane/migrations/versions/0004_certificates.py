@@ -1,7 +1,7 @@
 """TLS entities: certificates, their SNIs, and CA certificates.
 
-Revision ID: 0003_certificates
-Revises: 0002_clustering
+Revision ID: 0004_certificates
+Revises: 0003_consumer_groups_acls
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003_certificates"
-down_revision = "0002_clustering"
+revision = "0004_certificates"
+down_revision = "0003_consumer_groups_acls"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,1 @@
+"""Coverage-guided fuzzing (atheris, libFuzzer) of what strangers can send: see `fuzz.run`."""

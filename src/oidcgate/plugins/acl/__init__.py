@@ -1,0 +1,1 @@
+"""Kong's acl plugin: allow or deny by group."""

@@ -1,0 +1,30 @@
+"""What a request is counted as (Kong's `limit_by`), falling back to the client IP as Kong does."""
+
+from __future__ import annotations
+
+from oidcgate.plugins.pdk import Context
+from oidcgate.plugins.rate_limiting.schema import RateLimitingConfig
+
+
+def identifier(ctx: Context, config: RateLimitingConfig) -> str:
+    found: str | None = None
+    limit_by = config.limit_by
+    if limit_by == "consumer":
+        found = ctx.consumer.id if ctx.consumer is not None else _credential(ctx)
+    elif limit_by == "credential":
+        found = _credential(ctx)
+    elif limit_by == "service":
+        found = ctx.service.id if ctx.service is not None else None
+    elif limit_by == "header":
+        found = ctx.request.headers.get(config.header_name)  # type: ignore[arg-type]
+    elif limit_by == "path":
+        found = config.path if ctx.request.path == config.path else None
+    elif limit_by == "consumer-group" and ctx.consumer is not None:
+        groups = ctx.consumers.groups(ctx.consumer.id)
+        found = groups[0].id if groups else None
+    return found if found is not None else ctx.request.client_ip
+
+
+def _credential(ctx: Context) -> str | None:
+    value = ctx.credential.get("id") if ctx.credential else None
+    return None if value is None else str(value)
