@@ -102,3 +102,57 @@ async def test_ca_certificates_and_services_that_use_them(admin: httpx.AsyncClie
     assert missing.status_code == 400 and missing.json()["name"] == "foreign key violation"
     plain = await admin.post("/services", json={"name": "plain", "url": "http://u.test", "tls_verify": True})
     assert plain.status_code == 400 and "'protocol' is 'https'" in plain.text
+
+
+async def test_snis_shorthand_on_writes_and_responses(admin: httpx.AsyncClient, ca: CA) -> None:
+    """Kong's certificates DAO: `snis` on POST/PATCH/PUT sets exactly those SNIs, every answer lists them
+    sorted, and /certificates/{sni} names the certificate by one of them."""
+    issued, other = ca.issue("a.test", "b.test"), ca.issue("c.test")
+    certificate = await created(admin, "/certificates", cert=issued.cert, key=issued.key,
+                                snis=["b.test", "A.Test"])
+    assert certificate["snis"] == ["a.test", "b.test"]
+    by_sni = (await admin.get("/certificates/b.test")).json()
+    assert (by_sni["id"], by_sni["snis"]) == (certificate["id"], ["a.test", "b.test"])
+    assert (await admin.get("/snis/a.test")).json()["certificate"] == {"id": certificate["id"]}
+    nested = (await admin.get("/certificates/a.test/snis")).json()["data"]
+    assert sorted(s["name"] for s in nested) == ["a.test", "b.test"]
+    listed = (await admin.get("/certificates")).json()["data"]
+    assert [c["snis"] for c in listed] == [["a.test", "b.test"]]
+
+    patched = await admin.patch(f"/certificates/{certificate['id']}", json={"snis": ["b.test", "*.wild.test"]})
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["snis"] == ["*.wild.test", "b.test"]
+    assert (await admin.get("/snis/a.test")).status_code == 404
+    tagged = await admin.patch("/certificates/b.test", json={"tags": ["edge"]})  # no snis: they stay
+    assert (tagged.json()["tags"], tagged.json()["snis"]) == (["edge"], ["*.wild.test", "b.test"])
+
+    taken = await admin.post("/certificates", json={"cert": other.cert, "key": other.key, "snis": ["b.test"]})
+    assert taken.status_code == 400
+    assert taken.json()["fields"] == {
+        "snis": f"b.test already associated with existing certificate '{certificate['id']}'"}
+    duplicated = await admin.post("/certificates", json={"cert": other.cert, "key": other.key,
+                                                          "snis": ["c.test", "C.TEST"]})
+    assert duplicated.json()["fields"] == {"snis": "c.test is duplicated"}
+    invalid = await admin.post("/certificates", json={"cert": other.cert, "key": other.key, "snis": ["c.test:443"]})
+    assert invalid.json()["fields"] == {"snis": "invalid SNI 'c.test:443': must not have a port"}
+    assert len((await admin.get("/certificates")).json()["data"]) == 1  # nothing of the refused writes stored
+
+    put_new = await admin.put("/certificates/c.test", json={"cert": other.cert, "key": other.key})
+    assert put_new.status_code == 200, put_new.text
+    assert put_new.json()["snis"] == ["c.test"] and put_new.json()["id"] != certificate["id"]
+    cleared = await admin.put("/certificates/c.test", json={"cert": other.cert, "key": other.key, "snis": None})
+    assert (cleared.json()["id"], cleared.json()["snis"]) == (put_new.json()["id"], [])
+
+    assert (await admin.get("/certificates/nowhere.test")).json() == {"message": "SNI not found"}
+    assert (await admin.delete("/certificates/nowhere.test")).status_code == 404
+    assert (await admin.delete("/certificates/b.test")).status_code == 204
+    assert (await admin.get("/snis")).json()["data"] == []
+
+
+async def test_snis_shorthand_in_a_form_body(admin: httpx.AsyncClient, ca: CA) -> None:
+    issued = ca.issue("form.test")
+    response = await admin.post("/certificates", data={"cert": issued.cert, "key": issued.key, "snis[]": "form.test"})
+    assert response.status_code == 201, response.text
+    assert response.json()["snis"] == ["form.test"]
+    single = await admin.patch(f"/certificates/{response.json()['id']}", data={"snis": "www.form.test"})
+    assert single.json()["snis"] == ["www.form.test"]

@@ -38,7 +38,7 @@ def _key(value: str) -> str:
     return value
 
 
-def _sni_name(value: str) -> str:
+def sni_name(value: str) -> str:
     """Kong's `wildcard_host`: a host name without a port, one `*` as its leftmost or rightmost label."""
     name = value.lower()
     if ":" in name and not name.startswith("["):
@@ -65,7 +65,7 @@ KeyPEM = Annotated[str, Field(description=_KEY_DESCRIPTION, json_schema_extra=RE
 # The marker must sit on the optional field itself: pydantic drops a Field() nested in a union member.
 OptionalKeyPEM = Annotated[str | None, Field(description=_KEY_DESCRIPTION, json_schema_extra=REFERENCEABLE),
                            AfterValidator(lambda value: None if value is None else _key(value))]
-SNIName = Annotated[str, AfterValidator(_sni_name)]
+SNIName = Annotated[str, AfterValidator(sni_name)]
 
 
 class Certificate(Entity):

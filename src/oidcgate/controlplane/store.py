@@ -271,6 +271,18 @@ class Store:
             raise NotFound()
         return orjson.loads(row)
 
+    def sni_names(self, certificate_ids: Sequence[str]) -> dict[str, list[str]]:
+        """The SNI names of each certificate, sorted (Kong's `snis` on certificates), one query."""
+        table = tables.snis
+        names: dict[str, list[str]] = {certificate_id: [] for certificate_id in certificate_ids}
+        if names:
+            query = select(table.c.certificate_id, table.c.name).where(
+                table.c.certificate_id.in_(list(names))).order_by(table.c.name)
+            with self.engine.connect() as conn:
+                for row in conn.execute(query):
+                    names[row.certificate_id].append(row.name)
+        return names
+
     def plugin_names_in_use(self) -> list[str]:
         with self.engine.connect() as conn:
             return sorted(conn.execute(select(tables.plugins.c.name).distinct()).scalars())
@@ -302,6 +314,36 @@ class Store:
             if existing is None:
                 raise NotFound()
             return self._save(tx, kind, _merge(existing, patch), existing=existing)
+
+    def save_certificate(self, certificate_id: str | None, data: Mapping[str, Any], snis: Sequence[str] | None,
+                         *, patch: bool = False) -> Entity:
+        """Kong's certificates DAO: write a certificate (create, PUT `certificate_id`, or PATCH it) and, when
+        `snis` is given, make exactly those names point at it, in one transaction. A name of another
+        certificate is refused before anything changes (Kong's message). Returns the certificate with
+        its sorted `snis`."""
+        with self._transaction() as tx:
+            existing = tx.find("certificates", certificate_id) if certificate_id is not None else None
+            if patch and existing is None:
+                raise NotFound()
+            raw = _merge(existing, data) if patch and existing else \
+                {**data, **({"id": certificate_id} if certificate_id else {})}
+            target = existing["id"] if existing else certificate_id
+            owners = {sni["name"]: sni["certificate"] for sni in tx.entities["snis"].values()}
+            for name in snis or ():
+                owner = owners.get(name)
+                if owner is not None and owner != target:
+                    raise SchemaViolation([FieldError(
+                        "snis", f"{name} already associated with existing certificate '{owner}'")])
+            certificate = self._save(tx, "certificates", raw, existing=existing)
+            current = {sni["name"]: sni["id"] for sni in tx.entities["snis"].values()
+                       if sni["certificate"] == certificate["id"]}
+            if snis is not None:
+                for name in current.keys() - set(snis):
+                    tx.remove("snis", current.pop(name))
+                for name in sorted(set(snis) - current.keys()):
+                    current[name] = self._save(tx, "snis", {"name": name, "certificate": certificate["id"]},
+                                               existing=None)["id"]
+            return {**certificate, "snis": sorted(current)}
 
     def delete(self, kind: str, key: str, scope: Scope | None = None) -> bool:
         """Delete like Kong: refused while routes use a service, cascading to plugins and targets.
