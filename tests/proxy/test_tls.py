@@ -174,3 +174,22 @@ def test_key_references_resolve_through_the_vault_prefix_and_are_checked_with_th
     for secret in (ecdsa_pair.key, rsa_pair.key, pki.b.key):
         body = secret.splitlines()[1]
         assert body not in unprefixed.text + mismatched.text + plane.proc.output()
+
+
+def test_a_route_limited_to_http_never_matches_over_tls(dataplane: StartDP, echo_port: int) -> None:
+    """Kong's router requires `net.protocol == "http"` of such a route: over TLS another route may match,
+    else 404; plain HTTP still reaches it (an https-only route keeps answering plain HTTP with 426)."""
+    echo = f"http://127.0.0.1:{echo_port}"
+    plane = dataplane({"_format_version": "3.0", "services": [
+        {"name": "plain", "url": f"{echo}/anything/plain", "routes": [
+            {"name": "plain-only", "paths": ["/api/v1"], "protocols": ["http"]},
+            {"name": "alone", "paths": ["/alone"], "protocols": ["http"]}]},
+        {"name": "tls", "url": f"{echo}/anything/tls", "routes": [
+            {"name": "tls-fallback", "paths": ["/api"], "protocols": ["https"]}]}]}, tls=True)
+    assert httpx.get(f"{plane.url}/api/v1/x", timeout=5).json()["url"] == f"{echo}/anything/plain/x"
+    over_tls = tls_client.request(tls_port(plane), "a.test", "/api/v1/x")
+    assert (over_tls.status, json.loads(over_tls.body)["url"]) == (200, f"{echo}/anything/tls/v1/x")
+    assert httpx.get(f"{plane.url}/alone", timeout=5).status_code == 200
+    missed = tls_client.request(tls_port(plane), "a.test", "/alone")
+    assert (missed.status, json.loads(missed.body)) == (404, {"message": "no Route matched with those values"})
+    assert httpx.get(f"{plane.url}/api/x", timeout=5).status_code == 426

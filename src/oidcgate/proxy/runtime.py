@@ -65,7 +65,8 @@ class RouteRuntime:
 @dataclass
 class Runtime:
     hash: str
-    router: Router[RouteRuntime]
+    router: Router[RouteRuntime]  # plain HTTP requests
+    tls_router: Router[RouteRuntime]  # requests over TLS: without the routes limited to http
     consumers: ConsumerIndex
     routes: list[RouteRuntime]
     balancers: dict[str, Balancer]
@@ -175,7 +176,12 @@ def compile_snapshot(snapshot: Snapshot, env: PluginEnv, stats: WorkerStats,
             service is not None and service.target.tracks,
             b'"route":%s,"service":%s' % (orjson.dumps(name), orjson.dumps(service_name or None))))
     router = Router((r.entity, r) for r in routes)
+    # Kong's router adds `net.protocol == "http"` to a route whose protocols are only http, so a request
+    # over TLS never matches it (another route may; else 404). An https-only route still matches plain
+    # HTTP: it answers with its https_redirect_status_code.
+    over_tls = [r for r in routes if "https" in r.entity.protocols]
+    tls_router = router if len(over_tls) == len(routes) else Router((r.entity, r) for r in over_tls)
     consumers = ConsumerIndex(list(snapshot.consumers), snapshot.consumer_groups, snapshot.consumer_group_consumers,
                               snapshot.acls)
-    return Runtime(snapshot.hash, router, consumers, routes, balancers,
+    return Runtime(snapshot.hash, router, tls_router, consumers, routes, balancers,
                    build_certificates(snapshot.certificates, snapshot.snis, vault), list(instances.values()))

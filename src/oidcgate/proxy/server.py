@@ -325,7 +325,7 @@ class ClientConnection(asyncio.Protocol):
             exchange.local = (503, errors.NO_CONFIG)
         else:
             exchange.runtime = runtime
-            router = runtime.router
+            router = runtime.tls_router if listener.tls else runtime.router
             match = router.match(method, host, path, self._route_headers() if router.header_names else None)
             if match is None:
                 exchange.local = (404, errors.NO_ROUTE)
