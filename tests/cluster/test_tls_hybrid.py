@@ -3,16 +3,22 @@ rotated through the control plane while clients keep sending requests, none of t
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ssl
 import threading
 import time
+import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from tests.cluster.topology import cluster_files, control_plane, data_plane, echo, wait_until
+from oidcgate import __version__
+from oidcgate.cluster.client import ClusterClient
+from oidcgate.config import load
+from tests.cluster.topology import ClusterFiles, cluster_files, control_plane, data_plane, echo, wait_until
 from tests.support import tls_client
 from tests.support.pki import CA
 from tests.support.processes import free_port
@@ -115,3 +121,59 @@ def test_admin_api_over_tls_keeps_the_guard_and_refuses_plain_http(tmp_path: Pat
             httpx.get(cp.admin.replace("https://", "http://") + "/services", timeout=5)
     finally:
         cp.stop()
+
+
+def test_a_data_plane_older_than_tls_gets_a_config_it_can_load_or_the_reason(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A 0.1 data plane (no TLS listener, no upstream verification) gets the configuration without its
+    certificates; once a service asks for tls_verify it gets none, and the control plane says why."""
+    ca = CA()
+    files = cluster_files(tmp_path)
+    cp = control_plane(tmp_path, files)
+    try:
+        with httpx.Client(base_url=cp.admin, timeout=10) as admin:
+            issued = ca.issue("a.test")
+            assert admin.post("/certificates", json={"cert": issued.cert, "key": issued.key,
+                                                     "snis": ["a.test"]}).status_code == 201
+            assert admin.post("/services", json={"name": "billing", "url": "https://billing.test"}).status_code == 201
+            received = asyncio.run(_first_config(cp.cluster, files, "0.1.0"))
+            assert "certificates" not in received and "snis" not in received
+            assert load(received).services[0].name == "billing"  # loadable, and what a 0.1 loader accepts
+            assert set(received) == {"_format_version", "services"}
+            current = asyncio.run(_first_config(cp.cluster, files, __version__))
+            assert [sni["name"] for sni in current["snis"]] == ["a.test"]
+
+            assert admin.patch("/services/billing", json={"tls_verify": True}).status_code == 200
+            wait_until(lambda: asyncio.run(_first_config(cp.cluster, files, __version__))["services"][0]
+                       .get("tls_verify") is True, 20, 0.1)  # the control plane pushes the change
+            with pytest.raises(TimeoutError):
+                asyncio.run(_first_config(cp.cluster, files, "0.1.0", timeout=2))
+            rows = {row["hostname"]: row for row in admin.get("/clustering/data-planes").json()["data"]}
+            assert rows["dp-0.1.0"]["sync_status"] == "kong_version_incompatible"
+    finally:
+        cp.stop()
+    reason = ("services[0].tls_verify: data plane version 0.1 cannot enforce upstream TLS verification and client "
+              "certificates (added in 0.2); upgrade it to 0.2 or newer")
+    assert f"no configuration sent: {reason}" in caplog.text  # what the data plane was told
+    assert reason in cp.proc.output()
+
+
+async def _first_config(cluster: str, files: ClusterFiles, version: str, timeout: float = 10) -> dict[str, Any]:
+    """Connect as a data plane of `version` and return the first configuration pushed to it."""
+    received: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+
+    async def apply(doc: dict[str, Any]) -> str:
+        if not received.done():
+            received.set_result(doc)
+        return ""
+
+    client = ClusterClient(cluster, files.cert, files.key, apply, lambda: "",
+                           node_id=str(uuid.uuid5(uuid.NAMESPACE_DNS, version)), hostname=f"dp-{version}",
+                           version=version)
+    task = asyncio.create_task(client.run())
+    try:
+        return await asyncio.wait_for(received, timeout)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
