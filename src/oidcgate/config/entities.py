@@ -46,7 +46,7 @@ class Service(Entity):
     read_timeout: TimeoutMs = 60000
     enabled: bool = True
     tls_verify: bool | None = Field(default=None, description="Verify the upstream's certificate (https only).")
-    tls_verify_depth: int | None = Field(default=None, ge=0, le=64, description="Longest chain accepted.")
+    tls_verify_depth: int | None = Field(default=None, ge=0, le=64, description="Kong's longest chain accepted: stored, not enforced (OpenSSL's default depth applies).")
     ca_certificates: list[UUIDStr] | None = Field(default=None, description="ids of ca_certificates to trust.")
     client_certificate: Reference | None = Field(default=None, description="Certificate for mutual TLS upstream.")
 

@@ -1,5 +1,7 @@
 """TLS to upstream services, Kong's way: `tls_verify` (off unless set), `ca_certificates` (the CAs to
-trust instead of the system store), `client_certificate` (mutual TLS) and `tls_verify_depth`.
+trust instead of the system store) and `client_certificate` (mutual TLS). `tls_verify_depth` is stored but
+not enforced: Python's `ssl` has no depth setting, and checking the verified chain after the handshake
+needs `SSLObject.get_verified_chain()`, which arrives with Python 3.13 (this runs on 3.11).
 
 One client context per distinct setting, built once per snapshot. Each setting also has a pool
 key, so the keep-alive pool never hands a connection made with one setting to a service with
