@@ -36,6 +36,7 @@ from oidcgate.proxy.settings import Settings
 from oidcgate.proxy.state import WorkerState
 from oidcgate.proxy.upstream import UpstreamConnection
 from oidcgate.proxy.worker import settle_heap
+from oidcgate.tls.upstream import PLAIN
 
 UPSTREAM = "http://127.0.0.1:9"  # never connected: the pool is given a stand-in connection
 _BODY = b'{"message":"hello from the bench upstream"}'
@@ -80,7 +81,7 @@ class Worker:
         self.client = Transport()
         self.conn = ClientConnection(self.state, Listener(8000, 65536, 100))
         self.conn.connection_made(self.client)  # type: ignore[arg-type]
-        address = ("127.0.0.1", 9, False)
+        address = ("127.0.0.1", 9, PLAIN)
         self.upstream = UpstreamConnection(self.state.pool, address)
         self.upstream_transport = Transport()
         self.upstream.transport = self.upstream_transport  # type: ignore[assignment]

@@ -87,12 +87,13 @@ def target() -> Target:
     from oidcgate.proxy.settings import Settings
     from oidcgate.proxy.state import WorkerState
     from oidcgate.proxy.upstream import UpstreamConnection
+    from oidcgate.tls.upstream import PLAIN
 
     loop = asyncio.new_event_loop()
     state = WorkerState(loop, Settings(), access_log=AccessLog("off"))
     state.swap(compile_snapshot(load(DOC), state.env, state.stats))
     listener = Listener(8000, 8192, 100)
-    address = ("127.0.0.1", 9, False)
+    address = ("127.0.0.1", 9, PLAIN)
 
     def check_upstream(sent: bytes) -> None:
         heads = Heads()

@@ -15,7 +15,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -24,6 +24,7 @@ from websockets.http11 import Request, Response
 
 from oidcgate.cluster import compat, protocol, tls
 from oidcgate.cluster.protocol import DataPlaneStatus, Error, Heartbeat, Hello, Reconfigure, SyncStatus
+from oidcgate.config import declarative
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +33,39 @@ StatusSink = Callable[[DataPlaneStatus], Awaitable[None]]
 
 
 @dataclass(frozen=True)
+class _Variant:
+    """What data planes of one version get: a frame with its hash, or a verdict saying why not."""
+
+    hash: str
+    frame: bytes
+    verdict: compat.Verdict
+
+
+@dataclass(frozen=True)
 class _Payload:
-    """One exported snapshot, compressed once for every data plane."""
+    """One exported snapshot, compressed once for every data plane (once per older version that needs
+    its own copy, see `compat.for_data_plane`)."""
 
     hash: str
     frame: bytes
     plugins: frozenset[str]
+    doc: dict[str, Any]
+    variants: dict[tuple[int, int], _Variant] = field(default_factory=dict)
+
+    def variant(self, version: tuple[int, int]) -> _Variant:
+        found = self.variants.get(version)
+        if found is None:
+            doc, verdict = compat.for_data_plane(self.doc, version)
+            if doc is self.doc:
+                found = _Variant(self.hash, self.frame, verdict)
+            else:
+                config_hash = declarative.config_hash(doc)
+                message = Reconfigure(config=doc, hash=config_hash, timestamp=time.time())
+                frame = protocol.encode(message)
+                assert isinstance(frame, bytes)
+                found = _Variant(config_hash, frame, verdict)
+            self.variants[version] = found
+        return found
 
 
 class ClusterServer:
@@ -109,7 +137,7 @@ class ClusterServer:
                 message = Reconfigure(config=doc, hash=config_hash, timestamp=time.time())
                 frame = await asyncio.to_thread(protocol.encode, message)  # large configs: off the loop
                 assert isinstance(frame, bytes)
-                self._current = _Payload(config_hash, frame, compat.plugins_used(doc))
+                self._current = _Payload(config_hash, frame, compat.plugins_used(doc), doc)
             return self._current
 
     def _track(self, work: Coroutine[Any, Any, None]) -> None:
@@ -189,8 +217,15 @@ class _Peer:
         self._task = asyncio.create_task(self._send_loop(), name=f"cluster-send-{status.id}")
 
     def offer(self, payload: _Payload) -> tuple[bool, bool]:
-        """Queue `payload` if this data plane may and should get it: (sync_status changed, config queued)."""
+        """Queue `payload` (or its copy for this data plane's version) if this data plane may and should
+        get it: (sync_status changed, config queued)."""
         verdict = self._version_verdict
+        variant = None
+        if verdict[0] is SyncStatus.NORMAL:
+            version = compat.major_minor(self.status.version)
+            assert version is not None  # a version that does not parse is never NORMAL
+            variant = payload.variant(version)
+            verdict = variant.verdict
         if verdict[0] is SyncStatus.NORMAL:
             verdict = compat.check_plugins(payload.plugins, self._plugins, self._cp_plugins)
         status, reason = verdict
@@ -199,13 +234,16 @@ class _Peer:
         if reason is not None:
             if reason != self._reason_sent:
                 self._reason_sent = reason
+                log.warning("data plane %s (version %s): no configuration sent: %s", self.status.id,
+                            self.status.version, reason)
                 self._queue(protocol.encode(Error(message=f"no configuration sent: {reason}")))
             return changed, False
-        if payload.hash in (self.status.config_hash, self._queued_hash):
+        assert variant is not None  # NORMAL came through the version's variant
+        if variant.hash in (self.status.config_hash, self._queued_hash):
             return changed, False
-        self._queued_hash = payload.hash
+        self._queued_hash = variant.hash
         self._reason_sent = None
-        self._queue(payload.frame)
+        self._queue(variant.frame)
         return changed, True
 
     def _queue(self, frame: str | bytes) -> None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from oidcgate.cluster.protocol import parse_address
+from oidcgate.tls.listen import parse_listen
 
 DEFAULT_PREFIX = "./.oidcgate-cp"
 DEFAULTS = {
@@ -19,7 +20,9 @@ DEFAULTS = {
 OPTIONS: tuple[tuple[str, str], ...] = (
     ("--database", "sqlite:///PREFIX/oidcgate.db (default) or postgresql://USER@HOST:PORT/DB"),
     ("--prefix", f"state directory (default {DEFAULT_PREFIX})"),
-    ("--admin-listen", f"Admin API address (default {DEFAULTS['admin_listen']})"),
+    ("--admin-listen", f"Admin API address, 'HOST:PORT [ssl]' (default {DEFAULTS['admin_listen']})"),
+    ("--admin-ssl-cert", "Admin API certificate (PEM) for an ssl listener (default: generated into the prefix)"),
+    ("--admin-ssl-cert-key", "private key of --admin-ssl-cert (PEM)"),
     ("--gui-listen", f"GUI address, or 'off' (default {DEFAULTS['gui_listen']})"),
     ("--cluster-listen", f"address data planes connect to (default {DEFAULTS['cluster_listen']})"),
     ("--cluster-cert", "cluster certificate (default PREFIX/cluster.crt; hybrid mode is on when it exists)"),
@@ -59,6 +62,9 @@ class Settings:
     database: str
     database_is_default: bool
     admin_listen: tuple[str, int]
+    admin_ssl: bool
+    admin_ssl_cert: str | None
+    admin_ssl_cert_key: str | None
     gui_listen: tuple[str, int] | None
     cluster_listen: str
     cluster_cert: Path
@@ -73,7 +79,13 @@ class Settings:
         gui = _option(args, "gui_listen") or DEFAULTS["gui_listen"]
         cert, key = _option(args, "cluster_cert"), _option(args, "cluster_key")
         try:
-            admin = parse_address(_option(args, "admin_listen") or DEFAULTS["admin_listen"], 8001)
+            admin_value = _option(args, "admin_listen") or DEFAULTS["admin_listen"]
+            admin_ssl = admin_value.rstrip().endswith(" ssl")
+            parse_listen(admin_value)  # refuses Kong flags oidcgate does not have (http2, ...) by name
+            admin = parse_address(admin_value.rstrip().removesuffix(" ssl").strip(), 8001)
+            ssl_cert, ssl_key = _option(args, "admin_ssl_cert"), _option(args, "admin_ssl_cert_key")
+            if bool(ssl_cert) != bool(ssl_key):
+                raise ValueError("--admin-ssl-cert and --admin-ssl-cert-key go together")
             gui_listen = None if gui.lower() == "off" else parse_address(gui, 8002)
             cluster_listen = _option(args, "cluster_listen") or DEFAULTS["cluster_listen"]
             parse_address(cluster_listen)
@@ -84,6 +96,9 @@ class Settings:
             database=database or f"sqlite:///{(prefix / 'oidcgate.db').absolute()}",
             database_is_default=database is None,
             admin_listen=admin,
+            admin_ssl=admin_ssl,
+            admin_ssl_cert=ssl_cert,
+            admin_ssl_cert_key=ssl_key,
             gui_listen=gui_listen,
             cluster_listen=cluster_listen,
             cluster_cert=Path(cert) if cert else prefix / "cluster.crt",

@@ -83,6 +83,14 @@ targets = _entity_table(
     Column("target", String(300), nullable=False),
     UniqueConstraint("upstream_id", "target", name="targets_upstream_id_target_key"),
 )
+certificates = _entity_table("certificates")
+ca_certificates = _entity_table("ca_certificates", Column("cert_digest", String(64), unique=True))
+snis = _entity_table(
+    "snis",
+    Column("name", String(256), unique=True),
+    Column("certificate_id", String(36), ForeignKey("certificates.id", ondelete="CASCADE"), nullable=False,
+           index=True),
+)
 tags = Table(
     "tags", metadata,
     Column("kind", String(32), primary_key=True),
@@ -110,7 +118,7 @@ clustering_data_planes = Table(
 
 ENTITY_TABLES: dict[str, Table] = {
     table.name: table for table in (services, routes, consumers, plugins, upstreams, targets, consumer_groups,
-                                    consumer_group_consumers, acls)
+                                    consumer_group_consumers, acls, certificates, ca_certificates, snis)
 }
 
 
@@ -140,4 +148,7 @@ COLUMNS: dict[str, dict[str, Callable[[dict[str, Any]], Any]]] = {
     "acls": {"consumer_id": lambda e: e["consumer"], "group": lambda e: e["group"]},
     "upstreams": {"name": lambda e: e.get("name")},
     "targets": {"upstream_id": lambda e: e.get("upstream"), "target": lambda e: e["target"]},
+    "certificates": {},
+    "ca_certificates": {"cert_digest": lambda e: e.get("cert_digest")},
+    "snis": {"name": lambda e: e["name"], "certificate_id": lambda e: e["certificate"]},
 }

@@ -325,7 +325,7 @@ class Exchange:
             parts += (conn.listener.forwarded, b"X-Forwarded-Host: ", self.host_name, b"\r\nX-Forwarded-Path: ",
                       self.raw_path, b"\r\n")
             return
-        for name, default in ((b"X-Forwarded-Proto", b"http"), (b"X-Forwarded-Host", self.host_name),
+        for name, default in ((b"X-Forwarded-Proto", conn.listener.scheme), (b"X-Forwarded-Host", self.host_name),
                               (b"X-Forwarded-Port", conn.listener.port), (b"X-Forwarded-Path", self.raw_path)):
             parts += (name, b": ", xf.get(name.lower(), default), b"\r\n")
         matcher, found = self.match  # type: ignore[misc]

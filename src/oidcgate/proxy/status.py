@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import ssl
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,7 @@ from oidcgate import __version__
 from oidcgate.admin_guard import AdminGuard
 from oidcgate.config import ConfigError, load, parse_text
 from oidcgate.proxy import metrics
+from oidcgate.tls.uvicorn import with_tls
 
 if TYPE_CHECKING:
     from oidcgate.proxy.master import Master
@@ -169,7 +171,7 @@ class EmbeddedServer(uvicorn.Server):
         return contextlib.nullcontext()
 
 
-def embedded(app: Starlette) -> EmbeddedServer:
-    return EmbeddedServer(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
-                                         server_header=False))
+def embedded(app: Starlette, tls: ssl.SSLContext | None = None) -> EmbeddedServer:
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", server_header=False)
+    return EmbeddedServer(with_tls(config, tls))
 

@@ -24,7 +24,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from oidcgate.admin_guard import AdminGuard
-from oidcgate.controlplane.admin import clustering, consumer_groups, declarative, entities, meta
+from oidcgate.controlplane.admin import certificates, clustering, consumer_groups, declarative, entities, meta
 from oidcgate.controlplane.admin.context import AdminContext
 from oidcgate.controlplane.admin.responses import JSON
 from oidcgate.controlplane.errors import AdminError
@@ -104,7 +104,7 @@ def create_app(store: Store, *, admin_token: str | None = None, node_id: str | N
     middleware = [Middleware(AdminToken, token=admin_token)] if admin_token else []
     middleware += [Middleware(AdminGuard, token_required=bool(admin_token)), Middleware(TrailingSlash)]
     app = Starlette(
-        routes=[*meta.routes(context), *entities.routes(store), *consumer_groups.routes(store),
+        routes=[*meta.routes(context), *entities.routes(store, certificates.ENDPOINTS), *consumer_groups.routes(store),
                 *declarative.routes(store),
                 *clustering.routes(context)],
         middleware=middleware,

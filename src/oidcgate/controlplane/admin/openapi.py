@@ -63,6 +63,8 @@ def _entity_schemas(components: dict[str, Any]) -> dict[str, str]:
             schema["properties"]["url"] = {"type": "string"}
         if kind == "plugins":
             schema["properties"]["config"] = {"type": "object", "additionalProperties": True}
+        if kind == "certificates":  # Kong's shorthand (admin.certificates): exactly these SNIs, null for none
+            schema["properties"]["snis"] = {"type": ["array", "null"], "items": {"type": "string"}}
         patch = copy.deepcopy(schema)
         patch.pop("required", None)
         patch["title"] = f"{model.__name__}Patch"

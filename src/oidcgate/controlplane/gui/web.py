@@ -31,6 +31,7 @@ NAV: tuple[tuple[str, str, str], ...] = (
     ("routes", "Routes", "/routes"),
     ("consumers", "Consumers", "/consumers"),
     ("plugins", "Plugins", "/plugins"),
+    ("certificates", "Certificates", "/certificates"),
     ("runtime", "Data Plane Nodes", "/runtime"),
 )
 
