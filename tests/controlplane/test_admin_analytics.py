@@ -12,8 +12,8 @@ import pytest
 from oidcgate.controlplane.admin.app import create_app
 from oidcgate.controlplane.analytics import AnalyticsStore
 from oidcgate.controlplane.store import Store
-from tests.controlplane.analytics_reports import MINUTE, NOW, report, row
 from tests.controlplane.conftest import created, make_client
+from tests.support.analytics import MINUTE, NOW, report, row
 from tests.support.clock import Clock
 
 

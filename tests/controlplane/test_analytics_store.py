@@ -9,7 +9,7 @@ from sqlalchemy import Engine, func, select
 from oidcgate.controlplane.analytics import AnalyticsStore, Scope
 from oidcgate.controlplane.store import Store
 from oidcgate.controlplane.tables import analytics_minutes
-from tests.controlplane.analytics_reports import MINUTE, NOW, report, row
+from tests.support.analytics import MINUTE, NOW, report, row
 from tests.support.clock import Clock
 
 ORDERS = ("5f8c2a1e-3b4d-4e6f-8a9b-0c1d2e3f4a51", "orders")

@@ -11,8 +11,8 @@ import pytest
 
 from oidcgate.controlplane.analytics import AnalyticsStore
 from oidcgate.controlplane.store import Store
-from tests.controlplane.analytics_reports import report, row
 from tests.gui.conftest import Gui
+from tests.support.analytics import report, row
 
 XSS_USERNAME = '<img src=x onerror="alert(1)">'
 

@@ -3,12 +3,10 @@ differences between reports, workers that exit, and reports split to fit a frame
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from typing import Any
 
 import pytest
 
-from oidcgate.analytics.histogram import BUCKETS, SIZE
 from oidcgate.cluster import protocol
 from oidcgate.cluster.client import AnalyticsOutbox
 from oidcgate.cluster.protocol import UsageRow
@@ -17,6 +15,7 @@ from oidcgate.config.entities import Consumer
 from oidcgate.proxy.analytics import AnalyticsReporter
 from oidcgate.proxy.metrics import WorkerStats
 from oidcgate.proxy.usage import ConsumerUsage
+from tests.support.analytics import latency_counts as histogram
 
 ALICE = Consumer(id="0d1b6c39-5a3e-4c1e-8a55-3f1c2b7d9e01", username="alice")
 BOB = Consumer(id="7c0e2f4a-9b1d-4e8f-a6c3-5d2e1f0a9b02", custom_id="bob-42")
@@ -65,13 +64,6 @@ class Workers:
     def exit(self, index: int) -> None:
         self.retired.append(self.last.pop(index))
         self.live.pop(index)
-
-
-def histogram(*latencies: float) -> tuple[int, ...]:
-    counts = [0] * SIZE
-    for latency in latencies:
-        counts[bisect_left(BUCKETS, latency)] += 1
-    return tuple(counts)
 
 
 async def reported(reporter: AnalyticsReporter, outbox: AnalyticsOutbox, minute: int = 600) -> list[UsageRow]:

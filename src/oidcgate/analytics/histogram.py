@@ -16,11 +16,6 @@ SIZE = len(BUCKETS) + 1  # counts per histogram: one per bound, then the overflo
 PERCENTILES: tuple[tuple[str, float], ...] = (("p50", 0.50), ("p95", 0.95), ("p99", 0.99))
 
 
-def add(into: list[int], counts: Sequence[int]) -> None:
-    for position, count in enumerate(counts):
-        into[position] += count
-
-
 def quantile(counts: Sequence[int], q: float) -> float | None:
     """The estimated `q`-quantile (0..1) in milliseconds; None for an empty histogram."""
     total = sum(counts)
