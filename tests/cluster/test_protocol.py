@@ -81,6 +81,8 @@ def _analytics(**row: object) -> str:
     (_analytics(route_name="n" * 129), "analytics.rows[0].route_name: expected a string of at most 128"),
     (_analytics(codes={"2000": 1}), "analytics.rows[0].codes: expected status codes"),
     (_analytics(codes={"099": 1}), "analytics.rows[0].codes: expected status codes"),
+    (_analytics(codes={"\uff12\uff10\uff10": 1}), "analytics.rows[0].codes: expected status codes"),  # wide digits
+    (_analytics(codes={"200\n": 1}), "analytics.rows[0].codes: expected status codes"),
     (_analytics(codes={"200": -1}), "analytics.rows[0].codes"),
     (_analytics(codes={"200": 1.5}), "analytics.rows[0].codes"),
     (_analytics(latency=[1]), f"analytics.rows[0].latency: expected {SIZE} request counts"),

@@ -141,9 +141,9 @@ class ClusterClient:
             log.info("connected to control plane %s", self._uri)
             background = [asyncio.create_task(self._heartbeats(connection), name="cluster-heartbeat")]
             if self._analytics is not None:
-                features = connection.response.headers.get(protocol.FEATURES_HEADER, "") if connection.response else ""
-                if protocol.ANALYTICS in (f.strip() for f in features.split(",")):
-                    background.append(asyncio.create_task(self._send_analytics(connection), name="cluster-analytics"))
+                if protocol.ANALYTICS in _features(connection):
+                    background.append(asyncio.create_task(self._send_analytics(connection, self._analytics),
+                                                          name="cluster-analytics"))
                 else:
                     log.warning("the control plane does not take analytics reports (an older version?); "
                                 "none are sent on this link")
@@ -193,15 +193,18 @@ class ClusterClient:
                 await asyncio.sleep(self._heartbeat_interval)
                 await connection.send(protocol.encode(Heartbeat(config_hash=self._current_hash())))
 
-
-    async def _send_analytics(self, connection: ClientConnection) -> None:
-        outbox = self._analytics
-        assert outbox is not None
+    async def _send_analytics(self, connection: ClientConnection, outbox: AnalyticsOutbox) -> None:
         with contextlib.suppress(ConnectionClosed):
             while True:
                 message = await outbox.next()
                 await connection.send(protocol.encode(message))
                 outbox.sent(message)
+
+
+def _features(connection: ClientConnection) -> set[str]:
+    """What the control plane said it takes beyond Kong's messages, in its handshake response."""
+    listed = connection.response.headers.get(protocol.FEATURES_HEADER, "") if connection.response else ""
+    return {feature.strip() for feature in listed.split(",")}
 
 
 def _describe(exc: BaseException) -> str:

@@ -38,6 +38,7 @@ MAX_CONFIG_BYTES = 256 * 1024 * 1024  # decompressed reconfigure bound (a decomp
 MAX_TEXT_FRAME = 1024 * 1024  # what a DP may send the CP in one frame
 _GZIP_WBITS = 31  # zlib: gzip container
 _HASH_RE = re.compile(r"^[0-9a-f]{0,64}$")
+_STATUS_RE = re.compile(r"[1-9][0-9]{2}")  # (fullmatch: str.isdigit takes other scripts' digits)
 _MAX_PLUGINS = 1000
 FEATURES_HEADER = "Oidcgate-Cluster-Features"  # the CP's handshake response: messages it takes beyond Kong's
 ANALYTICS = "analytics"
@@ -294,7 +295,7 @@ def _usage_row(row: Any, where: str) -> UsageRow:
         raise ProtocolError(f"{where}.codes: expected an object")
     codes: dict[int, int] = {}
     for code, count in codes_in.items():
-        if not (len(code) == 3 and code.isdigit() and code[0] != "0") or not _is_count(count):
+        if not _STATUS_RE.fullmatch(code) or not _is_count(count):
             raise ProtocolError(f"{where}.codes: expected status codes (100-999) with request counts")
         codes[int(code)] = count
     if not isinstance(latency, list) or len(latency) != LATENCY_BUCKETS or not all(map(_is_count, latency)):

@@ -26,7 +26,6 @@ from oidcgate.proxy.metrics import merge
 log = logging.getLogger("oidcgate.proxy.analytics")
 
 INTERVALS = (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60)  # seconds that divide a minute
-DEFAULT_INTERVAL = 10
 Dump = list[list[Any]]
 Key = tuple[str, str, str]  # service name, route name (as the metrics label them), consumer id ("": none)
 
@@ -110,7 +109,7 @@ class AnalyticsReporter:
     """Queues one report per interval (when anything was counted) into `outbox`."""
 
     def __init__(self, supervisor: Counters, snapshot: Callable[[], Snapshot | None], outbox: Outbox,
-                 interval: int = DEFAULT_INTERVAL) -> None:
+                 interval: int) -> None:
         if interval not in INTERVALS:
             raise ValueError(f"the analytics interval must divide a minute: one of {INTERVALS}")
         self.supervisor = supervisor
