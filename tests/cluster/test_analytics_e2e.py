@@ -1,6 +1,7 @@
 """Analytics end to end with real processes: `oidcgate cp`, two `oidcgate dp` (one of them with two workers)
-reporting every second, the echo upstream and `oidcgate idp`. A known mix of 2xx, 401 and 404 is sent through
-both data planes; the control plane's rollups must hold exactly that traffic, by route, consumer and status."""
+reporting every second, the echo upstream and `oidcgate idp`. A known mix of 2xx, 401, 404 and 503 is sent
+through both data planes; the control plane's rollups must hold exactly that traffic, by route, consumer
+and status."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 from tests.cluster import topology
 from tests.cluster.topology import DataPlane, wait_until
 from tests.idp.helpers import running_idp
+from tests.support.analytics import configure_routes, send
 
 pytestmark = pytest.mark.e2e
 
@@ -21,31 +23,13 @@ REPORT_EVERY_SECOND = ("--analytics-flush-interval", "1")
 ROLLUP_BUDGET = 20.0  # seconds for the data planes' reports to reach the rollups (they come every second)
 # Requests per data plane: (path, with the client's credentials, expected status, count on dp1, on dp2).
 MIX = (("/open", False, 200, 7, 5), ("/secured", False, 401, 3, 2), ("/secured", True, 200, 4, 3),
-       ("/nowhere", False, 404, 2, 4))
-
-
-def configure(admin: httpx.Client, echo: str, issuer: str, client_id: str) -> None:
-    """Through the Admin API: a service with an open and a secured route, and the client's consumer."""
-    steps: list[tuple[str, dict[str, Any]]] = [
-        ("/services", {"name": "echo", "url": f"{echo}/anything"}),
-        ("/services/echo/routes", {"name": "open", "paths": ["/open"]}),
-        ("/services/echo/routes", {"name": "secured", "paths": ["/secured"]}),
-        ("/routes/secured/plugins", {"name": "openid-connect", "config": {
-            "issuer": issuer, "scopes": ["orders:read"], "consumer_claim": ["sub"], "consumer_by": ["username"]}}),
-        ("/consumers", {"username": client_id}),
-    ]
-    for path, body in steps:
-        response = admin.post(path, json=body)
-        assert response.status_code == 201, response.text
+       ("/flaky", False, 503, 1, 1), ("/nowhere", False, 404, 2, 4))
 
 
 def send_mix(dps: list[DataPlane], client: dict[str, Any]) -> None:
-    credentials = (client["client_id"], client["client_secret"])
     for index, dp in enumerate(dps):
         for path, authenticated, status, *counts in MIX:
-            for _ in range(counts[index]):  # a connection each: the kernel spreads them over dp1's workers
-                response = httpx.get(dp.proxy + path, auth=credentials if authenticated else None, timeout=30)
-                assert response.status_code == status, (dp.proxy, path, response.text)
+            send(dp.proxy, path, status, counts[index], client if authenticated else None)
 
 
 def sent(path: str, status: int) -> int:
@@ -69,24 +53,24 @@ def test_analytics_totals_equal_the_traffic_sent_across_two_data_planes(tmp_path
         cp, dps = topology.control_plane_with_data_planes(
             stack, tmp_path, files, extra={"dp1": ("--workers", "2", *REPORT_EVERY_SECOND), "dp2": REPORT_EVERY_SECOND})
         admin = stack.enter_context(httpx.Client(base_url=cp.admin, timeout=10))
-        configure(admin, echo, idp.issuer(), client["client_id"])
+        configure_routes(admin, echo, idp.issuer(), client["client_id"])
         config_hash = admin.get("/clustering/status").json()["config_hash"]
         wait_until(lambda: all(dp.config_hash() == config_hash for dp in dps), timeout=10)
 
         send_mix(dps, client)
         ok_open, unauthorized = sent("/open", 200), sent("/secured", 401)
-        ok_secured, not_found = sent("/secured", 200), sent("/nowhere", 404)
-        total = ok_open + unauthorized + ok_secured + not_found
+        ok_secured, not_found, failed = sent("/secured", 200), sent("/nowhere", 404), sent("/flaky", 503)
+        total = ok_open + unauthorized + ok_secured + not_found + failed
         wait_until(lambda: summary(admin)["total"] >= total, timeout=ROLLUP_BUDGET, interval=0.2)
 
         body = summary(admin)
         assert (body["total"], body["by_status_class"], body["by_status"]) == (
-            total, {"1xx": 0, "2xx": ok_open + ok_secured, "3xx": 0, "4xx": unauthorized + not_found, "5xx": 0},
+            total, {"1xx": 0, "2xx": ok_open + ok_secured, "3xx": 0, "4xx": unauthorized + not_found, "5xx": failed},
             {"401": unauthorized, "403": 0, "429": 0})
         assert all(isinstance(body["latency_ms"][p], float) for p in ("p50", "p95", "p99"))
         routes = {r["name"]: r for r in body["routes"]}
         assert {name: r["total"] for name, r in routes.items()} == {
-            "open": ok_open, "secured": unauthorized + ok_secured, None: not_found}
+            "open": ok_open, "secured": unauthorized + ok_secured, "flaky": failed, None: not_found}
         assert routes["secured"]["by_status"]["401"] == unauthorized and routes["secured"]["service"]["name"] == "echo"
         assert [(c["name"], c["total"], c["by_status_class"]["2xx"]) for c in body["consumers"]] == [
             (client["client_id"], ok_secured, ok_secured)]

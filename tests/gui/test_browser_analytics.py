@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -18,6 +17,7 @@ from tests.cluster import topology
 from tests.cluster.topology import DataPlane, wait_until
 from tests.gui.browser import VIEWPORT, ControlPlane, chromium, control_plane, screenshot, sign_in
 from tests.idp.helpers import running_idp
+from tests.support.analytics import configure_routes, send
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
@@ -35,24 +35,6 @@ class Stack:
     routes: dict[str, str]  # name -> id
 
 
-def configure(api: httpx.Client, echo: str, issuer: str, client_id: str) -> dict[str, str]:
-    routes = {}
-    for path, body in (
-            ("/services", {"name": "echo", "url": f"{echo}/anything"}),
-            ("/services", {"name": "flaky", "url": f"{echo}/status/503"}),
-            ("/services/echo/routes", {"name": "open", "paths": ["/open"]}),
-            ("/services/echo/routes", {"name": "secured", "paths": ["/secured"]}),
-            ("/services/flaky/routes", {"name": "flaky", "paths": ["/flaky"]}),
-            ("/routes/secured/plugins", {"name": "openid-connect", "config": {
-                "issuer": issuer, "scopes": ["orders:read"], "consumer_claim": ["sub"], "consumer_by": ["username"]}}),
-            ("/consumers", {"username": client_id})):
-        response = api.post(path, json=body)
-        assert response.status_code == 201, response.text
-        if path.endswith("/routes"):
-            routes[body["name"]] = response.json()["id"]
-    return routes
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     folder: Path = tmp_path_factory.mktemp("analytics-browser")
@@ -63,13 +45,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         dp = topology.data_plane(folder, cp.files, cp.cluster, "dp", ("--analytics-flush-interval", "1"))
         stack.callback(dp.stop)
         api = stack.enter_context(cp.api())
-        routes = configure(api, echo, idp.issuer(), client["client_id"])
+        routes = configure_routes(api, echo, idp.issuer(), client["client_id"])
         config_hash = api.get("/clustering/status").json()["config_hash"]
         wait_until(lambda: dp.config_hash() == config_hash, timeout=10)
         for path, authenticated, status, count in MIX:
-            for _ in range(count):
-                auth = (client["client_id"], client["client_secret"]) if authenticated else None
-                assert httpx.get(dp.proxy + path, auth=auth, timeout=30).status_code == status
+            send(dp.proxy, path, status, count, client if authenticated else None)
         wait_until(lambda: api.get("/analytics/summary").json()["total"] >= TOTAL, timeout=20, interval=0.2)
         yield Stack(cp, dp, client, routes)
 

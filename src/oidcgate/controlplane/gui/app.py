@@ -70,7 +70,8 @@ def create_app(admin_app: ASGIApp, *, admin_token: str | None, session_max_age: 
 
     app = Starlette(
         routes=[*auth.routes, *overview.routes, *services.routes, *routes.routes, *consumers.routes,
-                *plugins.routes, *runtime.routes, *analytics.routes, Mount("/static", StaticFiles(directory=STATIC_DIR), name="static")],
+                *plugins.routes, *runtime.routes, *analytics.routes,
+                Mount("/static", StaticFiles(directory=STATIC_DIR), name="static")],
         middleware=[
             Middleware(SecurityHeadersMiddleware),
             Middleware(AdminGuard, token_required=bool(admin_token)),

@@ -22,7 +22,8 @@ from oidcgate.controlplane.gui.admin_client import AdminClient, segment
 from oidcgate.controlplane.gui.web import admin, render
 
 WINDOW_LABELS = {"15m": "Last 15 minutes", "1h": "Last hour", "1d": "Last day"}
-SCOPES = (("service", "services", "Gateway service"), ("route", "routes", "Route"), ("consumer", "consumers", "Consumer"))
+SCOPES = (("service", "services", "Gateway service"), ("route", "routes", "Route"),
+          ("consumer", "consumers", "Consumer"))
 TOP = 10  # routes and consumers listed
 
 
