@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, text
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, inspect, text
 
 from oidcgate.controlplane import database, migrate, tables
+from tests.support.postgres import throwaway_schema
 
 
 def test_fresh_database_migrates_to_head(tmp_sqlite_url: str) -> None:
@@ -76,3 +81,24 @@ def test_database_urls(url: str, normalized: str) -> None:
 def test_unsupported_database_urls(url: str) -> None:
     with pytest.raises(database.DatabaseURLError):
         database.normalize_url(url)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_the_analytics_migration_goes_down_and_up_again(backend: str, tmp_sqlite_url: str) -> None:
+    with contextlib.ExitStack() as stack:
+        url = tmp_sqlite_url if backend == "sqlite" else stack.enter_context(throwaway_schema("analytics_migration"))
+        engine = database.create(url)
+        stack.callback(engine.dispose)
+        migrate.upgrade(engine)
+        below = ScriptDirectory.from_config(migrate._config()).get_revision("0005_analytics").down_revision
+        assert isinstance(below, str)
+        with engine.begin() as conn:
+            command.downgrade(migrate._config(conn), below)
+        assert "analytics_minutes" not in inspect(engine).get_table_names()
+        assert migrate.upgrade(engine) == (below, migrate.head())
+        indexes = {index["name"]: index["column_names"] for index in inspect(engine).get_indexes("analytics_minutes")}
+        assert indexes == {"ix_analytics_minutes_consumer": ["consumer_id", "minute"],
+                           "ix_analytics_minutes_route": ["route_id", "minute"],
+                           "ix_analytics_minutes_service": ["service_id", "minute"]}
+        with engine.connect() as conn:
+            assert compare_metadata(MigrationContext.configure(conn), tables.metadata) == []

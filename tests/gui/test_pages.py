@@ -27,7 +27,8 @@ async def test_every_page_renders_with_the_security_headers(gui: Gui) -> None:
     service_id = await create_service(gui)
     for path in ("/", "/services", f"/services/{service_id}", "/services/new", f"/services/{service_id}/edit",
                  "/routes", "/routes/new", "/consumers", "/consumers/new", "/plugins", "/plugins/new",
-                 "/plugins/new/openid-connect", "/runtime", "/runtime/nodes", "/runtime/configure", "/certificates"):
+                 "/plugins/new/openid-connect", "/runtime", "/runtime/nodes", "/runtime/configure", "/certificates",
+                 "/analytics"):
         response = await gui.http.get(path)
         assert response.status_code == 200, (path, response.text)
         csp = response.headers["content-security-policy"]

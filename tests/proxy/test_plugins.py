@@ -372,3 +372,19 @@ async def test_a_failing_shortcut_leaves_the_request_to_the_phases(worker: Harne
         response = await client.get(worker.url + "/anything", headers={"Authorization": "Basic a"})
     assert response.status_code == 200 and response.json()["headers"]["X-Verified"] == "yes"
     assert EVENTS == [("access", None)] and "flaky shortcut" in caplog.text
+
+
+async def test_requests_of_a_consumer_are_counted_for_analytics_on_both_paths(worker: Harness) -> None:
+    """The analytics hook: a request a plugin authenticated is counted by route and consumer, whether its
+    consumer came from the access phase or from a shortcut; anonymous requests only in the route's stats."""
+    worker.apply(one_route({"name": "test-gate"}))
+    async with httpx.AsyncClient() as client:
+        for user in ("alice", "alice", "bob", "", "mallory"):
+            await client.get(worker.url + "/anything", headers={"X-User": user} if user else {})
+    worker.apply(one_route({"name": "test-remember"}, name="r2"))
+    async with httpx.AsyncClient() as client:
+        for _ in range(3):  # the access phase once, then the shortcut
+            await client.get(worker.url + "/anything", headers={"Authorization": "Basic b", "X-User": "bob"})
+    counted = {(route, name): (codes, sum(latency)) for _, route, _, name, codes, latency in worker.state.usage.dump()}
+    assert counted == {("r", "alice"): ({"200": 2}, 2), ("r", "bob"): ({"200": 1}, 1), ("r2", "bob"): ({"200": 3}, 3)}
+    assert worker.state.stats.child("echo", "r").codes == {200: 3, 401: 1, 403: 1}

@@ -4,7 +4,8 @@ One WebSocket per data plane over mutual TLS (see `tls`). After the data plane's
 sends it the current snapshot unless it already runs it, and again on every `push()` whose snapshot
 it does not run. Each connection has its own sender task and a one-slot outbox: a new snapshot
 replaces one still waiting, so a slow data plane gets the latest config when it catches up and never
-delays the others.
+delays the others. With an `on_analytics` sink the handshake response says analytics reports are taken
+(protocol.FEATURES_HEADER), and each report a data plane sends is handed to the sink.
 """
 
 from __future__ import annotations
@@ -23,13 +24,22 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from oidcgate.cluster import compat, protocol, tls
-from oidcgate.cluster.protocol import DataPlaneStatus, Error, Heartbeat, Hello, Reconfigure, SyncStatus
+from oidcgate.cluster.protocol import (
+    Analytics,
+    DataPlaneStatus,
+    Error,
+    Heartbeat,
+    Hello,
+    Reconfigure,
+    SyncStatus,
+)
 from oidcgate.config import declarative
 
 log = logging.getLogger(__name__)
 
 SnapshotSource = Callable[[], Awaitable[tuple[dict[str, Any], str]]]
 StatusSink = Callable[[DataPlaneStatus], Awaitable[None]]
+AnalyticsSink = Callable[[Analytics], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -73,11 +83,12 @@ class ClusterServer:
 
     def __init__(self, listen: str, cert_file: str, key_file: str, snapshot: SnapshotSource,
                  on_status: StatusSink, version: str, *, plugins: Mapping[str, str] | None = None,
-                 hello_timeout: float = 10.0) -> None:
+                 hello_timeout: float = 10.0, on_analytics: AnalyticsSink | None = None) -> None:
         self._host, self._port = protocol.parse_address(listen)
         self._ssl = tls.server_context(cert_file, key_file)  # fail at construction on a bad cert
         self._snapshot = snapshot
         self._on_status = on_status
+        self._on_analytics = on_analytics
         compat.check_version(version, version)  # a malformed own version is a programming error
         self.version = version
         self._plugins = dict(plugins) if plugins is not None else compat.installed_plugins()
@@ -102,6 +113,7 @@ class ClusterServer:
     async def start(self) -> None:
         self._server = await serve(
             self._handle, self._host, self._port, ssl=self._ssl, process_request=_only_outlet,
+            process_response=_takes_analytics if self._on_analytics is not None else None,
             compression=None,  # the snapshot is gzipped already; heartbeats are tiny
             max_size=protocol.MAX_TEXT_FRAME, server_header=None,
         )
@@ -194,6 +206,11 @@ class ClusterServer:
                 elif isinstance(message, Error):
                     log.warning("data plane %s refused config %s: %s", peer.status.id, message.hash or "?",
                                 message.message)
+                elif isinstance(message, Analytics) and self._on_analytics is not None:
+                    try:
+                        await self._on_analytics(message)
+                    except Exception:  # a store outage loses this report, never the data plane's link
+                        log.exception("recording analytics of data plane %s failed", peer.status.id)
                 else:
                     log.warning("data plane %s sent an unexpected %s; ignored", peer.status.id,
                                 type(message).__name__.lower())
@@ -282,6 +299,10 @@ async def _receive_hello(connection: ServerConnection, timeout: float) -> Hello 
     except ConnectionClosed:
         pass
     return None
+
+
+def _takes_analytics(connection: ServerConnection, request: Request, response: Response) -> None:
+    response.headers[protocol.FEATURES_HEADER] = protocol.ANALYTICS
 
 
 def _only_outlet(connection: ServerConnection, request: Request) -> Response | None:

@@ -25,6 +25,7 @@ from starlette.types import ASGIApp
 from oidcgate import __version__
 from oidcgate.controlplane import database, migrate, watcher
 from oidcgate.controlplane.admin.app import create_app
+from oidcgate.controlplane.analytics import AnalyticsStore
 from oidcgate.controlplane.settings import Settings, SettingsError
 from oidcgate.controlplane.store import Store
 from oidcgate.private_files import node_id
@@ -164,8 +165,9 @@ async def _serve(settings: Settings, store: Store, files: tuple[Path, Path] | No
         "admin_token_required": settings.admin_token is not None,
     }
     renderer = runtime_script_renderer(settings, *files) if files else None
+    analytics = AnalyticsStore(store.engine, settings.analytics_ttl_minutes)
     admin_app = create_app(store, admin_token=settings.admin_token, node_id=node_id(settings.prefix),
-                           configuration=configuration, runtime_script=renderer)
+                           configuration=configuration, runtime_script=renderer, analytics_store=analytics)
     listeners: list[tuple[str, ASGIApp, socket.socket, ssl.SSLContext | None]] = [
         ("admin API", admin_app, bind(settings.admin_listen), admin_tls(settings))]
     if settings.gui_listen is not None:
@@ -180,7 +182,7 @@ async def _serve(settings: Settings, store: Store, files: tuple[Path, Path] | No
         try:
             cluster = ClusterServer(settings.cluster_listen, str(files[0]), str(files[1]),
                                     snapshot=store.export_document, on_status=store.arecord_data_plane,
-                                    version=__version__)
+                                    version=__version__, on_analytics=analytics.arecord)
         except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
             raise StartupError(f"cannot use the cluster certificate {files[0]}: {exc}") from None
     stop = asyncio.Event()

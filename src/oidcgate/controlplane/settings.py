@@ -12,6 +12,7 @@ from oidcgate.cluster.protocol import parse_address
 from oidcgate.tls.listen import parse_listen
 
 DEFAULT_PREFIX = "./.oidcgate-cp"
+DEFAULT_TTL_MINUTES = 1500  # Kong Vitals' vitals_ttl_minutes: 25 hours, so the one-day window stays full
 DEFAULTS = {
     "admin_listen": "127.0.0.1:8001",
     "gui_listen": "127.0.0.1:8002",
@@ -28,6 +29,8 @@ OPTIONS: tuple[tuple[str, str], ...] = (
     ("--cluster-cert", "cluster certificate (default PREFIX/cluster.crt; hybrid mode is on when it exists)"),
     ("--cluster-key", "cluster private key (default PREFIX/cluster.key)"),
     ("--admin-token", "require this token in Kong-Admin-Token (prefer OIDCGATE_ADMIN_TOKEN: flags show in ps)"),
+    ("--analytics-ttl-minutes", f"minutes the analytics minute rollups are kept (Kong Vitals' vitals_ttl_minutes; "
+                                f"default {DEFAULT_TTL_MINUTES}, at least 1440 for a full day)"),
 )
 
 
@@ -71,6 +74,7 @@ class Settings:
     cluster_key: Path
     cluster_files_given: bool
     admin_token: str | None
+    analytics_ttl_minutes: int = DEFAULT_TTL_MINUTES
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Settings:
@@ -91,6 +95,9 @@ class Settings:
             parse_address(cluster_listen)
         except ValueError as exc:
             raise SettingsError(str(exc)) from None
+        ttl = _option(args, "analytics_ttl_minutes") or str(DEFAULT_TTL_MINUTES)
+        if not ttl.isdigit() or int(ttl) < 1:
+            raise SettingsError(f"--analytics-ttl-minutes must be a positive number of minutes, not '{ttl}'")
         return cls(
             prefix=prefix,
             database=database or f"sqlite:///{(prefix / 'oidcgate.db').absolute()}",
@@ -105,6 +112,7 @@ class Settings:
             cluster_key=Path(key) if key else prefix / "cluster.key",
             cluster_files_given=bool(cert or key),
             admin_token=_option(args, "admin_token"),
+            analytics_ttl_minutes=int(ttl),
         )
 
     def check_exposure(self) -> None:

@@ -55,6 +55,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add("--cluster-key", default=_env("cluster_key", None), help="cluster private key (PEM)")
     add("--cluster-server-name", default=_env("cluster_server_name", None),
         help="name the control plane's certificate must carry (default: the cluster certificate's)")
+    add("--analytics-flush-interval", default=_env("analytics_flush_interval", "10"),
+        help="seconds between the analytics reports sent to the control plane, a divisor of 60, or 0 for "
+             "none (Kong's analytics_flush_interval; default %(default)s)")
     add("--log-level", default=_env("log_level", "info"), choices=["debug", "info", "warning", "error"])
     add("--vault-env-prefix", default=_env("vault_env_prefix", None),
         help="Kong's vault_env_prefix: {vault://env/name} in a secret field reads <prefix>NAME, and nothing "
@@ -92,6 +95,13 @@ def _run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"oidcgate dp: --vault-env-prefix: {exc}", file=sys.stderr)
         return 2
+    from oidcgate.proxy.analytics import INTERVALS
+
+    interval = args.analytics_flush_interval
+    if not (interval.isdigit() and int(interval) in (0, *INTERVALS)):
+        print(f"oidcgate dp: --analytics-flush-interval must be 0 or divide 60 ({', '.join(map(str, INTERVALS))}), "
+              f"not '{interval}'", file=sys.stderr)
+        return 2
     if args.cp and not (args.cluster_cert and args.cluster_key):
         print("oidcgate dp: --cp needs --cluster-cert and --cluster-key", file=sys.stderr)
         return 2
@@ -102,7 +112,8 @@ def _run(args: argparse.Namespace) -> int:
         client_header_timeout=args.client_header_timeout, client_body_timeout=args.client_body_timeout,
         keepalive_timeout=args.keepalive_timeout, max_header_size=args.max_header_size, cp=args.cp,
         cluster_cert=args.cluster_cert, cluster_key=args.cluster_key,
-        cluster_server_name=args.cluster_server_name, log_level=args.log_level, vault_env_prefix=vault_env_prefix,
+        cluster_server_name=args.cluster_server_name, analytics_flush_interval=int(interval),
+        log_level=args.log_level, vault_env_prefix=vault_env_prefix,
         ssl_cert=args.ssl_cert, ssl_cert_key=args.ssl_cert_key)
     if args.lua_ssl_trusted_certificate:  # workers inherit the environment; plugins read it (oidcgate.tls.trust)
         os.environ["OIDCGATE_LUA_SSL_TRUSTED_CERTIFICATE"] = args.lua_ssl_trusted_certificate

@@ -718,7 +718,8 @@ class Exchange:
         self.conn.exchange_done(self)
 
     def _record(self) -> None:
-        """Metrics and the access log (both folded/formatted later by the worker tick) and the log phase."""
+        """Metrics and the access log (both folded/formatted later by the worker tick), the log phase, and
+        the consumer's count for analytics."""
         end = _perf()
         route = self.route
         stats = route.stats if route is not None else self.conn.state.stats.unmatched
@@ -740,4 +741,6 @@ class Exchange:
             if len(finished) >= LOG_FLUSH_AT:
                 access_log.flush()
         if self.chosen is not None:
-            phases.log_phase(self)
+            phases.log_phase(self)  # (sets self.consumer from the plugins' context)
+        if self.consumer is not None:  # analytics: requests by consumer
+            self.conn.state.usage.record(stats, self.consumer, status, total)

@@ -187,12 +187,19 @@ class Master:
                 await self.reload(f"{path} changed")
 
     async def cluster(self) -> None:
-        """Keep in sync with the control plane (oidcgate.cluster's client, imported only when used)."""
-        from oidcgate.cluster.client import ClusterClient
+        """Keep in sync with the control plane and report analytics to it (oidcgate.cluster's client and
+        the analytics reporter, imported only when used)."""
+        from oidcgate.cluster.client import AnalyticsOutbox, ClusterClient
+        from oidcgate.proxy.analytics import AnalyticsReporter
 
         s = self.settings
+        outbox = AnalyticsOutbox() if s.analytics_flush_interval else None
         client = ClusterClient(s.cp, s.cluster_cert, s.cluster_key, apply=self.intake.apply_document,  # type: ignore[arg-type]
                                current_hash=self.intake.current_hash, node_id=self.node_id,
                                hostname=socket.gethostname(), version=__version__,
-                               server_name=s.cluster_server_name)
+                               server_name=s.cluster_server_name, analytics=outbox)
+        if outbox is not None:
+            reporter = AnalyticsReporter(self.supervisor, lambda: self.intake.snapshot, outbox,
+                                         s.analytics_flush_interval)
+            self._spawn(reporter.run())
         await client.run()

@@ -42,6 +42,7 @@ class Settings:
     cluster_cert: str | None = None
     cluster_key: str | None = None
     cluster_server_name: str | None = None
+    analytics_flush_interval: int = 10  # seconds between analytics reports to the control plane; 0: none
     log_level: str = "info"
     vault_env_prefix: str = DEFAULT_ENV_PREFIX  # Kong's vault_env_prefix: `{vault://env/x}` reads <prefix>X
 

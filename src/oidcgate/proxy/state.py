@@ -20,6 +20,7 @@ from oidcgate.proxy.headers import TrustedIPs
 from oidcgate.proxy.metrics import WorkerStats
 from oidcgate.proxy.settings import Settings
 from oidcgate.proxy.upstream import Pool
+from oidcgate.proxy.usage import ConsumerUsage
 
 if TYPE_CHECKING:
     from oidcgate.proxy.runtime import Runtime
@@ -37,6 +38,7 @@ class WorkerState:
         self.settings = settings
         self.pool = Pool(loop)
         self.stats = WorkerStats()
+        self.usage = ConsumerUsage()  # requests by consumer, for analytics
         self.env = env or PluginEnv()
         self.access_log = access_log or AccessLog("off")
         self.trusted = TrustedIPs(settings.trusted_ips)

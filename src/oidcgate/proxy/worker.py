@@ -131,6 +131,7 @@ class Worker:
         assert state is not None
         return {"pid": os.getpid(), "index": self.index, "rss": _rss(), "hash": state.runtime.hash if state.runtime else None,
                 "connections": state.connection_counts(), "routes": state.stats.dump(),
+                "consumers": state.usage.dump(),
                 "pool": state.pool.stats(), "started": state.started,
                 "upstreams": {name: b.health() for name, b in state.runtime.balancers.items()} if state.runtime else {}}
 
