@@ -37,6 +37,7 @@ from oidcgate.proxy.settings import Settings
 from oidcgate.proxy.state import WorkerState
 from oidcgate.proxy.upstream import UpstreamConnection
 from oidcgate.proxy.worker import settle_heap
+from oidcgate.tls.upstream import PLAIN
 
 UPSTREAM = "http://127.0.0.1:9"  # never connected: the pool is given a stand-in connection
 _BODY = b'{"message":"hello from the bench upstream"}'
@@ -77,11 +78,11 @@ class Worker:
 
     def __init__(self, loop: asyncio.AbstractEventLoop, doc: dict[str, Any], log_path: Path) -> None:
         self.state = WorkerState(loop, Settings(), access_log=AccessLog(str(log_path)))
-        self.state.swap(compile_snapshot(load(doc), self.state.env))
+        self.state.swap(compile_snapshot(load(doc), self.state.env, self.state.stats))
         self.client = Transport()
         self.conn = ClientConnection(self.state, Listener(8000, 65536, 100))
         self.conn.connection_made(self.client)  # type: ignore[arg-type]
-        address = ("127.0.0.1", 9, False)
+        address = ("127.0.0.1", 9, PLAIN)
         self.upstream = UpstreamConnection(self.state.pool, address)
         self.upstream_transport = Transport()
         self.upstream.transport = self.upstream_transport  # type: ignore[assignment]

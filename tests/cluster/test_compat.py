@@ -59,3 +59,41 @@ def test_plugin_rules() -> None:
     status, reason = compat.check_plugins({"openid-connect"}, {"openid-connect": "1.9.0"}, cp)
     assert status is SyncStatus.PLUGIN_VERSION_INCOMPATIBLE
     assert reason is not None and "1.9.0" in reason and "2.1.0" in reason
+
+
+CA_ID = "6f1e9c1e-1a9b-4c43-9a55-0d1b1b5c0001"
+
+
+def _tls_document(**service: object) -> dict[str, object]:
+    return {"_format_version": "3.0",
+            "certificates": [{"id": CA_ID, "cert": "PEM", "key": "PEM"}],
+            "snis": [{"name": "a.test", "certificate": CA_ID}],
+            "services": [{"name": "plain", "host": "a.test"}, {"name": "billing", "host": "b.test", **service}]}
+
+
+def test_a_current_data_plane_gets_the_document_itself() -> None:
+    doc = _tls_document(tls_verify=True)
+    assert compat.for_data_plane(doc, (0, 2)) == (doc, compat.COMPATIBLE)
+    assert compat.for_data_plane(doc, (0, 2))[0] is doc
+
+
+def test_an_older_data_plane_gets_a_copy_without_what_has_no_effect_there() -> None:
+    doc = _tls_document(tls_verify=False, tls_verify_depth=2, ca_certificates=[])
+    copy, verdict = compat.for_data_plane(doc, (0, 1))
+    assert verdict == compat.COMPATIBLE
+    assert copy == {"_format_version": "3.0",
+                    "services": [{"name": "plain", "host": "a.test"}, {"name": "billing", "host": "b.test"}]}
+    assert doc == _tls_document(tls_verify=False, tls_verify_depth=2, ca_certificates=[])  # left as it was
+
+
+@pytest.mark.parametrize(("doc", "path", "what"), [
+    (_tls_document(tls_verify=True), "services[1].tls_verify", "upstream TLS verification and client certificates"),
+    (_tls_document(client_certificate=CA_ID), "services[1].client_certificate", "upstream TLS verification"),
+    ({"consumer_groups": [{"name": "gold"}]}, "consumer_groups[0]", "consumer groups and ACLs"),
+    ({"plugins": [{"name": "rate-limiting", "consumer_group": CA_ID}]}, "plugins[0].consumer_group", "consumer groups"),
+])
+def test_an_older_data_plane_is_told_what_it_cannot_enforce(doc: dict[str, object], path: str, what: str) -> None:
+    _, (status, reason) = compat.for_data_plane(doc, (0, 1))
+    assert status is SyncStatus.KONG_VERSION_INCOMPATIBLE
+    assert reason is not None and reason.startswith(f"{path}: data plane version 0.1 cannot enforce {what}")
+    assert reason.endswith("(added in 0.2); upgrade it to 0.2 or newer")

@@ -18,13 +18,15 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidMessage, InvalidStatus
 
+from oidcgate.analytics.histogram import SIZE
 from oidcgate.cluster import protocol, tls
-from oidcgate.cluster.client import ClusterClient, backoff_delay
-from oidcgate.cluster.protocol import DataPlaneStatus, Error, Hello, SyncStatus
+from oidcgate.cluster.client import AnalyticsOutbox, ClusterClient, backoff_delay
+from oidcgate.cluster.protocol import Analytics, DataPlaneStatus, Error, Hello, SyncStatus, UsageRow
 from oidcgate.cluster.server import ClusterServer
 from oidcgate.config import EMPTY, ConfigError, load
 from tests.cluster.conftest import CertPair
 from tests.support.processes import free_port
+from tests.support.waiting import eventually
 
 VERSION = "0.4.0"
 PUSHES = 30  # ~1 MB each in the latest-wins test: several times what the kernel buffers on loopback
@@ -73,16 +75,6 @@ class DataPlane:
 
     def current_hash(self) -> str:
         return self.hash
-
-
-async def eventually(check: Callable[[], bool], timeout: float = 5.0) -> float:
-    """Seconds until `check()` held; fails after `timeout`."""
-    start = time.monotonic()
-    while not check():
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"condition not met within {timeout}s")
-        await asyncio.sleep(0.01)
-    return time.monotonic() - start
 
 
 @contextlib.asynccontextmanager
@@ -222,6 +214,48 @@ async def test_reconnects_with_backoff_after_the_control_plane_restarts(
         async with serving(cp, cluster_cert, port):
             waited = await eventually(lambda: dp.hash == cp.hash, timeout=3.0)
         assert waited <= 0.8 + 0.5  # at most one maximum delay plus the handshake
+
+
+def usage_report(minute: int) -> Analytics:
+    return Analytics(minute, (UsageRow(None, "", None, "", None, "", {404: minute // 60}, (minute // 60,
+                                                                                      *([0] * (SIZE - 1)))),))
+
+
+async def test_analytics_reports_reach_the_control_plane_in_order_and_survive_an_outage(
+        cluster_cert: CertPair) -> None:
+    port = free_port()
+    cp, dp, outbox = ControlPlane(document(1)), DataPlane(), AnalyticsOutbox()
+    received: list[Analytics] = []
+
+    async def record(report: Analytics) -> None:
+        received.append(report)
+
+    reports = [usage_report(60 * n) for n in range(1, 5)]
+    outbox.put(reports[0])  # queued before there is a link
+    async with syncing(dp, cluster_cert, port, backoff_initial=0.1, backoff_max=0.2, analytics=outbox):
+        async with serving(cp, cluster_cert, port, on_analytics=record):
+            await eventually(lambda: received == reports[:1])
+            outbox.put(reports[1])
+            await eventually(lambda: received == reports[:2])
+        outbox.put(reports[2])  # the control plane is down: kept
+        outbox.put(reports[3])
+        assert len(outbox) == 2
+        async with serving(cp, cluster_cert, port, on_analytics=record):
+            await eventually(lambda: received == reports)
+    assert len(outbox) == 0
+
+
+async def test_a_control_plane_that_takes_no_analytics_is_sent_none(cluster_cert: CertPair,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    cp, dp, outbox = ControlPlane(document(1)), DataPlane(), AnalyticsOutbox()
+    outbox.put(usage_report(60))
+    async with serving(cp, cluster_cert) as server, \
+            syncing(dp, cluster_cert, server.port, heartbeat_interval=0.1, analytics=outbox):
+        await eventually(lambda: "does not take analytics reports" in caplog.text)
+        count = len(cp.reports)
+        await eventually(lambda: len(cp.reports) >= count + 2)  # heartbeats go on: the link stayed up
+        assert [s.id for s in server.statuses()] == ["node-1"]
+    assert len(outbox) == 1  # kept for a control plane that takes it
 
 
 def test_backoff_doubles_up_to_a_bound_with_jitter() -> None:

@@ -72,7 +72,9 @@ async def test_openapi_document(admin: httpx.AsyncClient) -> None:
     document = (await admin.get("/openapi.json")).json()
     assert document["openapi"].startswith("3.")
     assert {"/services", "/services/{key}", "/services/{parent}/routes", "/upstreams/{parent}/targets/{key}",
-            "/config", "/clustering/data-planes"} <= set(document["paths"])
+            "/config", "/clustering/data-planes", "/analytics/summary", "/analytics/timeseries"} <= set(document["paths"])
+    window = document["paths"]["/analytics/summary"]["get"]["parameters"][0]
+    assert (window["name"], window["schema"]["enum"]) == ("window", ["15m", "1h", "1d"])
     service = document["components"]["schemas"]["Service"]
     assert "url" in service["properties"] and "host" in service["required"]
     post = document["paths"]["/services"]["post"]

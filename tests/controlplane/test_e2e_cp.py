@@ -103,6 +103,14 @@ def test_non_loopback_admin_without_token_is_refused(tmp_path: Path) -> None:
     assert not (tmp_path / "cp" / "oidcgate.db").exists()  # refused before touching anything
 
 
+@pytest.mark.parametrize(("flag", "environment"), [(["--analytics-ttl-minutes", "0"], {}),
+                                                 ([], {"OIDCGATE_ANALYTICS_TTL_MINUTES": "a day"})])
+def test_a_bad_analytics_retention_is_refused(tmp_path: Path, flag: list[str], environment: dict[str, str]) -> None:
+    result = oidcgate("cp", "--prefix", str(tmp_path / "cp"), *flag, env={**os.environ, **environment})
+    assert result.returncode == 2
+    assert "--analytics-ttl-minutes must be a positive number of minutes" in result.stderr
+
+
 def test_runtime_script_command_and_endpoint(tmp_path: Path) -> None:
     prefix = tmp_path / "cp"
     prefix.mkdir()

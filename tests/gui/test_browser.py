@@ -1,5 +1,5 @@
 """The GUI in real headless Chromium against a real `oidcgate cp` process: forms, errors, escaping,
-CSRF, keyboard use, the runtime manager, and a screenshot of every page for the README."""
+CSRF, keyboard use, the runtime manager, certificates, and a screenshot of every page for the README."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Dialog, Page, expect
 
 from tests.gui.browser import VIEWPORT, ControlPlane, chromium, control_plane, field, screenshot, sign_in
+from tests.support.pki import CA
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
@@ -255,3 +256,27 @@ def test_runtime_manager_and_configure_page(context: BrowserContext, cp: Control
     expect(page.locator("#copy-status")).to_have_text("Copied to the clipboard.")
     assert page.evaluate("navigator.clipboard.readText()") == script.text_content()
     page.close()
+
+
+def test_certificates_page(page: Page, cp: ControlPlane) -> None:
+    ca = CA("Example Internal CA", days=3650)
+    edge = ca.issue("api.example.test", "www.example.test", days=365)
+    edge_rsa = ca.issue("api.example.test", kind="rsa", days=365)
+    partner = ca.issue("partner.example.test", days=12)
+    with cp.api() as api:
+        for body in ({"cert": edge.cert, "key": edge.key, "cert_alt": edge_rsa.cert, "key_alt": edge_rsa.key,
+                      "snis": ["api.example.test", "www.example.test"], "tags": ["edge"]},
+                     {"cert": partner.cert, "key": partner.key, "snis": ["partner.example.test"]}):
+            assert api.post("/certificates", json=body).status_code == 201
+        assert api.post("/ca_certificates", json={"cert": ca.cert, "tags": ["upstreams"]}).status_code == 201
+    page.goto(cp.gui + "/")
+    page.get_by_role("link", name="Certificates").click()
+    expect(page.get_by_role("heading", name="Certificates", exact=True).first).to_be_visible()
+    expect(page.get_by_role("link", name="api.example.test")).to_be_visible()
+    expect(page.get_by_text("12 d left")).to_be_visible()
+    expect(page.get_by_role("link", name="Example Internal CA")).to_be_visible()
+    assert "PRIVATE KEY" not in page.content()
+    screenshot(page, "15-certificates", full_page=False)
+    page.get_by_role("link", name="api.example.test").click()
+    expect(page.get_by_role("heading", name="Alternative certificate")).to_be_visible()
+    assert "PRIVATE KEY" not in page.content()

@@ -8,8 +8,10 @@ import time
 import uuid
 
 from oidcgate.cluster.protocol import DataPlaneStatus
+from oidcgate.controlplane.gui.pages.certificates import shown
 from oidcgate.controlplane.store import Store
 from tests.gui.conftest import Gui
+from tests.support.pki import CA
 
 ISSUER = "http://127.0.0.1:9000/oauth2/default"
 
@@ -25,7 +27,8 @@ async def test_every_page_renders_with_the_security_headers(gui: Gui) -> None:
     service_id = await create_service(gui)
     for path in ("/", "/services", f"/services/{service_id}", "/services/new", f"/services/{service_id}/edit",
                  "/routes", "/routes/new", "/consumers", "/consumers/new", "/plugins", "/plugins/new",
-                 "/plugins/new/openid-connect", "/runtime", "/runtime/nodes", "/runtime/configure"):
+                 "/plugins/new/openid-connect", "/runtime", "/runtime/nodes", "/runtime/configure", "/certificates",
+                 "/analytics"):
         response = await gui.http.get(path)
         assert response.status_code == 200, (path, response.text)
         csp = response.headers["content-security-policy"]
@@ -304,6 +307,56 @@ async def test_overview_counts_and_health(gui: Gui) -> None:
 
 
 async def test_unknown_entities_are_404_pages(gui: Gui) -> None:
-    for path in (f"/services/{uuid.uuid4()}", "/plugins/new/no-such-plugin", f"/routes/{uuid.uuid4()}/edit"):
+    for path in (f"/services/{uuid.uuid4()}", "/plugins/new/no-such-plugin", f"/routes/{uuid.uuid4()}/edit",
+                 f"/certificates/{uuid.uuid4()}", f"/ca_certificates/{uuid.uuid4()}"):
         response = await gui.http.get(path)
         assert response.status_code == 404 and "Not found" in response.text, path
+
+
+async def test_certificates_show_what_the_certificate_says_and_never_a_key(gui: Gui) -> None:
+    ca = CA("GUI test CA")
+    ecdsa, rsa = ca.issue("api.test", "10.0.0.1", days=10), ca.issue("api.test", kind="rsa", days=90)
+    created = await gui.admin.post("/certificates", json={
+        "cert": ecdsa.cert, "key": ecdsa.key, "cert_alt": rsa.cert, "key_alt": rsa.key,
+        "snis": ["api.test", "*.api.test"], "tags": ["edge"]})
+    assert created.status_code == 201, created.text
+    certificate = created.json()
+    stored_ca = (await gui.admin.post("/ca_certificates", json={"cert": ca.cert})).json()
+    service = await gui.admin.post("/services", json={"name": "billing", "url": "https://billing.test",
+                                                      "tls_verify": True, "ca_certificates": [stored_ca["id"]]})
+    assert service.status_code == 201, service.text
+
+    listing = (await gui.http.get("/certificates")).text
+    row = listing[listing.index(f'href="/certificates/{certificate["id"]}"'):]
+    row = row[:row.index("</tr>")]
+    assert "<strong>api.test</strong>" in row and "*.api.test, api.test" in row and "api.test, 10.0.0.1" in row
+    assert "ECDSA + RSA" in row and "10 d left" in row and 'class="tag">edge' in row
+    assert f'href="/ca_certificates/{stored_ca["id"]}"><strong>GUI test CA</strong>' in listing
+
+    detail = (await gui.http.get(f"/certificates/{certificate['id']}")).text
+    assert "CN=api.test" in detail and "CN=GUI test CA" in detail and "Alternative certificate" in detail
+    assert "RSA" in detail and "ECDSA" in detail and "*.api.test, api.test" in detail
+    assert "No service uses this certificate." in detail
+    ca_page = (await gui.http.get(f"/ca_certificates/{stored_ca['id']}")).text
+    assert stored_ca["cert_digest"] in ca_page and 'href="/services/' in ca_page and "billing" in ca_page
+
+    for page in (listing, detail, ca_page):
+        assert "PRIVATE KEY" not in page
+        for key in (ecdsa.key, rsa.key):
+            assert all(line not in page for line in key.splitlines()[1:-1])
+
+    refused = await gui.post_form(f"/ca_certificates/{stored_ca['id']}/delete", {},
+                                  form_page=f"/ca_certificates/{stored_ca['id']}")
+    assert refused.status_code == 400 and "Not deleted" in refused.text
+    deleted = await gui.post_form(f"/certificates/{certificate['id']}/delete", {},
+                                  form_page=f"/certificates/{certificate['id']}")
+    assert deleted.headers["location"] == "/certificates?done=deleted"
+    assert await gui.count("/snis") == 0
+
+
+def test_expiry_states() -> None:
+    issued = CA().issue("soon.test", days=10)
+    now = time.time()
+    assert [shown(issued.cert, at).expiry_state for at in (now, now - 30 * 86400, now + 11 * 86400)] == \
+        ["soon", "ok", "expired"]
+    assert shown(issued.cert, now).days_left == 10

@@ -10,6 +10,7 @@ from oidcgate.config import load
 from oidcgate.plugins.opentelemetry.handler import OpenTelemetryHandler
 from oidcgate.plugins.pdk import PluginEnv, encode_field
 from oidcgate.plugins.prometheus.stats import Recorder
+from oidcgate.proxy.metrics import WorkerStats
 from oidcgate.proxy.observers import Observed, begin_trace
 from oidcgate.proxy.runtime import RouteRuntime, compile_snapshot
 
@@ -20,13 +21,15 @@ TRACE = {"name": "opentelemetry", "config": {"traces_endpoint": "http://127.0.0.
 
 
 def routes(doc: dict[str, Any]) -> dict[str, RouteRuntime]:
-    return {r.name: r for r in compile_snapshot(load(doc), PluginEnv()).routes}
+    return {r.name: r for r in compile_snapshot(load(doc), PluginEnv(), WorkerStats()).routes}
 
 
 def test_observers_keep_the_fast_path_and_cost_what_they_need() -> None:
     doc = {"_format_version": "3.0", "services": [{"name": "s", "url": UP, "routes": [
         {"name": "plain", "paths": ["/plain"]},
         {"name": "metered", "paths": ["/metered"], "plugins": [METRICS]},
+        {"name": "bandwidth", "paths": ["/bandwidth"], "plugins": [
+            {"name": "prometheus", "config": {"bandwidth_metrics": True}}]},
         {"name": "logged", "paths": ["/logged"], "plugins": [METRICS, LOG]},
         {"name": "traced", "paths": ["/traced"], "plugins": [TRACE]},
         {"name": "transformed", "paths": ["/transformed"], "plugins": [
@@ -34,9 +37,11 @@ def test_observers_keep_the_fast_path_and_cost_what_they_need() -> None:
     found = routes(doc)
     assert all(found[name].chain is None for name in ("plain", "metered", "logged", "traced"))
     assert found["plain"].observe is None and found["plain"].tracer is None and not found["plain"].logged
-    metered = found["metered"].observe
-    assert isinstance(getattr(metered, "__self__", None), Recorder)  # a prometheus route costs one call
-    assert not found["metered"].logged
+    metered = found["metered"]  # what every request's counters hold anyway: no call per request
+    assert metered.observe is None and metered.stats.exported is not None and not metered.logged
+    assert found["plain"].stats.exported is None
+    bandwidth = found["bandwidth"].observe  # bytes in and out: a call per request
+    assert isinstance(getattr(bandwidth, "__self__", None), Recorder)
     logged = found["logged"].observe
     assert isinstance(getattr(logged, "__self__", None), Observed) and found["logged"].logged
     assert found["traced"].tracer is not None and found["traced"].observe is not None
@@ -47,10 +52,10 @@ def test_observers_keep_the_fast_path_and_cost_what_they_need() -> None:
 def test_global_observers_see_requests_that_matched_no_route() -> None:
     doc = {"_format_version": "3.0", "services": [{"name": "s", "url": UP, "routes": [{"paths": ["/"]}]}],
            "plugins": [LOG]}
-    assert compile_snapshot(load(doc), PluginEnv()).unmatched is not None
+    assert compile_snapshot(load(doc), PluginEnv(), WorkerStats()).unmatched is not None
     scoped = {"_format_version": "3.0", "services": [{"name": "s", "url": UP, "routes": [
         {"name": "r", "paths": ["/"], "plugins": [LOG]}]}]}
-    assert compile_snapshot(load(scoped), PluginEnv()).unmatched is None
+    assert compile_snapshot(load(scoped), PluginEnv(), WorkerStats()).unmatched is None
 
 
 def test_traceparent_replaces_the_clients_and_the_authorization_field_is_still_found() -> None:

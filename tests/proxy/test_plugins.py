@@ -20,7 +20,7 @@ from oidcgate.plugins.base import Plugin, PluginConfig
 from oidcgate.plugins.log_serializer import Finished
 from oidcgate.plugins.observer import Observer
 from oidcgate.plugins.pdk import Context, Known, PluginEnv, RawRequest, encode_field
-from oidcgate.plugins.prometheus.handler import worker_stats
+from oidcgate.plugins.prometheus import stats as prometheus
 from oidcgate.proxy.runtime import compile_snapshot
 from oidcgate.proxy.server import serve
 from oidcgate.proxy.settings import Settings
@@ -202,7 +202,7 @@ async def worker(monkeypatch: pytest.MonkeyPatch, echo_port: int) -> AsyncIterat
         full = {"_format_version": "3.0", **doc}
         for svc in full.get("services", []):
             svc.setdefault("url", f"http://127.0.0.1:{echo_port}")
-        state.swap(compile_snapshot(load(full), state.env, state.runtime))
+        state.swap(compile_snapshot(load(full), state.env, state.stats, state.runtime))
 
     yield Harness(state, f"http://127.0.0.1:{sock.getsockname()[1]}", apply)
     server.close()
@@ -407,6 +407,23 @@ async def test_observers_scoped_to_a_consumer_see_that_consumers_requests(worker
     async with httpx.AsyncClient() as client:
         for user in ("alice", "bob", "alice", ""):
             await client.get(worker.url + "/anything", headers={"X-User": user} if user else {})
-    dumped = worker_stats(worker.state.env).dump()
+    dumped = prometheus.dump(worker.state.stats, worker.state.env)
     codes = sorted((code, source, consumer, n) for route in dumped for code, source, consumer, n in route["codes"])
     assert codes == [(200, "service", "", 1), (200, "service", "alice", 2), (401, "kong", "", 1)]
+
+
+async def test_requests_of_a_consumer_are_counted_for_analytics_on_both_paths(worker: Harness) -> None:
+    """The analytics hook: a request a plugin authenticated is counted by route and consumer, whether its
+    consumer came from the access phase or from a shortcut; anonymous requests only in the route's stats."""
+    worker.apply(one_route({"name": "test-gate"}))
+    async with httpx.AsyncClient() as client:
+        for user in ("alice", "alice", "bob", "", "mallory"):
+            await client.get(worker.url + "/anything", headers={"X-User": user} if user else {})
+    worker.apply(one_route({"name": "test-remember"}, name="r2"))
+    async with httpx.AsyncClient() as client:
+        for _ in range(3):  # the access phase once, then the shortcut
+            await client.get(worker.url + "/anything", headers={"Authorization": "Basic b", "X-User": "bob"})
+    counted = {(route, name): (codes, sum(latency)) for _, route, _, name, codes, latency in worker.state.usage.dump()}
+    assert counted == {("r", "alice"): ({"200": 2}, 2), ("r", "bob"): ({"200": 1}, 1), ("r2", "bob"): ({"200": 3}, 3)}
+    # (the gateway's own answers are counted negated: prometheus' `source` label)
+    assert worker.state.stats.child("echo", "r").codes == {200: 3, -401: 1, -403: 1}

@@ -7,6 +7,7 @@ their plugin config (`redis.prefix` / the feature's prefix field), so cleanup co
 from __future__ import annotations
 
 import contextlib
+import os
 import uuid
 from collections.abc import Iterator
 
@@ -41,3 +42,26 @@ def keys_with(prefix: str) -> list[bytes]:
     """Every key in the test database that holds `prefix` (to show what a process wrote)."""
     with contextlib.closing(redis.Redis(host=HOST, port=PORT, db=DATABASE, socket_timeout=5)) as client:
         return sorted(client.scan_iter(match=f"*{prefix}*", count=1000))
+
+
+def kill_subscriptions(pid: int | None = None) -> int:
+    """CLIENT KILL the pub/sub connections of process `pid` (default: this one), found by their client
+    name (`oidcgate-sub-<pid>`), so no other process's connection is touched; how many were killed."""
+    name = f"oidcgate-sub-{pid or os.getpid()}"
+    with contextlib.closing(redis.Redis(host=HOST, port=PORT, db=DATABASE, socket_timeout=5)) as client:
+        ours = [entry["id"] for entry in client.client_list(_type="pubsub") if entry.get("name") == name]
+        for client_id in ours:
+            client.client_kill_filter(_id=client_id)
+    return len(ours)
+
+
+def publish(channel: str, message: str) -> int:
+    """PUBLISH as another writer would (e.g. a test that rewrites a stored record); how many heard it."""
+    with contextlib.closing(redis.Redis(host=HOST, port=PORT, db=DATABASE, socket_timeout=5)) as client:
+        return int(client.publish(channel, message))
+
+
+def delete(*keys: bytes) -> int:
+    """DEL without announcing it, as a hand-made change behind the gateway's back would."""
+    with contextlib.closing(redis.Redis(host=HOST, port=PORT, db=DATABASE, socket_timeout=5)) as client:
+        return int(client.delete(*keys))

@@ -4,7 +4,8 @@ One WebSocket per data plane over mutual TLS (see `tls`). After the data plane's
 sends it the current snapshot unless it already runs it, and again on every `push()` whose snapshot
 it does not run. Each connection has its own sender task and a one-slot outbox: a new snapshot
 replaces one still waiting, so a slow data plane gets the latest config when it catches up and never
-delays the others.
+delays the others. With an `on_analytics` sink the handshake response says analytics reports are taken
+(protocol.FEATURES_HEADER), and each report a data plane sends is handed to the sink.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -23,21 +24,58 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from oidcgate.cluster import compat, protocol, tls
-from oidcgate.cluster.protocol import DataPlaneStatus, Error, Heartbeat, Hello, Reconfigure, SyncStatus
+from oidcgate.cluster.protocol import (
+    Analytics,
+    DataPlaneStatus,
+    Error,
+    Heartbeat,
+    Hello,
+    Reconfigure,
+    SyncStatus,
+)
+from oidcgate.config import declarative
 
 log = logging.getLogger(__name__)
 
 SnapshotSource = Callable[[], Awaitable[tuple[dict[str, Any], str]]]
 StatusSink = Callable[[DataPlaneStatus], Awaitable[None]]
+AnalyticsSink = Callable[[Analytics], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class _Variant:
+    """What data planes of one version get: a frame with its hash, or a verdict saying why not."""
+
+    hash: str
+    frame: bytes
+    verdict: compat.Verdict
 
 
 @dataclass(frozen=True)
 class _Payload:
-    """One exported snapshot, compressed once for every data plane."""
+    """One exported snapshot, compressed once for every data plane (once per older version that needs
+    its own copy, see `compat.for_data_plane`)."""
 
     hash: str
     frame: bytes
     plugins: frozenset[str]
+    doc: dict[str, Any]
+    variants: dict[tuple[int, int], _Variant] = field(default_factory=dict)
+
+    def variant(self, version: tuple[int, int]) -> _Variant:
+        found = self.variants.get(version)
+        if found is None:
+            doc, verdict = compat.for_data_plane(self.doc, version)
+            if doc is self.doc:
+                found = _Variant(self.hash, self.frame, verdict)
+            else:
+                config_hash = declarative.config_hash(doc)
+                message = Reconfigure(config=doc, hash=config_hash, timestamp=time.time())
+                frame = protocol.encode(message)
+                assert isinstance(frame, bytes)
+                found = _Variant(config_hash, frame, verdict)
+            self.variants[version] = found
+        return found
 
 
 class ClusterServer:
@@ -45,11 +83,12 @@ class ClusterServer:
 
     def __init__(self, listen: str, cert_file: str, key_file: str, snapshot: SnapshotSource,
                  on_status: StatusSink, version: str, *, plugins: Mapping[str, str] | None = None,
-                 hello_timeout: float = 10.0) -> None:
+                 hello_timeout: float = 10.0, on_analytics: AnalyticsSink | None = None) -> None:
         self._host, self._port = protocol.parse_address(listen)
         self._ssl = tls.server_context(cert_file, key_file)  # fail at construction on a bad cert
         self._snapshot = snapshot
         self._on_status = on_status
+        self._on_analytics = on_analytics
         compat.check_version(version, version)  # a malformed own version is a programming error
         self.version = version
         self._plugins = dict(plugins) if plugins is not None else compat.installed_plugins()
@@ -74,6 +113,7 @@ class ClusterServer:
     async def start(self) -> None:
         self._server = await serve(
             self._handle, self._host, self._port, ssl=self._ssl, process_request=_only_outlet,
+            process_response=_takes_analytics if self._on_analytics is not None else None,
             compression=None,  # the snapshot is gzipped already; heartbeats are tiny
             max_size=protocol.MAX_TEXT_FRAME, server_header=None,
         )
@@ -109,7 +149,7 @@ class ClusterServer:
                 message = Reconfigure(config=doc, hash=config_hash, timestamp=time.time())
                 frame = await asyncio.to_thread(protocol.encode, message)  # large configs: off the loop
                 assert isinstance(frame, bytes)
-                self._current = _Payload(config_hash, frame, compat.plugins_used(doc))
+                self._current = _Payload(config_hash, frame, compat.plugins_used(doc), doc)
             return self._current
 
     def _track(self, work: Coroutine[Any, Any, None]) -> None:
@@ -166,6 +206,11 @@ class ClusterServer:
                 elif isinstance(message, Error):
                     log.warning("data plane %s refused config %s: %s", peer.status.id, message.hash or "?",
                                 message.message)
+                elif isinstance(message, Analytics) and self._on_analytics is not None:
+                    try:
+                        await self._on_analytics(message)
+                    except Exception:  # a store outage loses this report, never the data plane's link
+                        log.exception("recording analytics of data plane %s failed", peer.status.id)
                 else:
                     log.warning("data plane %s sent an unexpected %s; ignored", peer.status.id,
                                 type(message).__name__.lower())
@@ -189,8 +234,15 @@ class _Peer:
         self._task = asyncio.create_task(self._send_loop(), name=f"cluster-send-{status.id}")
 
     def offer(self, payload: _Payload) -> tuple[bool, bool]:
-        """Queue `payload` if this data plane may and should get it: (sync_status changed, config queued)."""
+        """Queue `payload` (or its copy for this data plane's version) if this data plane may and should
+        get it: (sync_status changed, config queued)."""
         verdict = self._version_verdict
+        variant = None
+        if verdict[0] is SyncStatus.NORMAL:
+            version = compat.major_minor(self.status.version)
+            assert version is not None  # a version that does not parse is never NORMAL
+            variant = payload.variant(version)
+            verdict = variant.verdict
         if verdict[0] is SyncStatus.NORMAL:
             verdict = compat.check_plugins(payload.plugins, self._plugins, self._cp_plugins)
         status, reason = verdict
@@ -199,13 +251,16 @@ class _Peer:
         if reason is not None:
             if reason != self._reason_sent:
                 self._reason_sent = reason
+                log.warning("data plane %s (version %s): no configuration sent: %s", self.status.id,
+                            self.status.version, reason)
                 self._queue(protocol.encode(Error(message=f"no configuration sent: {reason}")))
             return changed, False
-        if payload.hash in (self.status.config_hash, self._queued_hash):
+        assert variant is not None  # NORMAL came through the version's variant
+        if variant.hash in (self.status.config_hash, self._queued_hash):
             return changed, False
-        self._queued_hash = payload.hash
+        self._queued_hash = variant.hash
         self._reason_sent = None
-        self._queue(payload.frame)
+        self._queue(variant.frame)
         return changed, True
 
     def _queue(self, frame: str | bytes) -> None:
@@ -244,6 +299,10 @@ async def _receive_hello(connection: ServerConnection, timeout: float) -> Hello 
     except ConnectionClosed:
         pass
     return None
+
+
+def _takes_analytics(connection: ServerConnection, request: Request, response: Response) -> None:
+    response.headers[protocol.FEATURES_HEADER] = protocol.ANALYTICS
 
 
 def _only_outlet(connection: ServerConnection, request: Request) -> Response | None:

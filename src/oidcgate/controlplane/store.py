@@ -57,6 +57,8 @@ REFERENCES: dict[str, dict[str, str]] = {
     "targets": {"upstream": "upstreams"},
     "acls": {"consumer": "consumers"},
     "consumer_group_consumers": {"consumer_group": "consumer_groups", "consumer": "consumers"},
+    "snis": {"certificate": "certificates"},
+    "services": {"client_certificate": "certificates"},
 }
 # What deleting a parent does to its children (Kong: routes restrict their service, the rest cascade).
 ON_DELETE: dict[str, tuple[tuple[str, str, bool], ...]] = {
@@ -66,11 +68,14 @@ ON_DELETE: dict[str, tuple[tuple[str, str, bool], ...]] = {
                   ("consumer_group_consumers", "consumer", True)),
     "consumer_groups": (("plugins", "consumer_group", True), ("consumer_group_consumers", "consumer_group", True)),
     "upstreams": (("targets", "upstream", True),),
+    "certificates": (("snis", "certificate", True), ("services", "client_certificate", False)),
+    "ca_certificates": (("services", "ca_certificates", False),),
 }
 UNIQUE_FIELDS: dict[str, tuple[str, ...]] = {
     "services": ("name",), "routes": ("name",), "consumers": ("username", "custom_id"),
     "plugins": ("instance_name",), "upstreams": ("name",), "targets": (), "consumer_groups": ("name",),
     "acls": (), "consumer_group_consumers": (),
+    "certificates": (), "ca_certificates": ("cert_digest",), "snis": ("name",),
 }
 # Fields unique together (Kong's 409 names each; references as {"id": ...}).
 UNIQUE_TOGETHER: dict[str, tuple[str, str]] = {
@@ -78,7 +83,7 @@ UNIQUE_TOGETHER: dict[str, tuple[str, str]] = {
     "consumer_group_consumers": ("consumer_group", "consumer"),
 }
 DELETE_ORDER = ("plugins", "targets", "acls", "consumer_group_consumers", "routes", "services", "consumers",
-                "consumer_groups", "upstreams")
+                "consumer_groups", "upstreams", "snis", "certificates", "ca_certificates")
 DATA_PLANE_PURGE_SECONDS = 14 * 24 * 3600  # Kong's cluster_data_plane_purge_delay
 
 
@@ -163,6 +168,11 @@ class _Tx:
     def remove(self, kind: str, entity_id: str) -> None:
         del self.entities[kind][entity_id]
         self.removed[kind].append(entity_id)
+
+
+def _refers(value: Any, entity_id: str) -> bool:
+    """Whether a reference field (an id, or a list of ids such as `ca_certificates`) names `entity_id`."""
+    return entity_id in value if isinstance(value, list) else value == entity_id
 
 
 def _in_scope(entity: Entity, scope: Scope | None) -> bool:
@@ -261,6 +271,18 @@ class Store:
             raise NotFound()
         return orjson.loads(row)
 
+    def sni_names(self, certificate_ids: Sequence[str]) -> dict[str, list[str]]:
+        """The SNI names of each certificate, sorted (Kong's `snis` on certificates), one query."""
+        table = tables.snis
+        names: dict[str, list[str]] = {certificate_id: [] for certificate_id in certificate_ids}
+        if names:
+            query = select(table.c.certificate_id, table.c.name).where(
+                table.c.certificate_id.in_(list(names))).order_by(table.c.name)
+            with self.engine.connect() as conn:
+                for row in conn.execute(query):
+                    names[row.certificate_id].append(row.name)
+        return names
+
     def plugin_names_in_use(self) -> list[str]:
         with self.engine.connect() as conn:
             return sorted(conn.execute(select(tables.plugins.c.name).distinct()).scalars())
@@ -293,6 +315,36 @@ class Store:
                 raise NotFound()
             return self._save(tx, kind, _merge(existing, patch), existing=existing)
 
+    def save_certificate(self, certificate_id: str | None, data: Mapping[str, Any], snis: Sequence[str] | None,
+                         *, patch: bool = False) -> Entity:
+        """Kong's certificates DAO: write a certificate (create, PUT `certificate_id`, or PATCH it) and, when
+        `snis` is given, make exactly those names point at it, in one transaction. A name of another
+        certificate is refused before anything changes (Kong's message). Returns the certificate with
+        its sorted `snis`."""
+        with self._transaction() as tx:
+            existing = tx.find("certificates", certificate_id) if certificate_id is not None else None
+            if patch and existing is None:
+                raise NotFound()
+            raw = _merge(existing, data) if patch and existing else \
+                {**data, **({"id": certificate_id} if certificate_id else {})}
+            target = existing["id"] if existing else certificate_id
+            owners = {sni["name"]: sni["certificate"] for sni in tx.entities["snis"].values()}
+            for name in snis or ():
+                owner = owners.get(name)
+                if owner is not None and owner != target:
+                    raise SchemaViolation([FieldError(
+                        "snis", f"{name} already associated with existing certificate '{owner}'")])
+            certificate = self._save(tx, "certificates", raw, existing=existing)
+            current = {sni["name"]: sni["id"] for sni in tx.entities["snis"].values()
+                       if sni["certificate"] == certificate["id"]}
+            if snis is not None:
+                for name in current.keys() - set(snis):
+                    tx.remove("snis", current.pop(name))
+                for name in sorted(set(snis) - current.keys()):
+                    current[name] = self._save(tx, "snis", {"name": name, "certificate": certificate["id"]},
+                                               existing=None)["id"]
+            return {**certificate, "snis": sorted(current)}
+
     def delete(self, kind: str, key: str, scope: Scope | None = None) -> bool:
         """Delete like Kong: refused while routes use a service, cascading to plugins and targets.
 
@@ -303,7 +355,7 @@ class Store:
             if existing is None:
                 return False
             for child_kind, ref, cascade in ON_DELETE.get(kind, ()):
-                children = [c["id"] for c in tx.entities[child_kind].values() if c.get(ref) == existing["id"]]
+                children = [c["id"] for c in tx.entities[child_kind].values() if _refers(c.get(ref), existing["id"])]
                 if children and not cascade:
                     raise ForeignKeyViolation.restricted(kind, child_kind)
                 for child_id in children:

@@ -32,6 +32,8 @@ class Settings:
     # Reverse proxies (comma-separated addresses, uvicorn's syntax) whose X-Forwarded-For names the client;
     # None trusts none: throttling is keyed by source address, which a client must not choose.
     forwarded_allow_ips: str | None = None
+    tls_cert: str | None = None  # serve HTTPS with this certificate (PEM) and key
+    tls_key: str | None = None
     argon2: Argon2Cost = field(default_factory=Argon2Cost)
     secret_cache_ttl: float = 30.0  # seconds a verified client secret skips argon2 (0 disables)
     failure_threshold: int = 5  # failures of one client id or username from one address before it is slowed
@@ -42,6 +44,8 @@ class Settings:
     def __post_init__(self) -> None:
         if self.issuer_url is not None and "/oauth2/" in self.issuer_url + "/":
             raise ValueError("--issuer-url is the base URL; issuers are <issuer-url>/oauth2/<server-id>")
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ValueError("--tls-cert and --tls-key go together")
 
     @property
     def base_url(self) -> str:
@@ -49,7 +53,7 @@ class Settings:
             return self.issuer_url.rstrip("/")
         host = "127.0.0.1" if self.host in ("0.0.0.0", "") else "[::1]" if self.host == "::" else self.host
         host = f"[{host}]" if ":" in host and not host.startswith("[") else host
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self.tls_cert else 'http'}://{host}:{self.port}"
 
     def issuer(self, server_id: str) -> str:
         return f"{self.base_url}/oauth2/{server_id}"

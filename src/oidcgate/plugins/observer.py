@@ -8,8 +8,8 @@ observer instance for what it does on each route it applies to (Kong's precedenc
 as for any plugin), and when a request has finished it calls those, once:
 
   - `recorder(route)`: a callable `(request, end)` that counts a finished request in per-worker
-    counters (prometheus). It reads the data plane's request object directly (see `Timed`), because it
-    runs for every request and must cost little: a dict update and three array appends;
+    counters (prometheus, for what the data plane does not count anyway: `RouteInfo.stats`). It reads
+    the data plane's request object directly (see `Timed`), because it runs for every request;
   - `observe(entry)`: a finished request as a `log_serializer.Finished` (built once per request, shared
     by every observer on the route), for log and trace plugins, which queue it and do their real work
     (serializing, sending) later, in batches, off the request path.
@@ -31,6 +31,7 @@ from oidcgate.plugins.base import Plugin, PluginConfig
 if TYPE_CHECKING:
     from oidcgate.config.entities import Consumer, Route, Service
     from oidcgate.plugins.log_serializer import Finished
+    from oidcgate.proxy.metrics import RouteStats
 
 
 class Timed(Protocol):
@@ -53,10 +54,12 @@ Recorder = Callable[[Any, float], None]  # (a Timed request, perf_counter at its
 
 @dataclass(frozen=True, slots=True)
 class RouteInfo:
-    """The route an observer is asked about; `entity` is None for requests that matched no route."""
+    """The route an observer is asked about; `entity` is None for requests that matched no route. `stats`
+    are the data plane's counters of the route (proxy.metrics: every request is counted there once)."""
 
     entity: Route | None
     service: Service | None
+    stats: RouteStats | None = None
 
     @property
     def name(self) -> str:

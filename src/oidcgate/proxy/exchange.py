@@ -38,6 +38,7 @@ from oidcgate.proxy.headers import (
     forwarded_address,
     via,
 )
+from oidcgate.proxy.metrics import FOLD_AT
 from oidcgate.proxy.modes import (
     CHUNK,
     CHUNKED,
@@ -338,7 +339,7 @@ class Exchange:
             parts += (conn.listener.forwarded, b"X-Forwarded-Host: ", self.host_name, b"\r\nX-Forwarded-Path: ",
                       self.raw_path, b"\r\n")
             return
-        for name, default in ((b"X-Forwarded-Proto", b"http"), (b"X-Forwarded-Host", self.host_name),
+        for name, default in ((b"X-Forwarded-Proto", conn.listener.scheme), (b"X-Forwarded-Host", self.host_name),
                               (b"X-Forwarded-Port", conn.listener.port), (b"X-Forwarded-Path", self.raw_path)):
             parts += (name, b": ", xf.get(name.lower(), default), b"\r\n")
         matcher, found = self.match  # type: ignore[misc]
@@ -735,21 +736,39 @@ class Exchange:
         self.conn.exchange_done(self)
 
     def _record(self) -> None:
-        """The log phase, the route's observer plugins (metrics, log and trace plugins: proxy.observers)
-        and the access log (formatted later by the worker tick)."""
+        """The route's counters (analytics' and the prometheus plugin's: proxy.metrics; folded later by the
+        worker tick), the log phase, the consumer's count for analytics, the route's observer plugins (log
+        and trace plugins: proxy.observers) and the access log (formatted later by the worker tick)."""
         end = _perf()
-        if self.chosen is not None:
-            phases.log_phase(self)  # (first: it keeps the consumer for the observers)
         route = self.route
+        stats = route.stats if route is not None else self.conn.state.stats.unmatched
+        status = self.status
+        t_head = self.t_head
+        codes = stats.codes
+        code = status if t_head else -status  # negative: the gateway answered itself (prometheus' source)
+        codes[code] = codes.get(code, 0) + 1
+        t0 = self.t0
+        total = (end - t0) * 1000.0
+        pending = stats.pending_total
+        pending.append(total)
+        if t_head:
+            stats.pending_upstream.append((t_head - self.t_sent) * 1000.0)
+        kong = stats.pending_kong
+        if kong is not None:  # prometheus exports latencies: Kong's kong latency, until sent upstream
+            kong.append((self.t_sent - t0) * 1000.0 if t_head else total)
+        if len(pending) >= FOLD_AT:
+            stats.fold()  # in small batches: never a long pause
+        if self.chosen is not None:
+            phases.log_phase(self)  # (sets self.consumer from the plugins' context)
+        if self.consumer is not None:  # analytics: requests by consumer
+            self.conn.state.usage.record(stats, self.consumer, status, total)
         if route is not None:
             observe = route.observe
         else:  # the global observers see requests that matched no route (none answered by the parser)
             observe = self.runtime.unmatched if self.runtime is not None else None
         if observe is not None:
             observe(self, end)
-        state = self.conn.state
-        state.requests += 1
-        access_log = state.access_log
+        access_log = self.conn.state.access_log
         if access_log.enabled:
             finished = access_log.pending
             finished.append((self, end))

@@ -85,12 +85,18 @@ class ConfigIntake:
 
 
 def check_secrets(snapshot: Snapshot, vault: EnvVault) -> None:
-    """Refuse a snapshot whose `{vault://env/...}` references this node cannot resolve, every one with its
-    path, before any worker sees it (workers resolve them again when they build their plugins)."""
+    """Refuse a snapshot whose `{vault://env/...}` references this node cannot resolve (or whose resolved
+    certificate key does not match), every one with its path, before any worker sees it (workers resolve
+    them again when they build their plugins and TLS contexts)."""
     errors: list[FieldError] = []
     for index, plugin in enumerate(snapshot.plugins):
         try:
             vault.resolve(registry.get(plugin.name).CONFIG, plugin.config, f"plugins[{index}].config")
+        except ConfigError as exc:
+            errors.extend(exc.errors)
+    for index, certificate in enumerate(snapshot.certificates):  # a resolved key must also match
+        try:
+            certificate.pairs(vault, f"certificates[{index}]")
         except ConfigError as exc:
             errors.extend(exc.errors)
     if errors:

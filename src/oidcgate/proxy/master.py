@@ -12,6 +12,7 @@ import contextlib
 import logging
 import signal
 import socket
+import ssl
 import sys
 import time
 from collections.abc import Coroutine
@@ -22,10 +23,13 @@ from oidcgate import __version__
 from oidcgate.config import ConfigError, load_file
 from oidcgate.private_files import node_id, private_dir, tighten
 from oidcgate.proxy.intake import ConfigIntake
-from oidcgate.proxy.settings import Settings, parse_listen
+from oidcgate.proxy.settings import Settings
 from oidcgate.proxy.status import EmbeddedServer, admin_app, embedded, status_app
 from oidcgate.proxy.supervisor import Supervisor
 from oidcgate.proxy.worker import listen_socket
+from oidcgate.tls import default_cert
+from oidcgate.tls.contexts import TLSConfigError, server_context_pairs
+from oidcgate.tls.listen import ListenAddress, format_listen, parse_listen
 
 if TYPE_CHECKING:
     from oidcgate.cluster.client import ClusterClient
@@ -76,15 +80,22 @@ class Master:
                     log.info("starting from the last good configuration %s (%s)", persisted.hash, self.intake.path)
             except ConfigError as exc:  # e.g. a secret's environment variable is gone
                 log.warning("ignoring %s: %s", self.intake.path, exc)
+        listens = {name: parse_listen(value) for name in ("proxy", "status", "admin")
+                   if (value := getattr(settings, f"{name}_listen")) != "off"}
         try:
-            reserved = listen_socket(settings.proxy_listen)  # fails early on a bad or busy address
-            sockets = {name: self._bind(getattr(settings, f"{name}_listen")) for name in ("status", "admin")}
+            tls = self._tls(listens)
+        except (TLSConfigError, OSError, ValueError) as exc:
+            print(f"oidcgate dp: default certificate: {exc}", file=sys.stderr)
+            return 1
+        try:
+            reserved = [listen_socket(a) for a in listens["proxy"]]  # fails early on a bad or busy address
+            sockets = [(name, address, self._bind(address)) for name in ("status", "admin")
+                       for address in listens.get(name, ())]
         except OSError as exc:
             print(f"oidcgate dp: cannot listen: {exc}", file=sys.stderr)
             return 1
-        host, _ = parse_listen(settings.proxy_listen)
-        settings.proxy_listen = f"[{host}]:{reserved.getsockname()[1]}" if ":" in host else \
-            f"{host}:{reserved.getsockname()[1]}"
+        settings.proxy_listen = format_listen([a.with_port(s.getsockname()[1])
+                                               for a, s in zip(listens["proxy"], reserved, strict=True)])
         self.supervisor = Supervisor(settings, self.node_id, lambda: self.intake.payload)
         self.intake.broadcast = self.supervisor.broadcast
         loop = asyncio.get_running_loop()
@@ -97,9 +108,8 @@ class Master:
             print("oidcgate dp: workers did not start", file=sys.stderr)
             await self.supervisor.stop()
             return 1
-        for name, sock in sockets.items():
-            if sock is not None:
-                self._serve(status_app(self) if name == "status" else admin_app(self), sock)
+        for name, address, sock in sockets:
+            self._serve(status_app(self) if name == "status" else admin_app(self), sock, tls if address.ssl else None)
         if settings.config:
             self._spawn(self.watch(settings.config))
         if settings.cp:
@@ -114,18 +124,30 @@ class Master:
             server.should_exit = True
             with contextlib.suppress(Exception):
                 await task
-        reserved.close()
+        for sock in reserved:
+            sock.close()
         return 0
 
-    def _bind(self, address: str) -> socket.socket | None:
-        if address == "off":
+    def _tls(self, listens: dict[str, list[ListenAddress]]) -> ssl.SSLContext | None:
+        """The default certificate (--ssl-cert, or generated into the prefix) when any listener has `ssl`."""
+        settings = self.settings
+        if not any(a.ssl for addresses in listens.values() for a in addresses):
             return None
+        if settings.ssl_cert or settings.ssl_cert_key:
+            if not (settings.ssl_cert and settings.ssl_cert_key):
+                raise ValueError("--ssl-cert and --ssl-cert-key go together")
+            settings.ssl_pairs = [[settings.ssl_cert, settings.ssl_cert_key]]
+        else:
+            settings.ssl_pairs = [list(pair) for pair in default_cert.ensure(self.prefix)]
+        return server_context_pairs(settings.ssl_pairs)  # loaded once here: a bad file stops the start
+
+    def _bind(self, address: ListenAddress) -> socket.socket:
         sock = listen_socket(address, reuse_port=False)
         sock.listen(128)
         return sock
 
-    def _serve(self, app: object, sock: socket.socket) -> None:
-        server = embedded(app)  # type: ignore[arg-type]
+    def _serve(self, app: object, sock: socket.socket, tls: ssl.SSLContext | None) -> None:
+        server = embedded(app, tls)  # type: ignore[arg-type]
         self.servers.append((server, asyncio.create_task(server.serve(sockets=[sock]))))
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
@@ -133,13 +155,13 @@ class Master:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    def _banner(self, sockets: dict[str, socket.socket | None]) -> None:
+    def _banner(self, sockets: list[tuple[str, ListenAddress, socket.socket]]) -> None:
         s = self.settings
-        lines = [f"oidcgate dp {__version__}: proxy on http://{s.proxy_listen} ({s.workers} worker(s))"]
-        for name, sock in sockets.items():
-            if sock is not None:
-                address = sock.getsockname()
-                lines.append(f"  {name} API on http://{address[0]}:{address[1]}")
+        proxy = ", ".join(f"{a.scheme}://{a.authority}" for a in parse_listen(s.proxy_listen))
+        lines = [f"oidcgate dp {__version__}: proxy on {proxy} ({s.workers} worker(s))"]
+        for name, listen, sock in sockets:
+            address = sock.getsockname()
+            lines.append(f"  {name} API on {listen.scheme}://{address[0]}:{address[1]}")
         config = self.intake.snapshot
         lines.append(f"  configuration {config.hash if config else 'none yet'}"
                      + (f" from {s.config}" if s.config else "") + (f"; control plane {s.cp}" if s.cp else ""))
@@ -169,12 +191,19 @@ class Master:
                 await self.reload(f"{path} changed")
 
     async def cluster(self) -> None:
-        """Keep in sync with the control plane (oidcgate.cluster's client, imported only when used)."""
-        from oidcgate.cluster.client import ClusterClient
+        """Keep in sync with the control plane and report analytics to it (oidcgate.cluster's client and
+        the analytics reporter, imported only when used)."""
+        from oidcgate.cluster.client import AnalyticsOutbox, ClusterClient
+        from oidcgate.proxy.analytics import AnalyticsReporter
 
         s = self.settings
+        outbox = AnalyticsOutbox() if s.analytics_flush_interval else None
         client = self.cluster_client = ClusterClient(
             s.cp, s.cluster_cert, s.cluster_key, apply=self.intake.apply_document,  # type: ignore[arg-type]
             current_hash=self.intake.current_hash, node_id=self.node_id, hostname=socket.gethostname(),
-            version=__version__, server_name=s.cluster_server_name)
+            version=__version__, server_name=s.cluster_server_name, analytics=outbox)
+        if outbox is not None:
+            reporter = AnalyticsReporter(self.supervisor, lambda: self.intake.snapshot, outbox,
+                                         s.analytics_flush_interval)
+            self._spawn(reporter.run())
         await client.run()

@@ -1,7 +1,7 @@
 """Compile a snapshot into the immutable runtime a worker serves from: router, services, chains, balancers.
 
 Requests never look at config: everything they need (upstream path base, timeouts in seconds,
-balancer, plugin chain, observer plugins) is precomputed here, once per snapshot. A worker swaps the
+balancer, plugin chain, counters, observer plugins) is precomputed here, once per snapshot. A worker swaps the
 whole Runtime by assigning one attribute, so a request sees either the old or the new config.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import orjson
@@ -23,9 +24,13 @@ from oidcgate.plugins.base import Plugin
 from oidcgate.plugins.observer import Observer, RouteInfo, is_observer
 from oidcgate.plugins.pdk import ConsumerIndex, PluginEnv
 from oidcgate.proxy.balancer import Balancer, Fixed, Peer
+from oidcgate.proxy.metrics import RouteStats, WorkerStats
 from oidcgate.proxy.observers import Observe, logs, route_observe, tracer_of
 from oidcgate.proxy.pipeline import Chain, Slot, build_chains
 from oidcgate.proxy.router import Router
+from oidcgate.tls.sni import CertificateSet
+from oidcgate.tls.sni import build as build_certificates
+from oidcgate.tls.upstream import UpstreamContexts
 
 log = logging.getLogger("oidcgate.proxy.runtime")
 
@@ -54,6 +59,7 @@ class RouteRuntime:
     preserve_host: bool
     https_only: bool
     chain: Chain | None
+    stats: RouteStats
     root_v0: bool  # the service has no path and v0 joining: "/" routes forward the path as is
     tracks: bool  # the service's balancer keeps passive health (report every response)
     log_names: bytes  # '"route":...,"service":...' for the access log, JSON-encoded once
@@ -65,10 +71,12 @@ class RouteRuntime:
 @dataclass
 class Runtime:
     hash: str
-    router: Router[RouteRuntime]
+    router: Router[RouteRuntime]  # plain HTTP requests
+    tls_router: Router[RouteRuntime]  # requests over TLS: without the routes limited to http
     consumers: ConsumerIndex
     routes: list[RouteRuntime]
     balancers: dict[str, Balancer]
+    certificates: CertificateSet = field(default_factory=CertificateSet)  # what TLS listeners pick by SNI
     instances: list[Plugin] = field(default_factory=list)
     unmatched: Observe | None = None  # the global observers' call for requests that matched no route
     inflight: int = 0  # requests on routes with plugins that still use this runtime's instances
@@ -109,26 +117,14 @@ def _close_later(instance: Plugin) -> None:
     task.add_done_callback(_closing.discard)
 
 
-def tls_context(verify: bool) -> ssl.SSLContext:
-    """Kong does not verify upstream certificates unless `tls_verify` is set; neither do we."""
-    context = ssl.create_default_context()
-    if not verify:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
-
-
-_TLS: dict[bool, ssl.SSLContext] = {}
-
-
-def _service_runtime(service: Service, balancers: dict[str, Balancer]) -> ServiceRuntime:
+def _service_runtime(service: Service, balancers: dict[str, Balancer], upstream_tls: UpstreamContexts,
+                     variant: Callable[[str, str, str], Balancer]) -> ServiceRuntime:
     target: Fixed | Balancer
+    tls, tls_key = upstream_tls.for_service(service)
     balancer = balancers.get(service.host)
-    target = balancer if balancer is not None else Fixed(service.host, service.port, service.protocol)
-    tls = None
-    if service.protocol == "https":
-        verify = bool(service.tls_verify)
-        tls = _TLS.get(verify) or _TLS.setdefault(verify, tls_context(verify))
+    if balancer is not None and balancer.tls != tls_key:  # another TLS setting: peers of its own (own pool key)
+        balancer = variant(service.host, service.protocol, tls_key)
+    target = balancer if balancer is not None else Fixed(service.host, service.port, service.protocol, tls_key)
     return ServiceRuntime(service, service.name or service.id or "", (service.path or "/").encode(), target,
                           service.connect_timeout / 1000, service.read_timeout / 1000,
                           service.write_timeout / 1000, service.retries, tls,
@@ -142,17 +138,25 @@ def _global_slots(plugins: list[PluginEntity], instances: dict[str, Plugin]) -> 
             and p.consumer_group is None]
 
 
-def compile_snapshot(snapshot: Snapshot, env: PluginEnv, previous: Runtime | None = None,
-                     vault: EnvVault | None = None) -> Runtime:
+def compile_snapshot(snapshot: Snapshot, env: PluginEnv, stats: WorkerStats,
+                     previous: Runtime | None = None, vault: EnvVault | None = None) -> Runtime:
     """Build a Runtime; raises on a plugin that cannot be instantiated (the old runtime stays)."""
     targets_by_upstream: dict[str, list] = {}
     for target in snapshot.targets:
         targets_by_upstream.setdefault(target.upstream, []).append(target)  # type: ignore[arg-type]
-    protocols = {s.host: s.protocol for s in snapshot.services}
+    vault = vault or EnvVault()
+    upstream_tls = UpstreamContexts(snapshot.certificates, snapshot.ca_certificates, vault)
+    protocols = {s.host: (s.protocol, upstream_tls.for_service(s)[1]) for s in snapshot.services}
+    upstreams = {u.name: u for u in snapshot.upstreams}
+
+    def variant(name: str, scheme: str, tls_key: str) -> Balancer:
+        upstream = upstreams[name]
+        return Balancer(upstream, targets_by_upstream.get(upstream.id, []), scheme, tls_key)  # type: ignore[arg-type]
+
     balancers: dict[str, Balancer] = {}
     for upstream in snapshot.upstreams:
         balancer = Balancer(upstream, targets_by_upstream.get(upstream.id, []),  # type: ignore[arg-type]
-                            protocols.get(upstream.name, "http"))
+                            *protocols.get(upstream.name, ("http", "")))
         if previous is not None and upstream.name in previous.balancers:
             balancer.inherit(previous.balancers[upstream.name])
         if upstream.algorithm != "round-robin":
@@ -160,12 +164,12 @@ def compile_snapshot(snapshot: Snapshot, env: PluginEnv, previous: Runtime | Non
                         upstream.name, upstream.algorithm)
         balancers[upstream.name] = balancer
 
-    services = {s.id: _service_runtime(s, balancers) for s in snapshot.services}
+    services = {s.id: _service_runtime(s, balancers, upstream_tls, variant) for s in snapshot.services}
     instances: dict[str, Plugin] = {}
     for plugin in snapshot.plugins:
         if plugin.enabled:
             handler = registry.get(plugin.name)
-            config = (vault or EnvVault()).resolve(handler.CONFIG, plugin.config)  # secrets, here only
+            config = vault.resolve(handler.CONFIG, plugin.config)  # secrets, here only
             instances[plugin.id] = handler(handler.validate_config(config), env,  # type: ignore[index]
                                            instance_id=plugin.id)
     # Observer plugins (metrics, logs, traces) run no phase: they stay out of the chains, so that a route
@@ -179,7 +183,6 @@ def compile_snapshot(snapshot: Snapshot, env: PluginEnv, previous: Runtime | Non
     observer_chains = build_chains(snapshot.routes, observing, instances, group_names)  # type: ignore[arg-type]
     consumers = ConsumerIndex(list(snapshot.consumers), snapshot.consumer_groups, snapshot.consumer_group_consumers,
                               snapshot.acls)
-
     routes: list[RouteRuntime] = []
     for route in snapshot.routes:
         service = services.get(route.service) if route.service else None
@@ -189,14 +192,23 @@ def compile_snapshot(snapshot: Snapshot, env: PluginEnv, previous: Runtime | Non
         service_name = service.name if service else ""
         observer_chain = observer_chains.get(route.id)  # type: ignore[arg-type]
         slots = observer_chain.slots if observer_chain is not None else ()
+        route_stats = stats.child(service_name, name)
+        route_stats.export(None)  # (until this snapshot's prometheus instance, if any, asks again)
         routes.append(RouteRuntime(
             route, name, service, route.strip_path, route.path_handling == "v1", route.preserve_host,
             "http" not in route.protocols, chains.get(route.id),  # type: ignore[arg-type]
-            service is not None and service.base == b"/" and route.path_handling == "v0",
+            route_stats, service is not None and service.base == b"/" and route.path_handling == "v0",
             service is not None and service.target.tracks,
             b'"route":%s,"service":%s' % (orjson.dumps(name), orjson.dumps(service_name or None)),
-            route_observe(RouteInfo(route, service.entity if service else None), slots, consumers),
+            route_observe(RouteInfo(route, service.entity if service else None, route_stats), slots, consumers),
             tracer_of(slots), logs(slots)))
     router = Router((r.entity, r) for r in routes)
-    unmatched = route_observe(RouteInfo(None, None), _global_slots(observing, instances), consumers)
-    return Runtime(snapshot.hash, router, consumers, routes, balancers, list(instances.values()), unmatched)
+    # Kong's router adds `net.protocol == "http"` to a route whose protocols are only http, so a request
+    # over TLS never matches it (another route may; else 404). An https-only route still matches plain
+    # HTTP: it answers with its https_redirect_status_code.
+    over_tls = [r for r in routes if "https" in r.entity.protocols]
+    tls_router = router if len(over_tls) == len(routes) else Router((r.entity, r) for r in over_tls)
+    unmatched = route_observe(RouteInfo(None, None, stats.unmatched), _global_slots(observing, instances), consumers)
+    return Runtime(snapshot.hash, router, tls_router, consumers, routes, balancers,
+                   build_certificates(snapshot.certificates, snapshot.snis, vault), list(instances.values()),
+                   unmatched)

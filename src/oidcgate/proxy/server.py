@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import re
 import socket
+import ssl
 from collections import deque
 from typing import TYPE_CHECKING
 
@@ -70,12 +71,14 @@ class _Stop(Exception):
 class Listener:
     """What every connection accepted on one proxy socket shares (precomputed once)."""
 
-    __slots__ = ("forwarded", "max_fields", "max_head", "number", "port")
+    __slots__ = ("forwarded", "max_fields", "max_head", "number", "port", "scheme", "tls")
 
-    def __init__(self, port: int, max_head: int, max_headers: int) -> None:
+    def __init__(self, port: int, max_head: int, max_headers: int, tls: bool = False) -> None:
         self.number = port
         self.port = str(port).encode()
-        self.forwarded = b"X-Forwarded-Proto: http\r\nX-Forwarded-Port: " + self.port + b"\r\n"
+        self.tls = tls
+        self.scheme = b"https" if tls else b"http"
+        self.forwarded = b"X-Forwarded-Proto: " + self.scheme + b"\r\nX-Forwarded-Port: " + self.port + b"\r\n"
         self.max_head = max_head
         self.max_fields = max_headers * 4  # `fields` holds 4 items per header
 
@@ -323,7 +326,7 @@ class ClientConnection(asyncio.Protocol):
             exchange.local = (503, errors.NO_CONFIG)
         else:
             exchange.runtime = runtime
-            router = runtime.router
+            router = runtime.tls_router if listener.tls else runtime.router
             match = router.match(method, host, path, self._route_headers() if router.header_names else None)
             if match is None:
                 exchange.local = (404, errors.NO_ROUTE)
@@ -332,7 +335,7 @@ class ClientConnection(asyncio.Protocol):
                 exchange.match = match
                 if route.tracer is not None:  # before any plugin: the phases are timed, traceparent forwarded
                     begin_trace(exchange, route.tracer)
-                if route.https_only:
+                if route.https_only and not listener.tls:
                     exchange.local = _https_redirect(route.entity.https_redirect_status_code, host, url)
                 elif self.active is None and (route.chain is None or route.chain.shortcuts is not None):
                     self.parsing = self.active = exchange  # the fast path: proxy right away
@@ -584,8 +587,14 @@ def _https_redirect(code: int, host: bytes, url: bytes) -> tuple[int, str]:
     return code, "https://" + host.decode("latin-1") + url.decode("latin-1")
 
 
-async def serve(state: WorkerState, sock: socket.socket) -> asyncio.Server:
-    """Accept proxy connections on an already bound and listening socket."""
+async def serve(state: WorkerState, sock: socket.socket, tls: ssl.SSLContext | None = None) -> asyncio.Server:
+    """Accept proxy connections on an already bound and listening socket, terminating TLS with `tls`.
+
+    TLS lives in the transport (uvloop's), so requests on either kind of listener run the same code;
+    only the Listener tells them the scheme (X-Forwarded-Proto, https-only routes).
+    """
     settings = state.settings
-    listener = Listener(sock.getsockname()[1], settings.max_header_size, settings.max_headers)
-    return await state.loop.create_server(lambda: ClientConnection(state, listener), sock=sock)
+    listener = Listener(sock.getsockname()[1], settings.max_header_size, settings.max_headers, tls is not None)
+    return await state.loop.create_server(
+        lambda: ClientConnection(state, listener), sock=sock, ssl=tls,
+        ssl_handshake_timeout=settings.client_header_timeout if tls is not None else None)

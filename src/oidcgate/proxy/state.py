@@ -2,8 +2,7 @@
 
 `tick()` runs about every 250 ms: it refreshes the cached Date header and coarse clock, enforces
 client timeouts (header, body, keep-alive) by scanning connections, which is cheaper than a timer per
-request, closes idle upstream connections, folds the prometheus plugin's latencies and flushes the
-access log.
+request, closes idle upstream connections and flushes the access log.
 """
 
 from __future__ import annotations
@@ -16,11 +15,12 @@ from email.utils import formatdate
 from typing import TYPE_CHECKING, Any
 
 from oidcgate.plugins.pdk import PluginEnv
-from oidcgate.plugins.prometheus.handler import worker_stats
 from oidcgate.proxy.accesslog import AccessLog
 from oidcgate.proxy.headers import TrustedIPs
+from oidcgate.proxy.metrics import WorkerStats
 from oidcgate.proxy.settings import Settings
 from oidcgate.proxy.upstream import Pool
+from oidcgate.proxy.usage import ConsumerUsage
 
 if TYPE_CHECKING:
     from oidcgate.proxy.runtime import Runtime
@@ -37,6 +37,8 @@ class WorkerState:
         self.loop = loop
         self.settings = settings
         self.pool = Pool(loop)
+        self.stats = WorkerStats()
+        self.usage = ConsumerUsage()  # requests by consumer, for analytics
         self.env = env or PluginEnv()
         self.access_log = access_log or AccessLog("off")
         self.trusted = TrustedIPs(settings.trusted_ips)
@@ -47,7 +49,6 @@ class WorkerState:
         self.tasks: set[asyncio.Task[Any]] = set()
         self.accepted = 0
         self.handled = 0
-        self.requests = 0  # requests answered (Kong's nginx total_requests)
         self.draining = False
         self.started = time.time()
         self.now = loop.time()
@@ -100,7 +101,7 @@ class WorkerState:
         for conn in list(self.connections):
             conn.check(now)
         self.pool.sweep()
-        worker_stats(self.env).fold()
+        self.stats.fold()
         self.access_log.flush()
         self.access_log.sync_clock()
 
@@ -115,7 +116,8 @@ class WorkerState:
             else:
                 waiting += 1
         return {"active": len(self.connections) + len(self.tunnels) // 2, "reading": reading, "writing": writing, "waiting": waiting,
-                "accepted": self.accepted, "handled": self.handled, "total_requests": self.requests}
+                "accepted": self.accepted, "handled": self.handled,
+                "total_requests": self.stats.requests()}
 
 
 class Resumed:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import ssl
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,7 @@ from oidcgate import __version__
 from oidcgate.admin_guard import AdminGuard
 from oidcgate.config import ConfigError, load, parse_text
 from oidcgate.plugins.prometheus import exporter
+from oidcgate.tls.uvicorn import with_tls
 
 if TYPE_CHECKING:
     from oidcgate.proxy.master import Master
@@ -49,7 +51,7 @@ def _connections(master: Master, reports: list[dict[str, Any]]) -> dict[str, int
 
 
 def _requests(master: Master, reports: list[dict[str, Any]]) -> int:
-    return sum(report["requests"] for report in (*master.supervisor.retired, *reports))
+    return sum(sum(codes.values()) for codes, *_ in master.supervisor.merged_routes(reports).values())
 
 
 async def status_document(master: Master) -> dict[str, Any]:
@@ -88,7 +90,7 @@ def status_app(master: Master) -> Starlette:
         reports = await master.supervisor.collect()
         cluster = master.cluster_client
         scrape = exporter.Scrape(
-            reports, master.supervisor.retired, master.node_id, socket.gethostname(), __version__,
+            reports, master.supervisor.retired_exports, master.node_id, socket.gethostname(), __version__,
             master.intake.current_hash(), time.time() - master.started,
             exporter.upstream_health_on(master.intake.snapshot), _connections(master, reports),
             _requests(master, reports), cluster.connected if cluster is not None else None)
@@ -175,7 +177,7 @@ class EmbeddedServer(uvicorn.Server):
         return contextlib.nullcontext()
 
 
-def embedded(app: Starlette) -> EmbeddedServer:
-    return EmbeddedServer(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
-                                         server_header=False))
+def embedded(app: Starlette, tls: ssl.SSLContext | None = None) -> EmbeddedServer:
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", server_header=False)
+    return EmbeddedServer(with_tls(config, tls))
 

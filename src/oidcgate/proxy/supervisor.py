@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from oidcgate.proxy import channel
+from oidcgate.proxy.metrics import merge
 from oidcgate.proxy.settings import Settings
 
 log = logging.getLogger("oidcgate.proxy.supervisor")
@@ -52,7 +53,9 @@ class Supervisor:
         self.current = current  # the pickled snapshot a (re)started worker begins with
         self.workers = [WorkerHandle(i) for i in range(settings.workers)]
         self.stopping = False
-        self.retired: list[dict[str, Any]] = []  # the counters workers that exited had reported last
+        self.retired: list[list[list[Any]]] = []  # route counters of workers that exited
+        self.retired_usage: list[list[list[Any]]] = []  # and their consumer counters (oidcgate.proxy.usage)
+        self.retired_exports: list[dict[str, Any]] = []  # and their `prometheus` and plugin `counters`
         self.retired_connections = {"accepted": 0, "handled": 0}
         self.lock = asyncio.Lock()
         self._watchers: set[asyncio.Task[None]] = set()
@@ -101,8 +104,9 @@ class Supervisor:
         assert worker.proc is not None
         code = await worker.proc.wait()
         if worker.last_stats is not None:
-            last = worker.last_stats
-            self.retired.append({key: last[key] for key in ("routes", "counters", "requests")})
+            self.retired.append(worker.last_stats["routes"])
+            self.retired_usage.append(worker.last_stats["consumers"])
+            self.retired_exports.append({key: worker.last_stats[key] for key in ("prometheus", "counters")})
             for key in self.retired_connections:
                 self.retired_connections[key] += worker.last_stats["connections"][key]
             worker.last_stats = None
@@ -148,6 +152,16 @@ class Supervisor:
             return []
         done, _ = await asyncio.wait(waiters, timeout=STATS_TIMEOUT)
         return [w.result() for w in done]
+
+    def merged_routes(self, reports: list[dict[str, Any]]) -> dict[tuple[str, str], list[Any]]:
+        return merge([*self.retired, *(r["routes"] for r in reports)])
+
+    def counters(self) -> tuple[list[list[list[Any]]], list[list[list[Any]]]]:
+        """Route and consumer counters of every worker that ever ran, each as it last reported them (call
+        collect() first): totals that never go back, also when a worker was too slow to answer this time."""
+        latest = [w.last_stats for w in self.workers if w.last_stats is not None]
+        return ([*self.retired, *(s["routes"] for s in latest)],
+                [*self.retired_usage, *(s["consumers"] for s in latest)])
 
     async def stop(self) -> None:
         """Drain every worker (they finish in-flight requests), then make sure they are gone."""

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse
 
 from oidcgate import __version__
+from oidcgate.controlplane.gui import charts
 from oidcgate.controlplane.gui.admin_client import AdminClient, AdminError
 from oidcgate.controlplane.gui.forms import FieldErrors, FormField, FormValues, flatten_errors, place_errors
 from oidcgate.controlplane.gui.security import SessionCodec, session_of
@@ -31,7 +32,9 @@ NAV: tuple[tuple[str, str, str], ...] = (
     ("routes", "Routes", "/routes"),
     ("consumers", "Consumers", "/consumers"),
     ("plugins", "Plugins", "/plugins"),
+    ("certificates", "Certificates", "/certificates"),
     ("runtime", "Data Plane Nodes", "/runtime"),
+    ("analytics", "Analytics", "/analytics"),
 )
 
 # Messages a redirect may ask the next page to show (`?done=created`): fixed texts, nothing reflected.
@@ -83,6 +86,8 @@ def make_env() -> jinja2.Environment:
     env.filters["when"] = absolute_time
     env.globals["scope_label"] = scope_label
     env.filters["prose"] = prose
+    env.filters["clock"] = charts.clock_time
+    env.filters["amount"] = charts.number
     return env
 
 

@@ -32,7 +32,7 @@ from typing import Any
 
 from oidcgate.config import Snapshot
 from oidcgate.plugins import counters
-from oidcgate.plugins.prometheus.stats import HISTOGRAMS
+from oidcgate.proxy.metrics import KONG_BUCKETS, UPSTREAM_BUCKETS
 
 SUBSYSTEM = "http"
 CONNECTION_STATES = ("accepted", "handled", "active", "reading", "writing", "waiting")
@@ -47,7 +47,7 @@ class Scrape:
     """What one scrape renders: the workers' reports (and those of workers that exited) and the node."""
 
     reports: list[dict[str, Any]]  # live workers (worker._stats)
-    retired: list[dict[str, Any]]  # the last reports of workers that exited: counters only
+    retired: list[dict[str, Any]]  # of the workers that exited, their last `prometheus` and `counters`
     node_id: str
     hostname: str
     version: str
@@ -142,7 +142,7 @@ def _gauge(name: str, help_: str, value: float) -> Family:
 
 def _families(scrape: Scrape) -> Iterator[Family]:
     yield from _node(scrape)
-    yield from _routes(merge_routes(report["routes"] for report in (*scrape.retired, *scrape.reports)))
+    yield from _routes(merge_routes(report["prometheus"] for report in (*scrape.retired, *scrape.reports)))
     if scrape.upstream_health:
         yield _health(scrape.reports)
     for name, (help_, labelnames, values) in sorted(
@@ -193,7 +193,7 @@ def _routes(routes: dict[tuple[str, str], MergedRoute]) -> Iterator[Family]:
         for (code, source, consumer), n in sorted(merged.codes.items()):
             status.add((service, route, str(code), source, consumer), n)
     yield status
-    for name, bounds in HISTOGRAMS:
+    for name, bounds in (("request", UPSTREAM_BUCKETS), ("upstream", UPSTREAM_BUCKETS), ("kong", KONG_BUCKETS)):
         metric, what = _LATENCY_NAMES[name]
         family = Family(metric, f"{what} for each service/route in Kong", "histogram", ("service", "route"))
         les = [f"{bound:g}" for bound in bounds] + ["+Inf"]

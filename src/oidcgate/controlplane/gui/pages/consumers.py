@@ -8,6 +8,7 @@ from starlette.routing import Route
 
 from oidcgate.controlplane.gui.admin_client import segment
 from oidcgate.controlplane.gui.entity_forms import CONSUMER_FIELDS
+from oidcgate.controlplane.gui.pages.analytics import panel
 from oidcgate.controlplane.gui.pages.editing import FormState, Section, blank_form, delete_entity, submit_form
 from oidcgate.controlplane.gui.web import admin, form_values, redirect, render
 
@@ -33,6 +34,7 @@ async def _show(request: Request, consumer_id: str, *, error: str | None = None,
         "title": display_name(consumer), "consumer": consumer, "plugins": plugins,
         "scope_names": {consumer["id"]: display_name(consumer)}, "error": error,
         "return_to": f"/consumers/{consumer['id']}",
+        "analytics": await panel(request, consumer=consumer["id"]),
     }, section="consumers", status=status)
 
 
