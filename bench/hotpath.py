@@ -127,7 +127,7 @@ def requests_by_route(issuer: str, client_id: str, secret: str) -> dict[str, byt
 
 def gateway_doc(issuer: str) -> dict[str, Any]:
     """bench.oidc's routes, and `/prometheus`: the plain route with bench.observability's prometheus plugin
-    (what every request cost before metrics became a plugin is the plain row's figure then)."""
+    (status codes, latencies, bandwidth)."""
     doc = oidc.gateway_doc(UPSTREAM, issuer)
     doc["services"][0]["routes"].append({"name": "prometheus", "paths": ["/prometheus"],
                                          "plugins": [observability.PROMETHEUS]})

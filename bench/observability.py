@@ -1,10 +1,10 @@
 """The observer plugins' cost on the hot path, against the same data plane's route without plugins.
 
 One `oidcgate dp` (1 worker) serves `/plain` (no plugin), `/prometheus` (the prometheus plugin with status
-codes, latencies and bandwidth on; status codes and latencies are what oidcgate counted for every
-request before metrics became a plugin), `/http-log` (http-log sending batches of 100 entries to a
-collector: the bench's nginx, which answers every POST with 200) and `/opentelemetry` (every request
-traced, spans exported to the same nginx). Rounds and ratios as in bench.oidc: each row's median requests/s and its median ratio to the
+codes, latencies and bandwidth on; status codes and latencies are counted for every request anyway, for
+analytics), `/http-log` (http-log sending batches of 100 entries to a collector: the bench's nginx, which
+answers every POST with 200) and `/opentelemetry` (every request traced, spans exported to the same
+nginx). Rounds and ratios as in bench.oidc: each row's median requests/s and its median ratio to the
 no-plugin row of the same round.
 
     python -m bench.observability   # BENCH_OIDC_SECONDS per run (default 2), BENCH_OIDC_ROUNDS (default 15)

@@ -255,8 +255,8 @@ def write_results(results: list[Result], absent: list[str], header: list[str]) -
         "Ratios compare requests/s with (b) at the same worker count, run by run within a round, and give the "
         "median over rounds (the machine's speed drifts between rounds). The upstream is one nginx worker "
         "returning a fixed JSON body; nginx and oidcgate proxy to it over pooled keep-alive connections. "
-        "oidcgate runs with its defaults (access log to a file; no metrics: they are the prometheus plugin's, "
-        "see bench.observability) and adds X-Forwarded-* and "
+        "oidcgate runs with its defaults (access log to a file, every request counted; Kong's metrics are the "
+        "prometheus plugin's, see bench.observability) and adds X-Forwarded-* and "
         "Via headers, which nginx is not configured to do. wrk, the upstream and the proxy share the "
         "machine, unpinned; other work on the machine adds noise, so compare rows of one run.", ""])
     RESULTS.write_text(text)
