@@ -101,8 +101,8 @@ def control_plane(folder: Path, files: ClusterFiles, name: str = "cp", database:
                         f"127.0.0.1:{cluster}", args, log)
 
 
-def data_plane(folder: Path, files: ClusterFiles, cp: str, name: str, tls_port: int | None = None,
-               extra: tuple[str, ...] = ()) -> DataPlane:
+def data_plane(folder: Path, files: ClusterFiles, cp: str, name: str, extra: tuple[str, ...] = (), *,
+               tls_port: int | None = None) -> DataPlane:
     """`oidcgate dp` with one worker; `tls_port`: also proxy over TLS there (`ssl` listener); `extra` flags
     come last (so `--workers 2` wins)."""
     proxy, status = free_port(), free_port()
