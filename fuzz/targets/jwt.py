@@ -84,7 +84,7 @@ def target() -> Target:
     def one(data: bytes) -> str:
         token = mutate(data)
         try:
-            claims = verify_signature(token, ring)
+            claims = verify_signature(token, ring).claims
             check_claims(claims, policy, now)
         except OIDCError:
             return REFUSED
