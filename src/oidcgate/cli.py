@@ -1,7 +1,8 @@
 """The single `oidcgate` entry point.
 
 Each part of the gateway owns its subcommands: `oidcgate.<part>.commands.register(subparsers)` adds
-them, and heavy imports happen only inside the chosen command, so `oidcgate --help` stays instant.
+them (`oidcgate.config_commands` for `config`, which needs the plugins as well), and heavy imports
+happen only inside the chosen command, so `oidcgate --help` stays instant.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "oidcgate.cluster.commands",  # cluster
     "oidcgate.idp.commands",  # idp
     "oidcgate.echo.commands",  # echo
-    "oidcgate.config.commands",  # config
+    "oidcgate.config_commands",  # config
     "oidcgate.tokens.commands",  # token
 )
 

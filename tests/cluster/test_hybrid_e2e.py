@@ -25,6 +25,7 @@ import pytest
 from oidcgate import __version__
 from oidcgate.cluster.client import ClusterClient
 from oidcgate.config import load, parse_text
+from oidcgate.plugins.registry import config_schema
 from tests.cluster import topology
 from tests.cluster.topology import ClusterFiles, ControlPlane, DataPlane, wait_until
 from tests.support.postgres import throwaway_schema
@@ -61,7 +62,7 @@ def cp_hash(admin: httpx.Client) -> str:
     """The hash of the control plane's config, computed here from its export (GET /config)."""
     response = admin.get("/config")
     assert response.status_code == 200, response.text
-    return load(parse_text(response.text)).hash
+    return load(parse_text(response.text), config_schema).hash
 
 
 def data_planes(admin: httpx.Client) -> dict[str, dict[str, Any]]:

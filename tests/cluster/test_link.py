@@ -23,6 +23,7 @@ from oidcgate.cluster.client import ClusterClient, backoff_delay
 from oidcgate.cluster.protocol import DataPlaneStatus, Error, Hello, SyncStatus
 from oidcgate.cluster.server import ClusterServer
 from oidcgate.config import EMPTY, ConfigError, load
+from oidcgate.plugins.registry import config_schema
 from tests.cluster.conftest import CertPair
 from tests.support.processes import free_port
 
@@ -48,7 +49,7 @@ class ControlPlane:
         self.set(doc)
 
     def set(self, doc: dict[str, Any]) -> None:
-        snapshot = load(doc)
+        snapshot = load(doc, config_schema)
         self.doc, self.hash = snapshot.to_declarative(), snapshot.hash
 
     async def snapshot(self) -> tuple[dict[str, Any], str]:
@@ -61,7 +62,7 @@ class ControlPlane:
 class DataPlane:
     """What the DP master gives the client: validate-and-swap (like the proxy's intake) and the current hash."""
 
-    def __init__(self, hash_of: Callable[[dict[str, Any]], str] = lambda doc: load(doc).hash) -> None:
+    def __init__(self, hash_of: Callable[[dict[str, Any]], str] = lambda doc: load(doc, config_schema).hash) -> None:
         self.hash = EMPTY.hash
         self.applied: list[str] = []
         self.hash_of = hash_of
@@ -124,7 +125,7 @@ async def test_full_snapshot_on_connect_and_on_push(cluster_cert: CertPair) -> N
         await server.push()
         await eventually(lambda: one.hash == two.hash == cp.hash, timeout=1.0)
         assert time.monotonic() - started < 1.0
-        assert one.applied == two.applied == [load(document(1)).hash, cp.hash]
+        assert one.applied == two.applied == [load(document(1), config_schema).hash, cp.hash]
         await server.push()  # nothing changed: nothing is sent again
         await asyncio.sleep(0.3)
         assert len(one.applied) == 2
@@ -240,7 +241,7 @@ async def test_refused_config_is_reported_and_the_old_one_kept(cluster_cert: Cer
         good = cp.hash
         cp.doc, cp.hash = {"_format_version": "3.0", "services": [{"name": "x"}]}, "f" * 32  # no host
         with pytest.raises(ConfigError):
-            load(cp.doc)
+            load(cp.doc, config_schema)
         await server.push()
         await eventually(lambda: "refused config " + "f" * 32 in caplog.text)
         assert "services[0].host: required field missing" in caplog.text
@@ -253,7 +254,7 @@ async def test_incompatible_data_planes_get_no_config(cluster_cert: CertPair,
     cp = ControlPlane(document(1))
     # A plugin this test process may not have installed: the data planes here only record what they get.
     cp.doc, cp.hash = {**cp.doc, "plugins": [{"name": "correlation-id", "config": {}}]}, "c" * 32
-    planes = {name: DataPlane(lambda doc: "c" * 32 if "plugins" in doc else load(doc).hash)
+    planes = {name: DataPlane(lambda doc: "c" * 32 if "plugins" in doc else load(doc, config_schema).hash)
               for name in ("newer", "other-major", "no-plugin", "plugin-major", "fine")}
     clients = {
         "newer": {"version": "0.5.0", "plugins": {"correlation-id": "1.2.0"}},

@@ -129,8 +129,9 @@ class FakeDataPlane:
 
     async def apply(self, document: dict[str, Any]) -> str:
         from oidcgate.config import load
+        from oidcgate.plugins.registry import config_schema
 
-        self.hash = load(document).hash
+        self.hash = load(document, config_schema).hash
         self.received.append((time.monotonic(), document))
         return self.hash
 

@@ -12,6 +12,7 @@ from oidcgate.config import load
 from oidcgate.controlplane import watcher
 from oidcgate.controlplane.errors import SchemaViolation
 from oidcgate.controlplane.store import Store
+from oidcgate.plugins.registry import config_schema
 
 
 def test_every_write_bumps_the_version_once(store: Store) -> None:
@@ -40,7 +41,7 @@ def test_two_nodes_on_one_database_see_each_others_writes(backend: str, engines:
         document, config_hash = node.export()
         assert [s["name"] for s in document["services"]] == sorted(["s1", "s2", "s3"], key=lambda n: next(
             s["id"] for s in document["services"] if s["name"] == n))
-        assert config_hash == load(document).hash
+        assert config_hash == load(document, config_schema).hash
     assert store.export() == other.export()
 
 
@@ -94,4 +95,4 @@ def test_replace_all_then_incremental_write_keeps_hash_consistent(store: Store) 
     store.create("plugins", {"name": "correlation-id"})
     document, config_hash = store.export()
     assert len(document["services"]) == 50 and len(document["routes"]) == 50 and len(document["plugins"]) == 1
-    assert load(document).hash == config_hash
+    assert load(document, config_schema).hash == config_hash

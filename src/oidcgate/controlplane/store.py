@@ -32,7 +32,7 @@ from oidcgate.config import ConfigError, FieldError, Snapshot, load
 from oidcgate.config.declarative import KINDS
 from oidcgate.config.entities import ENTITY_MODELS
 from oidcgate.config.errors import from_pydantic
-from oidcgate.config.vault import check_references
+from oidcgate.config.plugin_schemas import validate_plugin_config
 from oidcgate.controlplane import database, tables
 from oidcgate.controlplane.errors import (
     DeclarativeConfigError,
@@ -314,7 +314,7 @@ class Store:
     def replace_all(self, document: Any) -> Snapshot:
         """POST /config: validate a whole kong.yml and make it the configuration, atomically."""
         try:
-            snapshot = load(document)
+            snapshot = load(document, registry.config_schema)
         except ConfigError as exc:
             raise DeclarativeConfigError(exc) from None
         with self._transaction() as tx:
@@ -334,7 +334,7 @@ class Store:
         """The current configuration as a flat kong.yml document and its hash (as a DP computes it)."""
         state = self._committed_state()
         if state.snapshot is None:
-            state.snapshot = load(_document(state.entities))
+            state.snapshot = load(_document(state.entities), registry.config_schema)
         return state.snapshot.to_declarative(), state.snapshot.hash
 
     async def export_document(self) -> tuple[dict[str, Any], str]:
@@ -487,7 +487,7 @@ class Store:
         document = _document(tx.entities)
         position = next(i for i, e in enumerate(document[kind]) if e["id"] == entity_id)
         try:
-            snapshot = load(document)
+            snapshot = load(document, registry.config_schema)
         except ConfigError as exc:
             prefix = f"{kind}[{position}]"
             raise SchemaViolation(FieldError(_relative(error.path, prefix), error.message)
@@ -541,15 +541,7 @@ def validate_entity(kind: str, raw: Mapping[str, Any]) -> Entity:
     except ValidationError as exc:
         raise SchemaViolation(from_pydantic(exc)) from None
     if kind == "plugins":
-        errors: list[FieldError] = []
-        try:
-            handler = registry.get(entity["name"])
-            errors += check_references(handler.CONFIG, entity["config"], "config")
-            handler.validate_config(entity["config"])
-        except registry.UnknownPluginError as exc:
-            errors.append(FieldError("name", str(exc)))
-        except ValidationError as exc:
-            errors += from_pydantic(exc, "config")
+        _, errors = validate_plugin_config(registry.config_schema, entity["name"], entity["config"])
         if errors:
             raise SchemaViolation(errors)
     return entity

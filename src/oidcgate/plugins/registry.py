@@ -10,7 +10,7 @@ import functools
 import importlib
 from importlib.metadata import entry_points
 
-from oidcgate.plugins.base import Plugin
+from oidcgate.plugins.base import Plugin, PluginConfig
 
 ENTRY_POINT_GROUP = "oidcgate.plugins"
 
@@ -57,3 +57,8 @@ def get(name: str) -> type[Plugin]:
     except KeyError:
         raise UnknownPluginError(f"plugin '{name}' not enabled; available: "
                                  f"{', '.join(sorted(available())) or 'none'}") from None
+
+
+def config_schema(name: str) -> type[PluginConfig]:
+    """The plugin's `config` schema: the lookup the declarative loader is handed (`config.load(doc, config_schema)`)."""
+    return get(name).CONFIG
