@@ -8,13 +8,14 @@ import time
 import pytest
 from joserfc import jwk, jwt
 
-from oidcgate.idp import keys, rfc6750_bearer, rfc7009_revocation, rfc7523_client_assertion, rfc7636_pkce
-from oidcgate.idp import rfc7662_introspection as introspection
-from oidcgate.idp import rfc8414_discovery as discovery
-from oidcgate.idp import rfc9068_access_token as access_tokens
 from oidcgate.idp.hashing import Argon2Cost, SecretHasher, VerificationCache
-from oidcgate.idp.oidc_core import UserProfile, id_token_claims, scoped_claims, token_hash
-from oidcgate.idp.rfc6749_errors import InvalidClient, InvalidGrant, InvalidRequest
+from oidcgate.idp.protocol import rfc6750_bearer, rfc7009_revocation, rfc7523_client_assertion, rfc7636_pkce
+from oidcgate.idp.protocol import rfc7662_introspection as introspection
+from oidcgate.idp.protocol import rfc8414_discovery as discovery
+from oidcgate.idp.protocol import rfc9068_access_token as access_tokens
+from oidcgate.idp.protocol.oidc_core import UserProfile, id_token_claims, scoped_claims, token_hash
+from oidcgate.idp.protocol.rfc6749_errors import InvalidClient, InvalidGrant, InvalidRequest
+from oidcgate.idp.storage import keys
 
 
 def test_pkce_rfc7636_appendix_b() -> None:
@@ -130,11 +131,12 @@ def test_bearer_extraction() -> None:
 
 
 def test_discovery_lists_what_is_supported() -> None:
-    oidc = discovery.openid_configuration("https://idp/oauth2/x", {"openid", "b"}, {"ES256"})
+    oidc = discovery.openid_configuration("https://idp/oauth2/x", {"openid", "b"}, ("client_credentials",), {"ES256"})
     assert oidc["scopes_supported"] == ["b", "openid"] and oidc["id_token_signing_alg_values_supported"] == ["ES256"]
     assert oidc["jwks_uri"] == "https://idp/oauth2/x/v1/keys"
     assert "none" not in oidc["introspection_endpoint_auth_methods_supported"]
-    assert discovery.authorization_server_metadata("https://i", set()).keys() < oidc.keys()
+    assert oidc["grant_types_supported"] == ["client_credentials"]
+    assert discovery.authorization_server_metadata("https://i", set(), ()).keys() < oidc.keys()
 
 
 def test_hashing_and_verification_cache() -> None:

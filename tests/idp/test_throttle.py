@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from oidcgate.idp import service
-from oidcgate.idp.authorization import Authorization
 from oidcgate.idp.hashing import Argon2Cost
+from oidcgate.idp.protocol.rfc6749_errors import InvalidClient
 from oidcgate.idp.provider import MAX_HOLD, Provider, SlowedInvalidClient
-from oidcgate.idp.rfc6749_errors import InvalidClient
 from oidcgate.idp.settings import Settings
+from oidcgate.idp.sign_in import SignIn
 from oidcgate.idp.throttle import FailureThrottle
 
 A, B = ("user", "a", "192.0.2.1"), ("user", "a", "192.0.2.2")
@@ -108,14 +108,14 @@ def test_a_guessed_client_still_gets_its_token_and_only_the_guessers_failures_ar
 def test_failed_logins_refuse_a_username_from_that_address_only(provider: Provider, clock: Clock) -> None:
     service.create_user(provider.store, service.UserSpec(username="alice", password="correct horse"),
                         provider.hasher)
-    authorization = Authorization(provider)
+    sign_in = SignIn(provider)
     for _ in range(5):
-        assert authorization.check_password("alice", "wrong", GUESSER) is None
-    assert authorization.check_password("alice", "correct horse", GUESSER) is None  # refused unchecked
-    assert authorization.retry_after("alice", GUESSER) == 1
-    signed_in = authorization.check_password("alice", "correct horse", OWNER)
+        assert sign_in.check_password("alice", "wrong", GUESSER) is None
+    assert sign_in.check_password("alice", "correct horse", GUESSER) is None  # refused unchecked
+    assert sign_in.retry_after("alice", GUESSER) == 1
+    signed_in = sign_in.check_password("alice", "correct horse", OWNER)
     assert signed_in is not None and signed_in.username == "alice"
-    assert authorization.retry_after("alice", OWNER) is None and authorization.retry_after("bob", GUESSER) is None
-    assert authorization.check_password("alice", "correct horse", GUESSER) is None  # the guesser still waits
+    assert sign_in.retry_after("alice", OWNER) is None and sign_in.retry_after("bob", GUESSER) is None
+    assert sign_in.check_password("alice", "correct horse", GUESSER) is None  # the guesser still waits
     clock.now = 1.5
-    assert authorization.check_password("alice", "correct horse", GUESSER) is not None
+    assert sign_in.check_password("alice", "correct horse", GUESSER) is not None

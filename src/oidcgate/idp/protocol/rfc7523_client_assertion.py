@@ -16,7 +16,7 @@ from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from oidcgate.idp.rfc6749_errors import InvalidClient
+from oidcgate.idp.protocol.rfc6749_errors import InvalidClient
 
 ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
 MAX_LIFETIME = 3600  # an assertion valid for longer than this is refused (seconds)
