@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from playwright.sync_api import Page, expect
 
 from tests.cluster.topology import data_plane
 from tests.gui.browser import VIEWPORT, ControlPlane, chromium, control_plane, field, screenshot, sign_in
-from tests.support.processes import OIDCGATE, free_port, running
+from tests.support.processes import free_port, running
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
@@ -38,11 +37,6 @@ class Story:
     client_secret: str
 
 
-def dp_available() -> bool:
-    done = subprocess.run([*OIDCGATE, "dp", "--help"], capture_output=True, timeout=30, check=False)
-    return done.returncode == 0
-
-
 def idp_client(idp: str, token: str) -> tuple[str, str]:
     """A client-credentials client at the identity provider, through its admin API."""
     with httpx.Client(base_url=idp + "/api/v1", headers={"Authorization": f"SSWS {token}"}, timeout=10) as admin:
@@ -57,8 +51,6 @@ def idp_client(idp: str, token: str) -> tuple[str, str]:
 
 @pytest.fixture(scope="module")
 def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
-    if not dp_available():
-        pytest.skip("`oidcgate dp` is not built yet")
     root = tmp_path_factory.mktemp("story")
     idp_port, echo_port = free_port(), free_port()
     idp_token = secrets.token_urlsafe(16)

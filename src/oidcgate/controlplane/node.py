@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 import signal
 import socket
@@ -111,18 +110,6 @@ def runtime_script_renderer(settings: Settings, cert: Path, key: Path) -> Callab
     return render
 
 
-def _gui_app(admin_app: ASGIApp, settings: Settings) -> ASGIApp | None:
-    try:
-        gui = importlib.import_module("oidcgate.controlplane.gui.app")
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("oidcgate.controlplane.gui", "oidcgate.controlplane.gui.app"):
-            raise
-        log.warning("the GUI is not installed; --gui-listen ignored")
-        return None
-    app: ASGIApp = gui.create_app(admin_app, admin_token=settings.admin_token)
-    return app
-
-
 async def run(settings: Settings) -> None:
     """Serve until SIGINT/SIGTERM."""
     try:
@@ -153,9 +140,9 @@ async def _serve(settings: Settings, store: Store, files: tuple[Path, Path] | No
     listeners: list[tuple[str, ASGIApp, socket.socket]] = [
         ("admin API", admin_app, bind(settings.admin_listen))]
     if settings.gui_listen is not None:
-        gui = _gui_app(admin_app, settings)
-        if gui is not None:
-            listeners.append(("GUI", gui, bind(settings.gui_listen)))
+        from oidcgate.controlplane.gui.app import create_app as create_gui
+
+        listeners.append(("GUI", create_gui(admin_app, admin_token=settings.admin_token), bind(settings.gui_listen)))
 
     cluster = None
     if files is not None:

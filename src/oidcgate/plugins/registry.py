@@ -38,13 +38,7 @@ def _load(target: str) -> type[Plugin]:
 @functools.cache
 def available() -> dict[str, type[Plugin]]:
     """Every installed plugin by name, loaded once per process."""
-    found: dict[str, type[Plugin]] = {}
-    for name, target in BUNDLED.items():
-        try:
-            found[name] = _load(target)
-        except ModuleNotFoundError as exc:  # a bundled plugin whose folder is not there yet
-            if exc.name is None or not target.startswith(exc.name):
-                raise
+    found = {name: _load(target) for name, target in BUNDLED.items()}
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if ep.name not in found:
             found[ep.name] = _load(ep.value)
