@@ -338,7 +338,7 @@ class Store:
         return state.snapshot.to_declarative(), state.snapshot.hash
 
     async def export_document(self) -> tuple[dict[str, Any], str]:
-        """Interface 4: what ClusterServer pushes."""
+        """`export()` off the event loop: the snapshot source the cluster server pushes from."""
         return await anyio.to_thread.run_sync(self.export)
 
     async def aversion(self) -> int:
@@ -363,7 +363,7 @@ class Store:
                 continue
 
     async def arecord_data_plane(self, status: DataPlaneReport) -> None:
-        """Interface 3's `on_status` callback."""
+        """`record_data_plane()` off the event loop: the cluster server's `on_status` callback."""
         await anyio.to_thread.run_sync(self.record_data_plane, status)
 
     def data_planes(self, *, size: int, offset: str | None = None) -> Page:
