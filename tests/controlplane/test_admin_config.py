@@ -41,7 +41,7 @@ async def test_export_is_what_the_data_plane_loads(admin: httpx.AsyncClient, sto
     assert document == json_document
     snapshot = load(document, config_schema)
     assert snapshot.hash == text_response.headers["x-config-hash"]
-    assert (await store.export_document()) == (json_document, snapshot.hash)
+    assert (await store.export_async()) == (json_document, snapshot.hash)
     assert snapshot.counts == {"services": 1, "routes": 1, "consumers": 0, "plugins": 1, "upstreams": 0,
                                "targets": 0, "consumer_groups": 0, "acls": 0, "consumer_group_consumers": 0}
 

@@ -53,7 +53,7 @@ async def test_watcher_sees_a_write_made_through_another_node(backend: str, engi
     async def on_change(version: int) -> None:
         changes.append((version, time.monotonic()))
 
-    task = asyncio.create_task(watcher.watch(store.aversion, on_change, interval=0.05))
+    task = asyncio.create_task(watcher.watch(store.version_async, on_change, interval=0.05))
     try:
         await asyncio.sleep(0.2)
         written_at = time.monotonic()
@@ -67,7 +67,7 @@ async def test_watcher_sees_a_write_made_through_another_node(backend: str, engi
     assert changes, "the watcher did not notice the write"
     version, seen_at = changes[0]
     assert version == store.version() and seen_at - written_at < 0.25
-    assert (await store.export_document())[0]["services"][0]["id"] == created["id"]
+    assert (await store.export_async())[0]["services"][0]["id"] == created["id"]
 
 
 async def test_watcher_survives_a_failing_callback() -> None:

@@ -167,10 +167,10 @@ def test_keys() -> None:
 
 
 def test_ttl_cache_expires_and_evicts() -> None:
-    from oidcgate.idp.ttl_cache import TtlCache
+    from oidcgate.idp.ttl_cache import ThreadSafeTtlCache
 
     now = [0.0]
-    cache: TtlCache[str, int] = TtlCache(ttl=1.0, max_entries=2, clock=lambda: now[0])
+    cache: ThreadSafeTtlCache[str, int] = ThreadSafeTtlCache(ttl=1.0, max_entries=2, clock=lambda: now[0])
     cache.put("a", 1)
     cache.put("b", 2)
     cache.put("c", 3)
@@ -180,4 +180,4 @@ def test_ttl_cache_expires_and_evicts() -> None:
     cache.put("d", 4)
     cache.discard(lambda key: key == "d")
     assert cache.get("d") is None
-    assert TtlCache[str, int](ttl=0).get("x") is None
+    assert ThreadSafeTtlCache[str, int](ttl=0).get("x") is None

@@ -150,7 +150,7 @@ async def _serve(settings: Settings, store: Store, files: tuple[Path, Path] | No
 
         try:
             cluster = ClusterServer(settings.cluster_listen, str(files[0]), str(files[1]),
-                                    snapshot=store.export_document, on_status=store.arecord_data_plane,
+                                    snapshot=store.export_async, on_status=store.record_data_plane_async,
                                     version=__version__)
         except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
             raise StartupError(f"cannot use the cluster certificate {files[0]}: {exc}") from None
@@ -175,7 +175,7 @@ async def _serve(settings: Settings, store: Store, files: tuple[Path, Path] | No
                 log.info("configuration changed (version %d): pushing to data planes", version)
                 await pushed.push()
 
-            background.append(asyncio.create_task(watcher.watch(store.aversion, push), name="config watcher"))
+            background.append(asyncio.create_task(watcher.watch(store.version_async, push), name="config watcher"))
         for name, _, sock in listeners:
             host, port = sock.getsockname()[:2]
             log.info("%s on http://%s:%d", name, f"[{host}]" if ":" in host else host, port)

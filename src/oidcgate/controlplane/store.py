@@ -7,8 +7,9 @@ validates the whole resulting configuration with `oidcgate.config.load`, the dat
 loader, before anything is stored. The last committed state is cached in memory under its
 version number, so a write or an export costs one load of the configuration, not a table scan.
 
-The store is synchronous (SQLAlchemy's sync engine); async callers use the `a*` helpers, which
-run it in worker threads.
+The store is synchronous (SQLAlchemy's sync engine). The few methods the event loop calls directly
+have an `_async` twin of the same name (`export_async`, `version_async`, `record_data_plane_async`)
+that runs it in a worker thread; the Admin API runs the others in its own threads.
 """
 
 from __future__ import annotations
@@ -337,11 +338,11 @@ class Store:
             state.snapshot = load(_document(state.entities), registry.config_schema)
         return state.snapshot.to_declarative(), state.snapshot.hash
 
-    async def export_document(self) -> tuple[dict[str, Any], str]:
+    async def export_async(self) -> tuple[dict[str, Any], str]:
         """`export()` off the event loop: the snapshot source the cluster server pushes from."""
         return await anyio.to_thread.run_sync(self.export)
 
-    async def aversion(self) -> int:
+    async def version_async(self) -> int:
         return await anyio.to_thread.run_sync(self.version)
 
     # ---- data planes ------------------------------------------------------------------------
@@ -362,7 +363,7 @@ class Store:
             except IntegrityError:
                 continue
 
-    async def arecord_data_plane(self, status: DataPlaneReport) -> None:
+    async def record_data_plane_async(self, status: DataPlaneReport) -> None:
         """`record_data_plane()` off the event loop: the cluster server's `on_status` callback."""
         await anyio.to_thread.run_sync(self.record_data_plane, status)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from oidcgate.idp.ttl_cache import TtlCache
+from oidcgate.idp.ttl_cache import ThreadSafeTtlCache
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,8 @@ class VerificationCache:
     """Successful secret verifications for `ttl` seconds, at most `max_entries` of them (oldest dropped)."""
 
     def __init__(self, ttl: float = 30.0, max_entries: int = 10_000) -> None:
-        self._verified: TtlCache[tuple[str, str], str] = TtlCache(ttl, max_entries)  # -> the stored hash
+        # (client id, SHA-256 of the secret) -> the stored hash it matched
+        self._verified: ThreadSafeTtlCache[tuple[str, str], str] = ThreadSafeTtlCache(ttl, max_entries)
 
     @staticmethod
     def _key(client_id: str, secret: str) -> tuple[str, str]:

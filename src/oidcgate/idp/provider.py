@@ -22,7 +22,7 @@ from oidcgate.idp.storage.keys import RELOAD_INTERVAL, KeyRing
 from oidcgate.idp.storage.store import AuthServer, Client, RefreshToken, Store, User
 from oidcgate.idp.throttle import FailureThrottle
 from oidcgate.idp.tokens import TokenIssuer, profile
-from oidcgate.idp.ttl_cache import TtlCache
+from oidcgate.idp.ttl_cache import ThreadSafeTtlCache
 
 AUTH_FAILED = "Client authentication failed: unknown client or wrong credentials"
 MAX_HOLD = 10.0  # seconds a failed client authentication may be held; clients give up before much longer
@@ -53,8 +53,8 @@ class Provider:
                                         settings.failure_max_delay)
         # Every token request needs its server and client: both are cached as briefly as the keys, so
         # that a change made by another process (the CLI) is seen within RELOAD_INTERVAL.
-        self._servers: TtlCache[str, AuthServer] = TtlCache(RELOAD_INTERVAL)
-        self._clients: TtlCache[str, Client] = TtlCache(RELOAD_INTERVAL)
+        self._servers: ThreadSafeTtlCache[str, AuthServer] = ThreadSafeTtlCache(RELOAD_INTERVAL)
+        self._clients: ThreadSafeTtlCache[str, Client] = ThreadSafeTtlCache(RELOAD_INTERVAL)
         self.grants: dict[str, Grant] = {}
         for grant in DEFAULT_GRANTS:
             self.register_grant(grant)

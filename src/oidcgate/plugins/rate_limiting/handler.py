@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import time
 
+from oidcgate import __version__
 from oidcgate.plugins.base import Plugin
 from oidcgate.plugins.pdk import Context, PluginEnv
 from oidcgate.plugins.rate_limiting.counters import Counter, LocalCounters, RedisCounters
@@ -34,7 +35,7 @@ _HEADERS = "rate-limiting.headers"  # ctx.shared key: the headers for the respon
 class RateLimitingHandler(Plugin[RateLimitingConfig]):
     NAME = NAME
     PRIORITY = 910
-    VERSION = "1.0.0"
+    VERSION = __version__
     CONFIG = RateLimitingConfig
 
     def __init__(self, config: RateLimitingConfig, env: PluginEnv, *, instance_id: str | None = None) -> None:
