@@ -3,8 +3,6 @@ introspection, revocation, bearer tokens, discovery; and of hashing and keys."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from joserfc import jwk, jwt
 
@@ -16,6 +14,7 @@ from oidcgate.idp.protocol import rfc9068_access_token as access_tokens
 from oidcgate.idp.protocol.oidc_core import UserProfile, id_token_claims, scoped_claims, token_hash
 from oidcgate.idp.protocol.rfc6749_errors import InvalidClient, InvalidGrant, InvalidRequest
 from oidcgate.idp.storage import keys
+from tests.support.clock import Clock
 
 
 def test_pkce_rfc7636_appendix_b() -> None:
@@ -152,10 +151,13 @@ def test_hashing_and_verification_cache() -> None:
     cache.remember("c", "s3cret", stored)
     cache.forget("c")
     assert not cache.hit("c", "s3cret", stored)
-    expired = VerificationCache(ttl=0.01)
-    expired.remember("c", "s", stored)
-    time.sleep(0.02)
-    assert not expired.hit("c", "s", stored)
+    clock = Clock(base=lambda: 0.0)
+    expiring = VerificationCache(ttl=30, clock=clock)
+    expiring.remember("c", "s", stored)
+    clock.advance(29.9)
+    assert expiring.hit("c", "s", stored)
+    clock.advance(0.1)
+    assert not expiring.hit("c", "s", stored)
 
 
 def test_keys() -> None:
@@ -169,13 +171,13 @@ def test_keys() -> None:
 def test_ttl_cache_expires_and_evicts() -> None:
     from oidcgate.idp.ttl_cache import ThreadSafeTtlCache
 
-    now = [0.0]
-    cache: ThreadSafeTtlCache[str, int] = ThreadSafeTtlCache(ttl=1.0, max_entries=2, clock=lambda: now[0])
+    clock = Clock(base=lambda: 0.0)
+    cache: ThreadSafeTtlCache[str, int] = ThreadSafeTtlCache(ttl=1.0, max_entries=2, clock=clock)
     cache.put("a", 1)
     cache.put("b", 2)
     cache.put("c", 3)
     assert (cache.get("a"), cache.get("b"), cache.get("c")) == (None, 2, 3)
-    now[0] = 1.0
+    clock.advance(1.0)
     assert cache.get("b") is None
     cache.put("d", 4)
     cache.discard(lambda key: key == "d")

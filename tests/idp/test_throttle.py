@@ -15,21 +15,14 @@ from oidcgate.idp.provider import MAX_HOLD, Provider, SlowedInvalidClient
 from oidcgate.idp.settings import Settings
 from oidcgate.idp.sign_in import SignIn
 from oidcgate.idp.throttle import FailureThrottle
+from tests.support.clock import Clock
 
 A, B = ("user", "a", "192.0.2.1"), ("user", "a", "192.0.2.2")
 GUESSER, OWNER = "192.0.2.66", "198.51.100.7"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_throttle_doubles_and_isolates() -> None:
-    clock = Clock()
+    clock = Clock(base=lambda: 0.0)
     throttle = FailureThrottle(threshold=3, base_delay=1.0, max_delay=4.0, clock=clock)
     for _ in range(2):
         throttle.failed(A)
@@ -41,9 +34,9 @@ def test_throttle_doubles_and_isolates() -> None:
     for _ in range(10):
         throttle.failed(A)
     assert throttle.retry_after(A) == 4  # capped
-    clock.now = 3.5
+    clock.advance(3.5)
     assert throttle.delay(A) == 0.5 and throttle.retry_after(A) == 1
-    clock.now = 4.5
+    clock.advance(1.0)
     assert throttle.retry_after(A) is None
     throttle.succeeded(A)
     throttle.failed(A)
@@ -60,7 +53,7 @@ def test_bounded_throttle_state() -> None:
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(base=lambda: 0.0)
 
 
 @pytest.fixture
@@ -117,5 +110,5 @@ def test_failed_logins_refuse_a_username_from_that_address_only(provider: Provid
     assert signed_in is not None and signed_in.username == "alice"
     assert sign_in.retry_after("alice", OWNER) is None and sign_in.retry_after("bob", GUESSER) is None
     assert sign_in.check_password("alice", "correct horse", GUESSER) is None  # the guesser still waits
-    clock.now = 1.5
+    clock.advance(1.5)
     assert sign_in.check_password("alice", "correct horse", GUESSER) is not None

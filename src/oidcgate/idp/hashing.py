@@ -10,6 +10,8 @@ remembered success outlives anything else. Passwords of users are never cached.
 from __future__ import annotations
 
 import hashlib
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
@@ -46,9 +48,10 @@ class SecretHasher:
 class VerificationCache:
     """Successful secret verifications for `ttl` seconds, at most `max_entries` of them (oldest dropped)."""
 
-    def __init__(self, ttl: float = 30.0, max_entries: int = 10_000) -> None:
+    def __init__(self, ttl: float = 30.0, max_entries: int = 10_000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         # (client id, SHA-256 of the secret) -> the stored hash it matched
-        self._verified: ThreadSafeTtlCache[tuple[str, str], str] = ThreadSafeTtlCache(ttl, max_entries)
+        self._verified: ThreadSafeTtlCache[tuple[str, str], str] = ThreadSafeTtlCache(ttl, max_entries, clock)
 
     @staticmethod
     def _key(client_id: str, secret: str) -> tuple[str, str]:
