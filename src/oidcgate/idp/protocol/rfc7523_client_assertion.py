@@ -41,7 +41,7 @@ def unverified_issuer(assertion: str) -> str | None:
 
 def load_client_keys(jwks: dict[str, Any]) -> KeySet:
     """A client's registered public keys; private members, if any were registered, are ignored."""
-    keys = KeySet.import_key_set(jwks)  # type: ignore[arg-type]
+    keys = KeySet.import_key_set({"keys": jwks["keys"]})
     return KeySet.import_key_set({"keys": [key.as_dict(private=False) for key in keys]})
 
 
