@@ -12,6 +12,7 @@ import pytest
 from oidcgate.config import ConfigError, load
 from oidcgate.config.vault import EnvVault, check_references, env_prefix, parse, referenceable_fields
 from oidcgate.plugins.openid_connect.schema import OpenIDConnectConfig
+from oidcgate.plugins.registry import config_schema
 from oidcgate.plugins.request_transformer.schema import RequestTransformerConfig
 
 ISSUER = "http://127.0.0.1:9/oauth2/default"
@@ -100,13 +101,13 @@ def _kong_yml(plugin: dict[str, Any]) -> dict[str, Any]:
 def test_kong_yml_validation_refuses_a_misplaced_reference() -> None:
     leak = {"name": "request-transformer", "config": {"append": {"body": ["{vault://env/leak}"]}}}
     with pytest.raises(ConfigError) as caught:
-        load(_kong_yml(leak))
+        load(_kong_yml(leak), config_schema)
     assert [str(e) for e in caught.value.errors] == [
         "services[0].routes[0].plugins[0].config.append.body[0]: vault references are only allowed in secret "
         "fields (none of this plugin's fields do)"]
     secret = {"name": "openid-connect", "config": {"issuer": ISSUER, "client_id": ["c"],
                                                    "client_secret": ["{vault://env/oidc-secret}"]}}
-    assert load(_kong_yml(secret)).plugins[0].config["client_secret"] == ["{vault://env/oidc-secret}"]
+    assert load(_kong_yml(secret), config_schema).plugins[0].config["client_secret"] == ["{vault://env/oidc-secret}"]
 
 
 async def test_the_admin_api_refuses_misplaced_references_and_keeps_the_others(admin: httpx.AsyncClient) -> None:

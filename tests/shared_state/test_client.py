@@ -11,6 +11,7 @@ import pytest
 
 from oidcgate.shared_state import Keyspace, RedisConfig, RedisUnavailable, close_pools
 from oidcgate.shared_state.client import _client
+from tests.support.polling import wait_until_async
 from tests.support.processes import free_port
 from tests.support.redis import DATABASE, keys_with, redis_prefix
 
@@ -33,10 +34,10 @@ async def test_keys_carry_the_feature_and_prefix_and_expire(space: Keyspace, pre
     await space.set("a", b"value", ttl_ms=200)
     assert await space.get("a") == b"value"
     assert keys_with(prefix) == [f"oidcgate:test:{prefix}a".encode()]
-    deadline = time.monotonic() + 5
-    while await space.get("a") is not None and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-    assert await space.get("a") is None
+    async def expired() -> bool:
+        return await space.get("a") is None
+
+    await wait_until_async(expired, timeout=5, interval=0.05, what="Redis expiring the key")
     await space.set("b", "x", ttl_ms=10_000)
     assert await space.delete("b", "missing") == 1
 

@@ -489,7 +489,7 @@ _NONE: frozenset[str] = frozenset()
 
 
 class PluginEnv:
-    """Node-wide resources that outlive a snapshot: per-plugin state (caches) and a shared HTTP client.
+    """Node-wide resources that outlive a snapshot: the node's identity, per-plugin state and shutdown hooks.
 
     A new snapshot creates new handler instances but the same env, so caches (JWKS, tokens) survive
     configuration pushes.

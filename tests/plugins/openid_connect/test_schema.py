@@ -20,7 +20,7 @@ def load(config: dict[str, Any]) -> dict[str, Any]:
            "services": [{"name": "echo", "url": "http://127.0.0.1:9090",
                          "routes": [{"name": "r", "paths": ["/"],
                                      "plugins": [{"name": "openid-connect", "config": config}]}]}]}
-    return dict(declarative.load(doc).plugins[0].config)
+    return dict(declarative.load(doc, registry.config_schema).plugins[0].config)
 
 
 def errors(config: dict[str, Any]) -> dict[str, str]:

@@ -62,7 +62,8 @@ async def test_kongs_headers_then_429_with_retry_after() -> None:
     status, headers = await call(plugin)
     assert status == 429 and headers["RateLimit-Remaining"] == "0" and 1 <= int(headers["Retry-After"]) <= 60
     assert (await call(plugin))[0] == 429
-    assert sorted(count for _, _, count in plugin.local.counts.values()) == [2, 2]  # refused ones do not count
+    assert isinstance(plugin.counters, LocalCounters)
+    assert sorted(count for _, _, count in plugin.counters.counts.values()) == [2, 2]  # refused ones do not count
 
 
 async def test_each_identifier_has_its_own_count_and_messages_are_configurable() -> None:

@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
+from oidcgate import __version__
 from oidcgate.config.entities import Consumer
 from oidcgate.plugins.base import Plugin
 from oidcgate.plugins.openid_connect import credentials
@@ -61,7 +62,7 @@ class Prepared:
 class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
     NAME = NAME
     PRIORITY = 1050  # Kong's: after correlation-id/tracing, before the other authentication plugins
-    VERSION = "0.1.0"
+    VERSION = __version__
     CONFIG = OpenIDConnectConfig
 
     def __init__(self, config: OpenIDConnectConfig, env: PluginEnv, *, instance_id: str | None = None,
