@@ -28,7 +28,6 @@ from oidcgate.plugins.registry import config_schema
 from tests.cluster.conftest import CertPair
 from tests.support.polling import wait_until_async
 from tests.support.processes import free_port
-from tests.support.waiting import eventually
 
 VERSION = "0.4.0"
 PUSHES = 30  # ~1 MB each in the latest-wins test: several times what the kernel buffers on loopback
@@ -239,14 +238,14 @@ async def test_analytics_reports_reach_the_control_plane_in_order_and_survive_an
     outbox.put(reports[0])  # queued before there is a link
     async with syncing(dp, cluster_cert, port, backoff_initial=0.1, backoff_max=0.2, analytics=outbox):
         async with serving(cp, cluster_cert, port, on_analytics=record):
-            await eventually(lambda: received == reports[:1])
+            await wait_until_async(lambda: received == reports[:1])
             outbox.put(reports[1])
-            await eventually(lambda: received == reports[:2])
+            await wait_until_async(lambda: received == reports[:2])
         outbox.put(reports[2])  # the control plane is down: kept
         outbox.put(reports[3])
         assert len(outbox) == 2
         async with serving(cp, cluster_cert, port, on_analytics=record):
-            await eventually(lambda: received == reports)
+            await wait_until_async(lambda: received == reports)
     assert len(outbox) == 0
 
 
@@ -256,9 +255,9 @@ async def test_a_control_plane_that_takes_no_analytics_is_sent_none(cluster_cert
     outbox.put(usage_report(60))
     async with serving(cp, cluster_cert) as server, \
             syncing(dp, cluster_cert, server.port, heartbeat_interval=0.1, analytics=outbox):
-        await eventually(lambda: "does not take analytics reports" in caplog.text)
+        await wait_until_async(lambda: "does not take analytics reports" in caplog.text)
         count = len(cp.reports)
-        await eventually(lambda: len(cp.reports) >= count + 2)  # heartbeats go on: the link stayed up
+        await wait_until_async(lambda: len(cp.reports) >= count + 2)  # heartbeats go on: the link stayed up
         assert [s.id for s in server.statuses()] == ["node-1"]
     assert len(outbox) == 1  # kept for a control plane that takes it
 

@@ -18,9 +18,10 @@ import pytest
 from oidcgate import __version__
 from oidcgate.cluster.client import ClusterClient
 from oidcgate.config import load
-from tests.cluster.topology import ClusterFiles, cluster_files, control_plane, data_plane, echo, wait_until
+from tests.cluster.topology import ClusterFiles, cluster_files, control_plane, data_plane, echo
 from tests.support import tls_client
 from tests.support.pki import CA
+from tests.support.polling import wait_until
 from tests.support.processes import free_port
 
 pytestmark = pytest.mark.timeout(180)
