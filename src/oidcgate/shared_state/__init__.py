@@ -3,6 +3,6 @@ cache, refresh locks. One small layer on `redis.asyncio`, so that each feature g
 timeouts, key prefixes and the same answer when Redis is down (see `client.RedisUnavailable`)."""
 
 from oidcgate.shared_state.client import Keyspace, RedisUnavailable, close_pools
-from oidcgate.shared_state.config import RedisConfig
+from oidcgate.shared_state.config import KeyPrefix, RedisConfig
 
-__all__ = ["Keyspace", "RedisConfig", "RedisUnavailable", "close_pools"]
+__all__ = ["KeyPrefix", "Keyspace", "RedisConfig", "RedisUnavailable", "close_pools"]

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from oidcgate.config.entities import Consumer, Route
+from oidcgate.config.entities import Consumer, ConsumerGroup, Route
 from oidcgate.plugins.openid_connect.client_auth import basic_authorization
 from oidcgate.plugins.openid_connect.discovery import Provider
 from oidcgate.plugins.openid_connect.handler import OpenIDConnectHandler
@@ -59,11 +59,12 @@ class Gateway:
     """One plugin instance over a PluginEnv that can be shared (as across config reloads)."""
 
     def __init__(self, config: dict[str, Any], env: PluginEnv | None = None,
-                 consumers: Sequence[Consumer] = (), clock: Callable[[], float] | None = None) -> None:
+                 consumers: Sequence[Consumer] = (), clock: Callable[[], float] | None = None,
+                 groups: Sequence[ConsumerGroup] = ()) -> None:
         self.env = env or PluginEnv()
         self.handler = OpenIDConnectHandler(OpenIDConnectHandler.validate_config(config), self.env,
                                             **({"clock": clock} if clock else {}))
-        self.consumers = ConsumerIndex(list(consumers))
+        self.consumers = ConsumerIndex(list(consumers), groups)
 
     @property
     def provider(self) -> Provider:
@@ -71,13 +72,17 @@ class Gateway:
         return self.handler.flows.provider
 
     async def call(self, headers: Sequence[tuple[str, str]] = (), query: str = "", body: bytes | None = None,
-                   method: str = "GET", client_ip: str = "127.0.0.1") -> Result:
+                   method: str = "GET", client_ip: str = "127.0.0.1",
+                   authenticated: tuple[Consumer | None, dict[str, Any]] | None = None) -> Result:
+        """One request; `authenticated`: what an earlier authentication plugin attached (consumer, credential)."""
         async def read_body(limit: int) -> bytes:
             return body or b""
 
         request = Request(method, "/orders", query, Headers(list(headers)), scheme="http", host="gw", port=8000,
                           client_ip=client_ip, body_reader=read_body)
         ctx = Context(request, ROUTE, None, self.consumers)
+        if authenticated is not None:
+            ctx.authenticate(*authenticated)
         try:
             await self.handler.access(ctx)
         except PluginExit as exit_:
