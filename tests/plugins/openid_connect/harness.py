@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import asyncio
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,7 @@ from oidcgate.plugins.pdk import (
     Request,
     encode_field,
 )
+from oidcgate.proxy.state import Resumed
 
 ROUTE = Route(paths=["/"])
 
@@ -55,6 +57,35 @@ class Result:
         return (self.headers or {}).get("WWW-Authenticate", "")
 
 
+async def eagerly(coro: Coroutine[Any, Any, None]) -> None:
+    """Run a phase as the data plane does (proxy.phases.drive): started outside any task, from a callback of
+    the loop, and handed to a task only once it waits; so code that needs a task (asyncio.timeout) fails here
+    as it would there."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+
+    def finish(task: asyncio.Future[Any]) -> None:
+        if task.cancelled():
+            done.cancel()
+        elif (exc := task.exception()) is not None:
+            done.set_exception(exc)
+        else:
+            done.set_result(None)
+
+    def start() -> None:
+        try:
+            waiting = coro.send(None)
+        except StopIteration:
+            done.set_result(None)
+        except BaseException as exc:
+            done.set_exception(exc)
+        else:
+            asyncio.ensure_future(Resumed(coro, waiting)).add_done_callback(finish)
+
+    loop.call_soon(start)
+    await done
+
+
 class Gateway:
     """One plugin instance over a PluginEnv that can be shared (as across config reloads)."""
 
@@ -84,7 +115,7 @@ class Gateway:
         if authenticated is not None:
             ctx.authenticate(*authenticated)
         try:
-            await self.handler.access(ctx)
+            await eagerly(self.handler.access(ctx))
         except PluginExit as exit_:
             return Result(exit_.status, ctx, exit_.body, exit_.headers)
         return Result(200, ctx)

@@ -12,6 +12,7 @@ settings on every lookup, also for a caller that joined another route's flight. 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -213,8 +214,8 @@ class Authenticator:
 
         if config.cache_introspection:
             answer = await self.caches.flights.run(("introspect", key), lambda: self._introspect_once(key, call))
-        else:  # asked every time: no flight to join, nothing cached or shared
-            answer = Seen(await call(), self.clock())
+        else:  # asked every time: no flight to join, nothing cached or shared (a task: see SingleFlight.run)
+            answer = Seen(await asyncio.ensure_future(call()), self.clock())
         result, now = answer.value, answer.at
         kind = None if result is None else introspection.not_an_access_token(result)
         if result is None or kind is not None:
