@@ -4,7 +4,8 @@ One WebSocket per data plane over mutual TLS (see `tls`). After the data plane's
 sends it the current snapshot unless it already runs it, and again on every `push()` whose snapshot
 it does not run. Each connection has its own sender task and a one-slot outbox: a new snapshot
 replaces one still waiting, so a slow data plane gets the latest config when it catches up and never
-delays the others.
+delays the others. A data plane of an older minor version gets a copy it can load (`compat.downgrade`),
+made once per snapshot and version, with its own hash (what that data plane reports once it runs it).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from websockets.http11 import Request, Response
 
 from oidcgate.cluster import compat, protocol, tls
 from oidcgate.cluster.protocol import DataPlaneStatus, Error, Heartbeat, Hello, Reconfigure, SyncStatus
+from oidcgate.config.declarative import config_hash as hash_of
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +35,13 @@ StatusSink = Callable[[DataPlaneStatus], Awaitable[None]]
 
 @dataclass(frozen=True)
 class _Payload:
-    """One exported snapshot, compressed once for every data plane."""
+    """One exported snapshot (or an older data plane's copy of it), compressed once for every data plane."""
 
     hash: str
     frame: bytes
     plugins: frozenset[str]
+    doc: Mapping[str, Any]
+    verdict: compat.Verdict = compat.COMPATIBLE  # not NORMAL: no copy an older data plane could be sent
 
 
 class ClusterServer:
@@ -52,11 +56,13 @@ class ClusterServer:
         self._on_status = on_status
         compat.check_version(version, version)  # a malformed own version is a programming error
         self.version = version
+        self._minor = compat.major_minor(version) or (0, 0)
         self._plugins = dict(plugins) if plugins is not None else compat.installed_plugins()
         self._hello_timeout = hello_timeout
         self._server: Server | None = None
         self._peers: dict[str, _Peer] = {}  # by node id: a reconnecting node replaces its old link
         self._current: _Payload | None = None
+        self._older: dict[tuple[str, tuple[int, int]], _Payload] = {}  # (snapshot hash, dp version): its copy
         self._export_lock = asyncio.Lock()
         self._background: set[asyncio.Task[None]] = set()
 
@@ -95,7 +101,7 @@ class ClusterServer:
         payload = await self._export()
         queued = 0
         for peer in list(self._peers.values()):
-            changed, sent = peer.offer(payload)
+            changed, sent = peer.offer(await self._for(payload, peer.status.version))
             queued += sent
             if changed:
                 await self._report(peer.status)
@@ -109,8 +115,33 @@ class ClusterServer:
                 message = Reconfigure(config=doc, hash=config_hash, timestamp=time.time())
                 frame = await asyncio.to_thread(protocol.encode, message)  # large configs: off the loop
                 assert isinstance(frame, bytes)
-                self._current = _Payload(config_hash, frame, compat.plugins_used(doc))
+                self._current = _Payload(config_hash, frame, compat.plugins_used(doc), doc)
             return self._current
+
+    async def _for(self, payload: _Payload, dp_version: str) -> _Payload:
+        """The payload a data plane of `dp_version` gets: this one, or a copy it can load (made once per
+        snapshot and version; what was taken out is logged then, as Kong does)."""
+        dp = compat.major_minor(dp_version)
+        if dp is None or dp >= self._minor:
+            return payload
+        key = (payload.hash, dp)
+        older = self._older.get(key)
+        if older is None:
+            down = await asyncio.to_thread(compat.downgrade, payload.doc, dp_version)
+            for warning in down.warnings:
+                log.warning("oidcgate %s: %s", self.version, warning)
+            if down.verdict[0] is not SyncStatus.NORMAL:
+                older = dataclasses.replace(payload, verdict=down.verdict)
+            elif down.config is payload.doc:
+                older = payload
+            else:
+                config_hash = hash_of(dict(down.config))
+                message = Reconfigure(config=dict(down.config), hash=config_hash, timestamp=time.time())
+                frame = await asyncio.to_thread(protocol.encode, message)
+                assert isinstance(frame, bytes)
+                older = _Payload(config_hash, frame, compat.plugins_used(down.config), down.config)
+            self._older = {k: v for k, v in self._older.items() if k[0] == payload.hash} | {key: older}
+        return older
 
     def _track(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)
@@ -139,7 +170,7 @@ class ClusterServer:
             self._track(previous.connection.close(1000, "replaced by a newer connection of the same node"))
         log.info("data plane %s (%s, %s, version %s) connected", status.id, status.hostname, ip, status.version)
         try:
-            peer.offer(self._current or await self._export())
+            peer.offer(await self._for(self._current or await self._export(), hello.version))
             await self._report(status)
             await self._serve(peer)
         finally:
@@ -191,6 +222,8 @@ class _Peer:
     def offer(self, payload: _Payload) -> tuple[bool, bool]:
         """Queue `payload` if this data plane may and should get it: (sync_status changed, config queued)."""
         verdict = self._version_verdict
+        if verdict[0] is SyncStatus.NORMAL:
+            verdict = payload.verdict
         if verdict[0] is SyncStatus.NORMAL:
             verdict = compat.check_plugins(payload.plugins, self._plugins, self._cp_plugins)
         status, reason = verdict

@@ -63,7 +63,7 @@ class Prepared:
 class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
     NAME = NAME
     PRIORITY = 1050  # Kong's: after correlation-id/tracing, before the other authentication plugins
-    VERSION = "0.1.0"
+    VERSION = "0.2.0"
     CONFIG = OpenIDConnectConfig
 
     def __init__(self, config: OpenIDConnectConfig, env: PluginEnv, *, instance_id: str | None = None,
