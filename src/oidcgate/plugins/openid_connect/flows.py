@@ -96,9 +96,10 @@ class Authenticator:
         self.audience = compile_requirement(config.audience_required)
         self.forbidden_claims = tuple(config.claims_forbidden or ())
         self.introspect_jwts = config.introspect_jwt_tokens and self.own_client is not None
-        self.shared = ClusterCache(config.cluster_cache_redis, config.session_secret, config.discovery_url,
-                                   self.timeout + 1) if config.cluster_cache_strategy == "redis" and \
-            config.session_secret else None
+        self.shared: ClusterCache | None = None  # the cluster cache (the schema requires session_secret for it)
+        if config.cluster_cache_strategy == "redis" and config.session_secret:
+            self.shared = ClusterCache(config.cluster_cache_redis, config.session_secret, config.discovery_url,
+                                       self.timeout + 1)
         self._policy: tuple[Loaded, ClaimPolicy] | None = None
 
     @staticmethod
