@@ -24,6 +24,7 @@ from oidcgate.cluster.client import AnalyticsOutbox, ClusterClient, backoff_dela
 from oidcgate.cluster.protocol import Analytics, DataPlaneStatus, Error, Hello, SyncStatus, UsageRow
 from oidcgate.cluster.server import ClusterServer
 from oidcgate.config import EMPTY, ConfigError, load
+from oidcgate.config.declarative import config_hash
 from oidcgate.plugins.registry import config_schema
 from tests.cluster.conftest import CertPair
 from tests.support.polling import wait_until_async
@@ -445,3 +446,39 @@ async def _stalled_data_plane(port: int, pair: CertPair) -> AsyncIterator[tuple[
             with contextlib.suppress(asyncio.CancelledError):
                 await reader
 
+
+
+async def test_an_older_data_plane_gets_a_copy_it_can_load(cluster_cert: CertPair,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    """Kong's compatible payload: consumer groups and the new openid-connect fields taken out for a 0.1 data
+    plane (with a warning), the whole config for a current one; each reports the hash of what it runs."""
+    caplog.set_level(logging.WARNING, logger="oidcgate.cluster.server")
+    oidc = {"name": "openid-connect", "config": {"issuer": "http://127.0.0.1:9/oauth2/default", "anonymous": "a"}}
+    cp = ControlPlane({**document(1, [oidc]), "consumer_groups": [{"name": "gold"}]})
+    received: dict[str, list[dict[str, Any]]] = {"old": [], "current": []}
+
+    def recording(name: str) -> DataPlane:
+        def hash_of(doc: dict[str, Any]) -> str:  # a data plane hashes what it loads (here: as it came)
+            received[name].append(doc)
+            return config_hash(doc)
+        return DataPlane(hash_of)
+
+    old, current = recording("old"), recording("current")
+    plugins = {"openid-connect": "0.1.0"}
+    async with serving(cp, cluster_cert, plugins={"openid-connect": "0.2.0"}) as server, \
+            syncing(old, cluster_cert, server.port, "old", version="0.1.0", plugins=plugins), \
+            syncing(current, cluster_cert, server.port, "current", plugins=plugins):
+        await wait_until_async(lambda: received["old"] != [] and received["current"] != [])
+        (got,), (full,) = received["old"], received["current"]
+        assert full == cp.doc and current.hash == cp.hash
+        assert "consumer_groups" not in got and "anonymous" not in got["plugins"][0]["config"]
+        assert old.hash == config_hash(got) != cp.hash
+        await wait_until_async(lambda: {s.id: s.config_hash for s in server.statuses()} == {"old": old.hash,
+                                                                                       "current": cp.hash})
+        assert {s.sync_status for s in server.statuses()} == {SyncStatus.NORMAL}
+        await server.push()  # the same snapshot again: nothing is sent twice
+        await asyncio.sleep(0.2)
+        assert len(received["old"]) == len(received["current"]) == 1
+    assert "oidcgate 0.4.0: 'consumer_groups' are not known to data plane version 0.1.0 and will be removed" \
+        in caplog.text
+    assert "openid-connect plugin contains configuration 'anonymous' which is incompatible" in caplog.text

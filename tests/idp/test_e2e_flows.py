@@ -159,6 +159,7 @@ def test_introspection_and_revocation(idp: Idp, browser: httpx.Client) -> None:
         mine = oauth.introspect_token(idp.endpoint("introspect"), token=token["refresh_token"],
                                       token_type_hint="refresh_token").json()
         assert mine["active"] is True and mine["client_id"] == web["client_id"]
+        assert mine["token_type"] == "refresh_token"  # so that no resource server takes it for an access token
         theirs = rs.introspect_token(idp.endpoint("introspect"), token=token["refresh_token"]).json()
         assert theirs == {"active": False}
         assert rs.introspect_token(idp.endpoint("introspect"), token="not-a-token").json() == {"active": False}

@@ -111,6 +111,9 @@ def test_introspection_and_revocation_helpers() -> None:
     response = introspection.access_token_response({"scope": "a", "sub": "s", "exp": 5, "x": 1}, "alice")
     assert response == {"active": True, "token_type": "Bearer", "scope": "a", "sub": "s", "exp": 5,
                         "username": "alice"}
+    refresh = introspection.refresh_token_response(issuer="https://idp", client_id="c", sub="s", username=None,
+                                                   scope="a", iat=1, exp=2)
+    assert refresh["token_type"] == "refresh_token" and refresh["active"] is True
     assert rfc7009_revocation.check_request("t", "refresh_token") == "t"
     with pytest.raises(rfc7009_revocation.UnsupportedTokenType):
         rfc7009_revocation.check_request("t", "id_token")

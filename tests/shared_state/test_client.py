@@ -13,7 +13,7 @@ from oidcgate.shared_state import Keyspace, RedisConfig, RedisUnavailable, close
 from oidcgate.shared_state.client import _client
 from tests.support.polling import wait_until_async
 from tests.support.processes import free_port
-from tests.support.redis import DATABASE, keys_with, redis_prefix
+from tests.support.redis import DATABASE, Relay, keys_with, redis_prefix
 
 CONFIG = RedisConfig(database=DATABASE)
 
@@ -99,3 +99,22 @@ def test_config_refuses_what_is_not_built() -> None:
         RedisConfig.model_validate({"sentinel_master": "mymaster"})
     with pytest.raises(ValueError, match="port"):
         RedisConfig.model_validate({"port": 70000})
+
+
+async def test_a_lock_whose_release_fails_expires_and_the_block_stands(prefix: str) -> None:
+    direct = Keyspace(CONFIG, "test", prefix)
+    async with Relay() as relay:
+        via = Keyspace(RedisConfig(port=relay.port, database=DATABASE, connect_timeout=500, send_timeout=500,
+                                   read_timeout=500), "test", prefix)
+        async with via.lock("cut", ttl_ms=600, wait=0.2) as held:
+            assert held
+            await relay.cut()  # Redis goes away before the release
+        assert await direct.get("cut") is not None  # not released...
+        deadline = time.monotonic() + 5
+        while await direct.get("cut") is not None and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert await direct.get("cut") is None  # ... it expired
+        with pytest.raises(RedisUnavailable):  # taking it, though, is an error
+            async with via.lock("cut", ttl_ms=600, wait=0.2):
+                pass
+    await close_pools()
