@@ -9,6 +9,7 @@ from oidcgate.cluster.protocol import SyncStatus
 from oidcgate.config import load
 from oidcgate.config.declarative import KINDS
 from oidcgate.plugins import registry
+from oidcgate.plugins.registry import config_schema
 
 
 @pytest.mark.parametrize(("version", "expected"), [
@@ -75,7 +76,7 @@ def snapshot_doc(**oidc: object) -> dict[str, object]:
                                                            **oidc}}]}]}],
                  "consumers": [{"username": "alice", "acls": [{"group": "staff"}], "groups": [{"name": "gold"}]}],
                  "consumer_groups": [{"name": "gold", "plugins": [
-                     {"name": "rate-limiting", "config": {"minute": 2}}]}]}).to_declarative()
+                     {"name": "rate-limiting", "config": {"minute": 2}}]}]}, config_schema).to_declarative()
 
 
 def test_an_older_data_plane_gets_a_copy_without_what_it_does_not_know() -> None:
@@ -87,7 +88,7 @@ def test_an_older_data_plane_gets_a_copy_without_what_it_does_not_know() -> None
     assert plugin["name"] == "openid-connect" and "consumer_group" not in plugin
     assert not set(compat.REMOVED[(0, 2)].plugin_fields["openid-connect"]) & set(plugin["config"])
     assert plugin["config"]["issuer"] == ISSUER and plugin["config"]["auth_methods"]  # the rest stays
-    assert load(down.config).plugins[0].config["anonymous"] is None  # loadable (here refilled with defaults)
+    assert load(down.config, config_schema).plugins[0].config["anonymous"] is None  # loadable (here refilled with defaults)
     assert len(doc["plugins"]) == 2 and "consumer_groups" in doc  # the control plane's own is untouched
     assert down.warnings == (
         "'acls' are not known to data plane version 0.1.7 and will be removed",
