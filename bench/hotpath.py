@@ -30,6 +30,7 @@ from typing import Any
 from bench import observability, oidc
 from oidcgate.config import load
 from oidcgate.plugins.openid_connect.client_auth import basic_authorization
+from oidcgate.plugins.registry import config_schema
 from oidcgate.proxy.accesslog import AccessLog
 from oidcgate.proxy.runtime import compile_snapshot
 from oidcgate.proxy.server import ClientConnection, Listener
@@ -78,7 +79,7 @@ class Worker:
 
     def __init__(self, loop: asyncio.AbstractEventLoop, doc: dict[str, Any], log_path: Path) -> None:
         self.state = WorkerState(loop, Settings(), access_log=AccessLog(str(log_path)))
-        self.state.swap(compile_snapshot(load(doc), self.state.env, self.state.stats))
+        self.state.swap(compile_snapshot(load(doc, config_schema), self.state.env, self.state.stats))
         self.client = Transport()
         self.conn = ClientConnection(self.state, Listener(8000, 65536, 100))
         self.conn.connection_made(self.client)  # type: ignore[arg-type]

@@ -80,6 +80,7 @@ def target() -> Target:
     import httptools
 
     from oidcgate.config import load
+    from oidcgate.plugins.registry import config_schema
     from oidcgate.proxy.accesslog import AccessLog
     from oidcgate.proxy.paths import normalize
     from oidcgate.proxy.runtime import compile_snapshot
@@ -91,7 +92,7 @@ def target() -> Target:
 
     loop = asyncio.new_event_loop()
     state = WorkerState(loop, Settings(), access_log=AccessLog("off"))
-    state.swap(compile_snapshot(load(DOC), state.env, state.stats))
+    state.swap(compile_snapshot(load(DOC, config_schema), state.env, state.stats))
     listener = Listener(8000, 8192, 100)
     address = ("127.0.0.1", 9, PLAIN)
 

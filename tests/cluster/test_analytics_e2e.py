@@ -13,9 +13,10 @@ import httpx
 import pytest
 
 from tests.cluster import topology
-from tests.cluster.topology import DataPlane, wait_until
+from tests.cluster.topology import DataPlane
 from tests.idp.helpers import running_idp
 from tests.support.analytics import configure_routes, send
+from tests.support.polling import wait_until
 
 pytestmark = pytest.mark.e2e
 

@@ -18,9 +18,11 @@ import pytest
 from oidcgate import __version__
 from oidcgate.cluster.client import ClusterClient
 from oidcgate.config import load
-from tests.cluster.topology import ClusterFiles, cluster_files, control_plane, data_plane, echo, wait_until
+from oidcgate.plugins.registry import config_schema
+from tests.cluster.topology import ClusterFiles, cluster_files, control_plane, data_plane, echo
 from tests.support import tls_client
 from tests.support.pki import CA
+from tests.support.polling import wait_until
 from tests.support.processes import free_port
 
 pytestmark = pytest.mark.timeout(180)
@@ -138,7 +140,7 @@ def test_a_data_plane_older_than_tls_gets_a_config_it_can_load_or_the_reason(
             assert admin.post("/services", json={"name": "billing", "url": "https://billing.test"}).status_code == 201
             received = asyncio.run(_first_config(cp.cluster, files, "0.1.0"))
             assert "certificates" not in received and "snis" not in received
-            assert load(received).services[0].name == "billing"  # loadable, and what a 0.1 loader accepts
+            assert load(received, config_schema).services[0].name == "billing"  # loadable, and what a 0.1 loader accepts
             assert set(received) == {"_format_version", "services"}
             current = asyncio.run(_first_config(cp.cluster, files, __version__))
             assert [sni["name"] for sni in current["snis"]] == ["a.test"]

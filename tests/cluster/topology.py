@@ -7,8 +7,6 @@ tests.support.processes (own process group, SIGTERM then SIGKILL), every wait is
 from __future__ import annotations
 
 import contextlib
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,8 +99,8 @@ def control_plane(folder: Path, files: ClusterFiles, name: str = "cp", database:
                         f"127.0.0.1:{cluster}", args, log)
 
 
-def data_plane(folder: Path, files: ClusterFiles, cp: str, name: str, tls_port: int | None = None,
-               extra: tuple[str, ...] = ()) -> DataPlane:
+def data_plane(folder: Path, files: ClusterFiles, cp: str, name: str, extra: tuple[str, ...] = (), *,
+               tls_port: int | None = None) -> DataPlane:
     """`oidcgate dp` with one worker; `tls_port`: also proxy over TLS there (`ssl` listener); `extra` flags
     come last (so `--workers 2` wins)."""
     proxy, status = free_port(), free_port()
@@ -127,16 +125,6 @@ def control_plane_with_data_planes(stack: contextlib.ExitStack, folder: Path, fi
         dps.append(data_plane(folder, files, cp.cluster, name, (extra or {}).get(name, ())))
         stack.callback(dps[-1].stop)
     return cp, dps
-
-
-def wait_until(check: Callable[[], bool], timeout: float, interval: float = 0.01) -> float:
-    """Seconds until `check()` held; TimeoutError after `timeout`."""
-    started = time.monotonic()
-    while not check():
-        if time.monotonic() - started > timeout:
-            raise TimeoutError(f"condition not met within {timeout}s")
-        time.sleep(interval)
-    return time.monotonic() - started
 
 
 def _port(url: str) -> int:

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from oidcgate.config import ConfigError, load
+from oidcgate.plugins.registry import config_schema
 from tests.support.pki import CA
 
 
@@ -17,17 +18,17 @@ def ca() -> CA:
 
 def errors(doc: dict[str, Any]) -> dict[str, str]:
     with pytest.raises(ConfigError) as refused:
-        load(doc)
+        load(doc, config_schema)
     return {e.path: e.message for e in refused.value.errors}
 
 
 def test_certificates_with_nested_snis_load_flat(ca: CA) -> None:
     issued = ca.issue("a.test")
     snapshot = load({"_format_version": "3.0", "certificates": [
-        {"cert": issued.cert, "key": issued.key, "snis": [{"name": "A.test"}, {"name": "*.b.test"}]}]})
+        {"cert": issued.cert, "key": issued.key, "snis": [{"name": "A.test"}, {"name": "*.b.test"}]}]}, config_schema)
     assert [s.name for s in snapshot.snis] == ["a.test", "*.b.test"]
     assert {s.certificate for s in snapshot.snis} == {snapshot.certificates[0].id}
-    assert load(snapshot.to_declarative()).hash == snapshot.hash
+    assert load(snapshot.to_declarative(), config_schema).hash == snapshot.hash
 
 
 def test_mismatched_key_and_bad_pem_refused_with_their_paths(ca: CA) -> None:

@@ -17,6 +17,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 ISSUER = "http://127.0.0.1:9000/oauth2/default"
 
 XSS = "<script>alert(1)</script>"
+CONFIRMATIONS = ("Delete", "Remove")  # what the GUI asks before destructive actions
 
 
 @pytest.fixture(scope="module")
@@ -55,16 +56,16 @@ def page(context: BrowserContext) -> Iterator[Page]:
     opened = context.new_page()
     dialogs: list[str] = []
 
-    def on_dialog(dialog: Dialog) -> None:  # only the GUI's own delete confirmations may appear
+    def on_dialog(dialog: Dialog) -> None:  # only the GUI's own confirmations may appear
         dialogs.append(dialog.message)
-        if dialog.type == "confirm" and dialog.message.startswith("Delete"):
+        if dialog.type == "confirm" and dialog.message.startswith(CONFIRMATIONS):
             dialog.accept()
         else:
             dialog.dismiss()
 
     opened.on("dialog", on_dialog)
     yield opened
-    assert all(message.startswith("Delete") for message in dialogs), dialogs  # no alert(1), ever
+    assert all(message.startswith(CONFIRMATIONS) for message in dialogs), dialogs  # no alert(1), ever
     opened.close()
 
 
@@ -280,3 +281,46 @@ def test_certificates_page(page: Page, cp: ControlPlane) -> None:
     page.get_by_role("link", name="api.example.test").click()
     expect(page.get_by_role("heading", name="Alternative certificate")).to_be_visible()
     assert "PRIVATE KEY" not in page.content()
+def test_consumer_groups_members_plugins_and_acls(page: Page, cp: ControlPlane) -> None:
+    with cp.api() as api:
+        for name in ("carol", "dave"):
+            api.post("/consumers", json={"username": name}).raise_for_status()
+        api.post("/consumer_groups", json={"name": "silver", "tags": ["tier"]}).raise_for_status()
+    page.goto(cp.gui + "/consumer_groups")
+    page.get_by_role("link", name="New consumer group").click()
+    field(page, "Name").fill("gold")
+    field(page, "Tags").fill("tier\npartners")
+    page.get_by_role("button", name="Create").click()
+    expect(page.get_by_role("status")).to_have_text("Created.")
+    gold = page.url.split("/")[-1].split("?")[0]
+    for name in ("carol", "dave"):
+        page.get_by_label("Add a consumer").select_option(label=name)
+        page.get_by_role("button", name="Add to group").click()
+        expect(page.get_by_role("status")).to_have_text("Added.")
+    for name in ("carol", "dave"):  # members are no longer offered
+        expect(page.get_by_label("Add a consumer").locator("option", has_text=name)).to_have_count(0)
+    with cp.api() as api:
+        api.post(f"/consumer_groups/{gold}/plugins", json={"name": "rate-limiting", "config": {
+            "minute": 100, "limit_by": "consumer-group"}}).raise_for_status()
+    page.goto(f"{cp.gui}/consumer_groups/{gold}")
+    expect(page.locator("#plugins").get_by_role("link", name="rate-limiting", exact=True)).to_be_visible()
+    screenshot(page, "17-consumer-group")
+    page.get_by_role("button", name="Remove dave from gold").click()  # the confirm() is accepted
+    expect(page.get_by_role("status")).to_have_text("Removed.")
+    expect(page.get_by_role("link", name="dave")).to_have_count(0)
+    page.goto(cp.gui + "/consumer_groups")
+    screenshot(page, "16-consumer-groups")
+
+    page.get_by_role("link", name="gold").click()
+    page.get_by_role("link", name="carol").click()
+    expect(page.locator("#groups").get_by_role("link", name="gold")).to_be_visible()
+    page.get_by_label("Add an ACL group").fill("staff")
+    page.get_by_role("button", name="Add", exact=True).click()
+    expect(page.get_by_role("status")).to_have_text("Added.")
+    expect(page.locator("#acls").get_by_role("cell", name="staff", exact=True)).to_be_visible()
+    page.get_by_label("Add an ACL group").fill(XSS + ",x")
+    page.get_by_role("button", name="Add", exact=True).click()
+    expect(page.get_by_role("alert")).to_contain_text("Not added:")
+    with cp.api() as api:
+        carol = api.get("/consumers/carol/acls").json()["data"]
+    assert [acl["group"] for acl in carol] == ["staff"]

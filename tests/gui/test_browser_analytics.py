@@ -14,10 +14,11 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.cluster import topology
-from tests.cluster.topology import DataPlane, wait_until
+from tests.cluster.topology import DataPlane
 from tests.gui.browser import VIEWPORT, ControlPlane, chromium, control_plane, screenshot, sign_in
 from tests.idp.helpers import running_idp
 from tests.support.analytics import configure_routes, send
+from tests.support.polling import wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 

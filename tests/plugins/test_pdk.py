@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from oidcgate.config.entities import Consumer, Route
+from oidcgate.config.entities import Consumer, ConsumerGroup, ConsumerGroupConsumer, Route
 from oidcgate.plugins.pdk import ConsumerIndex, Context, Headers, Request, encode_field
 
 PARSED = [b"Accept", b": ", b"*/*", b"\r\n", b"X-Tag", b": ", b"a", b"\r\n", b"x-tag", b": ", b"b", b"\r\n"]
@@ -124,3 +124,32 @@ def test_authenticate_sets_kongs_consumer_headers_and_a_second_call_replaces_the
     ctx.authenticate(None, {"id": "svc\r\nX-Injected: 1\u20ac"})  # a credential without a consumer
     assert headers.get("X-Credential-Identifier") == "svc??X-Injected: 1?" and "X-Consumer-ID" not in headers
     assert headers.get("Accept") == "*/*"
+
+
+def test_consumer_index_finds_usernames_in_any_case_and_groups_by_name() -> None:
+    """Kong's select_by_username_ignore_case: an exact match first, else the oldest consumer."""
+    newer = Consumer(id="1a1a1a1a-0000-4000-8000-000000000001", username="Alice", created_at=20)
+    older = Consumer(id="2b2b2b2b-0000-4000-8000-000000000002", username="ALICE", created_at=10)
+    exact = Consumer(id="3c3c3c3c-0000-4000-8000-000000000003", username="alice", created_at=30)
+    gold = ConsumerGroup(id="4d4d4d4d-0000-4000-8000-000000000004", name="gold")
+    index = ConsumerIndex([newer, older], [gold])
+    assert index.find_username_ignore_case("aLiCe") is older and index.find_username_ignore_case("Alice") is newer
+    assert index.find_username_ignore_case("bob") is None and index.find("username", "alice") is None
+    assert ConsumerIndex([newer, exact, older]).find_username_ignore_case("alice") is exact
+    assert index.group_named("gold") is gold and index.group_named("Gold") is None
+
+
+def test_consumer_groups_are_the_consumers_until_a_plugin_sets_others() -> None:
+    alice = Consumer(id="7f1e6c3a-0d5b-4a43-8f0e-6d2b1c9a8e01", username="alice")
+    gold = ConsumerGroup(id="4d4d4d4d-0000-4000-8000-000000000004", name="gold")
+    silver = ConsumerGroup(id="5e5e5e5e-0000-4000-8000-000000000005", name="silver")
+    request = Request("GET", "/", "", Headers(), scheme="http", host="gw", port=8000, client_ip="127.0.0.1")
+    ctx = Context(request, Route(paths=["/"]), None,
+                  ConsumerIndex([alice], [gold, silver], [ConsumerGroupConsumer(consumer=alice.id, consumer_group=gold.id)]))
+    assert ctx.consumer_groups == () and ctx.consumer_group_ids() == frozenset()
+    ctx.set_consumer_groups((silver,))
+    assert ctx.consumer_groups == (silver,) and ctx.consumer_group_ids() == {silver.id}
+    ctx.authenticate(alice, {"id": "k"})  # Kong: authenticating resets them to the consumer's
+    assert ctx.consumer_groups == (gold,) and ctx.consumer_group_ids() == {gold.id}
+    ctx.set_consumer_groups(())
+    assert ctx.consumer_groups == () and ctx.consumer_group_ids() == frozenset()

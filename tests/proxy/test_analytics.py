@@ -12,6 +12,7 @@ from oidcgate.cluster.client import AnalyticsOutbox
 from oidcgate.cluster.protocol import UsageRow
 from oidcgate.config import Snapshot, load
 from oidcgate.config.entities import Consumer
+from oidcgate.plugins.registry import config_schema
 from oidcgate.proxy.analytics import AnalyticsReporter
 from oidcgate.proxy.metrics import WorkerStats
 from oidcgate.proxy.usage import ConsumerUsage
@@ -23,7 +24,7 @@ BOB = Consumer(id="7c0e2f4a-9b1d-4e8f-a6c3-5d2e1f0a9b02", custom_id="bob-42")
 
 def config(route_name: str = "orders") -> Snapshot:
     return load({"_format_version": "3.0", "services": [
-        {"name": "shop", "url": "http://127.0.0.1:9", "routes": [{"name": route_name, "paths": ["/orders"]}]}]})
+        {"name": "shop", "url": "http://127.0.0.1:9", "routes": [{"name": route_name, "paths": ["/orders"]}]}]}, config_schema)
 
 
 class Worker:
@@ -138,7 +139,7 @@ async def test_a_renamed_route_keeps_its_id_for_what_was_counted_under_the_old_n
     route_id = current.routes[0].id
     doc = current.to_declarative()
     doc["routes"][0]["name"] = "purchases"
-    current = load(doc)
+    current = load(doc, config_schema)
     workers.live[0].request("orders", 200, 1.0)  # finished before the new configuration was swapped in
     workers.live[0].request("purchases", 200, 1.0)
     assert [(r.route, r.route_name) for r in await reported(reporter, outbox)] == [

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from oidcgate.config import load
+from oidcgate.plugins import registry
 from oidcgate.plugins.opentelemetry.handler import OpenTelemetryHandler
 from oidcgate.plugins.pdk import PluginEnv, encode_field
 from oidcgate.plugins.prometheus.stats import Recorder
@@ -21,7 +22,7 @@ TRACE = {"name": "opentelemetry", "config": {"traces_endpoint": "http://127.0.0.
 
 
 def routes(doc: dict[str, Any]) -> dict[str, RouteRuntime]:
-    return {r.name: r for r in compile_snapshot(load(doc), PluginEnv(), WorkerStats()).routes}
+    return {r.name: r for r in compile_snapshot(load(doc, registry.config_schema), PluginEnv(), WorkerStats()).routes}
 
 
 def test_observers_keep_the_fast_path_and_cost_what_they_need() -> None:
@@ -52,10 +53,10 @@ def test_observers_keep_the_fast_path_and_cost_what_they_need() -> None:
 def test_global_observers_see_requests_that_matched_no_route() -> None:
     doc = {"_format_version": "3.0", "services": [{"name": "s", "url": UP, "routes": [{"paths": ["/"]}]}],
            "plugins": [LOG]}
-    assert compile_snapshot(load(doc), PluginEnv(), WorkerStats()).unmatched is not None
+    assert compile_snapshot(load(doc, registry.config_schema), PluginEnv(), WorkerStats()).unmatched is not None
     scoped = {"_format_version": "3.0", "services": [{"name": "s", "url": UP, "routes": [
         {"name": "r", "paths": ["/"], "plugins": [LOG]}]}]}
-    assert compile_snapshot(load(scoped), PluginEnv(), WorkerStats()).unmatched is None
+    assert compile_snapshot(load(scoped, registry.config_schema), PluginEnv(), WorkerStats()).unmatched is None
 
 
 def test_traceparent_replaces_the_clients_and_the_authorization_field_is_still_found() -> None:

@@ -202,7 +202,7 @@ async def worker(monkeypatch: pytest.MonkeyPatch, echo_port: int) -> AsyncIterat
         full = {"_format_version": "3.0", **doc}
         for svc in full.get("services", []):
             svc.setdefault("url", f"http://127.0.0.1:{echo_port}")
-        state.swap(compile_snapshot(load(full), state.env, state.stats, state.runtime))
+        state.swap(compile_snapshot(load(full, registry.config_schema), state.env, state.stats, state.runtime))
 
     yield Harness(state, f"http://127.0.0.1:{sock.getsockname()[1]}", apply)
     server.close()

@@ -11,11 +11,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.cluster.topology import wait_until
 from tests.proxy.conftest import StartDP
 from tests.proxy.helpers import DataPlane
 from tests.support import tls_client
 from tests.support.pki import CA, Issued
+from tests.support.polling import wait_until
 from tests.support.private import modes, private
 
 pytestmark = pytest.mark.timeout(120)

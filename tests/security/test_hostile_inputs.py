@@ -45,11 +45,10 @@ def bearer(token: str) -> Callable[[Stack], int]:
 
 def mock_token(**changes: object) -> Callable[[Stack], int]:
     """A token signed with the third-party provider's own key, with `changes` to its claims (None drops one;
-    a callable gives the value when the token is sent: a time "from now" must not be taken at collection,
-    minutes before the case runs in a full suite)."""
+    a callable is called when the token is made, so times are relative to the request, not to collection)."""
     def send(s: Stack) -> int:
-        claims = {**forge.claims(s.mock.issuer, aud=AUDIENCE),
-                  **{name: value() if callable(value) else value for name, value in changes.items()}}
+        made = {name: value() if callable(value) else value for name, value in changes.items()}
+        claims = {**forge.claims(s.mock.issuer, aud=AUDIENCE), **made}
         token = forge.sign({k: v for k, v in claims.items() if v is not None}, s.mock.signing_key(), typ="at+jwt")
         return bearer(token)(s)
     return send
@@ -102,7 +101,7 @@ TOKENS = [
         forge.claims(s.mock.issuer, aud=AUDIENCE), forge.rsa_key(str(s.mock.signing_key().kid)), typ="at+jwt"))),
     Case("token", "unknown kid", 401, forged(lambda s: forge.sign(
         forge.claims(s.mock.issuer, aud=AUDIENCE), forge.rsa_key("nobody"), typ="at+jwt"))),
-    Case("token", "expired", 401, mock_token(exp=int(time.time()) - 60)),
+    Case("token", "expired", 401, mock_token(exp=lambda: int(time.time()) - 60)),
     Case("token", "not valid yet (nbf)", 401, mock_token(nbf=lambda: int(time.time()) + 600)),
     Case("token", "issued in the future (iat)", 401, mock_token(iat=lambda: int(time.time()) + 600)),
     Case("token", "exp missing", 401, mock_token(exp=None)),

@@ -12,9 +12,9 @@ import pytest
 
 from oidcgate.shared_state import Keyspace, NearCache, RedisConfig, close_pools
 from oidcgate.shared_state.subscription import encode, parse, subscription
+from tests.support.polling import wait_until_async
 from tests.support.processes import free_port
 from tests.support.redis import DATABASE, kill_subscriptions, publish, redis_prefix
-from tests.support.waiting import eventually
 
 CONFIG = RedisConfig(database=DATABASE)
 NOW = 1000.0
@@ -35,7 +35,7 @@ async def space(prefix: str) -> AsyncIterator[Keyspace]:
 async def live_cache(space: Keyspace) -> NearCache[str]:
     cache: NearCache[str] = NearCache(space)
     cache.ticket()  # (starts the subscription)
-    await eventually(lambda: cache.live)
+    await wait_until_async(lambda: cache.live)
     return cache
 
 
@@ -67,7 +67,7 @@ async def test_no_copy_is_used_while_a_message_waits_unread(space: Keyspace) -> 
     assert conn is not None and conn.transport is not None
     readable, _, _ = select.select([conn.transport.get_extra_info("socket").fileno()], [], [], 5)
     assert readable and cache.get("k", NOW) is None  # unread yet, and already refused
-    await eventually(lambda: cache.get("k", NOW) is None and subscription(CONFIG).quiet())
+    await wait_until_async(lambda: cache.get("k", NOW) is None and subscription(CONFIG).quiet())
 
 
 async def test_a_plain_write_is_not_announced(space: Keyspace) -> None:
@@ -75,14 +75,14 @@ async def test_a_plain_write_is_not_announced(space: Keyspace) -> None:
     await cached(cache, "k", "v1")
     await space.set("k", "v2", 10_000)
     await space.get("k")  # a round trip: a message, had there been one, would be here by now
-    await eventually(lambda: cache.get("k", NOW) is not None)
+    await wait_until_async(lambda: cache.get("k", NOW) is not None)
 
 
 async def test_a_read_that_raced_a_change_is_not_kept(space: Keyspace) -> None:
     cache = await live_cache(space)
     ticket = cache.ticket()
     await space.delete("k", announce=True)
-    await eventually(lambda: cache.ticket() != ticket)  # the message was read
+    await wait_until_async(lambda: cache.ticket() != ticket)  # the message was read
     cache.put("k", "read before the change", NOW + 60, NOW, ticket)
     assert cache.get("k", NOW) is None
 
@@ -99,9 +99,9 @@ async def test_a_killed_subscription_drops_copies_and_caching_waits_for_the_reco
     await cached(cache, "k", "v")
     ticket = cache.ticket()  # a read that starts before the loss
     assert kill_subscriptions() == 1
-    await eventually(lambda: not cache.live)
+    await wait_until_async(lambda: not cache.live)
     assert cache.get("k", NOW) is None and cache.ticket() is None
-    await eventually(lambda: cache.live)  # reconnected by itself
+    await wait_until_async(lambda: cache.live)  # reconnected by itself
     cache.put("k", "read across the loss", NOW + 60, NOW, ticket)
     assert cache.get("k", NOW) is None  # nothing from before the loss, nothing read across it
     await cached(cache, "k", "v")
@@ -110,7 +110,7 @@ async def test_a_killed_subscription_drops_copies_and_caching_waits_for_the_reco
 async def test_one_subscription_per_worker_and_address(space: Keyspace, prefix: str) -> None:
     first: NearCache[str] = NearCache(space)
     assert first.ticket() is None  # not live before Redis confirms the channel: nothing may be kept yet
-    await eventually(lambda: first.live)
+    await wait_until_async(lambda: first.live)
     second = await live_cache(Keyspace(CONFIG, "other", prefix))
     assert first.live and second.live
     assert subscription(CONFIG) is subscription(space.config)
@@ -134,7 +134,7 @@ async def test_a_refused_subscription_is_never_live_and_its_password_never_logge
     wrong = RedisConfig(database=DATABASE, password="wrong-s3cret")  # the test Redis has no password
     cache: NearCache[str] = NearCache(Keyspace(wrong, "test", prefix))
     cache.ticket()
-    await eventually(lambda: "subscription refused" in caplog.text)
+    await wait_until_async(lambda: "subscription refused" in caplog.text)
     assert not cache.live and cache.ticket() is None
     assert "wrong-s3cret" not in caplog.text
     await close_pools()

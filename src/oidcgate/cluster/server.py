@@ -4,7 +4,9 @@ One WebSocket per data plane over mutual TLS (see `tls`). After the data plane's
 sends it the current snapshot unless it already runs it, and again on every `push()` whose snapshot
 it does not run. Each connection has its own sender task and a one-slot outbox: a new snapshot
 replaces one still waiting, so a slow data plane gets the latest config when it catches up and never
-delays the others. With an `on_analytics` sink the handshake response says analytics reports are taken
+delays the others. A data plane of an older minor version gets a copy it can load (`compat.downgrade`),
+made once per snapshot and version, with its own hash (what that data plane reports once it runs it).
+With an `on_analytics` sink the handshake response says analytics reports are taken
 (protocol.FEATURES_HEADER), and each report a data plane sends is handed to the sink.
 """
 
@@ -16,7 +18,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -33,7 +35,7 @@ from oidcgate.cluster.protocol import (
     Reconfigure,
     SyncStatus,
 )
-from oidcgate.config import declarative
+from oidcgate.config.declarative import config_hash as hash_of
 
 log = logging.getLogger(__name__)
 
@@ -43,39 +45,14 @@ AnalyticsSink = Callable[[Analytics], Awaitable[None]]
 
 
 @dataclass(frozen=True)
-class _Variant:
-    """What data planes of one version get: a frame with its hash, or a verdict saying why not."""
-
-    hash: str
-    frame: bytes
-    verdict: compat.Verdict
-
-
-@dataclass(frozen=True)
 class _Payload:
-    """One exported snapshot, compressed once for every data plane (once per older version that needs
-    its own copy, see `compat.for_data_plane`)."""
+    """One exported snapshot (or an older data plane's copy of it), compressed once for every data plane."""
 
     hash: str
     frame: bytes
     plugins: frozenset[str]
-    doc: dict[str, Any]
-    variants: dict[tuple[int, int], _Variant] = field(default_factory=dict)
-
-    def variant(self, version: tuple[int, int]) -> _Variant:
-        found = self.variants.get(version)
-        if found is None:
-            doc, verdict = compat.for_data_plane(self.doc, version)
-            if doc is self.doc:
-                found = _Variant(self.hash, self.frame, verdict)
-            else:
-                config_hash = declarative.config_hash(doc)
-                message = Reconfigure(config=doc, hash=config_hash, timestamp=time.time())
-                frame = protocol.encode(message)
-                assert isinstance(frame, bytes)
-                found = _Variant(config_hash, frame, verdict)
-            self.variants[version] = found
-        return found
+    doc: Mapping[str, Any]
+    verdict: compat.Verdict = compat.COMPATIBLE  # not NORMAL: no copy an older data plane could be sent
 
 
 class ClusterServer:
@@ -91,11 +68,13 @@ class ClusterServer:
         self._on_analytics = on_analytics
         compat.check_version(version, version)  # a malformed own version is a programming error
         self.version = version
+        self._minor = compat.major_minor(version) or (0, 0)
         self._plugins = dict(plugins) if plugins is not None else compat.installed_plugins()
         self._hello_timeout = hello_timeout
         self._server: Server | None = None
         self._peers: dict[str, _Peer] = {}  # by node id: a reconnecting node replaces its old link
         self._current: _Payload | None = None
+        self._older: dict[tuple[str, tuple[int, int]], _Payload] = {}  # (snapshot hash, dp version): its copy
         self._export_lock = asyncio.Lock()
         self._background: set[asyncio.Task[None]] = set()
 
@@ -135,7 +114,7 @@ class ClusterServer:
         payload = await self._export()
         queued = 0
         for peer in list(self._peers.values()):
-            changed, sent = peer.offer(payload)
+            changed, sent = peer.offer(await self._for(payload, peer.status.version))
             queued += sent
             if changed:
                 await self._report(peer.status)
@@ -151,6 +130,31 @@ class ClusterServer:
                 assert isinstance(frame, bytes)
                 self._current = _Payload(config_hash, frame, compat.plugins_used(doc), doc)
             return self._current
+
+    async def _for(self, payload: _Payload, dp_version: str) -> _Payload:
+        """The payload a data plane of `dp_version` gets: this one, or a copy it can load (made once per
+        snapshot and version; what was taken out is logged then, as Kong does)."""
+        dp = compat.major_minor(dp_version)
+        if dp is None or dp >= self._minor:
+            return payload
+        key = (payload.hash, dp)
+        older = self._older.get(key)
+        if older is None:
+            down = await asyncio.to_thread(compat.downgrade, payload.doc, dp_version)
+            for warning in down.warnings:
+                log.warning("oidcgate %s: %s", self.version, warning)
+            if down.verdict[0] is not SyncStatus.NORMAL:
+                older = dataclasses.replace(payload, verdict=down.verdict)
+            elif down.config is payload.doc:
+                older = payload
+            else:
+                config_hash = hash_of(dict(down.config))
+                message = Reconfigure(config=dict(down.config), hash=config_hash, timestamp=time.time())
+                frame = await asyncio.to_thread(protocol.encode, message)
+                assert isinstance(frame, bytes)
+                older = _Payload(config_hash, frame, compat.plugins_used(down.config), down.config)
+            self._older = {k: v for k, v in self._older.items() if k[0] == payload.hash} | {key: older}
+        return older
 
     def _track(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)
@@ -179,7 +183,7 @@ class ClusterServer:
             self._track(previous.connection.close(1000, "replaced by a newer connection of the same node"))
         log.info("data plane %s (%s, %s, version %s) connected", status.id, status.hostname, ip, status.version)
         try:
-            peer.offer(self._current or await self._export())
+            peer.offer(await self._for(self._current or await self._export(), hello.version))
             await self._report(status)
             await self._serve(peer)
         finally:
@@ -234,15 +238,10 @@ class _Peer:
         self._task = asyncio.create_task(self._send_loop(), name=f"cluster-send-{status.id}")
 
     def offer(self, payload: _Payload) -> tuple[bool, bool]:
-        """Queue `payload` (or its copy for this data plane's version) if this data plane may and should
-        get it: (sync_status changed, config queued)."""
+        """Queue `payload` if this data plane may and should get it: (sync_status changed, config queued)."""
         verdict = self._version_verdict
-        variant = None
         if verdict[0] is SyncStatus.NORMAL:
-            version = compat.major_minor(self.status.version)
-            assert version is not None  # a version that does not parse is never NORMAL
-            variant = payload.variant(version)
-            verdict = variant.verdict
+            verdict = payload.verdict
         if verdict[0] is SyncStatus.NORMAL:
             verdict = compat.check_plugins(payload.plugins, self._plugins, self._cp_plugins)
         status, reason = verdict
@@ -251,16 +250,13 @@ class _Peer:
         if reason is not None:
             if reason != self._reason_sent:
                 self._reason_sent = reason
-                log.warning("data plane %s (version %s): no configuration sent: %s", self.status.id,
-                            self.status.version, reason)
                 self._queue(protocol.encode(Error(message=f"no configuration sent: {reason}")))
             return changed, False
-        assert variant is not None  # NORMAL came through the version's variant
-        if variant.hash in (self.status.config_hash, self._queued_hash):
+        if payload.hash in (self.status.config_hash, self._queued_hash):
             return changed, False
-        self._queued_hash = variant.hash
+        self._queued_hash = payload.hash
         self._reason_sent = None
-        self._queue(variant.frame)
+        self._queue(payload.frame)
         return changed, True
 
     def _queue(self, frame: str | bytes) -> None:

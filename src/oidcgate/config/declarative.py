@@ -36,8 +36,7 @@ from oidcgate.config.entities import (
     Upstream,
 )
 from oidcgate.config.errors import ConfigError, FieldError, from_pydantic
-from oidcgate.config.vault import check_references
-from oidcgate.plugins import registry
+from oidcgate.config.plugin_schemas import PluginSchemas, validate_plugin_config
 
 FORMAT_VERSIONS = ("1.1", "2.1", "3.0")
 META_KEYS = {"_format_version", "_transform", "_comment", "_workspace", "_info"}
@@ -112,22 +111,25 @@ def parse_text(text: str | bytes, source: str = "<config>") -> Any:
         raise ConfigError([FieldError("", f"{source}: invalid YAML at {where}: {problem}")]) from None
 
 
-def load_file(path: str | Path) -> Snapshot:
+def load_file(path: str | Path, plugin_schemas: PluginSchemas) -> Snapshot:
     path = Path(path)
     try:
         text = path.read_bytes()
     except OSError as exc:
         raise ConfigError([FieldError("", f"cannot read {path}: {exc.strerror}")]) from None
-    return load(parse_text(text, str(path)))
+    return load(parse_text(text, str(path)), plugin_schemas)
 
 
-def load(document: Any) -> Snapshot:
-    """Validate a declarative document and build its snapshot; raises ConfigError with every problem."""
-    return _Loader().run(document)
+def load(document: Any, plugin_schemas: PluginSchemas) -> Snapshot:
+    """Validate a declarative document and build its snapshot; raises ConfigError with every problem.
+
+    `plugin_schemas` checks each plugin's config (see `oidcgate.config.plugin_schemas`)."""
+    return _Loader(plugin_schemas).run(document)
 
 
 class _Loader:
-    def __init__(self) -> None:
+    def __init__(self, plugin_schemas: PluginSchemas) -> None:
+        self.plugin_schemas = plugin_schemas
         self.errors: list[FieldError] = []
         self.found: dict[str, list[tuple[str, Entity]]] = {kind: [] for kind in KINDS}
         self.generated_ids: set[str] = set()
@@ -302,13 +304,7 @@ class _Loader:
         """Unknown plugins and bad plugin config are errors; configs are stored with defaults filled."""
         for path, plugin in self.found["plugins"]:
             assert isinstance(plugin, Plugin)
-            try:
-                handler = registry.get(plugin.name)
-            except registry.UnknownPluginError as exc:
-                self.error(f"{path}.name", str(exc))
-                continue
-            self.errors.extend(check_references(handler.CONFIG, plugin.config, f"{path}.config"))
-            try:
-                plugin.config = handler.validate_config(plugin.config).model_dump(mode="json")
-            except ValidationError as exc:
-                self.errors.extend(from_pydantic(exc, f"{path}.config"))
+            config, errors = validate_plugin_config(self.plugin_schemas, plugin.name, plugin.config, path)
+            self.errors.extend(errors)
+            if config is not None:
+                plugin.config = config

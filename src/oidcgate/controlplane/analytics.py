@@ -121,7 +121,7 @@ class AnalyticsStore:
                 conn.execute(delete(_TABLE).where(_TABLE.c.minute < now - self.ttl))
         return len(rows)
 
-    async def arecord(self, report: Analytics) -> None:
+    async def record_async(self, report: Analytics) -> None:
         """The cluster server's `on_analytics` sink."""
         await anyio.to_thread.run_sync(self.record, report)
 

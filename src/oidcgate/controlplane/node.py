@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 import signal
 import socket
@@ -128,18 +127,6 @@ def runtime_script_renderer(settings: Settings, cert: Path, key: Path) -> Callab
     return render
 
 
-def _gui_app(admin_app: ASGIApp, settings: Settings) -> ASGIApp | None:
-    try:
-        gui = importlib.import_module("oidcgate.controlplane.gui.app")
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("oidcgate.controlplane.gui", "oidcgate.controlplane.gui.app"):
-            raise
-        log.warning("the GUI is not installed; --gui-listen ignored")
-        return None
-    app: ASGIApp = gui.create_app(admin_app, admin_token=settings.admin_token)
-    return app
-
-
 async def run(settings: Settings) -> None:
     """Serve until SIGINT/SIGTERM."""
     try:
@@ -171,9 +158,10 @@ async def _serve(settings: Settings, store: Store, files: tuple[Path, Path] | No
     listeners: list[tuple[str, ASGIApp, socket.socket, ssl.SSLContext | None]] = [
         ("admin API", admin_app, bind(settings.admin_listen), admin_tls(settings))]
     if settings.gui_listen is not None:
-        gui = _gui_app(admin_app, settings)
-        if gui is not None:
-            listeners.append(("GUI", gui, bind(settings.gui_listen), None))
+        from oidcgate.controlplane.gui.app import create_app as create_gui
+
+        listeners.append(("GUI", create_gui(admin_app, admin_token=settings.admin_token), bind(settings.gui_listen),
+                          None))
 
     cluster = None
     if files is not None:
@@ -181,8 +169,8 @@ async def _serve(settings: Settings, store: Store, files: tuple[Path, Path] | No
 
         try:
             cluster = ClusterServer(settings.cluster_listen, str(files[0]), str(files[1]),
-                                    snapshot=store.export_document, on_status=store.arecord_data_plane,
-                                    version=__version__, on_analytics=analytics.arecord)
+                                    snapshot=store.export_async, on_status=store.record_data_plane_async,
+                                    version=__version__, on_analytics=analytics.record_async)
         except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
             raise StartupError(f"cannot use the cluster certificate {files[0]}: {exc}") from None
     stop = asyncio.Event()
@@ -206,7 +194,7 @@ async def _serve(settings: Settings, store: Store, files: tuple[Path, Path] | No
                 log.info("configuration changed (version %d): pushing to data planes", version)
                 await pushed.push()
 
-            background.append(asyncio.create_task(watcher.watch(store.aversion, push), name="config watcher"))
+            background.append(asyncio.create_task(watcher.watch(store.version_async, push), name="config watcher"))
         for name, _, sock, tls in listeners:
             host, port = sock.getsockname()[:2]
             log.info("%s on %s://%s:%d", name, "https" if tls else "http", f"[{host}]" if ":" in host else host, port)

@@ -7,8 +7,9 @@ validates the whole resulting configuration with `oidcgate.config.load`, the dat
 loader, before anything is stored. The last committed state is cached in memory under its
 version number, so a write or an export costs one load of the configuration, not a table scan.
 
-The store is synchronous (SQLAlchemy's sync engine); async callers use the `a*` helpers, which
-run it in worker threads.
+The store is synchronous (SQLAlchemy's sync engine). The few methods the event loop calls directly
+have an `_async` twin of the same name (`export_async`, `version_async`, `record_data_plane_async`)
+that runs it in a worker thread; the Admin API runs the others in its own threads.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from oidcgate.config import ConfigError, FieldError, Snapshot, load
 from oidcgate.config.declarative import KINDS
 from oidcgate.config.entities import ENTITY_MODELS
 from oidcgate.config.errors import from_pydantic
-from oidcgate.config.vault import check_references
+from oidcgate.config.plugin_schemas import validate_plugin_config
 from oidcgate.controlplane import database, tables
 from oidcgate.controlplane.errors import (
     DeclarativeConfigError,
@@ -366,7 +367,7 @@ class Store:
     def replace_all(self, document: Any) -> Snapshot:
         """POST /config: validate a whole kong.yml and make it the configuration, atomically."""
         try:
-            snapshot = load(document)
+            snapshot = load(document, registry.config_schema)
         except ConfigError as exc:
             raise DeclarativeConfigError(exc) from None
         with self._transaction() as tx:
@@ -386,14 +387,14 @@ class Store:
         """The current configuration as a flat kong.yml document and its hash (as a DP computes it)."""
         state = self._committed_state()
         if state.snapshot is None:
-            state.snapshot = load(_document(state.entities))
+            state.snapshot = load(_document(state.entities), registry.config_schema)
         return state.snapshot.to_declarative(), state.snapshot.hash
 
-    async def export_document(self) -> tuple[dict[str, Any], str]:
-        """Interface 4: what ClusterServer pushes."""
+    async def export_async(self) -> tuple[dict[str, Any], str]:
+        """`export()` off the event loop: the snapshot source the cluster server pushes from."""
         return await anyio.to_thread.run_sync(self.export)
 
-    async def aversion(self) -> int:
+    async def version_async(self) -> int:
         return await anyio.to_thread.run_sync(self.version)
 
     # ---- data planes ------------------------------------------------------------------------
@@ -414,8 +415,8 @@ class Store:
             except IntegrityError:
                 continue
 
-    async def arecord_data_plane(self, status: DataPlaneReport) -> None:
-        """Interface 3's `on_status` callback."""
+    async def record_data_plane_async(self, status: DataPlaneReport) -> None:
+        """`record_data_plane()` off the event loop: the cluster server's `on_status` callback."""
         await anyio.to_thread.run_sync(self.record_data_plane, status)
 
     def data_planes(self, *, size: int, offset: str | None = None) -> Page:
@@ -539,7 +540,7 @@ class Store:
         document = _document(tx.entities)
         position = next(i for i, e in enumerate(document[kind]) if e["id"] == entity_id)
         try:
-            snapshot = load(document)
+            snapshot = load(document, registry.config_schema)
         except ConfigError as exc:
             prefix = f"{kind}[{position}]"
             raise SchemaViolation(FieldError(_relative(error.path, prefix), error.message)
@@ -593,15 +594,7 @@ def validate_entity(kind: str, raw: Mapping[str, Any]) -> Entity:
     except ValidationError as exc:
         raise SchemaViolation(from_pydantic(exc)) from None
     if kind == "plugins":
-        errors: list[FieldError] = []
-        try:
-            handler = registry.get(entity["name"])
-            errors += check_references(handler.CONFIG, entity["config"], "config")
-            handler.validate_config(entity["config"])
-        except registry.UnknownPluginError as exc:
-            errors.append(FieldError("name", str(exc)))
-        except ValidationError as exc:
-            errors += from_pydantic(exc, "config")
+        _, errors = validate_plugin_config(registry.config_schema, entity["name"], entity["config"])
         if errors:
             raise SchemaViolation(errors)
     return entity

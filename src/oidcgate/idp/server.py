@@ -13,7 +13,7 @@ import logging
 from starlette.applications import Starlette
 
 from oidcgate.idp import service
-from oidcgate.idp.app import build_app
+from oidcgate.idp.http.app import build_app
 from oidcgate.idp.provider import Provider
 from oidcgate.idp.settings import DEFAULT_SERVER_ID, Settings
 

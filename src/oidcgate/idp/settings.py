@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
 from oidcgate.idp.hashing import Argon2Cost
 
@@ -73,9 +74,9 @@ def argon2_cost(environ: Mapping[str, str] = os.environ) -> Argon2Cost:
 def tuned(settings: Settings, environ: Mapping[str, str] = os.environ) -> Settings:
     """`settings` with the tuning values found in the environment."""
     types = {item.name: item.type for item in fields(Settings)}
-    values: dict[str, object] = {}
+    values: dict[str, Any] = {}  # int or float, as the field says
     for name in TUNING:
         value = env(name, environ)
         if value is not None:
             values[name] = int(value) if types[name] in (int, "int") else float(value)
-    return replace(settings, **values, argon2=argon2_cost(environ))  # type: ignore[arg-type]
+    return replace(settings, **values, argon2=argon2_cost(environ))

@@ -50,14 +50,14 @@ class ConfigIntake:
         if not self.path.exists():
             return None
         try:
-            return load_file(self.path)
+            return load_file(self.path, registry.config_schema)
         except ConfigError as exc:
             log.warning("ignoring %s: %s", self.path, exc)
             return None
 
     async def apply_document(self, doc: Any) -> str:
         """Validate, persist and apply a declarative document; returns its hash (raises ConfigError)."""
-        snapshot = await asyncio.to_thread(load, doc)
+        snapshot = await asyncio.to_thread(load, doc, registry.config_schema)
         return await self.apply_snapshot(snapshot)
 
     async def apply_snapshot(self, snapshot: Snapshot) -> str:

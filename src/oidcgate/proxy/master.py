@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from oidcgate import __version__
 from oidcgate.config import ConfigError, load_file
+from oidcgate.plugins import registry
 from oidcgate.private_files import node_id, private_dir, tighten
 from oidcgate.proxy.intake import ConfigIntake
 from oidcgate.proxy.settings import Settings
@@ -66,7 +67,7 @@ class Master:
         self.node_id = node_id(self.prefix)
         if settings.config:
             try:
-                self.intake.set_initial(await asyncio.to_thread(load_file, settings.config))
+                self.intake.set_initial(await asyncio.to_thread(load_file, settings.config, registry.config_schema))
             except ConfigError as exc:
                 print(f"{settings.config}: invalid configuration ({len(exc.errors)} error(s)):", file=sys.stderr)
                 for error in exc.errors:
@@ -174,7 +175,7 @@ class Master:
             log.info("%s: no --config to reload", why)
             return
         try:
-            snapshot = await asyncio.to_thread(load_file, path)
+            snapshot = await asyncio.to_thread(load_file, path, registry.config_schema)
             await self.intake.apply_snapshot(snapshot)
         except ConfigError as exc:
             log.error("%s: %s is invalid, keeping configuration %s:\n  %s", why, path, self.intake.current_hash(),

@@ -22,12 +22,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from oidcgate.analytics.histogram import BUCKETS  # analytics' buckets (Kong 2's prometheus buckets)
+from oidcgate.plugins.prometheus.buckets import KONG_BUCKETS, UPSTREAM_BUCKETS
 
 FOLD_AT = 1024  # latencies a route keeps before they are counted into buckets
-# Kong 3's prometheus buckets, in milliseconds: kong_kong_latency_ms, then kong_upstream_latency_ms and
-# kong_request_latency_ms (the same buckets, as in Kong).
-KONG_BUCKETS: tuple[float, ...] = (1, 2, 5, 7, 10, 15, 20, 30, 50, 75, 100, 200, 500, 750, 1000, 3000, 6000)
-UPSTREAM_BUCKETS: tuple[float, ...] = (25, 50, 80, 100, 250, 400, 700, 1000, 2000, 5000, 10000, 30000, 60000)
 
 
 def _count(ordered: list[float], bounds: tuple[float, ...], counts: list[int]) -> float:

@@ -67,8 +67,10 @@ class Observed:
 
     def picked(self, exchange: Exchange, end: float) -> None:
         entry = None
+        consumer = exchange.consumer
+        groups = self.consumers.group_ids(consumer.id if consumer is not None else None)  # (its configured ones)
         for slot in self.slots or ():
-            instance = slot.pick(exchange.consumer, self.consumers)
+            instance = slot.pick(consumer, groups)
             if not isinstance(instance, Observer):
                 continue
             record = self.scoped_recorders[id(instance)]

@@ -32,6 +32,7 @@ from starlette.routing import Route
 from oidcgate import __version__
 from oidcgate.admin_guard import AdminGuard
 from oidcgate.config import ConfigError, load, parse_text
+from oidcgate.plugins import registry
 from oidcgate.plugins.prometheus import exporter
 from oidcgate.tls.uvicorn import with_tls
 
@@ -151,7 +152,7 @@ def admin_app(master: Master) -> Starlette:
         try:
             doc = parse_text(text, "request body")
             if request.query_params.get("check_hash") == "1":
-                snapshot = load(doc)
+                snapshot = load(doc, registry.config_schema)
                 if snapshot.hash == master.intake.current_hash():
                     return Response(status_code=304)
                 configuration_hash = await master.intake.apply_snapshot(snapshot)

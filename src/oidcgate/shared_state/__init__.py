@@ -4,7 +4,7 @@ timeouts, key prefixes and the same answer when Redis is down (see `client.Redis
 worker may keep copies of hot keys that pub/sub invalidates (`nearcache.NearCache`)."""
 
 from oidcgate.shared_state.client import Keyspace, RedisUnavailable, close_pools
-from oidcgate.shared_state.config import RedisConfig
+from oidcgate.shared_state.config import KeyPrefix, RedisConfig
 from oidcgate.shared_state.nearcache import NearCache
 
-__all__ = ["Keyspace", "NearCache", "RedisConfig", "RedisUnavailable", "close_pools"]
+__all__ = ["KeyPrefix", "Keyspace", "NearCache", "RedisConfig", "RedisUnavailable", "close_pools"]

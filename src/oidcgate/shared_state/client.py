@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -162,7 +163,10 @@ class Keyspace:
     @asynccontextmanager
     async def lock(self, name: str, ttl_ms: int, wait: float, poll: float = 0.05) -> AsyncIterator[bool]:
         """Hold `name` across every worker and node for the block (at most `ttl_ms`); yields whether it
-        was taken within `wait` seconds. The caller decides what not getting it means."""
+        was taken within `wait` seconds. The caller decides what not getting it means.
+
+        Taking it raises RedisUnavailable; releasing it does not: a lock whose release fails expires after
+        `ttl_ms`, and what the block did (or raised) stands."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
         token = await self.acquire(name, ttl_ms)
@@ -173,4 +177,5 @@ class Keyspace:
             yield token is not None
         finally:
             if token is not None:
-                await self.release(name, token)
+                with contextlib.suppress(RedisUnavailable):
+                    await self.release(name, token)

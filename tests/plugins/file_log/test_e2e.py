@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.plugins.observability.gateway import gateway
-from tests.support.waiting import wait_until
+from tests.support.polling import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -36,7 +36,8 @@ def test_entries_are_json_lines_and_reopen_follows_rotation(tmp_path: Path) -> N
         for route in ("kept", "reopened"):
             assert gate.get(f"/{route}/status/201", headers={"Authorization": "Basic c2VjcmV0OnNlY3JldA=="}).status_code == 201
         for route in ("kept", "reopened"):
-            entry = wait_until(lambda route=route: lines(logs / f"{route}.log"))[0]
+            wait_until(lambda route=route: lines(logs / f"{route}.log"))
+            entry = lines(logs / f"{route}.log")[0]
             assert entry["request"]["uri"] == f"/{route}/status/201" and entry["response"]["status"] == 201
             assert entry["request"]["headers"]["authorization"] == "REDACTED" and entry["site"] == "lab"
             assert entry["route"]["name"] == route and entry["upstream_uri"] == "/status/201"

@@ -14,7 +14,7 @@ import pytest
 
 from tests.plugins.observability.collector import Collector
 from tests.plugins.observability.gateway import Gateway, gateway
-from tests.support.waiting import wait_until
+from tests.support.polling import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -55,7 +55,8 @@ def test_entries_in_kongs_shape_batched_and_without_secrets(tmp_path: Path, coll
                 "X-Visible": "plain"})
             assert response.status_code == 200
         gate.get("/quiet/get")  # a route without the plugin: not logged
-        entries = wait_until(lambda: len(collector.entries()) >= 12 and collector.entries())
+        wait_until(lambda: len(collector.entries()) >= 12)
+        entries = collector.entries()
     assert len(entries) == 12
     bodies = [r.body for r in collector.received]
     assert all(b"SECRET" not in body and b"s3cret" not in body for body in bodies)
@@ -100,7 +101,8 @@ def test_a_collector_down_then_up_loses_nothing_within_the_queues_bounds(tmp_pat
             assert gate.get(f"/logged/anything/{i}").status_code == 200
         assert collector.entries() == []
         collector.start()
-        entries = wait_until(lambda: len(collector.entries()) >= 30 and collector.entries(), timeout=30)
+        wait_until(lambda: len(collector.entries()) >= 30, timeout=30)
+        entries = collector.entries()
         assert sorted(int(e["request"]["uri"].rsplit("/", 1)[1]) for e in entries) == list(range(30))
         assert dropped(gate, "full") == dropped(gate, "retries") == 0
 
@@ -114,7 +116,8 @@ def test_a_full_queue_drops_the_oldest_and_counts_them(tmp_path: Path, collector
         # the first entry is with the sender (retried), five wait, the six between them were dropped
         wait_until(lambda: dropped(gate, "full") == 6)
         collector.start()
-        entries = wait_until(lambda: len(collector.entries()) >= 6 and collector.entries(), timeout=30)
+        wait_until(lambda: len(collector.entries()) >= 6, timeout=30)
+        entries = collector.entries()
         assert sorted(int(e["request"]["uri"].rsplit("/", 1)[1]) for e in entries) == [0, 7, 8, 9, 10, 11]
         assert isinstance(collector.received[0].json(), dict)  # a batch of one is the entry itself (Kong)
 
@@ -130,5 +133,6 @@ def test_no_request_waits_for_a_collector_that_hangs(tmp_path: Path, collector: 
             slowest = max(slowest, time.monotonic() - started)
         assert slowest < 1.0  # a request that waited for the collector would take its 3 s timeout at least
         collector.release.set()
-        entries = wait_until(lambda: len(collector.entries()) >= 40 and collector.entries(), timeout=30)
+        wait_until(lambda: len(collector.entries()) >= 40, timeout=30)
+        entries = collector.entries()
         assert len({e["request"]["uri"] for e in entries}) == 40

@@ -15,8 +15,8 @@ from tests.plugins.openid_connect.harness import Gateway, Result
 from tests.plugins.openid_connect.providers import MockProvider
 from tests.plugins.openid_connect.signin import Jar, config, location, sign_in, visit
 from tests.support.clock import Clock
+from tests.support.polling import wait_until_async
 from tests.support.redis import DATABASE, keys_with, redis_prefix
-from tests.support.waiting import eventually
 
 TOKEN_LIFETIME = 3600  # oauth2-mock-server's
 STORAGES = ["cookie", "redis"]
@@ -143,11 +143,11 @@ async def test_a_refresh_goes_on_when_the_browser_leaves_mid_way(
     mock.delay(300)
     try:
         leaving = asyncio.ensure_future(visit(gw, Jar(dict(jar.cookies))))
-        await eventually(lambda: mock.counts()["token"] > token_requests)  # the refresh reached the provider
+        await wait_until_async(lambda: mock.counts()["token"] > token_requests)  # the refresh reached the provider
         leaving.cancel()
-        await eventually(lambda: refreshes(mock) > start)  # and the provider rotated the token
+        await wait_until_async(lambda: refreshes(mock) > start)  # and the provider rotated the token
     finally:
         mock.delay(0)
     assert gw.handler.browser is not None
-    await eventually(lambda: not gw.handler.browser.detached)  # the new tokens are stored
+    await wait_until_async(lambda: not gw.handler.browser.detached)  # the new tokens are stored
     assert token(await visit(gw, jar)) and refreshes(mock) == start + 1

@@ -16,8 +16,8 @@ from tests.plugins.openid_connect.harness import Gateway, Result
 from tests.plugins.openid_connect.providers import MockProvider
 from tests.plugins.openid_connect.signin import Jar, config, location, sign_in, visit
 from tests.support.clock import Clock
+from tests.support.polling import wait_until_async
 from tests.support.redis import DATABASE, delete, keys_with, kill_subscriptions, redis_prefix
-from tests.support.waiting import eventually
 
 
 @pytest.fixture
@@ -38,7 +38,7 @@ def storage(gw: Gateway) -> RedisStorage:
 
 async def copied(gw: Gateway, jar: Jar) -> None:
     """Once the worker's subscription is live, a request leaves a copy of the session in the worker."""
-    await eventually(lambda: storage(gw).copies.live)
+    await wait_until_async(lambda: storage(gw).copies.live)
     assert (await visit(gw, jar)).status == 200
 
 
@@ -83,9 +83,9 @@ async def test_a_lost_subscription_stops_the_copies_until_it_is_back(
     for back_before_the_request in (False, True):
         await copied(gw, jar)
         assert kill_subscriptions() == 1
-        await eventually(lambda: not storage(gw).copies.live)
+        await wait_until_async(lambda: not storage(gw).copies.live)
         if back_before_the_request:  # reconnected, but nothing from before the loss is used
-            await eventually(lambda: storage(gw).copies.live)
+            await wait_until_async(lambda: storage(gw).copies.live)
         delete(*session_keys(prefix))
         assert location(await visit(gw, jar)).startswith(mock.issuer)  # Redis was asked: the copy is gone
         await sign_in(gw, jar)
@@ -99,7 +99,7 @@ async def test_the_workers_shutdown_stops_its_subscription(
     gw, jar = gateway(redis_route(mock, prefix)), Jar()
     await sign_in(gw, jar)
     await visit(gw, jar)
-    await eventually(lambda: storage(gw).copies.live)
+    await wait_until_async(lambda: storage(gw).copies.live)
     running = subscription(storage(gw).keys.config)._task
     await gw.close()  # what a worker does at shutdown (PluginEnv.close)
     assert running is not None and running.done() and kill_subscriptions() == 0

@@ -21,7 +21,7 @@ from tests.idp.helpers import running_idp
 from tests.plugins.observability.collector import Collector
 from tests.plugins.observability.gateway import Gateway, gateway
 from tests.plugins.prometheus.test_e2e import labels, samples
-from tests.support.waiting import wait_until
+from tests.support.polling import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -133,8 +133,11 @@ def test_spans_of_a_request_its_plugins_idp_calls_and_upstream(stack: Stack) -> 
     assert exports and all(r.headers["x-apm-token"] == "apm" for r in exports)
     assert all(b"SECRET" not in r.body for r in exports)
 
-    log = wait_until(lambda: [e for e in map(json.loads, stack.gate.access_log.read_text().splitlines())
-                              if e.get("trace_id") == trace_id])
+    def traced() -> list[dict[str, Any]]:
+        return [e for e in map(json.loads, stack.gate.access_log.read_text().splitlines()) if e.get("trace_id") == trace_id]
+
+    wait_until(traced)
+    log = traced()
     assert log[0]["path"] == "/traced/orders" and log[0]["status"] == 200
 
 
@@ -176,7 +179,8 @@ def test_who_the_request_was_in_metrics_and_log_entries(stack: Stack) -> None:
         return [e for r in list(stack.collector.received) if r.path == "/logs" for e in [r.json()]
                 if e["request"]["uri"] == "/traced/who"]
 
-    entries = wait_until(lambda: len(logged()) >= 2 and logged())
+    wait_until(lambda: len(logged()) >= 2)
+    entries = logged()
     assert len(entries) == 2
     for entry in entries:
         assert entry["consumer"]["username"] == stack.client_id

@@ -23,6 +23,7 @@ from oidcgate.controlplane.gui.pages import (
     analytics,
     auth,
     certificates,
+    consumer_groups,
     consumers,
     overview,
     plugins,
@@ -71,7 +72,7 @@ def create_app(admin_app: ASGIApp, *, admin_token: str | None, session_max_age: 
 
     app = Starlette(
         routes=[*auth.routes, *overview.routes, *services.routes, *routes.routes, *consumers.routes,
-                *plugins.routes, *certificates.routes, *runtime.routes, *analytics.routes,
+                *consumer_groups.routes, *plugins.routes, *certificates.routes, *runtime.routes, *analytics.routes,
                 Mount("/static", StaticFiles(directory=STATIC_DIR), name="static")],
         middleware=[
             Middleware(SecurityHeadersMiddleware),

@@ -9,6 +9,7 @@ was accepted but carried no groups. A request let through gets its groups upstre
 
 from __future__ import annotations
 
+from oidcgate import __version__
 from oidcgate.plugins.acl.groups import blocked, found
 from oidcgate.plugins.acl.schema import ACLConfig
 from oidcgate.plugins.base import Plugin
@@ -23,7 +24,7 @@ _MEMO_MAX = 4096
 class ACLHandler(Plugin[ACLConfig]):
     NAME = "acl"
     PRIORITY = 950
-    VERSION = "1.0.0"
+    VERSION = __version__
     CONFIG = ACLConfig
 
     def __init__(self, config: ACLConfig, env: PluginEnv, *, instance_id: str | None = None) -> None:

@@ -2,8 +2,9 @@
 the upstream request.
 
 The work lives beside it: `flows` (bearer, introspection, client credentials), `browser` (sign-in,
-sessions, refresh and logout), `discovery`, `cache`, `attempts`, `credentials`, `verify`,
-`authorization`, `headers`, `errors`. Per-process state (providers, their caches, the HTTP client) sits
+sessions, refresh and logout), `consumers` (consumer, consumer groups, credential, anonymous),
+`discovery`, `cache`, `cluster_cache`, `attempts`, `credentials`, `verify`, `authorization`, `headers`,
+`errors`. Per-process state (providers, their caches, the HTTP client) sits
 in `PluginEnv.state("openid-connect")`, so it survives new configurations; everything derived from this
 instance's config is computed here, once.
 
@@ -20,15 +21,16 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
-from oidcgate.config.entities import Consumer
+from oidcgate import __version__
+from oidcgate.config.entities import Consumer, ConsumerGroup
 from oidcgate.plugins.base import Plugin
 from oidcgate.plugins.openid_connect import credentials
-from oidcgate.plugins.openid_connect.authorization import claim_at, claim_values, first_failure
+from oidcgate.plugins.openid_connect.authorization import claim_at, claim_values
 from oidcgate.plugins.openid_connect.browser import BrowserSignIn, Signed, userinfo_header
 from oidcgate.plugins.openid_connect.cache import TTLCache
+from oidcgate.plugins.openid_connect.consumers import Mapping
 from oidcgate.plugins.openid_connect.discovery import provider_for
 from oidcgate.plugins.openid_connect.errors import (
-    InsufficientScope,
     InvalidToken,
     MissingCredentials,
     OIDCError,
@@ -38,7 +40,7 @@ from oidcgate.plugins.openid_connect.flows import Authenticator, Clock, Outcome
 from oidcgate.plugins.openid_connect.headers import ClaimHeaders, UnsafeClaimValue
 from oidcgate.plugins.openid_connect.schema import OpenIDConnectConfig
 from oidcgate.plugins.openid_connect.transport import http_client
-from oidcgate.plugins.pdk import Context, Identity, Known, PluginEnv, RawRequest, encode_field
+from oidcgate.plugins.pdk import Context, Headers, Identity, Known, PluginEnv, RawRequest, encode_field
 
 NAME = "openid-connect"
 
@@ -56,12 +58,13 @@ class Prepared:
     credential: dict[str, Any]
     identity: Identity  # shared by the requests that reuse this: later plugins read it, never change it
     session_fields: tuple[bytes, ...] = ()  # a session's ID token and userinfo headers, in wire form
+    consumer_groups: tuple[ConsumerGroup, ...] | None = None  # from consumer_groups_claim (None: the consumer's)
 
 
 class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
     NAME = NAME
     PRIORITY = 1050  # Kong's: after correlation-id/tracing, before the other authentication plugins
-    VERSION = "0.1.0"
+    VERSION = __version__
     CONFIG = OpenIDConnectConfig
 
     def __init__(self, config: OpenIDConnectConfig, env: PluginEnv, *, instance_id: str | None = None,
@@ -81,7 +84,7 @@ class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
             name, _, scheme = config.upstream_access_token_header.partition(":")
             self.token_header, self.token_prefix = name, ("Bearer " if scheme else "")
         self.token_in_authorization = (self.token_header or "").lower() == "authorization"
-        self.consumer_path = tuple(config.consumer_claim) if config.consumer_claim else None
+        self.mapping = Mapping(config)
         self.scopes_path = tuple(config.scopes_claim)
         self.groups_path = tuple(config.groups_claim)
         self.authenticated_groups_path = tuple(config.authenticated_groups_claim or ()) or None
@@ -122,6 +125,8 @@ class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
         """
         request = ctx.request
         headers = request.headers
+        if self.mapping.anonymous is not None and ctx.credential is not None:
+            return  # Kong: with `anonymous`, authentication plugins are alternatives, and one succeeded
         if self.browser is not None and await self.browser.is_logout(request):
             raise await self.browser.logout(ctx)
         authorization = headers.single("authorization")  # (two are resolved by the full path)
@@ -133,6 +138,8 @@ class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
             prepared = reuse.get(key, self.clock())
         if prepared is None:
             prepared = await self._authenticate(ctx, key, authorization)
+            if prepared is None:
+                return self._anonymous(ctx)
         if self.hide_credentials:
             if prepared.outcome.method == "session":
                 self.browser.hide(request)  # type: ignore[union-attr]
@@ -141,33 +148,56 @@ class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
             unchanged = False
         else:  # a bearer token passed on as it came needs no edit
             unchanged = authorization == prepared.token_raw
+        self._remove_forged(headers)
         if self.claims_to_headers:
-            for name in self.claim_headers.forged(headers.keys()):  # the client's own copies go first
-                headers.remove(name)
             headers.add_fields(prepared.claim_fields)
-        for name in self.session_headers:  # the client's own copies never pass; a session's value is set
-            headers.remove(name)
         if prepared.session_fields:
             headers.add_fields(prepared.session_fields)
         if self.token_header is not None and not (unchanged and self.token_in_authorization):
             headers.set(self.token_header, prepared.token_value)
         ctx.authenticate(prepared.consumer, prepared.credential, prepared.identity)
+        if prepared.consumer_groups is not None:
+            ctx.set_consumer_groups(prepared.consumer_groups)
 
-    async def _authenticate(self, ctx: Context, key: bytes | None, authorization: bytes | None) -> Prepared:
-        """The full path: find, verify and authorize the credentials; remember the outcome under `key`."""
+    def _remove_forged(self, headers: Headers) -> None:
+        """The client's own claim and session headers never pass: only the gateway's are set."""
+        if self.claims_to_headers:
+            for name in self.claim_headers.forged(headers.keys()):
+                headers.remove(name)
+        for name in self.session_headers:
+            headers.remove(name)
+
+    def _anonymous(self, ctx: Context) -> None:
+        """Kong's `anonymous`: the request goes on as that consumer, without a credential (upstream:
+        `X-Anonymous-Consumer: true`), and without anything the client sent passing for the gateway's."""
+        headers = ctx.request.headers
+        self._remove_forged(headers)
+        if self.hide_credentials:
+            headers.remove("authorization")
+        try:
+            consumer = self.mapping.anonymous_consumer(ctx.consumers)
+        except OIDCError as exc:
+            raise to_exit(exc, self.config.unauthorized_error_message, self.config.forbidden_error_message) from None
+        ctx.authenticate(consumer, None, None)
+
+    async def _authenticate(self, ctx: Context, key: bytes | None, authorization: bytes | None) -> Prepared | None:
+        """The full path: find, verify and authorize the credentials; remember the outcome under `key`.
+        None: refused (401 or 403), and `anonymous` is configured."""
         config = self.config
         try:
             try:
-                outcome = await self.flows.authenticate(ctx.request)
-            except MissingCredentials:
-                if self.browser is None:
-                    raise
-                return self._session(ctx, await self.browser.authenticate(ctx))
-            prepared = self._prepare(ctx, outcome, authorization)
-        except UnsafeClaimValue as exc:
-            raise to_exit(InvalidToken(f"{exc}: it cannot be sent upstream"),
-                          config.unauthorized_error_message, config.forbidden_error_message) from None
+                try:
+                    outcome = await self.flows.authenticate(ctx.request)
+                except MissingCredentials:
+                    if self.browser is None:
+                        raise
+                    return self._session(ctx, await self.browser.authenticate(ctx))
+                prepared = self._prepare(ctx, outcome, authorization)
+            except UnsafeClaimValue as exc:
+                raise InvalidToken(f"{exc}: it cannot be sent upstream") from None
         except OIDCError as exc:
+            if self.mapping.anonymous is not None and exc.status in (401, 403):
+                return None
             raise to_exit(exc, config.unauthorized_error_message, config.forbidden_error_message) from None
         until = outcome.reusable_until
         if self.reuse is not None and key is not None and until is not None and outcome.credentials.source == "header":
@@ -182,9 +212,7 @@ class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
         now = self.clock()
         prepared = self.session_reuse.get(key, now)
         if prepared is None:
-            failed = first_failure(self.flows.checks, session.claims)
-            if failed is not None:
-                raise InsufficientScope(f"the session lacks the required {failed.name}")
+            self.flows.authorize(session.claims, "session")
             prepared = self._prepare(ctx, signed.outcome, None)
             extra: list[bytes] = []
             if self.config.upstream_id_token_header and session.id_token:
@@ -209,9 +237,8 @@ class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
             claim_fields += encode_field(name, value)
         token_value = self.token_prefix + outcome.token
         token_raw = token_value.encode("latin-1")
-        consumer = self._consumer(ctx, claims)
-        credential = {"id": claims.get("sub") or claims.get("client_id"), "issuer": claims.get("iss"),
-                      "method": outcome.method}
+        consumer = self.mapping.consumer(ctx.consumers, claims)
+        credential = self.mapping.credential(claims, outcome.method)
         known = None
         if self.shortcut_ok and authorization is not None:
             replace = None  # (as `access` decides: the token header is Authorization, or none)
@@ -233,6 +260,7 @@ class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
                 groups=tuple(sorted(claim_values(claim_at(claims, self.groups_path)))),
                 authenticated_groups=self._authenticated_groups(claims),
                 claims=claims, source=f"{NAME}:{outcome.method}"),
+            consumer_groups=self.mapping.groups(ctx.consumers, claims),
         )
 
     def _authenticated_groups(self, claims: dict[str, Any]) -> tuple[str, ...] | None:
@@ -241,17 +269,3 @@ class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
             return None
         value = claim_at(claims, self.authenticated_groups_path)
         return None if value is None else tuple(sorted(claim_values(value)))
-
-    def _consumer(self, ctx: Context, claims: dict[str, Any]) -> Consumer | None:
-        """The consumer named by `consumer_claim` (Kong's consumer mapping), or None if not configured."""
-        if self.consumer_path is None:
-            return None
-        value = claim_at(claims, self.consumer_path)
-        if isinstance(value, str) and value:
-            for field in self.config.consumer_by:
-                consumer = ctx.consumers.find(field, value)
-                if consumer is not None:
-                    return consumer
-        if self.config.consumer_optional:
-            return None
-        raise InsufficientScope("no consumer matches the token")

@@ -32,7 +32,7 @@ from typing import Any
 
 from oidcgate.config import Snapshot
 from oidcgate.plugins import counters
-from oidcgate.proxy.metrics import KONG_BUCKETS, UPSTREAM_BUCKETS
+from oidcgate.plugins.prometheus.buckets import KONG_BUCKETS, UPSTREAM_BUCKETS
 
 SUBSYSTEM = "http"
 CONNECTION_STATES = ("accepted", "handled", "active", "reading", "writing", "waiting")

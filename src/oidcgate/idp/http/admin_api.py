@@ -19,9 +19,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from oidcgate.idp import service
-from oidcgate.idp.keys import ALGORITHMS
+from oidcgate.idp.http.web import PayloadTooLarge, read_body
 from oidcgate.idp.settings import DEFAULT_SERVER_ID
-from oidcgate.idp.web import PayloadTooLarge, read_body
+from oidcgate.idp.storage.keys import ALGORITHMS
 
 if TYPE_CHECKING:
     from oidcgate.idp.provider import Provider

@@ -12,16 +12,16 @@ from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from oidcgate.idp import rfc7636_pkce
-from oidcgate.idp.oidc_core import RequestNotSupported, RequestUriNotSupported
-from oidcgate.idp.rfc6749_errors import (
+from oidcgate.idp.protocol import rfc7636_pkce
+from oidcgate.idp.protocol.oidc_core import RequestNotSupported, RequestUriNotSupported
+from oidcgate.idp.protocol.rfc6749_errors import (
     InvalidRequest,
     OAuthError,
     UnauthorizedClient,
     UnsupportedResponseType,
 )
-from oidcgate.idp.rfc6749_grants import AUTHORIZATION_CODE, resolve_scope
-from oidcgate.idp.rfc6749_requests import parse_scope
+from oidcgate.idp.protocol.rfc6749_grants import AUTHORIZATION_CODE, resolve_scope
+from oidcgate.idp.protocol.rfc6749_requests import parse_scope
 
 PROMPT_VALUES = ("none", "login", "consent", "select_account")
 

@@ -15,7 +15,7 @@ from typing import Any
 from joserfc import jwk
 from joserfc.jwk import Key, KeySet
 
-from oidcgate.idp.store import AuthServer, SigningKey, Store
+from oidcgate.idp.storage.store import AuthServer, SigningKey, Store
 
 ALGORITHMS = ("RS256", "ES256")
 RELOAD_INTERVAL = 2.0  # seconds before a server process sees a rotation made by another process

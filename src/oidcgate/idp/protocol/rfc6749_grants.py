@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from oidcgate.idp.rfc6749_errors import (
+from oidcgate.idp.protocol.rfc6749_errors import (
     InvalidGrant,
     InvalidRequest,
     InvalidScope,
@@ -20,17 +20,16 @@ from oidcgate.idp.rfc6749_errors import (
 AUTHORIZATION_CODE = "authorization_code"
 CLIENT_CREDENTIALS = "client_credentials"
 REFRESH_TOKEN = "refresh_token"
-SUPPORTED_GRANT_TYPES = (AUTHORIZATION_CODE, CLIENT_CREDENTIALS, REFRESH_TOKEN)
 
 OPENID = "openid"
 OFFLINE_ACCESS = "offline_access"
 
 
-def check_grant_type(grant_type: str | None, client_grant_types: Collection[str]) -> str:
+def check_grant_type(grant_type: str | None, supported: Collection[str], client_grant_types: Collection[str]) -> str:
     """§5.2: unknown grants are unsupported_grant_type; known ones the client lacks are unauthorized_client."""
     if grant_type is None:
         raise InvalidRequest("grant_type is missing")
-    if grant_type not in SUPPORTED_GRANT_TYPES:
+    if grant_type not in supported:
         raise UnsupportedGrantType(f"grant_type {grant_type!r} is not supported")
     if grant_type not in client_grant_types:
         raise UnauthorizedClient(f"the client is not allowed to use the {grant_type} grant")

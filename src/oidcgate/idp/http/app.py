@@ -21,14 +21,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from oidcgate.idp import admin_api, rfc6750_bearer, rfc8414_discovery
-from oidcgate.idp.oidc_core import STANDARD_SCOPES
-from oidcgate.idp.pages import Pages
-from oidcgate.idp.provider import Provider, SlowedInvalidClient, UnknownServer
-from oidcgate.idp.rfc6749_errors import OAuthError
-from oidcgate.idp.rfc6749_requests import parse_params
-from oidcgate.idp.store import Scope
-from oidcgate.idp.web import (
+from oidcgate.idp.http import admin_api
+from oidcgate.idp.http.pages import Pages
+from oidcgate.idp.http.web import (
     NO_STORE,
     error_response,
     form_params,
@@ -37,6 +32,12 @@ from oidcgate.idp.web import (
     read_body,
     source_address,
 )
+from oidcgate.idp.protocol import rfc6750_bearer, rfc8414_discovery
+from oidcgate.idp.protocol.oidc_core import STANDARD_SCOPES
+from oidcgate.idp.protocol.rfc6749_errors import OAuthError
+from oidcgate.idp.protocol.rfc6749_requests import parse_params
+from oidcgate.idp.provider import Provider, SlowedInvalidClient, UnknownServer
+from oidcgate.idp.storage.store import Scope
 
 log = logging.getLogger("oidcgate.idp")
 
@@ -98,9 +99,11 @@ class Endpoints:
         server = self.provider.server(server_id)
         issuer = self.provider.issuer(server)
         scopes = {*STANDARD_SCOPES, *(scope.name for scope in self.provider.store.all(Scope))}
+        grant_types = self.provider.grants
         if not openid:
-            return rfc8414_discovery.authorization_server_metadata(issuer, scopes)
-        return rfc8414_discovery.openid_configuration(issuer, scopes, self.provider.keyring.algorithms(server.id))
+            return rfc8414_discovery.authorization_server_metadata(issuer, scopes, grant_types)
+        return rfc8414_discovery.openid_configuration(issuer, scopes, grant_types,
+                                                      self.provider.keyring.algorithms(server.id))
 
     async def _discovery(self, request: Request, openid: bool) -> Response:
         try:

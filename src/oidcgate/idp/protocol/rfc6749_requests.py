@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote_plus
 
-from oidcgate.idp.rfc6749_errors import InvalidClient, InvalidRequest, InvalidScope
+from oidcgate.idp.protocol.rfc6749_errors import InvalidClient, InvalidRequest, InvalidScope
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 JWT_BEARER_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"

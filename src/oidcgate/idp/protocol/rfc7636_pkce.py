@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import re
 
-from oidcgate.idp.rfc6749_errors import InvalidGrant, InvalidRequest
+from oidcgate.idp.protocol.rfc6749_errors import InvalidGrant, InvalidRequest
 
 SUPPORTED_METHODS = ("S256",)
 # §4.1: code_verifier = 43*128unreserved; an S256 challenge is a 43-character base64url string.

@@ -1,4 +1,8 @@
-"""`oidcgate config validate FILE`: check a kong.yml without starting anything."""
+"""`oidcgate config validate FILE`: check a kong.yml without starting anything.
+
+Outside `oidcgate.config` because it hands the loader the installed plugins' schemas, and `config`
+sits below `plugins`.
+"""
 
 from __future__ import annotations
 
@@ -16,9 +20,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def _validate(args: argparse.Namespace) -> int:
     from oidcgate.config import ConfigError, load_file
+    from oidcgate.plugins import registry
 
     try:
-        snapshot = load_file(args.file)
+        snapshot = load_file(args.file, registry.config_schema)
     except ConfigError as exc:
         print(f"{args.file}: invalid configuration ({len(exc.errors)} error(s)):", file=sys.stderr)
         for error in exc.errors:

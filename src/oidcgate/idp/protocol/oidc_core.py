@@ -11,7 +11,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from oidcgate.idp.rfc6749_errors import OAuthError
+from oidcgate.idp.protocol.rfc6749_errors import OAuthError
 
 
 class LoginRequired(OAuthError):

@@ -6,7 +6,7 @@ Bearer` challenge.
 
 from __future__ import annotations
 
-from oidcgate.idp.rfc6749_errors import OAuthError
+from oidcgate.idp.protocol.rfc6749_errors import OAuthError
 
 
 class BearerError(OAuthError):

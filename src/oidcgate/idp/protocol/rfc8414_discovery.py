@@ -10,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from oidcgate.idp.oidc_core import CLAIMS_SUPPORTED
-from oidcgate.idp.rfc6749_grants import SUPPORTED_GRANT_TYPES
-from oidcgate.idp.rfc7523_client_assertion import ALGORITHMS as ASSERTION_ALGORITHMS
+from oidcgate.idp.protocol.oidc_core import CLAIMS_SUPPORTED
+from oidcgate.idp.protocol.rfc7523_client_assertion import ALGORITHMS as ASSERTION_ALGORITHMS
 
 TOKEN_ENDPOINT_AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
 # Introspection needs a confidential client (RFC 7662 §2.1); public clients may revoke their own tokens.
@@ -32,7 +31,7 @@ def endpoints(issuer: str) -> dict[str, str]:
     }
 
 
-def authorization_server_metadata(issuer: str, scopes: Collection[str]) -> dict[str, Any]:
+def authorization_server_metadata(issuer: str, scopes: Collection[str], grant_types: Collection[str]) -> dict[str, Any]:
     """RFC 8414 §2."""
     return {
         "issuer": issuer,
@@ -40,7 +39,7 @@ def authorization_server_metadata(issuer: str, scopes: Collection[str]) -> dict[
         "scopes_supported": sorted(scopes),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": list(SUPPORTED_GRANT_TYPES),
+        "grant_types_supported": list(grant_types),
         "token_endpoint_auth_methods_supported": list(TOKEN_ENDPOINT_AUTH_METHODS),
         "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
         "introspection_endpoint_auth_methods_supported": list(INTROSPECTION_AUTH_METHODS),
@@ -52,10 +51,11 @@ def authorization_server_metadata(issuer: str, scopes: Collection[str]) -> dict[
     }
 
 
-def openid_configuration(issuer: str, scopes: Collection[str], signing_algs: Collection[str]) -> dict[str, Any]:
+def openid_configuration(issuer: str, scopes: Collection[str], grant_types: Collection[str],
+                         signing_algs: Collection[str]) -> dict[str, Any]:
     """OpenID Connect Discovery §3: the RFC 8414 members plus the OpenID Provider ones."""
     return {
-        **authorization_server_metadata(issuer, scopes),
+        **authorization_server_metadata(issuer, scopes, grant_types),
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": sorted(signing_algs),
         "claims_supported": list(CLAIMS_SUPPORTED),

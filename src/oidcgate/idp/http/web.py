@@ -8,8 +8,8 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from oidcgate.idp.rfc6749_errors import InvalidRequest, OAuthError
-from oidcgate.idp.rfc6749_requests import check_form_content_type, parse_params
+from oidcgate.idp.protocol.rfc6749_errors import InvalidRequest, OAuthError
+from oidcgate.idp.protocol.rfc6749_requests import check_form_content_type, parse_params
 
 MAX_BODY = 64 * 1024
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}  # RFC 6749 §5.1

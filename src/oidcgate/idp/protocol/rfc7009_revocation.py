@@ -6,7 +6,7 @@ the access tokens issued from the same grant (§2.1, "SHOULD"), which the provid
 
 from __future__ import annotations
 
-from oidcgate.idp.rfc6749_errors import InvalidRequest, OAuthError
+from oidcgate.idp.protocol.rfc6749_errors import InvalidRequest, OAuthError
 
 TOKEN_TYPE_HINTS = ("access_token", "refresh_token")
 

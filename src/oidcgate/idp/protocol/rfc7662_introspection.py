@@ -24,9 +24,10 @@ def access_token_response(claims: dict[str, Any], username: str | None) -> dict[
 
 def refresh_token_response(*, issuer: str, client_id: str, sub: str, username: str | None, scope: str,
                            iat: int, exp: int) -> dict[str, Any]:
-    """§2.2 for a refresh token (opaque, so the members come from storage)."""
-    response: dict[str, Any] = {"active": True, "scope": scope, "client_id": client_id, "sub": sub,
-                                "iss": issuer, "iat": iat, "exp": exp}
+    """§2.2 for a refresh token (opaque, so the members come from storage). `token_type` says what it is, as
+    WSO2 and others write it: a resource server must not take an active refresh token for an access token."""
+    response: dict[str, Any] = {"active": True, "token_type": "refresh_token", "scope": scope,
+                                "client_id": client_id, "sub": sub, "iss": issuer, "iat": iat, "exp": exp}
     if username is not None:
         response["username"] = username
     return response

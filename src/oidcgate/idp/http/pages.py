@@ -1,6 +1,6 @@
 """The user-facing pages: authorize, login, consent and logout, as plain HTML forms.
 
-Decisions come from `authorization.Authorization`; this module renders them, keeps the session and
+Decisions come from `sign_in.SignIn`; this module renders them, keeps the session and
 CSRF cookies, and sends errors where RFC 6749 §4.1.2.1 says: to the user until the redirect URI is
 trusted, to the client after.
 """
@@ -18,12 +18,12 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from oidcgate.idp import rfc6749_authorization as authz
-from oidcgate.idp.authorization import Authorization, Login, Redirect, SignedIn, Step
+from oidcgate.idp.http.web import NO_STORE, form_params, source_address
+from oidcgate.idp.protocol import rfc6749_authorization_request as authz
+from oidcgate.idp.protocol.rfc6749_errors import InvalidRequest, OAuthError
+from oidcgate.idp.protocol.rfc6749_requests import parse_params
 from oidcgate.idp.provider import Provider, UnknownServer
-from oidcgate.idp.rfc6749_errors import InvalidRequest, OAuthError
-from oidcgate.idp.rfc6749_requests import parse_params
-from oidcgate.idp.web import NO_STORE, form_params, source_address
+from oidcgate.idp.sign_in import Login, Redirect, SignedIn, SignIn, Step
 
 PAGE_HEADERS = {
     **NO_STORE, "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer",
@@ -37,8 +37,8 @@ FORM_FIELDS = ("username", "password", "csrf_token", "decision")  # page fields,
 class Pages:
     def __init__(self, provider: Provider) -> None:
         self.provider = provider
-        self.authorization = Authorization(provider)
-        self.templates = Environment(loader=PackageLoader("oidcgate.idp", "templates"), autoescape=True)
+        self.sign_in = SignIn(provider)
+        self.templates = Environment(loader=PackageLoader("oidcgate.idp.http", "templates"), autoescape=True)
         self.secure_cookies = provider.settings.base_url.startswith("https://")
 
     def _page(self, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
@@ -88,9 +88,9 @@ class Pages:
 
     def _authorize_sync(self, server_id: str, params: dict[str, str], session_id: str | None) -> Step:
         server = self.provider.server(server_id)
-        request, client = self.authorization.validate(server, params)
-        signed_in = self.authorization.signed_in(session_id)
-        return self.authorization.next_step(server, request, client, signed_in)
+        request, client = self.sign_in.validate(server, params)
+        signed_in = self.sign_in.signed_in(session_id)
+        return self.sign_in.next_step(server, request, client, signed_in)
 
     async def authorize(self, request: Request) -> Response:
         async def flow(request: Request, server_id: str, params: dict[str, str]) -> Response:
@@ -109,16 +109,16 @@ class Pages:
 
     def _login_sync(self, server_id: str, params: dict[str, str], source: str) -> tuple[Step, str | None, int]:
         server = self.provider.server(server_id)
-        request, client = self.authorization.validate(server, _authorization_params(params))
+        request, client = self.sign_in.validate(server, _authorization_params(params))
         username, password = params.get("username", ""), params.get("password", "")
-        user = self.authorization.check_password(username, password, source) if username and password else None
+        user = self.sign_in.check_password(username, password, source) if username and password else None
         if user is None:
-            retry_after = self.authorization.retry_after(username, source)
+            retry_after = self.sign_in.retry_after(username, source)
             error = (f"Too many failed sign-in attempts. Try again in {retry_after} seconds." if retry_after
                      else "The username or password is incorrect.")
             return Login(request, client, error=error, username=username), None, 400
-        session_id, signed_in = self.authorization.start_session(user)
-        return self.authorization.next_step(server, request, client, signed_in, just_signed_in=True), session_id, 200
+        session_id, signed_in = self.sign_in.start_session(user)
+        return self.sign_in.next_step(server, request, client, signed_in, just_signed_in=True), session_id, 200
 
     async def login(self, request: Request) -> Response:
         async def flow(request: Request, server_id: str, params: dict[str, str]) -> Response:
@@ -134,14 +134,14 @@ class Pages:
 
     def _consent_sync(self, server_id: str, params: dict[str, str], session_id: str | None) -> Step:
         server = self.provider.server(server_id)
-        request, client = self.authorization.validate(server, _authorization_params(params))
-        signed_in: SignedIn | None = self.authorization.signed_in(session_id)
+        request, client = self.sign_in.validate(server, _authorization_params(params))
+        signed_in: SignedIn | None = self.sign_in.signed_in(session_id)
         if signed_in is None:
             return Login(request, client, error="Your session ended. Sign in again.")
         if params.get("decision") != "allow":
-            return Redirect(self.authorization.deny(server, request))
-        self.authorization.remember_consent(signed_in.user, client, request.scopes)
-        return Redirect(self.authorization.issue_code(server, request, signed_in))
+            return Redirect(self.sign_in.deny(server, request))
+        self.sign_in.remember_consent(signed_in.user, client, request.scopes)
+        return Redirect(self.sign_in.issue_code(server, request, signed_in))
 
     async def consent(self, request: Request) -> Response:
         async def flow(request: Request, server_id: str, params: dict[str, str]) -> Response:
@@ -151,8 +151,8 @@ class Pages:
         return await self._page_flow(request, flow)
 
     def _logout_sync(self, server_id: str, params: dict[str, str], session_id: str | None) -> str | None:
-        target = self.authorization.logout_redirect(self.provider.server(server_id), params)
-        self.authorization.end_session(session_id)
+        target = self.sign_in.logout_redirect(self.provider.server(server_id), params)
+        self.sign_in.end_session(session_id)
         return target
 
     def _confirm_logout(self, request: Request, server_id: str, params: dict[str, str]) -> Response:
@@ -164,7 +164,7 @@ class Pages:
     async def logout(self, request: Request) -> Response:
         async def flow(request: Request, server_id: str, params: dict[str, str]) -> Response:
             if "id_token_hint" not in params and not self._csrf_ok(request, params):
-                await run_in_threadpool(self.authorization.logout_redirect, await run_in_threadpool(self.provider.server, server_id),
+                await run_in_threadpool(self.sign_in.logout_redirect, await run_in_threadpool(self.provider.server, server_id),
                                  params)  # report a bad post_logout_redirect_uri before asking
                 return self._confirm_logout(request, server_id, params)
             target = await run_in_threadpool(self._logout_sync, server_id, params, request.cookies.get(SESSION_COOKIE))

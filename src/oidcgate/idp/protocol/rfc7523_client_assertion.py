@@ -16,7 +16,7 @@ from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from oidcgate.idp.rfc6749_errors import InvalidClient
+from oidcgate.idp.protocol.rfc6749_errors import InvalidClient
 
 ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
 MAX_LIFETIME = 3600  # an assertion valid for longer than this is refused (seconds)
@@ -41,7 +41,7 @@ def unverified_issuer(assertion: str) -> str | None:
 
 def load_client_keys(jwks: dict[str, Any]) -> KeySet:
     """A client's registered public keys; private members, if any were registered, are ignored."""
-    keys = KeySet.import_key_set(jwks)  # type: ignore[arg-type]
+    keys = KeySet.import_key_set({"keys": jwks["keys"]})
     return KeySet.import_key_set({"keys": [key.as_dict(private=False) for key in keys]})
 
 

@@ -1,8 +1,9 @@
-"""The user-facing side: authorization requests, login sessions, consent and logout.
+"""Signing users in: authorization requests, login sessions, consent and logout.
 
 The HTTP layer renders pages; this module decides what comes next for a validated request
 (`Login`, `ConsentPage` or `Redirect`), checks passwords (throttled per username and address), issues
-authorization codes and keeps login sessions (cookie value stored as a SHA-256 digest).
+authorization codes and keeps login sessions (cookie value stored as a SHA-256 digest). The request's
+own rules, free of I/O, are `protocol.rfc6749_authorization_request`.
 """
 
 from __future__ import annotations
@@ -15,13 +16,21 @@ from typing import Any
 from joserfc import jwt
 from joserfc.errors import JoseError
 
-from oidcgate.idp import rfc6749_authorization as authz
 from oidcgate.idp.hashing import digest
-from oidcgate.idp.oidc_core import ConsentRequired, LoginRequired
+from oidcgate.idp.protocol import rfc6749_authorization_request as authz
+from oidcgate.idp.protocol.oidc_core import ConsentRequired, LoginRequired
+from oidcgate.idp.protocol.rfc6749_errors import AccessDenied, InvalidRequest
+from oidcgate.idp.protocol.rfc9068_access_token import VERIFY_ALGORITHMS
 from oidcgate.idp.provider import Provider
-from oidcgate.idp.rfc6749_errors import AccessDenied, InvalidRequest
-from oidcgate.idp.rfc9068_access_token import VERIFY_ALGORITHMS
-from oidcgate.idp.store import AuthorizationCode, AuthServer, Client, Consent, LoginSession, Scope, User
+from oidcgate.idp.storage.store import (
+    AuthorizationCode,
+    AuthServer,
+    Client,
+    Consent,
+    LoginSession,
+    Scope,
+    User,
+)
 
 
 @dataclass(frozen=True)
@@ -55,7 +64,10 @@ class Redirect:
 Step = Login | ConsentPage | Redirect
 
 
-class Authorization:
+class SignIn:
+    """The authorization endpoint's decisions about the user (RFC 6749 §4.1.1-§4.1.2 and OIDC Core
+    §3.1.2): who is signed in, whether to ask for a password or consent, the code once they are done."""
+
     def __init__(self, provider: Provider) -> None:
         self.provider = provider
         self.store = provider.store
