@@ -1,7 +1,8 @@
 """`/metrics` on the status listener: every worker's counters added up, in Kong's names and labels.
 
-The master asks each worker for its counters on every scrape (a dump of plain numbers: the
-prometheus plugin's route counters, plugins.counters, connection counts), adds them up together with
+The master asks each worker for its counters on every scrape (a dump of plain numbers: the route
+counters as the prometheus plugin exports them (stats.dump), plugins.counters, connection counts),
+adds them up together with
 what workers that exited had reported, and renders them here in the Prometheus text format (0.0.4),
 so Kong's Grafana dashboard reads them unchanged:
 
