@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 from tests.cluster import topology
+from tests.support.polling import wait_until
 
 SERVICES = 2_500
 ROUTES_PER_SERVICE = 3
@@ -39,7 +40,7 @@ def _push(admin: httpx.Client, dps: list[topology.DataPlane], generation: int) -
     accepted = time.monotonic()
     response.raise_for_status()
     expected = admin.get("/status").json()["configuration_hash"]
-    topology.wait_until(lambda: all(dp.config_hash() == expected for dp in dps), timeout=TIMEOUT, interval=0.05)
+    wait_until(lambda: all(dp.config_hash() == expected for dp in dps), timeout=TIMEOUT, interval=0.05)
     done = time.monotonic()
     return done - started, done - accepted
 
