@@ -5,12 +5,13 @@ The process re-runs itself under `valgrind --tool=callgrind` with collection off
 that issues callgrind's client requests (callgrind.h: toggle collection, zero, dump), and for each
 route and stage (see bench.hotpath: `request`, `response`) runs REQUESTS requests with collection on
 during that stage only, then dumps. REQUESTS is a multiple of the access log's and the metrics' batch
-sizes, and both are flushed before each count, so their batched work is counted exactly once per
+sizes, and both are settled before each count, so their batched work is counted exactly once per
 batch. The cost of toggling itself (an empty window) is subtracted. PYTHONHASHSEED is fixed, so two
 runs of the same code give the same figures to within a few instructions.
 
     python -m bench.instructions                 # every route, a markdown table on stdout
     python -m bench.instructions plain bearer    # some routes
+    python -m bench.instructions --keep DIR bearer   # and keep the dumps (callgrind_annotate --inclusive=yes)
 Needs valgrind (with its headers, callgrind.h) and a C compiler.
 """
 
@@ -66,8 +67,7 @@ def inside(routes: list[str], out: Path) -> None:
             for stage in STAGES:
                 request = bench.request(name)
                 loop.run_until_complete(subject.many(request, 8))
-                state.access_log.flush()
-                state.stats.fold()
+                state.settle()
                 gc.collect()
                 cg.cg_zero()
                 loop.run_until_complete(subject.many(request, REQUESTS, stage, cg.cg_toggle))
@@ -101,10 +101,15 @@ def main() -> int:
     if sys.argv[1:2] == ["--inside"]:
         inside(sys.argv[3:], Path(sys.argv[2]))
         return 0
+    routes = sys.argv[1:]
+    keep = None
+    if routes[:1] == ["--keep"]:
+        keep, routes = Path(routes[1]), routes[2:]
+        keep.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="instructions-") as tmp:
-        out = Path(tmp)
+        out = keep or Path(tmp)
         command = ["valgrind", "--tool=callgrind", "--collect-atstart=no", f"--callgrind-out-file={out}/cg.%p",
-                   sys.executable, "-m", "bench.instructions", "--inside", str(out), *sys.argv[1:]]
+                   sys.executable, "-m", "bench.instructions", "--inside", str(out), *routes]
         done = subprocess.run(command, env={**os.environ, "PYTHONHASHSEED": "0"}, stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True, check=False)
         if done.returncode != 0:

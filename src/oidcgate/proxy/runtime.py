@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from oidcgate.config import Snapshot
-from oidcgate.config.entities import Route, Service
+from oidcgate.config.entities import Route, Service, Target
 from oidcgate.config.vault import EnvVault
 from oidcgate.plugins import registry
 from oidcgate.plugins.base import Plugin
@@ -56,6 +56,16 @@ class RouteRuntime:
     root_v0: bool  # the service has no path and v0 joining: "/" routes forward the path as is
     tracks: bool  # the service's balancer keeps passive health (report every response)
     log_names: bytes  # '"route":...,"service":...' for the access log, JSON-encoded once
+    rewrites: dict[bytes, tuple[bytes, bytes]] = field(default_factory=dict)  # path -> see forward.rewrite
+
+
+_UNMATCHED = b'"route":null,"service":null'
+
+
+def unmatched_route(stats: WorkerStats) -> RouteRuntime:
+    """What a request no route matched (or refused before routing) is counted and logged under."""
+    return RouteRuntime(Route.model_construct(), "", None, False, False, False, False, None, stats.unmatched,
+                        False, False, _UNMATCHED)
 
 
 @dataclass
@@ -133,13 +143,13 @@ def _service_runtime(service: Service, balancers: dict[str, Balancer]) -> Servic
 def compile_snapshot(snapshot: Snapshot, env: PluginEnv, stats: WorkerStats,
                      previous: Runtime | None = None, vault: EnvVault | None = None) -> Runtime:
     """Build a Runtime; raises on a plugin that cannot be instantiated (the old runtime stays)."""
-    targets_by_upstream: dict[str, list] = {}
+    targets_by_upstream: dict[str | None, list[Target]] = {}
     for target in snapshot.targets:
-        targets_by_upstream.setdefault(target.upstream, []).append(target)  # type: ignore[arg-type]
+        targets_by_upstream.setdefault(target.upstream, []).append(target)
     protocols = {s.host: s.protocol for s in snapshot.services}
     balancers: dict[str, Balancer] = {}
     for upstream in snapshot.upstreams:
-        balancer = Balancer(upstream, targets_by_upstream.get(upstream.id, []),  # type: ignore[arg-type]
+        balancer = Balancer(upstream, targets_by_upstream.get(upstream.id, []),
                             protocols.get(upstream.name, "http"))
         if previous is not None and upstream.name in previous.balancers:
             balancer.inherit(previous.balancers[upstream.name])
@@ -149,15 +159,15 @@ def compile_snapshot(snapshot: Snapshot, env: PluginEnv, stats: WorkerStats,
         balancers[upstream.name] = balancer
 
     services = {s.id: _service_runtime(s, balancers) for s in snapshot.services}
-    instances: dict[str, Plugin] = {}
+    instances: dict[str | None, Plugin] = {}
     for plugin in snapshot.plugins:
         if plugin.enabled:
             handler = registry.get(plugin.name)
             config = (vault or EnvVault()).resolve(handler.CONFIG, plugin.config)  # secrets, here only
-            instances[plugin.id] = handler(handler.validate_config(config), env,  # type: ignore[index]
+            instances[plugin.id] = handler(handler.validate_config(config), env,
                                            instance_id=plugin.id)
     chains = build_chains(snapshot.routes, snapshot.plugins, instances,
-                          {group.id: group.name for group in snapshot.consumer_groups})  # type: ignore[misc]
+                          {group.id: group.name for group in snapshot.consumer_groups})
 
     routes: list[RouteRuntime] = []
     for route in snapshot.routes:
@@ -168,7 +178,7 @@ def compile_snapshot(snapshot: Snapshot, env: PluginEnv, stats: WorkerStats,
         service_name = service.name if service else ""
         routes.append(RouteRuntime(
             route, name, service, route.strip_path, route.path_handling == "v1", route.preserve_host,
-            "http" not in route.protocols, chains.get(route.id),  # type: ignore[arg-type]
+            "http" not in route.protocols, chains.get(route.id),
             stats.child(service_name, name),
             service is not None and service.base == b"/" and route.path_handling == "v0",
             service is not None and service.target.tracks,

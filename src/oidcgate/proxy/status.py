@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import uvicorn
 import yaml
@@ -31,12 +31,22 @@ from oidcgate import __version__
 from oidcgate.admin_guard import AdminGuard
 from oidcgate.config import ConfigError, load, parse_text
 from oidcgate.proxy import metrics
+from oidcgate.proxy.intake import ConfigIntake
+from oidcgate.proxy.settings import Settings
+from oidcgate.proxy.supervisor import Supervisor
 
-if TYPE_CHECKING:
-    from oidcgate.proxy.master import Master
+
+class Node(Protocol):
+    """What these APIs read of the data plane's master process."""
+
+    supervisor: Supervisor
+    intake: ConfigIntake
+    settings: Settings
+    started: float
+    node_id: str
 
 
-async def status_document(master: Master) -> dict[str, Any]:
+async def status_document(master: Node) -> dict[str, Any]:
     reports = await master.supervisor.collect()
     server = {"connections_accepted": 0, "connections_active": 0, "connections_handled": 0,
               "connections_reading": 0, "connections_waiting": 0, "connections_writing": 0, "total_requests": 0}
@@ -64,7 +74,7 @@ async def status_document(master: Master) -> dict[str, Any]:
     }
 
 
-def status_app(master: Master) -> Starlette:
+def status_app(master: Node) -> Starlette:
     async def status(request: Request) -> Response:
         return JSONResponse(await status_document(master))
 
@@ -115,7 +125,7 @@ async def _read_limited(request: Request, limit: int) -> bytes | None:
     return bytes(body)
 
 
-def admin_app(master: Master) -> Starlette:
+def admin_app(master: Node) -> Starlette:
     async def get_config(request: Request) -> Response:
         snapshot = master.intake.snapshot
         if snapshot is None:

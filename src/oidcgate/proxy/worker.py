@@ -115,7 +115,7 @@ class Worker:
         state = self.state
         assert state is not None
         return {"pid": os.getpid(), "index": self.index, "rss": _rss(), "hash": state.runtime.hash if state.runtime else None,
-                "connections": state.connection_counts(), "routes": state.stats.dump(),
+                "connections": state.connection_counts(), "routes": state.stats.dump(),  # (counts settled)
                 "pool": state.pool.stats(), "started": state.started,
                 "upstreams": {name: b.health() for name, b in state.runtime.balancers.items()} if state.runtime else {}}
 
@@ -125,17 +125,18 @@ class Worker:
         assert state is not None
         state.draining = True
         server.close()
-        for conn in list(state.connections):
+        for conn in state.connections():
             conn.close_idle()
         deadline = time.monotonic() + self.settings.drain_timeout
-        while (state.connections or state.tunnels) and time.monotonic() < deadline:
+        while (state.connections() or state.tunnels) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-        for conn in list(state.connections):
+        for conn in state.connections():
             conn.abort()
         for end in list(state.tunnels):
             end.close()
         state.stop_ticking()
         state.pool.close()
+        state.settle()
         state.access_log.close()
         if state.runtime is not None:
             state.runtime.retire()
