@@ -206,13 +206,53 @@ def nginx_proxy(upstream: str, workers: int = 1) -> contextlib.AbstractContextMa
     }}""")
 
 
+def tls_pair() -> tuple[Path, Path]:
+    """The certificate both TLS rows present (self-signed, EC), made once under bench/.run/."""
+    from oidcgate.cluster import certs
+
+    cert, key = RUN_DIR / "tls" / "bench.crt", RUN_DIR / "tls" / "bench.key"
+    if not (cert.is_file() and key.is_file()):
+        certs.generate(cert, key, force=True, common_name="localhost")
+    return cert, key
+
+
+@contextlib.contextmanager
+def nginx_tls_proxy(upstream: str, workers: int = 1) -> Iterator[str]:
+    """nginx terminating TLS (TLS 1.2/1.3, keep-alive) in front of `upstream`. Yields its https:// base URL."""
+    cert, key = tls_pair()
+    with _nginx("nginx-tls", workers, f"""
+    upstream backend {{
+        server {upstream.removeprefix("http://")};
+        keepalive 64;
+        keepalive_requests 1000000;
+    }}
+    server {{
+        listen 127.0.0.1:{{port}} ssl reuseport;
+        ssl_certificate {cert};
+        ssl_certificate_key {key};
+        ssl_protocols TLSv1.2 TLSv1.3;
+        location / {{
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}
+    }}""") as url:
+        yield url.replace("http://", "https://")
+
+
 # -- oidcgate -------------------------------------------------------------------------------------
 
 @contextlib.contextmanager
-def dataplane(doc: dict[str, Any], workers: int = 1, extra_args: Sequence[str] = ()) -> Iterator[str]:
+def dataplane(doc: dict[str, Any], workers: int = 1, extra_args: Sequence[str] = (),
+              tls: bool = False) -> Iterator[str]:
     """`oidcgate dp --workers N` with `doc` as its declarative config and default settings: the access
-    log on (to a file in its work directory, not a terminal), metrics on. Yields the proxy's base URL."""
+    log on (to a file in its work directory, not a terminal), metrics on. Yields the proxy's base URL.
+    With `tls`, the proxy listens with `ssl` only, presenting the certificate nginx's TLS row uses."""
     port, status_port = free_port(), free_port()
+    if tls:
+        cert, key = tls_pair()
+        extra_args = (*extra_args, "--proxy-listen", f"127.0.0.1:{port} ssl", "--ssl-cert", str(cert),
+                      "--ssl-cert-key", str(key))
     with work_dir("dataplane") as work:
         config = work / "kong.json"
         config.write_text(json.dumps(doc))
@@ -221,4 +261,4 @@ def dataplane(doc: dict[str, Any], workers: int = 1, extra_args: Sequence[str] =
                    "--workers", str(workers), "--prefix", str(work / "prefix"),
                    "--access-log", str(work / "access.log"), *extra_args]
         with child("oidcgate dp", command, work / "dp.log", port):
-            yield f"http://127.0.0.1:{port}"
+            yield f"{'https' if tls else 'http'}://127.0.0.1:{port}"

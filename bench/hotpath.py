@@ -42,6 +42,7 @@ from tests.support.redis import removing_keys_with
 from bench import access_control, oidc
 from oidcgate.config import load
 from oidcgate.plugins.openid_connect.client_auth import basic_authorization
+from oidcgate.plugins.registry import config_schema
 from oidcgate.proxy.accesslog import AccessLog
 from oidcgate.proxy.runtime import compile_snapshot
 from oidcgate.proxy.server import ClientConnection, Listener
@@ -49,6 +50,7 @@ from oidcgate.proxy.settings import Settings
 from oidcgate.proxy.state import WorkerState
 from oidcgate.proxy.upstream import UpstreamConnection
 from oidcgate.proxy.worker import settle_heap
+from oidcgate.tls.upstream import PLAIN
 
 UPSTREAM = "http://127.0.0.1:9"  # never connected: the pool is given a stand-in connection
 _BODY = b'{"message":"hello from the bench upstream"}'
@@ -99,11 +101,11 @@ class Worker:
     def __init__(self, loop: asyncio.AbstractEventLoop, doc: dict[str, Any], log_path: Path) -> None:
         self.loop = loop
         self.state = WorkerState(loop, Settings(), access_log=AccessLog(str(log_path)))
-        self.state.swap(compile_snapshot(load(doc), self.state.env, self.state.stats))
+        self.state.swap(compile_snapshot(load(doc, config_schema), self.state.env, self.state.stats))
         self.client = Transport()
         self.conn = ClientConnection(self.state, Listener(8000, 65536, 100))
         self.conn.connection_made(self.client)  # type: ignore[arg-type]
-        address = ("127.0.0.1", 9, False)
+        address = ("127.0.0.1", 9, PLAIN)
         self.upstream = UpstreamConnection(self.state.pool, address)
         self.upstream_transport = Transport()
         self.upstream.transport = self.upstream_transport  # type: ignore[assignment]

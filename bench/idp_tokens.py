@@ -62,7 +62,7 @@ def measure(seconds: float = 5.0) -> list[dict[str, Any]]:
     base = f"http://127.0.0.1:{port}"
     with work_dir("idp") as work:
         command = [sys.executable, "-m", "oidcgate.cli", "idp", "--listen", f"127.0.0.1:{port}",
-                   "--database", f"sqlite:///{work / 'idp.db'}", "--admin-token", admin_token]
+                   "--database", f"sqlite:///{work / 'idp.db'}", f"--admin-token={admin_token}"]
         with child("oidcgate idp", command, work / "idp.log", port):
             created = httpx.post(f"{base}/api/v1/clients", timeout=30, headers={"Authorization": f"SSWS {admin_token}"},
                                  json={"name": "bench", "grant_types": ["client_credentials"], "scopes": ["bench:read"]})

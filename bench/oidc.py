@@ -61,7 +61,7 @@ def identity_provider() -> Iterator[tuple[str, str, str]]:
     base = f"http://127.0.0.1:{port}"
     with work_dir("oidc-idp") as work:
         command = [sys.executable, "-m", "oidcgate.cli", "idp", "--listen", f"127.0.0.1:{port}",
-                   "--database", f"sqlite:///{work / 'idp.db'}", "--admin-token", admin_token]
+                   "--database", f"sqlite:///{work / 'idp.db'}", f"--admin-token={admin_token}"]
         with child("oidcgate idp", command, work / "idp.log", port):
             created = httpx.post(f"{base}/api/v1/clients", timeout=30,
                                  headers={"Authorization": f"SSWS {admin_token}"},
@@ -114,8 +114,8 @@ async def stored_sessions(issuer: str, token: str) -> dict[str, dict[str, str]]:
     session = Session(id=new_id(), issuer=issuer, client_id="bench-web", created=now, renewed=now, seen=now,
                       access_token=token, expires_at=now + 3000, id_token=None, refresh_token=None,
                       claims={"iss": issuer, "sub": "bench-user"})
-    cookie = await CookieStorage(SESSION_SECRET, "session").save(session, 3000)
-    redis = await RedisStorage(SESSION_SECRET, "session", SessionRedis(prefix=REDIS_PREFIX)).save(session, 3000)
+    cookie = await CookieStorage(SESSION_SECRET, "session").save(session, 3000, now)
+    redis = await RedisStorage(SESSION_SECRET, "session", SessionRedis(prefix=REDIS_PREFIX)).save(session, 3000, now)
     return {"session-cookie": {"Cookie": f"session={cookie}"}, "session-redis": {"Cookie": f"session={redis}"}}
 
 

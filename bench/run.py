@@ -33,7 +33,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.harness import Row, bench_seconds, dataplane, nginx_proxy, nginx_upstream, wrk, wrk_command
+from bench.harness import (
+    Row,
+    bench_seconds,
+    dataplane,
+    nginx_proxy,
+    nginx_tls_proxy,
+    nginx_upstream,
+    wrk,
+    wrk_command,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results.md"
 EXTRA_MODULES = ("bench.idp_tokens", "bench.oidc", "bench.access_control", "bench.cp_push")
@@ -63,6 +72,9 @@ SCENARIOS = (
     Scenario("c", "(c) oidcgate, no plugins, 1 route", lambda up, w: dataplane(routes_doc(up, 0), w), BENCH_PATH),
     Scenario("d10", "(d) oidcgate, 10 routes", lambda up, w: dataplane(routes_doc(up, 10), w), BENCH_PATH),
     Scenario("d", "(d) oidcgate, 10,000 routes", lambda up, w: dataplane(routes_doc(up, 10_000), w), BENCH_PATH),
+    Scenario("bs", "(b-tls) nginx terminating TLS", nginx_tls_proxy),
+    Scenario("cs", "(c-tls) oidcgate terminating TLS, 1 route",
+             lambda up, w: dataplane(routes_doc(up, 0), w, tls=True), BENCH_PATH),
 )
 
 
@@ -73,6 +85,7 @@ class Result:
     row: Row
     vs_nginx: float | None = None  # median over rounds of this run's requests/s over (b)'s in the round
     vs_c: float | None = None  # the same, over (c)'s
+    vs_nginx_tls: float | None = None  # the same, over (b-tls)'s (the HTTPS rows)
 
 
 def start_all(stack: contextlib.ExitStack, upstream: str, workers: int) -> dict[str, str | Exception]:
@@ -138,7 +151,8 @@ def measure_all(upstream: str, workers: int, rounds: int) -> list[Result]:
         print(f"  {row.name} x{workers}: {_fmt(row.rps, 0)} req/s, p50 {_fmt(row.p50_ms, 2)} ms, "
               f"p99 {_fmt(row.p99_ms, 2)} ms {row.note}", flush=True)
         results.append(Result(scenario.key, workers, row, median_ratio(in_round, scenario.key, "b"),
-                              median_ratio(in_round, scenario.key, "c")))
+                              median_ratio(in_round, scenario.key, "c"),
+                              median_ratio(in_round, scenario.key, "bs")))
     return results
 
 
@@ -204,7 +218,11 @@ def bar_report(results: list[Result]) -> list[str]:
     def verdict(ok: bool) -> str:
         return "met" if ok else "NOT met"
 
+    https = one.get("cs")
+    tls_lines = [f"- HTTPS: (c-tls) reaches {https.vs_nginx_tls:.0%} of nginx terminating TLS with the same "
+                 "certificate (keep-alive, 1 worker)"] if https and https.vs_nginx_tls else []
     return [
+        *tls_lines,
         f"- (c) reaches {c.vs_nginx:.0%} of nginx's requests/s (bar: >= 50%): {verdict(c.vs_nginx >= 0.5)}",
         f"- (c) p99 {c.row.p99_ms:.2f} ms at 32 connections (bar: < 5 ms): {verdict(c.row.p99_ms < 5)}",
         f"- (d) 10,000 routes at {d.vs_c:.0%} of (c) (bar: within 10%): {verdict(d.vs_c >= 0.9)}",

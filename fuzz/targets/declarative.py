@@ -41,13 +41,14 @@ upstreams:
 
 def target() -> Target:
     from oidcgate.config import ConfigError, load, parse_text
+    from oidcgate.plugins.registry import config_schema
 
     def one(data: bytes) -> str:
         try:
-            snapshot = load(parse_text(data))
+            snapshot = load(parse_text(data), config_schema)
         except ConfigError:
             return REFUSED
-        again = load(snapshot.to_declarative())
+        again = load(snapshot.to_declarative(), config_schema)
         if again.hash != snapshot.hash or again.counts != snapshot.counts:
             raise WrongAccept(f"an accepted document changed on export and reload: {data[:200]!r}")
         return ACCEPTED

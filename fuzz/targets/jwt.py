@@ -4,7 +4,7 @@ The fuzzer's input picks one of a few authentic tokens (RS256, ES256, PS256, wit
 mutates it: raw bytes anywhere; a new header (`alg` among none/HS256/RS256/ES256/junk, any `kid`,
 `typ`, `crit`, `jku`); a new payload under the old signature; segments from two tokens spliced; the
 classic forgeries (`alg: none`, HS256 keyed with the public key). Then `verify_signature` and
-`check_claims` run as the plugin runs them.
+`check_access_token_type` (RFC 9068 `typ`) and `check_claims` run as the plugin runs them.
 
 Oracle: a token that verifies must carry an authentic signing input (its header and payload
 segments exactly as one of the authentic tokens): anything else verifying is a forgery accepted.
@@ -35,6 +35,7 @@ def target() -> Target:
     from oidcgate.plugins.openid_connect.verify import (
         ClaimPolicy,
         build_key_ring,
+        check_access_token_type,
         check_claims,
         verify_signature,
     )
@@ -46,7 +47,7 @@ def target() -> Target:
     now = time.time()
     payload = forge.claims(ISSUER, exp=int(now) + 3600)
     authentic = [forge.sign(payload, rsa, typ="at+jwt"), forge.sign(payload, ec, typ="at+jwt"),
-                 forge.sign(payload, pss, typ="at+jwt"), forge.sign(payload, rsa, kid=None)]
+                 forge.sign(payload, pss, typ="at+jwt"), forge.sign(payload, rsa, kid=None, typ="application/at+jwt")]
     signing_inputs = {token.rsplit(".", 1)[0] for token in authentic}
     forgeries = [forge.unsigned(payload, "fuzz-rsa"), forge.hs256_with_public_key(payload, rsa)]
 
@@ -84,7 +85,9 @@ def target() -> Target:
     def one(data: bytes) -> str:
         token = mutate(data)
         try:
-            check_claims(verify_signature(token, ring).claims, policy, now)
+            verified = verify_signature(token, ring)
+            check_access_token_type(verified, generic_allowed=False)
+            check_claims(verified.claims, policy, now)
         except OIDCError:
             return REFUSED
         if token.rsplit(".", 1)[0] not in signing_inputs:

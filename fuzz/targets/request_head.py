@@ -14,7 +14,8 @@ And on what went back to the client: every response is HTTP/1.1 and none is a 50
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+
+from bench.hotpath import Transport
 
 from fuzz.harness import ACCEPTED, REFUSED, Target, WrongAccept
 
@@ -39,41 +40,21 @@ SEEDS = [
 ]
 
 
-class Capture:
-    """A transport that keeps everything written to it."""
+class Capture(Transport):
+    """bench.hotpath's stand-in transport, keeping everything written and letting the proxy close."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.data = bytearray()
-        self.writes = 0
 
     def write(self, data: bytes) -> None:
+        super().write(data)
         self.data += data
-        self.writes += 1
-
-    def writelines(self, chunks: list[bytes]) -> None:
-        for chunk in chunks:
-            self.write(chunk)
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return ("127.0.0.1", 40000) if name == "peername" else default
-
-    def pause_reading(self) -> None: ...
-
-    def resume_reading(self) -> None: ...
-
-    def close(self) -> None: ...
-
-    def abort(self) -> None: ...
-
-    def is_closing(self) -> bool:
-        return False
 
     def can_write_eof(self) -> bool:
         return True
 
     def write_eof(self) -> None: ...
-
-    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None: ...
 
 
 class Heads:
@@ -99,6 +80,7 @@ def target() -> Target:
     import httptools
 
     from oidcgate.config import load
+    from oidcgate.plugins.registry import config_schema
     from oidcgate.proxy.accesslog import AccessLog
     from oidcgate.proxy.paths import normalize
     from oidcgate.proxy.runtime import compile_snapshot
@@ -106,12 +88,13 @@ def target() -> Target:
     from oidcgate.proxy.settings import Settings
     from oidcgate.proxy.state import WorkerState
     from oidcgate.proxy.upstream import UpstreamConnection
+    from oidcgate.tls.upstream import PLAIN
 
     loop = asyncio.new_event_loop()
     state = WorkerState(loop, Settings(), access_log=AccessLog("off"))
-    state.swap(compile_snapshot(load(DOC), state.env, state.stats))
+    state.swap(compile_snapshot(load(DOC, config_schema), state.env, state.stats))
     listener = Listener(8000, 8192, 100)
-    address = ("127.0.0.1", 9, False)
+    address = ("127.0.0.1", 9, PLAIN)
 
     def check_upstream(sent: bytes) -> None:
         heads = Heads()

@@ -1,3 +1,3 @@
 """oidcgate: a Python API gateway with first-class OpenID Connect."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

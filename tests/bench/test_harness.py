@@ -20,6 +20,7 @@ from bench.harness import (
 from bench.run import Result, bar_report, median_ratio, render_table, routes_doc, summarize
 
 from oidcgate.config import load
+from oidcgate.plugins.registry import config_schema
 
 # Captured from wrk 4.1.0 on this machine: nginx proxy; echo /status/503; echo /delay/1.5 with --timeout 1s.
 WRK_OUTPUT = """Running 2s test @ http://127.0.0.1:50311/
@@ -124,7 +125,7 @@ def test_bar_report() -> None:
 
 
 def test_the_10000_routes_document_is_valid_config() -> None:
-    snapshot = load(routes_doc("http://127.0.0.1:9", 10_000))
+    snapshot = load(routes_doc("http://127.0.0.1:9", 10_000), config_schema)
     assert len(snapshot.routes) == 10_001
     assert snapshot.routes[-1].paths == ["/bench"]
 

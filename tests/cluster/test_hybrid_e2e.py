@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import subprocess
@@ -25,8 +26,10 @@ import pytest
 from oidcgate import __version__
 from oidcgate.cluster.client import ClusterClient
 from oidcgate.config import load, parse_text
+from oidcgate.plugins.registry import config_schema
 from tests.cluster import topology
-from tests.cluster.topology import ClusterFiles, ControlPlane, DataPlane, wait_until
+from tests.cluster.topology import ClusterFiles, ControlPlane, DataPlane
+from tests.support.polling import wait_until, wait_until_async
 from tests.support.postgres import throwaway_schema
 from tests.support.processes import OIDCGATE, Proc, free_port
 
@@ -61,7 +64,7 @@ def cp_hash(admin: httpx.Client) -> str:
     """The hash of the control plane's config, computed here from its export (GET /config)."""
     response = admin.get("/config")
     assert response.status_code == 200, response.text
-    return load(parse_text(response.text)).hash
+    return load(parse_text(response.text), config_schema).hash
 
 
 def data_planes(admin: httpx.Client) -> dict[str, dict[str, Any]]:
@@ -93,13 +96,14 @@ def serves(dp: DataPlane, path: str) -> bool:
 def time_until_served(dps: list[DataPlane], path: str, timeout: float = 10.0) -> list[float]:
     """Seconds until each data plane first answered 200 on `path`, polled together every 10 ms."""
     started, reached = time.monotonic(), [-1.0] * len(dps)
-    while min(reached) < 0:
-        if time.monotonic() - started > timeout:
-            raise TimeoutError(f"{path} not served by every data plane within {timeout}s: {reached}")
+
+    def all_served() -> bool:
         for index, dp in enumerate(dps):
             if reached[index] < 0 and serves(dp, path):
                 reached[index] = time.monotonic() - started
-        time.sleep(0.01)
+        return min(reached) >= 0
+
+    wait_until(all_served, timeout=timeout, what=f"{path} served by every data plane")
     return reached
 
 
@@ -146,7 +150,9 @@ def test_a_data_plane_with_the_wrong_certificate_is_refused(hybrid: Hybrid) -> N
         intruder.proc.stop()
 
 
-def test_an_incompatible_data_plane_is_listed_and_gets_no_config(hybrid: Hybrid) -> None:
+def test_an_incompatible_data_plane_is_listed_and_gets_no_config(hybrid: Hybrid,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.ERROR, logger="oidcgate.cluster.client")
     major, minor = (int(part) for part in __version__.split(".")[:2])
     applied: list[dict[str, Any]] = []
 
@@ -159,16 +165,18 @@ def test_an_incompatible_data_plane_is_listed_and_gets_no_config(hybrid: Hybrid)
                                node_id="0f0f0f0f-0000-4000-8000-000000000001", hostname="from-the-future",
                                version=f"{major}.{minor + 1}.0")
         task = asyncio.create_task(client.run())
+        found: dict[str, Any] = {}
+
+        async def listed() -> bool:
+            rows = await asyncio.to_thread(data_planes, hybrid.admin)
+            found.update(next((r for r in rows.values() if r["hostname"] == "from-the-future"), {}))
+            return bool(found)
+
         try:
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline:
-                rows = await asyncio.to_thread(data_planes, hybrid.admin)
-                row = next((r for r in rows.values() if r["hostname"] == "from-the-future"), None)
-                if row is not None:
-                    await asyncio.sleep(0.5)  # give a (wrong) config push time to arrive
-                    return row
-                await asyncio.sleep(0.1)
-            raise TimeoutError("the incompatible data plane was never listed")
+            await wait_until_async(listed, timeout=10, interval=0.1, what="the incompatible data plane listed")
+            # The control plane says why it sends nothing: past that, no config is on its way.
+            await wait_until_async(lambda: "no configuration sent" in caplog.text, timeout=10)
+            return found
         finally:
             task.cancel()
 

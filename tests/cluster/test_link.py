@@ -18,12 +18,16 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidMessage, InvalidStatus
 
+from oidcgate.analytics.histogram import SIZE
 from oidcgate.cluster import protocol, tls
-from oidcgate.cluster.client import ClusterClient, backoff_delay
-from oidcgate.cluster.protocol import DataPlaneStatus, Error, Hello, SyncStatus
+from oidcgate.cluster.client import AnalyticsOutbox, ClusterClient, backoff_delay
+from oidcgate.cluster.protocol import Analytics, DataPlaneStatus, Error, Hello, SyncStatus, UsageRow
 from oidcgate.cluster.server import ClusterServer
 from oidcgate.config import EMPTY, ConfigError, load
+from oidcgate.config.declarative import config_hash
+from oidcgate.plugins.registry import config_schema
 from tests.cluster.conftest import CertPair
+from tests.support.polling import wait_until_async
 from tests.support.processes import free_port
 
 VERSION = "0.4.0"
@@ -48,7 +52,7 @@ class ControlPlane:
         self.set(doc)
 
     def set(self, doc: dict[str, Any]) -> None:
-        snapshot = load(doc)
+        snapshot = load(doc, config_schema)
         self.doc, self.hash = snapshot.to_declarative(), snapshot.hash
 
     async def snapshot(self) -> tuple[dict[str, Any], str]:
@@ -61,7 +65,7 @@ class ControlPlane:
 class DataPlane:
     """What the DP master gives the client: validate-and-swap (like the proxy's intake) and the current hash."""
 
-    def __init__(self, hash_of: Callable[[dict[str, Any]], str] = lambda doc: load(doc).hash) -> None:
+    def __init__(self, hash_of: Callable[[dict[str, Any]], str] = lambda doc: load(doc, config_schema).hash) -> None:
         self.hash = EMPTY.hash
         self.applied: list[str] = []
         self.hash_of = hash_of
@@ -73,16 +77,6 @@ class DataPlane:
 
     def current_hash(self) -> str:
         return self.hash
-
-
-async def eventually(check: Callable[[], bool], timeout: float = 5.0) -> float:
-    """Seconds until `check()` held; fails after `timeout`."""
-    start = time.monotonic()
-    while not check():
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"condition not met within {timeout}s")
-        await asyncio.sleep(0.01)
-    return time.monotonic() - start
 
 
 @contextlib.asynccontextmanager
@@ -110,25 +104,26 @@ async def syncing(dp: DataPlane, pair: CertPair, port: int, node_id: str = "node
             await task
 
 
-async def test_full_snapshot_on_connect_and_on_push(cluster_cert: CertPair) -> None:
+async def test_full_snapshot_on_connect_and_on_push(cluster_cert: CertPair, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="oidcgate.cluster.server")
     cp = ControlPlane(document(1))
     one, two = DataPlane(), DataPlane()
     async with serving(cp, cluster_cert) as server, \
             syncing(one, cluster_cert, server.port, "node-1", heartbeat_interval=0.2), \
             syncing(two, cluster_cert, server.port, "node-2", heartbeat_interval=0.2):
-        await eventually(lambda: one.hash == two.hash == cp.hash)
-        await eventually(lambda: {s.config_hash for s in server.statuses()} == {cp.hash}
+        await wait_until_async(lambda: one.hash == two.hash == cp.hash)
+        await wait_until_async(lambda: {s.config_hash for s in server.statuses()} == {cp.hash}
                          and len(server.statuses()) == 2)
         cp.set(document(2))
         started = time.monotonic()
         await server.push()
-        await eventually(lambda: one.hash == two.hash == cp.hash, timeout=1.0)
+        await wait_until_async(lambda: one.hash == two.hash == cp.hash, timeout=1.0)
         assert time.monotonic() - started < 1.0
-        assert one.applied == two.applied == [load(document(1)).hash, cp.hash]
-        await server.push()  # nothing changed: nothing is sent again
-        await asyncio.sleep(0.3)
-        assert len(one.applied) == 2
-        await eventually(lambda: any(r.id == "node-1" and r.config_hash == cp.hash for r in cp.reports))
+        assert one.applied == two.applied == [load(document(1), config_schema).hash, cp.hash]
+        caplog.clear()
+        await server.push()  # nothing changed: nothing is queued again
+        assert "queued for 0 of 2 data planes" in caplog.text and len(one.applied) == 2
+        await wait_until_async(lambda: any(r.id == "node-1" and r.config_hash == cp.hash for r in cp.reports))
         status = next(s for s in server.statuses() if s.id == "node-2")
         assert (status.ip, status.hostname, status.version, status.sync_status) == (
             "127.0.0.1", "host-node-2", VERSION, "normal")
@@ -142,10 +137,9 @@ async def test_heartbeats_keep_last_seen_fresh(cluster_cert: CertPair) -> None:
     cp = ControlPlane(document(1))
     dp = DataPlane()
     async with serving(cp, cluster_cert) as server, syncing(dp, cluster_cert, server.port, heartbeat_interval=0.1):
-        await eventually(lambda: dp.hash == cp.hash)
+        await wait_until_async(lambda: dp.hash == cp.hash)
         count = len(cp.reports)
-        await asyncio.sleep(0.6)
-        assert len(cp.reports) - count >= 3
+        await wait_until_async(lambda: len(cp.reports) - count >= 3, what="three heartbeats reported")
 
 
 async def test_wrong_or_missing_certificate_is_refused_at_the_handshake(
@@ -167,7 +161,7 @@ async def test_wrong_or_missing_certificate_is_refused_at_the_handshake(
             assert await asyncio.to_thread(_tls12_handshake_error, server.port, context) != "handshake completed"
         dp = DataPlane()
         async with syncing(dp, other_cert, server.port, backoff_initial=0.1, backoff_max=0.2) as client:
-            await asyncio.sleep(1.0)
+            await wait_until_async(lambda: caplog.text.count("retrying in") >= 3, what="three refused attempts")
             assert not client.connected
         assert dp.applied == [] and cp.reports == [] and server.statuses() == []
         assert "its certificate is not this data plane's cluster certificate" in caplog.text
@@ -183,20 +177,20 @@ async def test_data_plane_refuses_a_control_plane_without_the_shared_certificate
                 pass
         dp = DataPlane()
         async with syncing(dp, cluster_cert, impostor.port, backoff_initial=0.1, backoff_max=0.2):
-            await asyncio.sleep(0.8)
+            await wait_until_async(lambda: caplog.text.count("retrying in") >= 3, what="three refused attempts")
         assert dp.applied == []
         assert "its certificate is not this data plane's cluster certificate" in caplog.text
 
 
-async def test_server_name_is_checked_when_given(cluster_cert: CertPair) -> None:
+async def test_server_name_is_checked_when_given(cluster_cert: CertPair, caplog: pytest.LogCaptureFixture) -> None:
     cp = ControlPlane(document(1))
     good, bad = DataPlane(), DataPlane()
     async with serving(cp, cluster_cert) as server, \
             syncing(good, cluster_cert, server.port, "good", server_name="oidcgate_clustering"), \
             syncing(bad, cluster_cert, server.port, "bad", server_name="cp.example.com", backoff_initial=0.1):
-        await eventually(lambda: good.hash == cp.hash)
-        await asyncio.sleep(0.3)
-        assert bad.applied == []
+        await wait_until_async(lambda: good.hash == cp.hash)
+        await wait_until_async(lambda: caplog.text.count("retrying in") >= 2, what="two refused attempts")
+        assert bad.applied == [] and "not valid for 'cp.example.com'" in caplog.text
 
 
 async def test_reconnects_with_backoff_after_the_control_plane_restarts(
@@ -208,20 +202,65 @@ async def test_reconnects_with_backoff_after_the_control_plane_restarts(
     async with syncing(dp, cluster_cert, port, backoff_initial=0.2, backoff_max=0.8,
                        heartbeat_interval=0.3) as client:
         async with serving(cp, cluster_cert, port):
-            await eventually(lambda: dp.hash == cp.hash)
-            await asyncio.sleep(0.4)  # a healthy link for longer than a heartbeat resets the backoff
+            await wait_until_async(lambda: dp.hash == cp.hash)
+            synced = len(cp.reports)
+            # Two more reports: at least one periodic heartbeat, so the link was healthy for longer than a
+            # heartbeat interval, which resets the backoff.
+            await wait_until_async(lambda: len(cp.reports) >= synced + 2)
             caplog.clear()
-        await asyncio.sleep(1.5)  # control plane down: the client keeps trying, slower each time
+        # Control plane down: the client keeps trying, slower each time.
+        await wait_until_async(lambda: caplog.text.count("retrying in") >= 4, what="four retries")
         assert not client.connected and dp.hash == cp.hash
         delays = [float(d) for d in re.findall(r"retrying in ([0-9.]+) s", caplog.text)]
-        assert 2 <= len(delays) <= 6, delays
         for attempt, delay in enumerate(delays):
             ceiling = min(0.8, 0.2 * 2 ** attempt)
             assert ceiling / 2 - 0.05 <= delay <= ceiling + 0.05, (attempt, delays)
         cp.set(document(2))
         async with serving(cp, cluster_cert, port):
-            waited = await eventually(lambda: dp.hash == cp.hash, timeout=3.0)
+            waited = await wait_until_async(lambda: dp.hash == cp.hash, timeout=3.0)
         assert waited <= 0.8 + 0.5  # at most one maximum delay plus the handshake
+
+
+def usage_report(minute: int) -> Analytics:
+    return Analytics(minute, (UsageRow(None, "", None, "", None, "", {404: minute // 60}, (minute // 60,
+                                                                                      *([0] * (SIZE - 1)))),))
+
+
+async def test_analytics_reports_reach_the_control_plane_in_order_and_survive_an_outage(
+        cluster_cert: CertPair) -> None:
+    port = free_port()
+    cp, dp, outbox = ControlPlane(document(1)), DataPlane(), AnalyticsOutbox()
+    received: list[Analytics] = []
+
+    async def record(report: Analytics) -> None:
+        received.append(report)
+
+    reports = [usage_report(60 * n) for n in range(1, 5)]
+    outbox.put(reports[0])  # queued before there is a link
+    async with syncing(dp, cluster_cert, port, backoff_initial=0.1, backoff_max=0.2, analytics=outbox):
+        async with serving(cp, cluster_cert, port, on_analytics=record):
+            await wait_until_async(lambda: received == reports[:1])
+            outbox.put(reports[1])
+            await wait_until_async(lambda: received == reports[:2])
+        outbox.put(reports[2])  # the control plane is down: kept
+        outbox.put(reports[3])
+        assert len(outbox) == 2
+        async with serving(cp, cluster_cert, port, on_analytics=record):
+            await wait_until_async(lambda: received == reports)
+    assert len(outbox) == 0
+
+
+async def test_a_control_plane_that_takes_no_analytics_is_sent_none(cluster_cert: CertPair,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    cp, dp, outbox = ControlPlane(document(1)), DataPlane(), AnalyticsOutbox()
+    outbox.put(usage_report(60))
+    async with serving(cp, cluster_cert) as server, \
+            syncing(dp, cluster_cert, server.port, heartbeat_interval=0.1, analytics=outbox):
+        await wait_until_async(lambda: "does not take analytics reports" in caplog.text)
+        count = len(cp.reports)
+        await wait_until_async(lambda: len(cp.reports) >= count + 2)  # heartbeats go on: the link stayed up
+        assert [s.id for s in server.statuses()] == ["node-1"]
+    assert len(outbox) == 1  # kept for a control plane that takes it
 
 
 def test_backoff_doubles_up_to_a_bound_with_jitter() -> None:
@@ -236,13 +275,13 @@ async def test_refused_config_is_reported_and_the_old_one_kept(cluster_cert: Cer
     cp = ControlPlane(document(1))
     dp = DataPlane()
     async with serving(cp, cluster_cert) as server, syncing(dp, cluster_cert, server.port):
-        await eventually(lambda: dp.hash == cp.hash)
+        await wait_until_async(lambda: dp.hash == cp.hash)
         good = cp.hash
         cp.doc, cp.hash = {"_format_version": "3.0", "services": [{"name": "x"}]}, "f" * 32  # no host
         with pytest.raises(ConfigError):
-            load(cp.doc)
+            load(cp.doc, config_schema)
         await server.push()
-        await eventually(lambda: "refused config " + "f" * 32 in caplog.text)
+        await wait_until_async(lambda: "refused config " + "f" * 32 in caplog.text)
         assert "services[0].host: required field missing" in caplog.text
         assert dp.hash == good and dp.applied == [good]
 
@@ -253,7 +292,7 @@ async def test_incompatible_data_planes_get_no_config(cluster_cert: CertPair,
     cp = ControlPlane(document(1))
     # A plugin this test process may not have installed: the data planes here only record what they get.
     cp.doc, cp.hash = {**cp.doc, "plugins": [{"name": "correlation-id", "config": {}}]}, "c" * 32
-    planes = {name: DataPlane(lambda doc: "c" * 32 if "plugins" in doc else load(doc).hash)
+    planes = {name: DataPlane(lambda doc: "c" * 32 if "plugins" in doc else load(doc, config_schema).hash)
               for name in ("newer", "other-major", "no-plugin", "plugin-major", "fine")}
     clients = {
         "newer": {"version": "0.5.0", "plugins": {"correlation-id": "1.2.0"}},
@@ -266,9 +305,12 @@ async def test_incompatible_data_planes_get_no_config(cluster_cert: CertPair,
             contextlib.AsyncExitStack() as stack:
         for name, options in clients.items():
             await stack.enter_async_context(syncing(planes[name], cluster_cert, server.port, name, **options))
-        await eventually(lambda: len(server.statuses()) == 5)
-        await eventually(lambda: planes["fine"].applied != [])
-        await asyncio.sleep(0.2)
+        await wait_until_async(lambda: len(server.statuses()) == 5)
+        await wait_until_async(lambda: planes["fine"].applied != [])
+        told = ("no configuration sent: data plane minor version 5 is newer than control plane minor version 4",
+                "plugin 'correlation-id' is configured but missing from the data plane",
+                "data plane major version 1 is different", "(major versions differ)")
+        await wait_until_async(lambda: all(why in caplog.text for why in told), what="every refusal explained")
         statuses = {s.id: s.sync_status for s in server.statuses()}
         assert statuses == {
             "newer": SyncStatus.KONG_VERSION_INCOMPATIBLE, "other-major": SyncStatus.KONG_VERSION_INCOMPATIBLE,
@@ -278,12 +320,9 @@ async def test_incompatible_data_planes_get_no_config(cluster_cert: CertPair,
         assert {s.id: s.sync_status for s in cp.reports if s.id != "fine"} == {
             k: v for k, v in statuses.items() if k != "fine"}
         assert all(planes[name].applied == [] for name in statuses if name != "fine")
-        assert "no configuration sent: data plane minor version 5 is newer than control plane minor version 4" \
-            in caplog.text
-        assert "plugin 'correlation-id' is configured but missing from the data plane" in caplog.text
         cp.set(document(2))  # the plugin is gone: the data plane lacking it may now have the config
         await server.push()
-        await eventually(lambda: planes["no-plugin"].hash == cp.hash)
+        await wait_until_async(lambda: planes["no-plugin"].hash == cp.hash)
         assert {s.id: s.sync_status for s in server.statuses()}["no-plugin"] == SyncStatus.NORMAL
         assert planes["newer"].applied == []
 
@@ -293,10 +332,10 @@ async def test_a_reconnecting_node_replaces_its_old_link(cluster_cert: CertPair)
     first, second = DataPlane(), DataPlane()
     async with serving(cp, cluster_cert) as server, \
             syncing(first, cluster_cert, server.port, "same-node", backoff_initial=5.0) as old:
-        await eventually(lambda: first.hash == cp.hash)
+        await wait_until_async(lambda: first.hash == cp.hash)
         async with syncing(second, cluster_cert, server.port, "same-node"):
-            await eventually(lambda: second.hash == cp.hash)
-            await eventually(lambda: not old.connected)
+            await wait_until_async(lambda: second.hash == cp.hash)
+            await wait_until_async(lambda: not old.connected)
             assert [s.id for s in server.statuses()] == ["same-node"]
 
 
@@ -344,16 +383,16 @@ async def test_latest_wins_for_a_slow_data_plane(cluster_cert: CertPair) -> None
     fast_task = asyncio.create_task(fast.run())
     try:
         async with _stalled_data_plane(server.port, cluster_cert) as (slow_frames, resume):
-            await eventually(lambda: fast_seen == [0] and len(server.statuses()) == 2)
+            await wait_until_async(lambda: fast_seen == [0] and len(server.statuses()) == 2)
             started = time.monotonic()
             for n in range(1, PUSHES + 1):
                 current["n"] = n
                 await server.push()
-                await eventually(lambda n=n: fast_seen[-1] == n, timeout=2.0)  # type: ignore[misc]
+                await wait_until_async(lambda n=n: fast_seen[-1] == n, timeout=2.0)  # type: ignore[misc]
             elapsed = time.monotonic() - started
             assert elapsed < PUSHES * 0.2, f"pushes were held up by the stalled data plane: {elapsed:.1f}s"
             resume()
-            await eventually(lambda: bool(slow_frames) and slow_frames[-1] == PUSHES, timeout=10.0)
+            await wait_until_async(lambda: bool(slow_frames) and slow_frames[-1] == PUSHES, timeout=10.0)
             assert slow_frames[0] == 0 and slow_frames == sorted(slow_frames)
             # What the socket buffers held when it stalled arrives; everything queued later collapsed into one.
             assert len(slow_frames) < PUSHES * 2 // 3, slow_frames
@@ -407,3 +446,39 @@ async def _stalled_data_plane(port: int, pair: CertPair) -> AsyncIterator[tuple[
             with contextlib.suppress(asyncio.CancelledError):
                 await reader
 
+
+
+async def test_an_older_data_plane_gets_a_copy_it_can_load(cluster_cert: CertPair,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    """Kong's compatible payload: consumer groups and the new openid-connect fields taken out for a 0.1 data
+    plane (with a warning), the whole config for a current one; each reports the hash of what it runs."""
+    caplog.set_level(logging.WARNING, logger="oidcgate.cluster.server")
+    oidc = {"name": "openid-connect", "config": {"issuer": "http://127.0.0.1:9/oauth2/default", "anonymous": "a"}}
+    cp = ControlPlane({**document(1, [oidc]), "consumer_groups": [{"name": "gold"}]})
+    received: dict[str, list[dict[str, Any]]] = {"old": [], "current": []}
+
+    def recording(name: str) -> DataPlane:
+        def hash_of(doc: dict[str, Any]) -> str:  # a data plane hashes what it loads (here: as it came)
+            received[name].append(doc)
+            return config_hash(doc)
+        return DataPlane(hash_of)
+
+    old, current = recording("old"), recording("current")
+    plugins = {"openid-connect": "0.1.0"}
+    async with serving(cp, cluster_cert, plugins={"openid-connect": "0.2.0"}) as server, \
+            syncing(old, cluster_cert, server.port, "old", version="0.1.0", plugins=plugins), \
+            syncing(current, cluster_cert, server.port, "current", plugins=plugins):
+        await wait_until_async(lambda: received["old"] != [] and received["current"] != [])
+        (got,), (full,) = received["old"], received["current"]
+        assert full == cp.doc and current.hash == cp.hash
+        assert "consumer_groups" not in got and "anonymous" not in got["plugins"][0]["config"]
+        assert old.hash == config_hash(got) != cp.hash
+        await wait_until_async(lambda: {s.id: s.config_hash for s in server.statuses()} == {"old": old.hash,
+                                                                                       "current": cp.hash})
+        assert {s.sync_status for s in server.statuses()} == {SyncStatus.NORMAL}
+        await server.push()  # the same snapshot again: nothing is sent twice
+        await asyncio.sleep(0.2)
+        assert len(received["old"]) == len(received["current"]) == 1
+    assert "oidcgate 0.4.0: 'consumer_groups' are not known to data plane version 0.1.0 and will be removed" \
+        in caplog.text
+    assert "openid-connect plugin contains configuration 'anonymous' which is incompatible" in caplog.text

@@ -7,8 +7,6 @@ tests.support.processes (own process group, SIGTERM then SIGKILL), every wait is
 from __future__ import annotations
 
 import contextlib
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,48 +82,49 @@ def echo(folder: Path) -> tuple[Proc, str]:
     return proc, f"http://127.0.0.1:{port}"
 
 
-def control_plane(folder: Path, files: ClusterFiles, name: str = "cp", database: str | None = None) -> ControlPlane:
+def control_plane(folder: Path, files: ClusterFiles, name: str = "cp", database: str | None = None,
+                  admin_tls: tuple[str, str] | None = None) -> ControlPlane:
+    """`admin_tls`: (certificate file, key file) to serve the Admin API over HTTPS."""
     admin, cluster = free_port(), free_port()
     prefix = folder / name
-    args = ["cp", "--prefix", str(prefix), "--admin-listen", f"127.0.0.1:{admin}", "--gui-listen", "off",
+    listen = f"127.0.0.1:{admin}" + (" ssl" if admin_tls else "")
+    args = ["cp", "--prefix", str(prefix), "--admin-listen", listen, "--gui-listen", "off",
             "--cluster-listen", f"127.0.0.1:{cluster}", "--cluster-cert", files.cert, "--cluster-key", files.key]
+    if admin_tls:
+        args += ["--admin-ssl-cert", admin_tls[0], "--admin-ssl-cert-key", admin_tls[1]]
     if database is not None:
         args += ["--database", database]
     log = folder / f"{name}.log"
-    return ControlPlane(start(args, log, [admin, cluster]), f"http://127.0.0.1:{admin}",
+    return ControlPlane(start(args, log, [admin, cluster]), f"{'https' if admin_tls else 'http'}://127.0.0.1:{admin}",
                         f"127.0.0.1:{cluster}", args, log)
 
 
-def data_plane(folder: Path, files: ClusterFiles, cp: str, name: str) -> DataPlane:
+def data_plane(folder: Path, files: ClusterFiles, cp: str, name: str, extra: tuple[str, ...] = (), *,
+               tls_port: int | None = None) -> DataPlane:
+    """`oidcgate dp` with one worker; `tls_port`: also proxy over TLS there (`ssl` listener); `extra` flags
+    come last (so `--workers 2` wins)."""
     proxy, status = free_port(), free_port()
     prefix = folder / name
+    listen = f"127.0.0.1:{proxy}" + (f", 127.0.0.1:{tls_port} ssl" if tls_port else "")
     args = ["dp", "--cp", cp, "--cluster-cert", files.cert, "--cluster-key", files.key, "--prefix", str(prefix),
-            "--proxy-listen", f"127.0.0.1:{proxy}", "--status-listen", f"127.0.0.1:{status}", "--workers", "1"]
+            "--proxy-listen", listen, "--status-listen", f"127.0.0.1:{status}", "--workers", "1", *extra]
     log = folder / f"{name}.log"
-    return DataPlane(start(args, log, [proxy, status]), f"http://127.0.0.1:{proxy}",
-                     f"http://127.0.0.1:{status}", prefix, args, log)
+    return DataPlane(start(args, log, [proxy, status, *([tls_port] if tls_port else [])]),
+                     f"http://127.0.0.1:{proxy}", f"http://127.0.0.1:{status}", prefix, args, log)
 
 
 def control_plane_with_data_planes(stack: contextlib.ExitStack, folder: Path, files: ClusterFiles,
-                                   names: tuple[str, ...] = ("dp1", "dp2")) -> tuple[ControlPlane, list[DataPlane]]:
-    """A control plane and data planes connected to it, each stopped when `stack` closes."""
+                                   names: tuple[str, ...] = ("dp1", "dp2"),
+                                   extra: dict[str, tuple[str, ...]] | None = None) -> tuple[ControlPlane, list[DataPlane]]:
+    """A control plane and data planes connected to it, each stopped when `stack` closes; `extra` adds
+    flags to the data planes it names."""
     cp = control_plane(folder, files)
     stack.callback(cp.stop)
     dps = []
     for name in names:
-        dps.append(data_plane(folder, files, cp.cluster, name))
+        dps.append(data_plane(folder, files, cp.cluster, name, (extra or {}).get(name, ())))
         stack.callback(dps[-1].stop)
     return cp, dps
-
-
-def wait_until(check: Callable[[], bool], timeout: float, interval: float = 0.01) -> float:
-    """Seconds until `check()` held; TimeoutError after `timeout`."""
-    started = time.monotonic()
-    while not check():
-        if time.monotonic() - started > timeout:
-            raise TimeoutError(f"condition not met within {timeout}s")
-        time.sleep(interval)
-    return time.monotonic() - started
 
 
 def _port(url: str) -> int:

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from oidcgate.config import ConfigError, load
+from oidcgate.plugins.registry import config_schema
 
 NESTED: dict[str, Any] = {
     "_format_version": "3.0",
@@ -25,20 +26,20 @@ FLAT: dict[str, Any] = {
 
 
 def test_nested_and_flat_documents_are_the_same_configuration() -> None:
-    nested, flat = load(NESTED), load(FLAT)
+    nested, flat = load(NESTED, config_schema), load(FLAT, config_schema)
     assert nested.hash == flat.hash
     (alice,), (gold,) = nested.consumers, nested.consumer_groups
     assert nested.acls[0].consumer == alice.id and nested.acls[0].group == "staff"
     assert (nested.consumer_group_consumers[0].consumer, nested.consumer_group_consumers[0].consumer_group) == (
         alice.id, gold.id)
     assert nested.plugins[0].consumer_group == gold.id
-    assert load(nested.to_declarative()).hash == nested.hash  # what a control plane pushes loads the same
+    assert load(nested.to_declarative(), config_schema).hash == nested.hash  # what a control plane pushes loads the same
 
 
 def test_groups_from_another_consumer_group_member_list() -> None:
     doc = {"_format_version": "3.0", "consumers": [{"username": "alice"}],
            "consumer_groups": [{"name": "gold", "consumers": [{"username": "alice"}]}]}
-    assert load(doc).consumer_group_consumers[0].consumer == load(doc).consumers[0].id
+    assert load(doc, config_schema).consumer_group_consumers[0].consumer == load(doc, config_schema).consumers[0].id
 
 
 @pytest.mark.parametrize(("doc", "path", "message"), [
@@ -53,5 +54,5 @@ def test_groups_from_another_consumer_group_member_list() -> None:
 ])
 def test_bad_references_are_reported_with_their_path(doc: dict[str, Any], path: str, message: str) -> None:
     with pytest.raises(ConfigError) as caught:
-        load({"_format_version": "3.0", **doc})
+        load({"_format_version": "3.0", **doc}, config_schema)
     assert any(e.path == path and message in e.message for e in caught.value.errors), caught.value.errors

@@ -6,13 +6,15 @@ import textwrap
 from typing import Any
 
 import pytest
+from pydantic import BaseModel, ConfigDict
 
 from oidcgate.config import ConfigError, load, parse_text
+from oidcgate.plugins.registry import config_schema
 
 
 def errors_of(doc: Any) -> dict[str, str]:
     with pytest.raises(ConfigError) as caught:
-        load(doc)
+        load(doc, config_schema)
     return {e.path: e.message for e in caught.value.errors}
 
 
@@ -86,13 +88,13 @@ KONG_PLUGINS = """
 
 @pytest.mark.parametrize("text", [KONG_LOAD_BALANCING, KONG_GETTING_STARTED, KONG_PLUGINS])
 def test_kong_documentation_examples_load_unchanged(text: str) -> None:
-    snapshot = load(yml(text))
+    snapshot = load(yml(text), config_schema)
     assert snapshot.services and snapshot.routes
     assert len(snapshot.hash) == 32
 
 
 def test_load_balancing_example_references() -> None:
-    snapshot = load(yml(KONG_LOAD_BALANCING))
+    snapshot = load(yml(KONG_LOAD_BALANCING), config_schema)
     (upstream,) = snapshot.upstreams
     assert {t.upstream for t in snapshot.targets} == {upstream.id}
     assert [t.target for t in snapshot.targets] == ["httpbin.konghq.com:80", "httpbun.com:80"]
@@ -107,7 +109,7 @@ def test_nested_and_flat_documents_are_the_same_snapshot() -> None:
             "services": [{"name": "s", "protocol": "http", "host": "up", "port": 8080, "path": "/base"}],
             "routes": [{"name": "r", "paths": ["/a"], "service": "s"}],
             "plugins": [{"name": "correlation-id", "service": {"name": "s"}}]}
-    a, b = load(nested), load(flat)
+    a, b = load(nested, config_schema), load(flat, config_schema)
     assert a == b
     assert a.hash == b.hash
 
@@ -138,7 +140,7 @@ def test_references_by_name_id_and_object() -> None:
                       {"paths": ["/c"], "service": {"name": "s"}}],
            "consumers": [{"username": "alice"}],
            "plugins": [{"name": "correlation-id", "consumer": "alice"}]}
-    snapshot = load(doc)
+    snapshot = load(doc, config_schema)
     assert {r.service for r in snapshot.routes} == {"0b7f1d3c-3f43-4b4f-9b0b-6f5a3b2a1c01"}
     assert snapshot.plugins[0].consumer == snapshot.consumers[0].id
 
@@ -174,12 +176,32 @@ def test_a_nested_entity_must_not_name_its_parent() -> None:
 
 
 def test_plugin_configs_are_validated_and_defaults_filled() -> None:
-    snapshot = load({"_format_version": "3.0", "plugins": [{"name": "correlation-id"}]})
+    snapshot = load({"_format_version": "3.0", "plugins": [{"name": "correlation-id"}]}, config_schema)
     config = snapshot.plugins[0].config
     assert config["header_name"] == "Kong-Request-ID"  # Kong's default
     found = errors_of({"_format_version": "3.0", "plugins": [{"name": "correlation-id",
                                                               "config": {"generator": "dice"}}]})
     assert list(found) == ["plugins[0].config.generator"]
+
+
+def test_plugin_configs_are_checked_by_the_schemas_the_caller_hands_in() -> None:
+    class Greeting(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        text: str = "hello"
+
+    def schemas(name: str) -> type[BaseModel]:
+        if name != "greeting":
+            raise LookupError(f"plugin '{name}' not enabled; available: greeting")
+        return Greeting
+
+    snapshot = load({"_format_version": "3.0", "plugins": [{"name": "greeting"}]}, schemas)
+    assert snapshot.plugins[0].config == {"text": "hello"}
+    with pytest.raises(ConfigError) as caught:
+        load({"_format_version": "3.0", "plugins": [{"name": "correlation-id"}, {"name": "greeting",
+                                                                                 "config": {"txt": "hi"}}]}, schemas)
+    assert {e.path: e.message for e in caught.value.errors} == {
+        "plugins[0].name": "plugin 'correlation-id' not enabled; available: greeting",
+        "plugins[1].config.txt": "unknown field"}
 
 
 def test_format_version_is_required_and_checked() -> None:
@@ -189,7 +211,7 @@ def test_format_version_is_required_and_checked() -> None:
 
 def test_service_url_and_target_defaults() -> None:
     snapshot = load({"_format_version": "3.0", "services": [{"name": "s", "url": "https://api.example.com/v1"}],
-                     "upstreams": [{"name": "up", "targets": [{"target": "10.0.0.1"}]}]})
+                     "upstreams": [{"name": "up", "targets": [{"target": "10.0.0.1"}]}]}, config_schema)
     service = snapshot.services[0]
     assert (service.protocol, service.host, service.port, service.path) == ("https", "api.example.com", 443, "/v1")
     assert snapshot.targets[0].target == "10.0.0.1:8000"  # Kong's default target port
@@ -197,12 +219,12 @@ def test_service_url_and_target_defaults() -> None:
 
 def test_hash_is_stable_and_survives_a_round_trip() -> None:
     doc = yml(KONG_PLUGINS)
-    first, second = load(doc), load(yml(KONG_PLUGINS))
+    first, second = load(doc, config_schema), load(yml(KONG_PLUGINS), config_schema)
     assert first.hash == second.hash
-    again = load(first.to_declarative())  # what <prefix>/config.json holds and a CP pushes
+    again = load(first.to_declarative(), config_schema)  # what <prefix>/config.json holds and a CP pushes
     assert again.hash == first.hash
     changed = yml(KONG_PLUGINS.replace("/anything", "/other"))
-    assert load(changed).hash != first.hash
+    assert load(changed, config_schema).hash != first.hash
 
 
 def test_yaml_syntax_errors_have_a_position() -> None:

@@ -22,7 +22,8 @@ from tests.support.postgres import throwaway_schema
 
 BACKENDS = ("sqlite", "postgres")
 CLEAR_ORDER = ("tags", "plugins", "targets", "acls", "consumer_group_consumers", "routes", "services", "consumers",
-               "consumer_groups", "upstreams", "clustering_data_planes")
+               "consumer_groups", "upstreams", "snis", "certificates", "ca_certificates", "clustering_data_planes",
+               "analytics_minutes")
 
 
 @pytest.fixture(scope="session")

@@ -72,7 +72,9 @@ async def test_openapi_document(admin: httpx.AsyncClient) -> None:
     document = (await admin.get("/openapi.json")).json()
     assert document["openapi"].startswith("3.")
     assert {"/services", "/services/{key}", "/services/{parent}/routes", "/upstreams/{parent}/targets/{key}",
-            "/config", "/clustering/data-planes"} <= set(document["paths"])
+            "/config", "/clustering/data-planes", "/analytics/summary", "/analytics/timeseries"} <= set(document["paths"])
+    window = document["paths"]["/analytics/summary"]["get"]["parameters"][0]
+    assert (window["name"], window["schema"]["enum"]) == ("window", ["15m", "1h", "1d"])
     service = document["components"]["schemas"]["Service"]
     assert "url" in service["properties"] and "host" in service["required"]
     post = document["paths"]["/services"]["post"]
@@ -80,11 +82,11 @@ async def test_openapi_document(admin: httpx.AsyncClient) -> None:
 
 
 async def test_data_planes_and_cluster_status(admin: httpx.AsyncClient, store: Store) -> None:
-    _, config_hash = await store.export_document()
+    _, config_hash = await store.export_async()
     now = time.time()
-    await store.arecord_data_plane(Report("dp-1", "127.0.0.1", "host-1", __version__, config_hash, now))
-    await store.arecord_data_plane(Report("dp-2", "127.0.0.2", "host-2", __version__, "0" * 32, now))
-    await store.arecord_data_plane(Report("dp-2", "127.0.0.2", "host-2b", __version__, config_hash, now + 1))
+    await store.record_data_plane_async(Report("dp-1", "127.0.0.1", "host-1", __version__, config_hash, now))
+    await store.record_data_plane_async(Report("dp-2", "127.0.0.2", "host-2", __version__, "0" * 32, now))
+    await store.record_data_plane_async(Report("dp-2", "127.0.0.2", "host-2b", __version__, config_hash, now + 1))
     body = (await admin.get("/clustering/data-planes")).json()
     assert [(d["id"], d["hostname"]) for d in body["data"]] == [("dp-1", "host-1"), ("dp-2", "host-2b")]
     row = body["data"][0]

@@ -17,6 +17,7 @@ from oidcgate.cluster import certs
 from oidcgate.cluster.client import ClusterClient
 from oidcgate.controlplane import database, migrate
 from tests.controlplane.cp_process import fresh_pg_schema, oidcgate, running_cp
+from tests.support.polling import wait_until_async
 from tests.support.private import loosen, modes, private
 from tests.support.processes import free_port
 
@@ -103,6 +104,14 @@ def test_non_loopback_admin_without_token_is_refused(tmp_path: Path) -> None:
     assert not (tmp_path / "cp" / "oidcgate.db").exists()  # refused before touching anything
 
 
+@pytest.mark.parametrize(("flag", "environment"), [(["--analytics-ttl-minutes", "0"], {}),
+                                                 ([], {"OIDCGATE_ANALYTICS_TTL_MINUTES": "a day"})])
+def test_a_bad_analytics_retention_is_refused(tmp_path: Path, flag: list[str], environment: dict[str, str]) -> None:
+    result = oidcgate("cp", "--prefix", str(tmp_path / "cp"), *flag, env={**os.environ, **environment})
+    assert result.returncode == 2
+    assert "--analytics-ttl-minutes must be a positive number of minutes" in result.stderr
+
+
 def test_runtime_script_command_and_endpoint(tmp_path: Path) -> None:
     prefix = tmp_path / "cp"
     prefix.mkdir()
@@ -129,19 +138,20 @@ class FakeDataPlane:
 
     async def apply(self, document: dict[str, Any]) -> str:
         from oidcgate.config import load
+        from oidcgate.plugins.registry import config_schema
 
-        self.hash = load(document).hash
+        self.hash = load(document, config_schema).hash
         self.received.append((time.monotonic(), document))
         return self.hash
 
     async def wait_for(self, predicate: Any, timeout: float) -> float:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for at, document in self.received:
-                if predicate(document):
-                    return at
-            await asyncio.sleep(0.02)
-        raise AssertionError(f"no matching config within {timeout}s; got {len(self.received)} configs")
+        """When the first config matching `predicate` arrived."""
+
+        def arrived() -> list[float]:
+            return [at for at, document in self.received if predicate(document)]
+
+        await wait_until_async(arrived, timeout=timeout, what="a matching config")
+        return arrived()[0]
 
 
 async def test_change_through_one_node_reaches_a_data_plane_on_another(tmp_path: Path) -> None:
@@ -168,12 +178,13 @@ async def test_change_through_one_node_reaches_a_data_plane_on_another(tmp_path:
                         lambda d: [s["name"] for s in d.get("services", [])] == ["pushed"], timeout=5)
                     assert arrived - written < 1.0
                     seen: list[dict[str, Any]] = []
-                    for _ in range(100):  # the status node B recorded is visible through node A
-                        seen = (await admin.get("/clustering/data-planes")).json()["data"]
-                        if seen and seen[0]["config_hash"] == dp.hash:
-                            break
-                        await asyncio.sleep(0.1)
-                    assert seen and seen[0]["hostname"] == "fake-dp" and seen[0]["config_hash"] == dp.hash
+
+                    async def reported() -> bool:  # the status node B recorded is visible through node A
+                        seen[:] = (await admin.get("/clustering/data-planes")).json()["data"]
+                        return bool(seen) and seen[0]["config_hash"] == dp.hash
+
+                    await wait_until_async(reported, timeout=10, interval=0.1)
+                    assert seen[0]["hostname"] == "fake-dp"
             finally:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)

@@ -12,6 +12,8 @@ from oidcgate.config import load
 from oidcgate.controlplane import watcher
 from oidcgate.controlplane.errors import SchemaViolation
 from oidcgate.controlplane.store import Store
+from oidcgate.plugins.registry import config_schema
+from tests.support.polling import wait_until_async
 
 
 def test_every_write_bumps_the_version_once(store: Store) -> None:
@@ -40,7 +42,7 @@ def test_two_nodes_on_one_database_see_each_others_writes(backend: str, engines:
         document, config_hash = node.export()
         assert [s["name"] for s in document["services"]] == sorted(["s1", "s2", "s3"], key=lambda n: next(
             s["id"] for s in document["services"] if s["name"] == n))
-        assert config_hash == load(document).hash
+        assert config_hash == load(document, config_schema).hash
     assert store.export() == other.export()
 
 
@@ -52,21 +54,24 @@ async def test_watcher_sees_a_write_made_through_another_node(backend: str, engi
     async def on_change(version: int) -> None:
         changes.append((version, time.monotonic()))
 
-    task = asyncio.create_task(watcher.watch(store.aversion, on_change, interval=0.05))
+    reads: list[int] = []
+
+    async def read_version() -> int:
+        reads.append(await store.version_async())
+        return reads[-1]
+
+    task = asyncio.create_task(watcher.watch(read_version, on_change, interval=0.05))
     try:
-        await asyncio.sleep(0.2)
+        await wait_until_async(lambda: bool(reads), what="the watcher's first read")  # what it compares with
         written_at = time.monotonic()
         created = await asyncio.to_thread(other.create, "services", {"name": "x", "host": "a.internal"})
-        deadline = time.monotonic() + 2
-        while not changes and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
+        await wait_until_async(lambda: bool(changes), timeout=2, what="the watcher noticing the write")
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-    assert changes, "the watcher did not notice the write"
     version, seen_at = changes[0]
     assert version == store.version() and seen_at - written_at < 0.25
-    assert (await store.export_document())[0]["services"][0]["id"] == created["id"]
+    assert (await store.export_async())[0]["services"][0]["id"] == created["id"]
 
 
 async def test_watcher_survives_a_failing_callback() -> None:
@@ -82,10 +87,12 @@ async def test_watcher_survives_a_failing_callback() -> None:
             raise RuntimeError("push failed")
 
     task = asyncio.create_task(watcher.watch(version, flaky, interval=0.01))
-    await asyncio.sleep(0.1)
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
-    assert len(calls) >= 3 and calls == sorted(calls)
+    try:
+        await wait_until_async(lambda: len(calls) >= 3, what="calls after the failing one")
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert calls == sorted(calls)
 
 
 def test_replace_all_then_incremental_write_keeps_hash_consistent(store: Store) -> None:
@@ -94,4 +101,4 @@ def test_replace_all_then_incremental_write_keeps_hash_consistent(store: Store) 
     store.create("plugins", {"name": "correlation-id"})
     document, config_hash = store.export()
     assert len(document["services"]) == 50 and len(document["routes"]) == 50 and len(document["plugins"]) == 1
-    assert load(document).hash == config_hash
+    assert load(document, config_schema).hash == config_hash

@@ -12,6 +12,7 @@ import pytest
 from oidcgate.config import ConfigError, load
 from oidcgate.config.vault import EnvVault, check_references, env_prefix, parse, referenceable_fields
 from oidcgate.plugins.openid_connect.schema import OpenIDConnectConfig
+from oidcgate.plugins.registry import config_schema
 from oidcgate.plugins.request_transformer.schema import RequestTransformerConfig
 
 ISSUER = "http://127.0.0.1:9/oauth2/default"
@@ -40,7 +41,8 @@ def test_env_prefix_is_checked_and_never_empty() -> None:
 
 def test_the_referenceable_fields_are_kongs() -> None:
     assert referenceable_fields(OpenIDConnectConfig) == [
-        "client_id", "client_secret", "scopes", "session_secret", "redis.username", "redis.password"]
+        "client_id", "client_secret", "scopes", "cluster_cache_redis.username", "cluster_cache_redis.password",
+        "session_secret", "redis.username", "redis.password"]
     assert referenceable_fields(RequestTransformerConfig) == []
 
 
@@ -52,8 +54,9 @@ def test_check_references_refuses_misplaced_and_malformed_ones_with_their_paths(
     assert [(e.path, e.message) for e in errors] == [
         ("config.client_secret[1]", "unknown vault 'nope' in '{vault://nope/x}': only 'env' is supported"),
         ("config.unauthorized_error_message", "vault references are only allowed in secret fields "
-                                              "(only client_id, client_secret, scopes, session_secret, "
-                                              "redis.username, redis.password do)")]
+                                              "(only client_id, client_secret, scopes, cluster_cache_redis.username, "
+                                              "cluster_cache_redis.password, session_secret, redis.username, "
+                                              "redis.password do)")]
     nested = {"add": {"querystring": ["{vault://env/leak}"], "headers": ["X-A:b"]}}
     assert [(e.path, e.message) for e in check_references(RequestTransformerConfig, nested)] == [
         ("add.querystring[0]", "vault references are only allowed in secret fields "
@@ -64,9 +67,11 @@ def test_check_references_refuses_misplaced_and_malformed_ones_with_their_paths(
 def test_resolve_reads_prefixed_variables_in_secret_fields_only() -> None:
     config = {"issuer": ISSUER, "client_id": ["a", "b"],
               "client_secret": ["{vault://env/oidc-secret}", "{vault://env/creds/password}"],
-              "scopes": ["{vault://env/scope}", "orders:write"], "cache_ttl": 3}
+              "scopes": ["{vault://env/scope}", "orders:write"], "cache_ttl": 3,
+              "cluster_cache_redis": {"host": "127.0.0.1", "password": "{vault://env/creds/password}"}}
     assert EnvVault(environ=ENVIRON).resolve(OpenIDConnectConfig, config) == {
-        **config, "client_secret": ["s3cret", "pw"], "scopes": ["orders:read", "orders:write"]}
+        **config, "client_secret": ["s3cret", "pw"], "scopes": ["orders:read", "orders:write"],
+        "cluster_cache_redis": {"host": "127.0.0.1", "password": "pw"}}
 
 
 def test_resolve_lists_every_failure_without_leaking_values() -> None:
@@ -87,8 +92,9 @@ def test_resolve_lists_every_failure_without_leaking_values() -> None:
                                                "OIDCGATE_VAULT_AWS_SECRET_ACCESS_KEY is not set (the env vault "
                                                "reads OIDCGATE_VAULT_<NAME>)"),
         ("plugins[0].config.unauthorized_error_message", "vault references are only allowed in secret fields "
-                                                         "(only client_id, client_secret, scopes, session_secret, "
-                                              "redis.username, redis.password do)")]
+                                                         "(only client_id, client_secret, scopes, "
+                                                         "cluster_cache_redis.username, cluster_cache_redis.password, "
+                                                         "session_secret, redis.username, redis.password do)")]
     assert not any(value in str(caught.value) for value in ("secret-value", "s3cret", "aws-value"))
 
 
@@ -100,13 +106,13 @@ def _kong_yml(plugin: dict[str, Any]) -> dict[str, Any]:
 def test_kong_yml_validation_refuses_a_misplaced_reference() -> None:
     leak = {"name": "request-transformer", "config": {"append": {"body": ["{vault://env/leak}"]}}}
     with pytest.raises(ConfigError) as caught:
-        load(_kong_yml(leak))
+        load(_kong_yml(leak), config_schema)
     assert [str(e) for e in caught.value.errors] == [
         "services[0].routes[0].plugins[0].config.append.body[0]: vault references are only allowed in secret "
         "fields (none of this plugin's fields do)"]
     secret = {"name": "openid-connect", "config": {"issuer": ISSUER, "client_id": ["c"],
                                                    "client_secret": ["{vault://env/oidc-secret}"]}}
-    assert load(_kong_yml(secret)).plugins[0].config["client_secret"] == ["{vault://env/oidc-secret}"]
+    assert load(_kong_yml(secret), config_schema).plugins[0].config["client_secret"] == ["{vault://env/oidc-secret}"]
 
 
 async def test_the_admin_api_refuses_misplaced_references_and_keeps_the_others(admin: httpx.AsyncClient) -> None:

@@ -1,5 +1,5 @@
 """The GUI in real headless Chromium against a real `oidcgate cp` process: forms, errors, escaping,
-CSRF, keyboard use, the runtime manager, and a screenshot of every page for the README."""
+CSRF, keyboard use, the runtime manager, certificates, and a screenshot of every page for the README."""
 
 from __future__ import annotations
 
@@ -10,12 +10,14 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Dialog, Page, expect
 
 from tests.gui.browser import VIEWPORT, ControlPlane, chromium, control_plane, field, screenshot, sign_in
+from tests.support.pki import CA
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
 ISSUER = "http://127.0.0.1:9000/oauth2/default"
 
 XSS = "<script>alert(1)</script>"
+CONFIRMATIONS = ("Delete", "Remove")  # what the GUI asks before destructive actions
 
 
 @pytest.fixture(scope="module")
@@ -54,16 +56,16 @@ def page(context: BrowserContext) -> Iterator[Page]:
     opened = context.new_page()
     dialogs: list[str] = []
 
-    def on_dialog(dialog: Dialog) -> None:  # only the GUI's own delete confirmations may appear
+    def on_dialog(dialog: Dialog) -> None:  # only the GUI's own confirmations may appear
         dialogs.append(dialog.message)
-        if dialog.type == "confirm" and dialog.message.startswith("Delete"):
+        if dialog.type == "confirm" and dialog.message.startswith(CONFIRMATIONS):
             dialog.accept()
         else:
             dialog.dismiss()
 
     opened.on("dialog", on_dialog)
     yield opened
-    assert all(message.startswith("Delete") for message in dialogs), dialogs  # no alert(1), ever
+    assert all(message.startswith(CONFIRMATIONS) for message in dialogs), dialogs  # no alert(1), ever
     opened.close()
 
 
@@ -255,3 +257,70 @@ def test_runtime_manager_and_configure_page(context: BrowserContext, cp: Control
     expect(page.locator("#copy-status")).to_have_text("Copied to the clipboard.")
     assert page.evaluate("navigator.clipboard.readText()") == script.text_content()
     page.close()
+
+
+def test_certificates_page(page: Page, cp: ControlPlane) -> None:
+    ca = CA("Example Internal CA", days=3650)
+    edge = ca.issue("api.example.test", "www.example.test", days=365)
+    edge_rsa = ca.issue("api.example.test", kind="rsa", days=365)
+    partner = ca.issue("partner.example.test", days=12)
+    with cp.api() as api:
+        for body in ({"cert": edge.cert, "key": edge.key, "cert_alt": edge_rsa.cert, "key_alt": edge_rsa.key,
+                      "snis": ["api.example.test", "www.example.test"], "tags": ["edge"]},
+                     {"cert": partner.cert, "key": partner.key, "snis": ["partner.example.test"]}):
+            assert api.post("/certificates", json=body).status_code == 201
+        assert api.post("/ca_certificates", json={"cert": ca.cert, "tags": ["upstreams"]}).status_code == 201
+    page.goto(cp.gui + "/")
+    page.get_by_role("link", name="Certificates").click()
+    expect(page.get_by_role("heading", name="Certificates", exact=True).first).to_be_visible()
+    expect(page.get_by_role("link", name="api.example.test")).to_be_visible()
+    expect(page.get_by_text("12 d left")).to_be_visible()
+    expect(page.get_by_role("link", name="Example Internal CA")).to_be_visible()
+    assert "PRIVATE KEY" not in page.content()
+    screenshot(page, "15-certificates", full_page=False)
+    page.get_by_role("link", name="api.example.test").click()
+    expect(page.get_by_role("heading", name="Alternative certificate")).to_be_visible()
+    assert "PRIVATE KEY" not in page.content()
+def test_consumer_groups_members_plugins_and_acls(page: Page, cp: ControlPlane) -> None:
+    with cp.api() as api:
+        for name in ("carol", "dave"):
+            api.post("/consumers", json={"username": name}).raise_for_status()
+        api.post("/consumer_groups", json={"name": "silver", "tags": ["tier"]}).raise_for_status()
+    page.goto(cp.gui + "/consumer_groups")
+    page.get_by_role("link", name="New consumer group").click()
+    field(page, "Name").fill("gold")
+    field(page, "Tags").fill("tier\npartners")
+    page.get_by_role("button", name="Create").click()
+    expect(page.get_by_role("status")).to_have_text("Created.")
+    gold = page.url.split("/")[-1].split("?")[0]
+    for name in ("carol", "dave"):
+        page.get_by_label("Add a consumer").select_option(label=name)
+        page.get_by_role("button", name="Add to group").click()
+        expect(page.get_by_role("status")).to_have_text("Added.")
+    for name in ("carol", "dave"):  # members are no longer offered
+        expect(page.get_by_label("Add a consumer").locator("option", has_text=name)).to_have_count(0)
+    with cp.api() as api:
+        api.post(f"/consumer_groups/{gold}/plugins", json={"name": "rate-limiting", "config": {
+            "minute": 100, "limit_by": "consumer-group"}}).raise_for_status()
+    page.goto(f"{cp.gui}/consumer_groups/{gold}")
+    expect(page.locator("#plugins").get_by_role("link", name="rate-limiting", exact=True)).to_be_visible()
+    screenshot(page, "17-consumer-group")
+    page.get_by_role("button", name="Remove dave from gold").click()  # the confirm() is accepted
+    expect(page.get_by_role("status")).to_have_text("Removed.")
+    expect(page.get_by_role("link", name="dave")).to_have_count(0)
+    page.goto(cp.gui + "/consumer_groups")
+    screenshot(page, "16-consumer-groups")
+
+    page.get_by_role("link", name="gold").click()
+    page.get_by_role("link", name="carol").click()
+    expect(page.locator("#groups").get_by_role("link", name="gold")).to_be_visible()
+    page.get_by_label("Add an ACL group").fill("staff")
+    page.get_by_role("button", name="Add", exact=True).click()
+    expect(page.get_by_role("status")).to_have_text("Added.")
+    expect(page.locator("#acls").get_by_role("cell", name="staff", exact=True)).to_be_visible()
+    page.get_by_label("Add an ACL group").fill(XSS + ",x")
+    page.get_by_role("button", name="Add", exact=True).click()
+    expect(page.get_by_role("alert")).to_contain_text("Not added:")
+    with cp.api() as api:
+        carol = api.get("/consumers/carol/acls").json()["data"]
+    assert [acl["group"] for acl in carol] == ["staff"]

@@ -6,10 +6,15 @@ from __future__ import annotations
 import html
 import time
 import uuid
+from urllib.parse import urlencode
+
+import httpx
 
 from oidcgate.cluster.protocol import DataPlaneStatus
+from oidcgate.controlplane.gui.pages.certificates import shown
 from oidcgate.controlplane.store import Store
-from tests.gui.conftest import Gui
+from tests.gui.conftest import FORM, Gui
+from tests.support.pki import CA
 
 ISSUER = "http://127.0.0.1:9000/oauth2/default"
 
@@ -24,8 +29,9 @@ async def create_service(gui: Gui, name: str = "httpbin") -> str:
 async def test_every_page_renders_with_the_security_headers(gui: Gui) -> None:
     service_id = await create_service(gui)
     for path in ("/", "/services", f"/services/{service_id}", "/services/new", f"/services/{service_id}/edit",
-                 "/routes", "/routes/new", "/consumers", "/consumers/new", "/plugins", "/plugins/new",
-                 "/plugins/new/openid-connect", "/runtime", "/runtime/nodes", "/runtime/configure"):
+                 "/routes", "/routes/new", "/consumers", "/consumers/new", "/consumer_groups", "/consumer_groups/new",
+                 "/plugins", "/plugins/new", "/plugins/new/openid-connect", "/runtime", "/runtime/nodes",
+                 "/runtime/configure", "/certificates", "/analytics"):
         response = await gui.http.get(path)
         assert response.status_code == 200, (path, response.text)
         csp = response.headers["content-security-policy"]
@@ -212,13 +218,90 @@ async def test_consumers_list_create_delete(gui: Gui) -> None:
     assert await gui.count("/consumers") == 0
 
 
+def created_id(response: httpx.Response) -> str:
+    assert response.status_code == 303, response.text
+    return response.headers["location"].split("/")[2].split("?")[0]
+
+
+async def test_consumer_groups_list_create_members_plugins_and_delete(gui: Gui) -> None:
+    alice = created_id(await gui.post_form("/consumers/new", {"username": "alice"}))
+    bob = created_id(await gui.post_form("/consumers/new", {"custom_id": "bob-1"}))
+    gold = created_id(await gui.post_form("/consumer_groups/new", {"name": "gold", "tags": "tier"}))
+    assert 'href="/consumer_groups/' in (await gui.http.get("/consumer_groups")).text
+    taken = await gui.post_form("/consumer_groups/new", {"name": "gold"})
+    assert taken.status_code == 400 and 'id="f-name-error"' in taken.text
+    page = f"/consumer_groups/{gold}"
+
+    added = await gui.post_form(f"{page}/members", {"consumer": alice}, form_page=page)
+    assert added.status_code == 303 and added.headers["location"] == f"{page}?done=added"
+    assert [c["username"] for c in (await gui.admin.get(f"{page}/consumers")).json()["data"]] == ["alice"]
+    detail = (await gui.http.get(page)).text
+    assert f'href="/consumers/{alice}"' in detail and "1 consumer" in detail
+    assert f'<option value="{bob}">bob-1</option>' in detail and f'<option value="{alice}"' not in detail
+    again = await gui.post_form(f"{page}/members", {"consumer": alice}, form_page=page)
+    assert again.status_code == 409 and "Not added:" in again.text
+    nobody = await gui.post_form(f"{page}/members", {"consumer": ""}, form_page=page)
+    assert nobody.status_code == 400 and "Choose a consumer to add." in nobody.text
+
+    plugin = await gui.post_form(f"/plugins/new/correlation-id?consumer_group={gold}",
+                                 {"enabled": "true", "protocols": "http"}, form_page="/plugins/new/correlation-id")
+    assert plugin.status_code == 303 and plugin.headers["location"] == f"{page}?done=created"
+    stored = (await gui.admin.get(f"{page}/plugins")).json()["data"]
+    assert [(p["name"], p["consumer_group"]["id"]) for p in stored] == [("correlation-id", gold)]
+    assert "correlation-id" in (await gui.http.get(page)).text
+    listing = (await gui.http.get("/plugins")).text
+    assert f'Consumer Group: <a href="/consumer_groups/{gold}">gold</a>' in listing
+
+    removed = await gui.post_form(f"{page}/members/{alice}/delete", {}, form_page=page)
+    assert removed.headers["location"] == f"{page}?done=removed"
+    assert (await gui.admin.get(f"{page}/consumers")).json()["data"] == []
+    deleted = await gui.post_form(f"{page}/delete", {}, form_page=page)
+    assert deleted.headers["location"] == "/consumer_groups?done=deleted"
+    assert await gui.count("/consumer_groups") == 0 and await gui.count("/plugins") == 0  # its plugins too (Kong)
+
+
+async def test_a_consumer_shows_its_groups_and_acl_credentials(gui: Gui) -> None:
+    alice = created_id(await gui.post_form("/consumers/new", {"username": "alice"}))
+    gold = created_id(await gui.post_form("/consumer_groups/new", {"name": "gold"}))
+    await gui.admin.post(f"/consumer_groups/{gold}/consumers", json={"consumer": alice})
+    page = f"/consumers/{alice}"
+    added = await gui.post_form(f"{page}/acls", {"group": "staff"}, form_page=page)
+    assert added.status_code == 303 and added.headers["location"] == f"{page}?done=added"
+    detail = (await gui.http.get(page)).text
+    assert f'<a href="/consumer_groups/{gold}">gold</a>' in detail and "<strong>staff</strong>" in detail
+    refused = await gui.post_form(f"{page}/acls", {"group": "a,b"}, form_page=page)
+    assert refused.status_code == 400 and "Not added:" in refused.text and "group" in refused.text
+    (acl,) = (await gui.admin.get(f"{page}/acls")).json()["data"]
+    assert acl["group"] == "staff"
+    removed = await gui.post_form(f"{page}/acls/{acl['id']}/delete", {}, form_page=page)
+    assert removed.headers["location"] == f"{page}?done=removed"
+    assert (await gui.admin.get(f"{page}/acls")).json()["data"] == []
+    assert "No ACL credentials yet." in (await gui.http.get(page)).text
+
+
+async def test_the_new_forms_need_the_csrf_token(gui: Gui) -> None:
+    alice = created_id(await gui.post_form("/consumers/new", {"username": "alice"}))
+    gold = created_id(await gui.post_form("/consumer_groups/new", {"name": "gold"}))
+    for path, form in ((f"/consumer_groups/{gold}/members", {"consumer": alice}),
+                       (f"/consumers/{alice}/acls", {"group": "staff"}),
+                       (f"/consumer_groups/{gold}/delete", {}), ("/consumer_groups/new", {"name": "silver"})):
+        assert (await gui.http.post(path, content=urlencode(form), headers=FORM)).status_code == 403  # no token
+    assert (await gui.admin.get(f"/consumer_groups/{gold}/consumers")).json()["data"] == []
+    assert (await gui.admin.get(f"/consumers/{alice}/acls")).json()["data"] == []
+    assert await gui.count("/consumer_groups") == 1
+
+
 async def test_user_text_is_escaped(gui: Gui) -> None:
     payload = "<script>alert(1)</script>"
     service = await gui.post_form("/services/new", {"name": "xss", "host": "example.test", "tags": payload})
     assert service.status_code == 303, service.text
     consumer = await gui.post_form("/consumers/new", {"custom_id": payload, "username": '"><img src=x>'})
     assert consumer.status_code == 303, consumer.text
-    for path in ("/services", "/consumers", service.headers["location"].split("?")[0]):
+    group = await gui.post_form("/consumer_groups/new", {"name": "g", "tags": payload})
+    consumer_page = consumer.headers["location"].split("?")[0]
+    await gui.post_form(f"{consumer_page}/acls", {"group": payload}, form_page=consumer_page)
+    for path in ("/services", "/consumers", service.headers["location"].split("?")[0], "/consumer_groups",
+                 group.headers["location"].split("?")[0], consumer_page):
         page = (await gui.http.get(path)).text
         assert payload not in page and "<img src=x>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in (await gui.http.get("/services")).text
@@ -304,6 +387,56 @@ async def test_overview_counts_and_health(gui: Gui) -> None:
 
 
 async def test_unknown_entities_are_404_pages(gui: Gui) -> None:
-    for path in (f"/services/{uuid.uuid4()}", "/plugins/new/no-such-plugin", f"/routes/{uuid.uuid4()}/edit"):
+    for path in (f"/services/{uuid.uuid4()}", "/plugins/new/no-such-plugin", f"/routes/{uuid.uuid4()}/edit",
+                 f"/certificates/{uuid.uuid4()}", f"/ca_certificates/{uuid.uuid4()}"):
         response = await gui.http.get(path)
         assert response.status_code == 404 and "Not found" in response.text, path
+
+
+async def test_certificates_show_what_the_certificate_says_and_never_a_key(gui: Gui) -> None:
+    ca = CA("GUI test CA")
+    ecdsa, rsa = ca.issue("api.test", "10.0.0.1", days=10), ca.issue("api.test", kind="rsa", days=90)
+    created = await gui.admin.post("/certificates", json={
+        "cert": ecdsa.cert, "key": ecdsa.key, "cert_alt": rsa.cert, "key_alt": rsa.key,
+        "snis": ["api.test", "*.api.test"], "tags": ["edge"]})
+    assert created.status_code == 201, created.text
+    certificate = created.json()
+    stored_ca = (await gui.admin.post("/ca_certificates", json={"cert": ca.cert})).json()
+    service = await gui.admin.post("/services", json={"name": "billing", "url": "https://billing.test",
+                                                      "tls_verify": True, "ca_certificates": [stored_ca["id"]]})
+    assert service.status_code == 201, service.text
+
+    listing = (await gui.http.get("/certificates")).text
+    row = listing[listing.index(f'href="/certificates/{certificate["id"]}"'):]
+    row = row[:row.index("</tr>")]
+    assert "<strong>api.test</strong>" in row and "*.api.test, api.test" in row and "api.test, 10.0.0.1" in row
+    assert "ECDSA + RSA" in row and "10 d left" in row and 'class="tag">edge' in row
+    assert f'href="/ca_certificates/{stored_ca["id"]}"><strong>GUI test CA</strong>' in listing
+
+    detail = (await gui.http.get(f"/certificates/{certificate['id']}")).text
+    assert "CN=api.test" in detail and "CN=GUI test CA" in detail and "Alternative certificate" in detail
+    assert "RSA" in detail and "ECDSA" in detail and "*.api.test, api.test" in detail
+    assert "No service uses this certificate." in detail
+    ca_page = (await gui.http.get(f"/ca_certificates/{stored_ca['id']}")).text
+    assert stored_ca["cert_digest"] in ca_page and 'href="/services/' in ca_page and "billing" in ca_page
+
+    for page in (listing, detail, ca_page):
+        assert "PRIVATE KEY" not in page
+        for key in (ecdsa.key, rsa.key):
+            assert all(line not in page for line in key.splitlines()[1:-1])
+
+    refused = await gui.post_form(f"/ca_certificates/{stored_ca['id']}/delete", {},
+                                  form_page=f"/ca_certificates/{stored_ca['id']}")
+    assert refused.status_code == 400 and "Not deleted" in refused.text
+    deleted = await gui.post_form(f"/certificates/{certificate['id']}/delete", {},
+                                  form_page=f"/certificates/{certificate['id']}")
+    assert deleted.headers["location"] == "/certificates?done=deleted"
+    assert await gui.count("/snis") == 0
+
+
+def test_expiry_states() -> None:
+    issued = CA().issue("soon.test", days=10)
+    now = time.time()
+    assert [shown(issued.cert, at).expiry_state for at in (now, now - 30 * 86400, now + 11 * 86400)] == \
+        ["soon", "ok", "expired"]
+    assert shown(issued.cert, now).days_left == 10

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import ssl
 import subprocess
 import time
 import warnings
@@ -42,6 +43,15 @@ USER_SCOPES = "openid profile email groups offline_access orders:read"
 __all__ = ["OAuth2Client", "OAuthError", "PrivateKeyJWT"]  # authlib, imported without its deprecation noise
 
 
+@dataclass(frozen=True)
+class IdpTLS:
+    """HTTPS for the provider: its certificate and key files, and the CA bundle that clients trust."""
+
+    cert: Path
+    key: Path
+    ca: Path
+
+
 @dataclass
 class Idp:
     """A running provider and helpers to talk to it."""
@@ -49,10 +59,16 @@ class Idp:
     proc: Proc
     port: int
     database: str
+    tls: IdpTLS | None = None
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+
+    @property
+    def verify(self) -> ssl.SSLContext | bool:
+        """httpx's `verify` for this provider: its CA bundle when it serves HTTPS."""
+        return ssl.create_default_context(cafile=str(self.tls.ca)) if self.tls else True
 
     def issuer(self, server: str = "default") -> str:
         return f"{self.base_url}/oauth2/{server}"
@@ -61,7 +77,7 @@ class Idp:
         return f"{self.issuer(server)}/v1/{name}"
 
     def admin(self, method: str, path: str, json: Any = None) -> httpx.Response:
-        return httpx.request(method, self.base_url + path, json=json, timeout=10,
+        return httpx.request(method, self.base_url + path, json=json, timeout=10, verify=self.verify,
                              headers={"Authorization": f"SSWS {ADMIN_TOKEN}"})
 
     def create_client(self, **spec: Any) -> dict[str, Any]:
@@ -82,21 +98,24 @@ class Idp:
         return dict(response.json())
 
     def jwks(self, server: str = "default") -> dict[str, Any]:
-        return dict(httpx.get(self.endpoint("keys", server), timeout=10).json())
+        return dict(httpx.get(self.endpoint("keys", server), timeout=10, verify=self.verify).json())
 
 
 @contextlib.contextmanager
 def running_idp(tmp_path: Path, database: str | None = None, port: int | None = None,
                 admin_token: str | None = ADMIN_TOKEN, extra_args: tuple[str, ...] = (),
-                env: dict[str, str] | None = None) -> Iterator[Idp]:
-    """`oidcgate idp` on a free loopback port (`env` adds to IDP_ENV), stopped when the block ends."""
+                env: dict[str, str] | None = None, tls: IdpTLS | None = None) -> Iterator[Idp]:
+    """`oidcgate idp` on a free loopback port (`env` adds to IDP_ENV; `tls`: over HTTPS), stopped when the
+    block ends."""
     port = port or free_port()
     database = database or f"sqlite:///{tmp_path / 'idp.db'}"
     token_args = ("--admin-token", admin_token) if admin_token else ()
-    proc = start(["idp", "--listen", f"127.0.0.1:{port}", "--database", database, *token_args, *extra_args],
-                 tmp_path / f"idp-{port}-{time.monotonic_ns()}.log", [port], env={**IDP_ENV, **(env or {})})
+    tls_args = ("--tls-cert", str(tls.cert), "--tls-key", str(tls.key)) if tls else ()
+    proc = start(["idp", "--listen", f"127.0.0.1:{port}", "--database", database, *token_args, *tls_args,
+                  *extra_args], tmp_path / f"idp-{port}-{time.monotonic_ns()}.log", [port],
+                 env={**IDP_ENV, **(env or {})})
     try:
-        yield Idp(proc, port, database)
+        yield Idp(proc, port, database, tls)
     finally:
         proc.stop()
 
@@ -204,19 +223,12 @@ def from_address(address: str) -> httpx.Client:
 def token_request(idp: Idp, data: dict[str, str], auth: tuple[str, str] | None = None,
                   server: str = "default", via: httpx.Client | None = None, **kwargs: Any) -> httpx.Response:
     """POST to the token endpoint, from `via`'s address if given."""
-    return (via or httpx).post(idp.endpoint("token", server), data=data, auth=auth, timeout=10, **kwargs)
+    if via is None:
+        return httpx.post(idp.endpoint("token", server), data=data, auth=auth, timeout=10, verify=idp.verify, **kwargs)
+    return via.post(idp.endpoint("token", server), data=data, auth=auth, timeout=10, **kwargs)
 
 
 
 def user_access_token(idp: Idp, client: dict[str, Any], username: str) -> str:
-    """A user's access token (with their `groups`): the authorization code flow with PKCE through the login form."""
-    with httpx.Client(timeout=10) as browser, OAuth2Client(
-            client["client_id"], client["client_secret"], scope=USER_SCOPES, redirect_uri=REDIRECT_URI,
-            code_challenge_method="S256") as oauth:
-        verifier = pkce_pair()[0]
-        url, _ = oauth.create_authorization_url(idp.endpoint("authorize"), code_verifier=verifier)
-        answer = authorize_with_login(browser, url, username)
-        assert answer.status_code == 302, answer.text
-        token = oauth.fetch_token(idp.endpoint("token"), authorization_response=answer.headers["location"],
-                                  code_verifier=verifier)
-    return str(token["access_token"])
+    """A user's access token (with their `groups`), from `user_tokens`."""
+    return str(user_tokens(idp, client, username)["access_token"])

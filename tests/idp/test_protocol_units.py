@@ -3,18 +3,18 @@ introspection, revocation, bearer tokens, discovery; and of hashing and keys."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from joserfc import jwk, jwt
 
-from oidcgate.idp import keys, rfc6750_bearer, rfc7009_revocation, rfc7523_client_assertion, rfc7636_pkce
-from oidcgate.idp import rfc7662_introspection as introspection
-from oidcgate.idp import rfc8414_discovery as discovery
-from oidcgate.idp import rfc9068_access_token as access_tokens
 from oidcgate.idp.hashing import Argon2Cost, SecretHasher, VerificationCache
-from oidcgate.idp.oidc_core import UserProfile, id_token_claims, scoped_claims, token_hash
-from oidcgate.idp.rfc6749_errors import InvalidClient, InvalidGrant, InvalidRequest
+from oidcgate.idp.protocol import rfc6750_bearer, rfc7009_revocation, rfc7523_client_assertion, rfc7636_pkce
+from oidcgate.idp.protocol import rfc7662_introspection as introspection
+from oidcgate.idp.protocol import rfc8414_discovery as discovery
+from oidcgate.idp.protocol import rfc9068_access_token as access_tokens
+from oidcgate.idp.protocol.oidc_core import UserProfile, id_token_claims, scoped_claims, token_hash
+from oidcgate.idp.protocol.rfc6749_errors import InvalidClient, InvalidGrant, InvalidRequest
+from oidcgate.idp.storage import keys
+from tests.support.clock import Clock
 
 
 def test_pkce_rfc7636_appendix_b() -> None:
@@ -111,6 +111,9 @@ def test_introspection_and_revocation_helpers() -> None:
     response = introspection.access_token_response({"scope": "a", "sub": "s", "exp": 5, "x": 1}, "alice")
     assert response == {"active": True, "token_type": "Bearer", "scope": "a", "sub": "s", "exp": 5,
                         "username": "alice"}
+    refresh = introspection.refresh_token_response(issuer="https://idp", client_id="c", sub="s", username=None,
+                                                   scope="a", iat=1, exp=2)
+    assert refresh["token_type"] == "refresh_token" and refresh["active"] is True
     assert rfc7009_revocation.check_request("t", "refresh_token") == "t"
     with pytest.raises(rfc7009_revocation.UnsupportedTokenType):
         rfc7009_revocation.check_request("t", "id_token")
@@ -130,11 +133,12 @@ def test_bearer_extraction() -> None:
 
 
 def test_discovery_lists_what_is_supported() -> None:
-    oidc = discovery.openid_configuration("https://idp/oauth2/x", {"openid", "b"}, {"ES256"})
+    oidc = discovery.openid_configuration("https://idp/oauth2/x", {"openid", "b"}, ("client_credentials",), {"ES256"})
     assert oidc["scopes_supported"] == ["b", "openid"] and oidc["id_token_signing_alg_values_supported"] == ["ES256"]
     assert oidc["jwks_uri"] == "https://idp/oauth2/x/v1/keys"
     assert "none" not in oidc["introspection_endpoint_auth_methods_supported"]
-    assert discovery.authorization_server_metadata("https://i", set()).keys() < oidc.keys()
+    assert oidc["grant_types_supported"] == ["client_credentials"]
+    assert discovery.authorization_server_metadata("https://i", set(), ()).keys() < oidc.keys()
 
 
 def test_hashing_and_verification_cache() -> None:
@@ -150,10 +154,13 @@ def test_hashing_and_verification_cache() -> None:
     cache.remember("c", "s3cret", stored)
     cache.forget("c")
     assert not cache.hit("c", "s3cret", stored)
-    expired = VerificationCache(ttl=0.01)
-    expired.remember("c", "s", stored)
-    time.sleep(0.02)
-    assert not expired.hit("c", "s", stored)
+    clock = Clock(base=lambda: 0.0)
+    expiring = VerificationCache(ttl=30, clock=clock)
+    expiring.remember("c", "s", stored)
+    clock.advance(29.9)
+    assert expiring.hit("c", "s", stored)
+    clock.advance(0.1)
+    assert not expiring.hit("c", "s", stored)
 
 
 def test_keys() -> None:
@@ -165,17 +172,17 @@ def test_keys() -> None:
 
 
 def test_ttl_cache_expires_and_evicts() -> None:
-    from oidcgate.idp.ttl_cache import TtlCache
+    from oidcgate.idp.ttl_cache import ThreadSafeTtlCache
 
-    now = [0.0]
-    cache: TtlCache[str, int] = TtlCache(ttl=1.0, max_entries=2, clock=lambda: now[0])
+    clock = Clock(base=lambda: 0.0)
+    cache: ThreadSafeTtlCache[str, int] = ThreadSafeTtlCache(ttl=1.0, max_entries=2, clock=clock)
     cache.put("a", 1)
     cache.put("b", 2)
     cache.put("c", 3)
     assert (cache.get("a"), cache.get("b"), cache.get("c")) == (None, 2, 3)
-    now[0] = 1.0
+    clock.advance(1.0)
     assert cache.get("b") is None
     cache.put("d", 4)
     cache.discard(lambda key: key == "d")
     assert cache.get("d") is None
-    assert TtlCache[str, int](ttl=0).get("x") is None
+    assert ThreadSafeTtlCache[str, int](ttl=0).get("x") is None

@@ -6,8 +6,8 @@ import base64
 
 import pytest
 
-from oidcgate.idp import rfc6749_authorization as authz
-from oidcgate.idp.rfc6749_errors import (
+from oidcgate.idp.protocol import rfc6749_authorization_request as authz
+from oidcgate.idp.protocol.rfc6749_errors import (
     InvalidClient,
     InvalidGrant,
     InvalidRequest,
@@ -15,14 +15,20 @@ from oidcgate.idp.rfc6749_errors import (
     UnauthorizedClient,
     UnsupportedGrantType,
 )
-from oidcgate.idp.rfc6749_grants import IssuedCode, check_code, check_grant_type, narrow_scope, resolve_scope
-from oidcgate.idp.rfc6749_requests import (
+from oidcgate.idp.protocol.rfc6749_grants import (
+    IssuedCode,
+    check_code,
+    check_grant_type,
+    narrow_scope,
+    resolve_scope,
+)
+from oidcgate.idp.protocol.rfc6749_requests import (
     check_form_content_type,
     extract_client_credentials,
     parse_params,
     parse_scope,
 )
-from oidcgate.idp.rfc7636_pkce import s256
+from oidcgate.idp.protocol.rfc7636_pkce import s256
 
 
 def basic(client_id: str, secret: str) -> str:
@@ -107,13 +113,14 @@ class TestScopes:
 
 class TestGrants:
     def test_grant_types(self) -> None:
-        assert check_grant_type("client_credentials", ["client_credentials"]) == "client_credentials"
+        supported = ("authorization_code", "client_credentials")
+        assert check_grant_type("client_credentials", supported, ["client_credentials"]) == "client_credentials"
         with pytest.raises(InvalidRequest):
-            check_grant_type(None, [])
+            check_grant_type(None, supported, [])
         with pytest.raises(UnsupportedGrantType):
-            check_grant_type("password", ["client_credentials"])
+            check_grant_type("password", supported, ["client_credentials", "password"])
         with pytest.raises(UnauthorizedClient):
-            check_grant_type("authorization_code", ["client_credentials"])
+            check_grant_type("authorization_code", supported, ["client_credentials"])
 
     def test_code(self) -> None:
         code = IssuedCode(client_id="c", redirect_uri="https://app/cb", expires_at=100)

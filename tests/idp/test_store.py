@@ -14,7 +14,7 @@ import pytest
 from oidcgate.idp import server, service
 from oidcgate.idp.hashing import Argon2Cost, SecretHasher
 from oidcgate.idp.settings import Settings
-from oidcgate.idp.store import RefreshToken, Store
+from oidcgate.idp.storage.store import RefreshToken, Store
 from tests.idp.helpers import running_idp, token_request, verify_jwt
 from tests.support.postgres import throwaway_schema
 from tests.support.processes import free_port
@@ -128,8 +128,8 @@ def test_provider_process_on_postgresql(postgres_url: str, tmp_path: Path) -> No
 
 
 def test_a_retired_key_leaves_the_jwks_once_its_tokens_have_expired(tmp_path: Path) -> None:
-    from oidcgate.idp.keys import KeyRing
-    from oidcgate.idp.store import SigningKey
+    from oidcgate.idp.storage.keys import KeyRing
+    from oidcgate.idp.storage.store import SigningKey
 
     store = service.open_store(f"sqlite:///{tmp_path / 'keys.db'}")
     old_kid = store.keys("default")[0].kid

@@ -9,27 +9,20 @@ from pathlib import Path
 import pytest
 
 from oidcgate.idp import service
-from oidcgate.idp.authorization import Authorization
 from oidcgate.idp.hashing import Argon2Cost
+from oidcgate.idp.protocol.rfc6749_errors import InvalidClient
 from oidcgate.idp.provider import MAX_HOLD, Provider, SlowedInvalidClient
-from oidcgate.idp.rfc6749_errors import InvalidClient
 from oidcgate.idp.settings import Settings
+from oidcgate.idp.sign_in import SignIn
 from oidcgate.idp.throttle import FailureThrottle
+from tests.support.clock import Clock
 
 A, B = ("user", "a", "192.0.2.1"), ("user", "a", "192.0.2.2")
 GUESSER, OWNER = "192.0.2.66", "198.51.100.7"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_throttle_doubles_and_isolates() -> None:
-    clock = Clock()
+    clock = Clock(base=lambda: 0.0)
     throttle = FailureThrottle(threshold=3, base_delay=1.0, max_delay=4.0, clock=clock)
     for _ in range(2):
         throttle.failed(A)
@@ -41,9 +34,9 @@ def test_throttle_doubles_and_isolates() -> None:
     for _ in range(10):
         throttle.failed(A)
     assert throttle.retry_after(A) == 4  # capped
-    clock.now = 3.5
+    clock.advance(3.5)
     assert throttle.delay(A) == 0.5 and throttle.retry_after(A) == 1
-    clock.now = 4.5
+    clock.advance(1.0)
     assert throttle.retry_after(A) is None
     throttle.succeeded(A)
     throttle.failed(A)
@@ -60,7 +53,7 @@ def test_bounded_throttle_state() -> None:
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(base=lambda: 0.0)
 
 
 @pytest.fixture
@@ -108,14 +101,14 @@ def test_a_guessed_client_still_gets_its_token_and_only_the_guessers_failures_ar
 def test_failed_logins_refuse_a_username_from_that_address_only(provider: Provider, clock: Clock) -> None:
     service.create_user(provider.store, service.UserSpec(username="alice", password="correct horse"),
                         provider.hasher)
-    authorization = Authorization(provider)
+    sign_in = SignIn(provider)
     for _ in range(5):
-        assert authorization.check_password("alice", "wrong", GUESSER) is None
-    assert authorization.check_password("alice", "correct horse", GUESSER) is None  # refused unchecked
-    assert authorization.retry_after("alice", GUESSER) == 1
-    signed_in = authorization.check_password("alice", "correct horse", OWNER)
+        assert sign_in.check_password("alice", "wrong", GUESSER) is None
+    assert sign_in.check_password("alice", "correct horse", GUESSER) is None  # refused unchecked
+    assert sign_in.retry_after("alice", GUESSER) == 1
+    signed_in = sign_in.check_password("alice", "correct horse", OWNER)
     assert signed_in is not None and signed_in.username == "alice"
-    assert authorization.retry_after("alice", OWNER) is None and authorization.retry_after("bob", GUESSER) is None
-    assert authorization.check_password("alice", "correct horse", GUESSER) is None  # the guesser still waits
-    clock.now = 1.5
-    assert authorization.check_password("alice", "correct horse", GUESSER) is not None
+    assert sign_in.retry_after("alice", OWNER) is None and sign_in.retry_after("bob", GUESSER) is None
+    assert sign_in.check_password("alice", "correct horse", GUESSER) is None  # the guesser still waits
+    clock.advance(1.5)
+    assert sign_in.check_password("alice", "correct horse", GUESSER) is not None

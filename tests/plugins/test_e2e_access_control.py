@@ -2,8 +2,10 @@
 kong.yml, counting in the machine's Redis.
 
 Groups from a user's token let one user through the acl plugin and refuse another; a consumer group has a
-rate limit of its own; a limit of N per minute shared by two data planes is exactly N across both; spoofed
-consumer headers never reach the upstream.
+rate limit of its own, also when the token names the group (`consumer_groups_claim`); a limit of N per minute
+shared by two data planes is exactly N across both; spoofed consumer headers never reach the upstream; Kong's
+`anonymous` consumer and a token's groups share one acl route; `claims_forbidden` keeps users' tokens off a
+route for machines.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from tests.support.redis import DATABASE, keys_with, removing_keys_with
 pytestmark = pytest.mark.e2e
 SHARED_LIMIT = 10
 SPOOFED = {"X-Consumer-Username": "admin", "X-Consumer-ID": str(uuid.uuid4()), "X-Authenticated-Groups": "admins",
-           "X-Consumer-Groups": "admins", "X-Credential-Identifier": "admin"}
+           "X-Consumer-Groups": "admins", "X-Credential-Identifier": "admin", "X-Anonymous-Consumer": "false"}
 
 
 @dataclass
@@ -44,20 +46,34 @@ def kong_yml(echo: str, issuer: str, gold: str, plain: str, shared_route: str) -
     authenticate = {"name": "openid-connect", "config": {
         "issuer": issuer, "scopes": ["orders:read"], "authenticated_groups_claim": ["groups"], "consumer_claim": ["sub"],
         "consumer_by": ["username"], "consumer_optional": True}}
+    or_anonymous = {"name": "openid-connect", "config": {
+        "issuer": issuer, "authenticated_groups_claim": ["groups"], "anonymous": "guest"}}
+    machines_only = {"name": "openid-connect", "config": {"issuer": issuer, "scopes": ["orders:read"],
+                                                          "claims_forbidden": ["auth_time"]}}  # users' tokens have it
+    token_groups = {"name": "openid-connect", "config": {
+        "issuer": issuer, "consumer_groups_claim": ["groups"], "consumer_groups_optional": True}}
     return {"_format_version": "3.0",
             "services": [{"name": "echo", "url": f"{echo}/anything", "routes": [
                 {"name": "staff", "paths": ["/staff"], "plugins": [authenticate, {"name": "acl", "config": {
                     "allow": ["staff"]}}]},
                 {"name": "tiered", "paths": ["/tiered"], "plugins": [authenticate, {
                     "name": "rate-limiting", "config": {"minute": 5, "limit_by": "consumer"}}]},
+                {"name": "open", "paths": ["/open"], "plugins": [or_anonymous, {"name": "acl", "config": {
+                    "allow": ["staff", "public"]}}]},
+                {"name": "machines", "paths": ["/machines"], "plugins": [machines_only]},
+                {"name": "grouped", "paths": ["/grouped"], "plugins": [token_groups, {
+                    "name": "rate-limiting", "config": {"minute": 5, "limit_by": "ip"}}]},
                 {"name": "shared", "id": shared_route, "paths": ["/shared"], "plugins": [{
                     "name": "rate-limiting", "config": {"minute": SHARED_LIMIT, "limit_by": "ip",
                                                         "policy": "redis", "redis": {"database": DATABASE},
                                                         "fault_tolerant": False}}]},
             ]}],
-            "consumers": [{"username": gold, "groups": [{"name": "gold"}]}, {"username": plain}],
+            "consumers": [{"username": gold, "groups": [{"name": "gold"}]}, {"username": plain},
+                          {"username": "guest", "acls": [{"group": "public"}]}],
             "consumer_groups": [{"name": "gold", "plugins": [{"name": "rate-limiting", "config": {
-                "minute": 2, "limit_by": "consumer"}}]}]}
+                "minute": 2, "limit_by": "consumer"}}]},
+                                {"name": "staff", "plugins": [{"name": "rate-limiting", "config": {
+                                    "minute": 2, "limit_by": "consumer-group"}}]}]}
 
 
 @pytest.fixture(scope="module")
@@ -101,6 +117,55 @@ def test_groups_from_a_users_token_decide_the_acl(stack: Stack) -> None:
         refused = httpx.get(f"{proxy}/staff", headers={**bob, **SPOOFED}, timeout=30)
         assert (refused.status_code, refused.json()) == (403, {"message": "You cannot consume this service"})
         assert httpx.get(f"{proxy}/staff", timeout=30).status_code == 401
+
+
+def echoed(answer: httpx.Response) -> dict[str, str]:
+    return {name.lower(): value for name, value in answer.json()["headers"].items()}
+
+
+def test_anonymous_and_a_tokens_groups_share_an_acl_route(stack: Stack) -> None:
+    alice = {"Authorization": f"Bearer {user_access_token(stack.idp, stack.web, 'alice')}"}
+    bob = {"Authorization": f"Bearer {user_access_token(stack.idp, stack.web, 'bob')}"}
+    proxy = stack.proxies[1]
+    staff = httpx.get(f"{proxy}/open", headers={**alice, **SPOOFED}, timeout=30)
+    assert staff.status_code == 200 and echoed(staff)["x-authenticated-groups"] == "staff"
+    assert "x-anonymous-consumer" not in echoed(staff)
+    for headers in (SPOOFED, {**SPOOFED, "Authorization": "Bearer not-a-token"}):  # none, or one that fails
+        guest = httpx.get(f"{proxy}/open", headers=headers, timeout=30)
+        assert guest.status_code == 200, guest.text
+        seen = echoed(guest)
+        assert (seen["x-anonymous-consumer"], seen["x-consumer-username"], seen["x-consumer-groups"]) == (
+            "true", "guest", "public")  # the anonymous consumer's own ACL groups
+        assert "x-authenticated-groups" not in seen and "x-credential-identifier" not in seen
+    refused = httpx.get(f"{proxy}/open", headers=bob, timeout=30)  # authenticated, but in no allowed group
+    assert (refused.status_code, refused.json()) == (403, {"message": "You cannot consume this service"})
+
+
+def test_claims_forbidden_keeps_users_tokens_off_a_route_for_machines(stack: Stack) -> None:
+    proxy = stack.proxies[0]
+    machine = httpx.get(f"{proxy}/machines", auth=(stack.plain["client_id"], stack.plain["client_secret"]), timeout=30)
+    assert machine.status_code == 200, machine.text
+    user = httpx.get(f"{proxy}/machines", timeout=30,
+                     headers={"Authorization": f"Bearer {user_access_token(stack.idp, stack.web, 'alice')}"})
+    assert (user.status_code, user.json()) == (401, {"message": "Unauthorized"})
+    assert 'error_description="the token has the forbidden claim auth_time"' in user.headers["WWW-Authenticate"]
+
+
+def test_a_consumer_group_named_by_the_token_has_its_own_rate_limit(stack: Stack) -> None:
+    proxy = stack.proxies[0]
+    alice = {"Authorization": f"Bearer {user_access_token(stack.idp, stack.web, 'alice')}"}
+    bob = {"Authorization": f"Bearer {user_access_token(stack.idp, stack.web, 'bob')}"}
+
+    def statuses(headers: dict[str, str], count: int) -> list[int]:
+        return [httpx.get(f"{proxy}/grouped", headers=headers, timeout=30).status_code for _ in range(count)]
+
+    staff, guests = statuses(alice, 3), statuses(bob, 6)
+    if staff.count(200) > 2 or guests.count(200) > 5:  # a minute ended in between: once more, in a fresh window
+        staff, guests = statuses(alice, 3), statuses(bob, 6)
+    assert staff == [200, 200, 429]  # the group `staff` her token names: 2 a minute, no consumer needed
+    assert guests == [200] * 5 + [429]  # no consumer group of that name: the route's 5 a minute
+    refused = httpx.get(f"{proxy}/grouped", headers=alice, timeout=30)
+    assert refused.headers["X-RateLimit-Limit-Minute"] == "2"
 
 
 def test_a_consumer_group_has_its_own_rate_limit(stack: Stack) -> None:

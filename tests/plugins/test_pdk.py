@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from oidcgate.config.entities import Consumer, Route
+from oidcgate.config.entities import Consumer, ConsumerGroup, ConsumerGroupConsumer, Route
 from oidcgate.http.fields import HeaderFields
 from oidcgate.plugins.pdk import (
     ConsumerIndex,
@@ -142,10 +142,39 @@ def test_a_recording_keeps_header_edits_and_who_and_knows_what_cannot_be_replaye
     ctx.authenticate(None, {"id": "svc"})
     ctx.reuse_until(123.0)
     assert [edit.__name__ for edit, _ in recording.edits] == ["set", "extend"]
-    assert recording.who == (None, {"id": "svc"}, None) and recording.until == 123.0 and recording.replayable
+    assert recording.who == (None, {"id": "svc"}, None, None) and recording.until == 123.0 and recording.replayable
     for unreplayable in (lambda: ctx.shared, lambda: ctx.add_response_header("A", "b"),
                          lambda: setattr(ctx.service_request, "query_string", "x"),
                          lambda: ctx.service_request.set_path("/x")):
         ctx.recording = recording = Recording()
         unreplayable()
         assert not recording.replayable
+
+
+def test_consumer_index_finds_usernames_in_any_case_and_groups_by_name() -> None:
+    """Kong's select_by_username_ignore_case: an exact match first, else the oldest consumer."""
+    newer = Consumer(id="1a1a1a1a-0000-4000-8000-000000000001", username="Alice", created_at=20)
+    older = Consumer(id="2b2b2b2b-0000-4000-8000-000000000002", username="ALICE", created_at=10)
+    exact = Consumer(id="3c3c3c3c-0000-4000-8000-000000000003", username="alice", created_at=30)
+    gold = ConsumerGroup(id="4d4d4d4d-0000-4000-8000-000000000004", name="gold")
+    index = ConsumerIndex([newer, older], [gold])
+    assert index.find_username_ignore_case("aLiCe") is older and index.find_username_ignore_case("Alice") is newer
+    assert index.find_username_ignore_case("bob") is None and index.find("username", "alice") is None
+    assert ConsumerIndex([newer, exact, older]).find_username_ignore_case("alice") is exact
+    assert index.group_named("gold") is gold and index.group_named("Gold") is None
+
+
+def test_consumer_groups_are_the_consumers_until_a_plugin_sets_others() -> None:
+    alice = Consumer(id="7f1e6c3a-0d5b-4a43-8f0e-6d2b1c9a8e01", username="alice")
+    gold = ConsumerGroup(id="4d4d4d4d-0000-4000-8000-000000000004", name="gold")
+    silver = ConsumerGroup(id="5e5e5e5e-0000-4000-8000-000000000005", name="silver")
+    request = Request("GET", "/", "", [], scheme="http", host="gw", port=8000, client_ip="127.0.0.1")
+    ctx = Context(request, Route(paths=["/"]), None,
+                  ConsumerIndex([alice], [gold, silver], [ConsumerGroupConsumer(consumer=alice.id, consumer_group=gold.id)]))
+    assert ctx.consumer_groups == () and ctx.consumer_group_ids() == frozenset()
+    ctx.set_consumer_groups((silver,))
+    assert ctx.consumer_groups == (silver,) and ctx.consumer_group_ids() == {silver.id}
+    ctx.authenticate(alice, {"id": "k"})  # Kong: authenticating resets them to the consumer's
+    assert ctx.consumer_groups == (gold,) and ctx.consumer_group_ids() == {gold.id}
+    ctx.set_consumer_groups(())
+    assert ctx.consumer_groups == () and ctx.consumer_group_ids() == frozenset()

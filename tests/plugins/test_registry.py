@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from oidcgate import __version__
 from oidcgate.plugins import registry
 
 
@@ -11,3 +12,9 @@ def test_bundled_plugins_run_in_kongs_order_with_unique_priorities() -> None:
     assert order == ["correlation-id", "openid-connect", "acl", "rate-limiting", "request-transformer"]
     assert [available[name].PRIORITY for name in order] == [100001, 1050, 950, 910, 801]
     assert len({handler.PRIORITY for handler in available.values()}) == len(available)
+
+
+def test_bundled_plugins_carry_the_gateways_version() -> None:
+    """The cluster compares plugin versions between control and data planes: bundled ones move together."""
+    assert {name: handler.VERSION for name, handler in registry.available().items()} == dict.fromkeys(
+        registry.BUNDLED, __version__)

@@ -35,13 +35,15 @@ class Launcher:
 
     def __call__(self, doc: dict[str, Any] | None, *, workers: int = 1, admin: bool = False,
                  args: tuple[str, ...] = (), prefix: Path | None = None,
-                 env: dict[str, str] | None = None) -> DataPlane:
+                 env: dict[str, str] | None = None, tls: bool = False) -> DataPlane:
         n = len(self.started)
         port, status_port = free_port(), free_port()
         admin_port = free_port() if admin else None
+        tls_port = free_port() if tls else None
         prefix = prefix or self.directory / f"prefix{n}"
         config = None
-        argv = ["dp", "--proxy-listen", f"127.0.0.1:{port}", "--status-listen", f"127.0.0.1:{status_port}",
+        listen = f"127.0.0.1:{port}" + (f", 127.0.0.1:{tls_port} ssl" if tls_port else "")
+        argv = ["dp", "--proxy-listen", listen, "--status-listen", f"127.0.0.1:{status_port}",
                 "--workers", str(workers), "--prefix", str(prefix), "--access-log",
                 str(self.directory / f"access{n}.log"), *args]
         if doc is not None:
@@ -50,9 +52,11 @@ class Launcher:
             argv += ["--config", str(config)]
         if admin_port:
             argv += ["--admin-listen", f"127.0.0.1:{admin_port}"]
-        proc = start(argv, self.directory / f"dp{n}.log", wait_ports=[port, status_port], env=env, timeout=30)
+        ports = [port, status_port, *([tls_port] if tls_port else [])]
+        proc = start(argv, self.directory / f"dp{n}.log", wait_ports=ports, env=env, timeout=30)
         self.started.append(proc)
-        return DataPlane(proc, port, status_port, admin_port, prefix, config, self.directory / f"access{n}.log")
+        return DataPlane(proc, port, status_port, admin_port, prefix, config, self.directory / f"access{n}.log",
+                         tls_port)
 
     def stop_all(self) -> None:
         for proc in self.started:

@@ -22,6 +22,7 @@ class DataPlane:
     prefix: Path
     config: Path | None
     access_log: Path
+    tls_port: int | None = None
 
     @property
     def url(self) -> str:

@@ -206,7 +206,9 @@ def test_metrics_and_status_add_up_across_workers(dataplane: StartDP, echo_port:
 def test_bad_flags(tmp_path: Path) -> None:
     for argv, message in ((["--workers", "zero"], "--workers must be"),
                           (["--proxy-listen", "nowhere"], "invalid listen address"),
-                          (["--cp", "127.0.0.1:8005"], "--cp needs --cluster-cert and --cluster-key")):
+                          (["--cp", "127.0.0.1:8005"], "--cp needs --cluster-cert and --cluster-key"),
+                          (["--analytics-flush-interval", "7"], "--analytics-flush-interval must be 0 or divide 60"),
+                          (["--analytics-flush-interval", "-1"], "--analytics-flush-interval must be 0 or divide 60")):
         result = subprocess.run([sys.executable, "-m", "oidcgate.cli", "dp", "--prefix", str(tmp_path), *argv],
                                 capture_output=True, text=True, timeout=30)
         assert result.returncode == 2, result.stderr

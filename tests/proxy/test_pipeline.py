@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 from oidcgate.config.entities import Consumer, ConsumerGroup, ConsumerGroupConsumer, Route
 from oidcgate.config.entities import Plugin as PluginEntity
 from oidcgate.plugins.base import Plugin, PluginConfig
-from oidcgate.plugins.pdk import ConsumerIndex, Context, MemoInputs, PluginEnv
+from oidcgate.plugins.pdk import ConsumerIndex, Context, MemoInputs, PluginEnv, Request
 from oidcgate.proxy.pipeline import build_chains
 
 SERVICE = "11111111-1111-4111-8111-111111111111"
@@ -101,7 +101,7 @@ def test_consumer_scoped_instances_apply_once_a_consumer_is_known() -> None:
 
 
 def pick(slot: Any, consumer_id: str | None) -> Any:
-    return slot.pick(CONSUMERS.find("id", consumer_id) if consumer_id else None, CONSUMERS)
+    return slot.pick(CONSUMERS.find("id", consumer_id) if consumer_id else None, CONSUMERS.group_ids(consumer_id))
 
 
 def test_kongs_precedence_with_consumer_groups() -> None:
@@ -154,3 +154,28 @@ def test_access_steps_of_instances_that_declare_their_inputs_carry_a_memo_per_ro
     assert other["quick"].memo is not None and other["quick"].memo is not steps["quick"].memo
     scoped = chains({"name": "quick"}, {"name": "quick", "consumer": ALICE})[ROUTE]
     assert scoped.fixed is None and len(scoped.memos) == 2  # one for each instance a request may get
+
+
+async def test_consumer_groups_set_by_an_authentication_plugin_choose_the_instance() -> None:
+    """Kong's set_authenticated_consumer_groups: groups found in a token apply with or without a consumer, and
+    replace the consumer's own."""
+    chain = chains({"name": "tagger", "route": ROUTE, "config": {"tag": "route"}},
+                   {"name": "tagger", "consumer_group": GOLD, "config": {"tag": "gold"}})[ROUTE]
+    gold, bob = CONSUMERS.group_named("gold"), CONSUMERS.find("id", BOB)
+    assert gold is not None and bob is not None and CONSUMERS.group_named("nope") is None
+
+    async def run(consumer: Consumer | None, groups: tuple[ConsumerGroup, ...] | None) -> list[str]:
+        request = Request("GET", "/", "", [], scheme="http", host="gw", port=8000, client_ip="127.0.0.1")
+        ctx = Context(request, Route(id=ROUTE, paths=["/"]), None, CONSUMERS)
+        if consumer is not None:
+            ctx.authenticate(consumer, {"id": "k"})
+        ctx.set_consumer_groups(groups)
+        chosen: list[Any] = []
+        for step in chain.steps(ctx, chosen):
+            await step.run(ctx)
+        return list(ctx.shared["order"])
+
+    assert await run(None, (gold,)) == ["gold"]  # no consumer at all
+    assert await run(bob, None) == ["route"]  # bob's own group is silver
+    assert await run(bob, (gold,)) == ["gold"]  # the token's groups replace his
+    assert await run(None, ()) == await run(None, None) == ["route"]

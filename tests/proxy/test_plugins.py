@@ -189,7 +189,7 @@ async def worker(monkeypatch: pytest.MonkeyPatch, echo_port: int) -> AsyncIterat
         full = {"_format_version": "3.0", **doc}
         for svc in full.get("services", []):
             svc.setdefault("url", f"http://127.0.0.1:{echo_port}")
-        state.swap(compile_snapshot(load(full), state.env, state.stats, state.runtime))
+        state.swap(compile_snapshot(load(full, registry.config_schema), state.env, state.stats, state.runtime))
 
     yield Harness(state, f"http://127.0.0.1:{sock.getsockname()[1]}", apply)
     server.close()
@@ -377,3 +377,20 @@ async def test_recorded_decisions_and_plugins_that_run_share_a_chain(worker: Har
             assert response.status_code == 200 and response.json()["data"] == "X"
             assert response.json()["headers"]["X-Verified"] == "yes"
     assert EVENTS == [("access", "test-remember")]  # once; the body plugin ran both times (its "X")
+
+
+async def test_requests_of_a_consumer_are_counted_for_analytics_on_both_paths(worker: Harness) -> None:
+    """The analytics hook: a request a plugin authenticated is counted by route and consumer, whether its
+    consumer came from the access phase or from a recorded decision; anonymous requests only in the route's stats."""
+    worker.apply(one_route({"name": "test-gate"}))
+    async with httpx.AsyncClient() as client:
+        for user in ("alice", "alice", "bob", "", "mallory"):
+            await client.get(worker.url + "/anything", headers={"X-User": user} if user else {})
+    worker.apply(one_route({"name": "test-remember"}, name="r2"))
+    async with httpx.AsyncClient() as client:
+        for _ in range(3):  # the access phase once, then its recorded decision
+            await client.get(worker.url + "/anything", headers={"Authorization": "Basic b", "X-User": "bob"})
+    worker.state.settle()
+    counted = {(route, name): (codes, sum(latency)) for _, route, _, name, codes, latency in worker.state.usage.dump()}
+    assert counted == {("r", "alice"): ({"200": 2}, 2), ("r", "bob"): ({"200": 1}, 1), ("r2", "bob"): ({"200": 3}, 3)}
+    assert worker.state.stats.child("echo", "r").codes == {200: 3, 401: 1, 403: 1}

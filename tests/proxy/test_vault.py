@@ -121,7 +121,8 @@ def test_bad_references_and_prefixes_stop_the_data_plane_at_start(tmp_path: Path
         "issuer": "http://127.0.0.1:9/oauth2/default", "unauthorized_error_message": "{vault://env/leak}"}}))
     assert misplaced.returncode == 1, misplaced.stdout + misplaced.stderr
     assert ("plugins[0].config.unauthorized_error_message: vault references are only allowed in secret fields "
-            "(only client_id, client_secret, scopes, session_secret, redis.username, redis.password do)") in misplaced.stderr
+            "(only client_id, client_secret, scopes, cluster_cache_redis.username, cluster_cache_redis.password, "
+            "session_secret, redis.username, redis.password do)") in misplaced.stderr
 
     for prefix in ("", "1X", "A-B"):
         bad_prefix = _start(tmp_path, None, "--vault-env-prefix", prefix)

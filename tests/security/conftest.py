@@ -1,7 +1,8 @@
 """The hostile-input suite's stack and its table.
 
 One stack per session: a third-party provider (oauth2-mock-server, whose signing key the tests hold),
-the embedded identity provider, the echo upstream, a DB-less data plane with its admin API, and a
+the embedded identity provider, the echo upstream, a DB-less data plane with its admin API (its routes
+include browser sign-in against the mock, sessions in the cookie and in the machine's Redis), and a
 control plane. Every case records what it expected and what it saw; the table is printed at the end
 of the run, with its counts.
 """
@@ -18,10 +19,12 @@ import yaml
 
 from tests.controlplane.cp_process import ControlPlane, running_cp
 from tests.idp.helpers import Idp, running_idp
-from tests.plugins.openid_connect.providers import AUDIENCE, MockProvider
+from tests.plugins.openid_connect.providers import AUDIENCE, MOCK_CLIENTS, MockProvider
 from tests.support.processes import Proc, free_port, start
+from tests.support.redis import DATABASE, redis_prefix
 
 SEEN: list[tuple[str, str, int, int | None]] = []  # (category, case, expected, seen)
+SESSION_SECRET = "hostile-session-secret"
 
 
 @dataclass
@@ -46,8 +49,10 @@ class Stack:
         return httpx.get(self.proxy + path, timeout=30, **kwargs)
 
 
-def kong_yml(echo: str, mock: MockProvider, idp: Idp) -> dict[str, Any]:
+def kong_yml(echo: str, mock: MockProvider, idp: Idp, prefix: str) -> dict[str, Any]:
     oidc = {"name": "openid-connect"}
+    signin = {"issuer": mock.issuer, "client_id": ["web"], "client_secret": [MOCK_CLIENTS["web"]["secret"]],
+              "auth_methods": ["authorization_code", "session"], "session_secret": SESSION_SECRET}
     return {"_format_version": "3.0", "services": [{"name": "echo", "url": f"{echo}/anything", "routes": [
         {"name": "mock", "paths": ["/mock"], "plugins": [{**oidc, "config": {
             "issuer": mock.issuer, "auth_methods": ["bearer", "client_credentials"], "scopes": ["orders:read"],
@@ -55,6 +60,9 @@ def kong_yml(echo: str, mock: MockProvider, idp: Idp) -> dict[str, Any]:
             "upstream_headers_names": ["Issuer_Header"]}}]},
         {"name": "idp", "paths": ["/idp"], "plugins": [{**oidc, "config": {
             "issuer": idp.issuer(), "auth_methods": ["bearer"], "upstream_access_token_header": None}}]},
+        {"name": "signin", "paths": ["/signin"], "plugins": [{**oidc, "config": signin}]},
+        {"name": "signin-redis", "paths": ["/signin-redis"], "plugins": [{**oidc, "config": {
+            **signin, "session_storage": "redis", "redis": {"database": DATABASE, "prefix": prefix}}}]},
         {"name": "open", "paths": ["/open"]},
     ]}]}
 
@@ -67,10 +75,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     mock = MockProvider(work / "mock").start()
     echo_port, proxy_port, admin_port = free_port(), free_port(), free_port()
     try:
-        with running_idp(work / "idp") as idp, running_cp(work / "cp") as cp:
+        with running_idp(work / "idp") as idp, running_cp(work / "cp") as cp, redis_prefix("hostile") as prefix:
             echo = start(["echo", "--listen", f"127.0.0.1:{echo_port}"], work / "echo.log", [echo_port])
             config = work / "kong.yml"
-            config.write_text(yaml.safe_dump(kong_yml(f"http://127.0.0.1:{echo_port}", mock, idp)))
+            config.write_text(yaml.safe_dump(kong_yml(f"http://127.0.0.1:{echo_port}", mock, idp, prefix)))
             dp = start(["dp", "--config", str(config), "--proxy-listen", f"127.0.0.1:{proxy_port}",
                         "--status-listen", "off", "--admin-listen", f"127.0.0.1:{admin_port}",
                         "--workers", "1", "--prefix", str(work / "dp"), "--max-header-size", "8192"],

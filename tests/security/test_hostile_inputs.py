@@ -1,7 +1,8 @@
 """Hostile inputs from every stranger the gateway meets, each with the status it must get.
 
-Tokens (to openid-connect routes), requests (raw bytes to the proxy), configurations (to the DB-less
-data plane's and the control plane's `/config`) and Admin API bodies and headers. Real processes,
+Tokens (to openid-connect routes), session cookies and sign-in callbacks (to the browser sign-in
+routes), requests (raw bytes to the proxy), configurations (to the DB-less data plane's and the
+control plane's `/config`) and Admin API bodies and headers. Real processes,
 real sockets. Every case is recorded, and the table of case / expected / seen is printed at the end
 of the run (see conftest.py); a case that sees anything else fails.
 """
@@ -11,17 +12,19 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
 from oidcgate.plugins.openid_connect.client_auth import basic_authorization
+from oidcgate.plugins.openid_connect.session.codec import Sealer
 from tests.idp.helpers import user_tokens
 from tests.plugins.openid_connect import forge
 from tests.plugins.openid_connect.providers import AUDIENCE
 from tests.proxy.rawhttp import Conn
 from tests.proxy.test_hostile import MALFORMED, SMUGGLING
-from tests.security.conftest import Stack, record
+from tests.security.conftest import SESSION_SECRET, Stack, record
 
 pytestmark = pytest.mark.e2e
 
@@ -41,9 +44,11 @@ def bearer(token: str) -> Callable[[Stack], int]:
 
 
 def mock_token(**changes: object) -> Callable[[Stack], int]:
-    """A token signed with the third-party provider's own key, with `changes` to its claims (None drops one)."""
+    """A token signed with the third-party provider's own key, with `changes` to its claims (None drops one;
+    a callable is called when the token is made, so times are relative to the request, not to collection)."""
     def send(s: Stack) -> int:
-        claims = {**forge.claims(s.mock.issuer, aud=AUDIENCE), **changes}
+        made = {name: value() if callable(value) else value for name, value in changes.items()}
+        claims = {**forge.claims(s.mock.issuer, aud=AUDIENCE), **made}
         token = forge.sign({k: v for k, v in claims.items() if v is not None}, s.mock.signing_key(), typ="at+jwt")
         return bearer(token)(s)
     return send
@@ -96,9 +101,9 @@ TOKENS = [
         forge.claims(s.mock.issuer, aud=AUDIENCE), forge.rsa_key(str(s.mock.signing_key().kid)), typ="at+jwt"))),
     Case("token", "unknown kid", 401, forged(lambda s: forge.sign(
         forge.claims(s.mock.issuer, aud=AUDIENCE), forge.rsa_key("nobody"), typ="at+jwt"))),
-    Case("token", "expired", 401, mock_token(exp=int(time.time()) - 60)),
-    Case("token", "not valid yet (nbf)", 401, mock_token(nbf=int(time.time()) + 600)),
-    Case("token", "issued in the future (iat)", 401, mock_token(iat=int(time.time()) + 600)),
+    Case("token", "expired", 401, mock_token(exp=lambda: int(time.time()) - 60)),
+    Case("token", "not valid yet (nbf)", 401, mock_token(nbf=lambda: int(time.time()) + 600)),
+    Case("token", "issued in the future (iat)", 401, mock_token(iat=lambda: int(time.time()) + 600)),
     Case("token", "exp missing", 401, mock_token(exp=None)),
     Case("token", "exp not a number", 401, mock_token(exp="tomorrow")),
     Case("token", "another issuer", 401, mock_token(iss="http://127.0.0.1:1/evil")),
@@ -113,6 +118,62 @@ TOKENS = [
     Case("token", "Basic, wrong secret", 401, lambda s: s.get(
         "/mock", headers={"Authorization": basic_authorization("svc", "wrong")}).status_code),
     Case("token", "NUL in the Authorization value", 400, raw("/mock", b"Authorization: Bearer a\x00b\r\n")),
+]
+
+# ------------------------------------------------------------------------ session cookies, callbacks
+def cookie(value: bytes, path: str = "/signin") -> Callable[[Stack], int | None]:
+    """A request with this Cookie header, as raw bytes (a browser's, or anyone's)."""
+    return raw(path, b"Cookie: " + value + b"\r\n")
+
+
+def no_such_session(s: Stack) -> int | None:
+    """A well-sealed session id (the secret leaked) of a session Redis does not hold."""
+    sealed = Sealer(SESSION_SECRET, "session-id", "session").seal(b"no-such-session")
+    return cookie(b"session=" + sealed.encode(), "/signin-redis")(s)
+
+
+CHUNKS = b"session=16.aaaa; " + b"; ".join(b"session_%d=aaaa" % i for i in range(2, 17))
+SESSIONS = [  # a cookie that is not a valid session is no session: the browser is sent to sign in
+    Case("session", "cookie that is not base64", 302, cookie(b"session=%%%***!!")),
+    Case("session", "cookie of base64 junk", 302, cookie(b"session=" + b"A" * 200)),
+    Case("session", "cookie of 7 KB", 302, cookie(b"session=" + b"a" * 7000)),
+    Case("session", "16 chunks of junk", 302, cookie(CHUNKS)),
+    Case("session", "claims 17 chunks", 302, cookie(b"session=17.aaaa; session_2=bbbb")),
+    Case("session", "claims 3 chunks, sends 2", 302, cookie(b"session=3.aaaa; session_2=bbbb")),
+    Case("session", "chunk count of 5,000 digits", 302, cookie(b"session=" + b"9" * 5000 + b".a")),
+    Case("session", "chunk count in a non-ASCII digit", 302, cookie(b"session=\xb2.aaaa; session_2=bbbb")),
+    Case("session", "stale chunk named with a non-ASCII digit", 302, cookie(b"authorization_\xb2=x; session_\xb2=y")),
+    Case("session", "non-UTF-8 bytes", 302, cookie(b"session=\xff\xfe\xfd")),
+    Case("session", "not base64 (Redis storage)", 302, cookie(b"session=%%%***!!", "/signin-redis")),
+    Case("session", "7 KB (Redis storage)", 302, cookie(b"session=" + b"a" * 7000, "/signin-redis")),
+    Case("session", "sealed id of no stored session (Redis storage)", 302, no_such_session),
+]
+
+
+def callback(query: bytes) -> Callable[[Stack], int | None]:
+    return raw_bytes(b"GET /signin?" + query + b" HTTP/1.1\r\nHost: gw\r\n\r\n")
+
+
+def forged_code(s: Stack) -> int:
+    """The state of a real sign-in in this browser (its authorization cookie), with a made-up code."""
+    with httpx.Client(timeout=30) as browser:
+        start = browser.get(s.proxy + "/signin")
+        state = parse_qs(urlsplit(start.headers["location"]).query)["state"][0]
+        return browser.get(s.proxy + "/signin", params={"code": "x" * 5000, "state": state}).status_code
+
+
+CALLBACKS = [  # judged before any token request; a refusal is a page, never a redirect (no loop)
+    Case("callback", "no authorization cookie", 401, callback(b"code=c&state=s")),
+    Case("callback", "code of 6 KB", 401, callback(b"code=" + b"c" * 6000 + b"&state=s")),
+    Case("callback", "code twice", 401, callback(b"code=a&code=b&state=s")),
+    Case("callback", "state twice", 401, callback(b"code=a&state=s&state=t")),
+    Case("callback", "error twice", 401, callback(b"error=access_denied&error=x")),
+    Case("callback", "error of 6 KB", 401, callback(b"error=" + b"e" * 6000)),
+    Case("callback", "error with CR LF", 401, callback(b"error=x%0d%0aSet-Cookie:%20a=b")),
+    Case("callback", "access_denied (control)", 403, callback(b"error=access_denied&state=s")),
+    Case("callback", "non-UTF-8 percent-escapes", 401, callback(b"code=%ff%fe&state=%c3%28")),
+    Case("callback", "raw non-ASCII bytes (not a valid request target)", 400, callback(b"code=\xff&state=\xfe")),
+    Case("callback", "made-up code, right state", 401, forged_code),
 ]
 
 # --------------------------------------------------------------------------------------- requests
@@ -204,7 +265,7 @@ ADMIN = [
         "name": "local", "url": "http://127.0.0.1:1"}, headers={"Origin": "http://localhost"})),
 ]
 
-CASES = [*TOKENS, *REQUESTS, *CONFIGS, *ADMIN]
+CASES = [*TOKENS, *SESSIONS, *CALLBACKS, *REQUESTS, *CONFIGS, *ADMIN]
 
 
 def _param(case: Case) -> object:

@@ -11,8 +11,9 @@ import pytest
 
 from oidcgate.shared_state import Keyspace, RedisConfig, RedisUnavailable, close_pools
 from oidcgate.shared_state.client import _client
+from tests.support.polling import wait_until_async
 from tests.support.processes import free_port
-from tests.support.redis import DATABASE, keys_with, redis_prefix
+from tests.support.redis import DATABASE, Relay, keys_with, redis_prefix
 
 CONFIG = RedisConfig(database=DATABASE)
 
@@ -33,10 +34,10 @@ async def test_keys_carry_the_feature_and_prefix_and_expire(space: Keyspace, pre
     await space.set("a", b"value", ttl_ms=200)
     assert await space.get("a") == b"value"
     assert keys_with(prefix) == [f"oidcgate:test:{prefix}a".encode()]
-    deadline = time.monotonic() + 5
-    while await space.get("a") is not None and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-    assert await space.get("a") is None
+    async def expired() -> bool:
+        return await space.get("a") is None
+
+    await wait_until_async(expired, timeout=5, interval=0.05, what="Redis expiring the key")
     await space.set("b", "x", ttl_ms=10_000)
     assert await space.delete("b", "missing") == 1
 
@@ -98,3 +99,22 @@ def test_config_refuses_what_is_not_built() -> None:
         RedisConfig.model_validate({"sentinel_master": "mymaster"})
     with pytest.raises(ValueError, match="port"):
         RedisConfig.model_validate({"port": 70000})
+
+
+async def test_a_lock_whose_release_fails_expires_and_the_block_stands(prefix: str) -> None:
+    direct = Keyspace(CONFIG, "test", prefix)
+    async with Relay() as relay:
+        via = Keyspace(RedisConfig(port=relay.port, database=DATABASE, connect_timeout=500, send_timeout=500,
+                                   read_timeout=500), "test", prefix)
+        async with via.lock("cut", ttl_ms=600, wait=0.2) as held:
+            assert held
+            await relay.cut()  # Redis goes away before the release
+        assert await direct.get("cut") is not None  # not released...
+        deadline = time.monotonic() + 5
+        while await direct.get("cut") is not None and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert await direct.get("cut") is None  # ... it expired
+        with pytest.raises(RedisUnavailable):  # taking it, though, is an error
+            async with via.lock("cut", ttl_ms=600, wait=0.2):
+                pass
+    await close_pools()

@@ -12,11 +12,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from tests.support.polling import wait_until
 
 OIDCGATE = [sys.executable, "-m", "oidcgate.cli"]
 
@@ -31,14 +32,15 @@ def free_port() -> int:
 def wait_for_port(port: int, host: str = "127.0.0.1", timeout: float = 15.0,
                   proc: subprocess.Popen[bytes] | None = None) -> None:
     """Block until something accepts connections on host:port, or fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def listening() -> bool:
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"process exited with {proc.returncode} before listening on {port}")
         with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listened on {host}:{port} within {timeout}s")
+            return True
+        return False
+
+    wait_until(listening, timeout=timeout, interval=0.05, what=f"something listening on {host}:{port}")
 
 
 @dataclass

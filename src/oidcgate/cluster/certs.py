@@ -29,8 +29,8 @@ class CertificateExistsError(FileExistsError):
 
 
 def generate(cert_path: str | Path, key_path: str | Path, *, days: int = DEFAULT_DAYS,
-             key_type: KeyType = "ec", force: bool = False) -> None:
-    """Write a new shared cluster certificate (PEM) and its key (PEM PKCS#8), both 0600 in directories
+             key_type: KeyType = "ec", force: bool = False, common_name: str = COMMON_NAME) -> None:
+    """Write a new self-signed certificate (PEM) and its key (PEM PKCS#8), both 0600 in directories
     created 0700: the certificate is no secret, but only this node's user needs either."""
     if days < 1:
         raise ValueError("days must be at least 1")
@@ -39,13 +39,14 @@ def generate(cert_path: str | Path, key_path: str | Path, *, days: int = DEFAULT
         for path in (cert_path, key_path):
             if path.exists():
                 raise CertificateExistsError(f"{path} already exists (use --force to overwrite)")
-    cert_pem, key_pem = build(days=days, key_type=key_type)
+    cert_pem, key_pem = build(days=days, key_type=key_type, common_name=common_name)
     write_private(key_path, key_pem)
     write_private(cert_path, cert_pem)
 
 
-def build(*, days: int = DEFAULT_DAYS, key_type: KeyType = "ec") -> tuple[bytes, bytes]:
-    """A fresh (certificate PEM, private key PEM) pair, nothing written."""
+def build(*, days: int = DEFAULT_DAYS, key_type: KeyType = "ec",
+          common_name: str = COMMON_NAME) -> tuple[bytes, bytes]:
+    """A fresh self-signed (certificate PEM, private key PEM) pair for `common_name`, nothing written."""
     key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
     if key_type == "ec":
         key = ec.generate_private_key(ec.SECP384R1())
@@ -53,7 +54,7 @@ def build(*, days: int = DEFAULT_DAYS, key_type: KeyType = "ec") -> tuple[bytes,
         key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
     else:
         raise ValueError(f"unknown key type '{key_type}'; expected 'ec' or 'rsa'")
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, COMMON_NAME)])
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
@@ -66,7 +67,7 @@ def build(*, days: int = DEFAULT_DAYS, key_type: KeyType = "ec") -> tuple[bytes,
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH,
                                               ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(COMMON_NAME)]), critical=False)
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(common_name)]), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA384() if key_type == "ec" else hashes.SHA256())
     )

@@ -8,6 +8,9 @@ Heartbeats default to every 10 s rather than Kong's 30 s: the runtime manager (`
 config hash of each data plane) is only as fresh as the last heartbeat, and one tiny frame per data
 plane every 10 s costs nothing. A heartbeat is also sent right after each applied config, so the
 control plane sees the new hash at once.
+
+Analytics reports (`oidcgate.proxy.analytics`) wait in an AnalyticsOutbox and go out in order whenever
+the link is up and the control plane said it takes them; while it is down they are kept, up to a bound.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import logging
 import random
 import ssl
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -25,7 +29,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidMessage
 
 from oidcgate.cluster import certs, compat, protocol, tls
-from oidcgate.cluster.protocol import Error, Heartbeat, Hello, Reconfigure
+from oidcgate.cluster.protocol import Analytics, Error, Heartbeat, Hello, Reconfigure
 from oidcgate.config.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -35,6 +39,7 @@ BACKOFF_INITIAL = 1.0
 BACKOFF_MAX = 30.0
 MAX_FRAME = 64 * 1024 * 1024  # compressed snapshot; decompression is bounded separately
 _ERROR_DETAIL_LIMIT = 20  # validation errors reported back to the control plane
+OUTBOX_LIMIT = 3600  # analytics reports kept while the link is down: an hour at one a second
 
 
 def backoff_delay(attempt: int, initial: float = BACKOFF_INITIAL, maximum: float = BACKOFF_MAX,
@@ -47,6 +52,39 @@ def backoff_delay(attempt: int, initial: float = BACKOFF_INITIAL, maximum: float
     return ceiling / 2 + rand() * ceiling / 2
 
 
+class AnalyticsOutbox:
+    """Analytics reports not sent yet, oldest first; past `limit` the oldest is dropped (and counted)."""
+
+    def __init__(self, limit: int = OUTBOX_LIMIT) -> None:
+        self._queue: deque[Analytics] = deque()
+        self._limit = limit
+        self._ready = asyncio.Event()
+        self.dropped = 0
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    def put(self, message: Analytics) -> None:
+        if len(self._queue) >= self._limit:
+            self._queue.popleft()
+            self.dropped += 1
+            if self.dropped == 1 or self.dropped % 1000 == 0:
+                log.warning("analytics: the control plane is unreachable; %d report(s) dropped", self.dropped)
+        self._queue.append(message)
+        self._ready.set()
+
+    async def next(self) -> Analytics:
+        """The oldest report, once there is one (it stays queued until `sent`)."""
+        while not self._queue:
+            self._ready.clear()
+            await self._ready.wait()
+        return self._queue[0]
+
+    def sent(self, message: Analytics) -> None:
+        if self._queue and self._queue[0] is message:  # (unless dropped meanwhile)
+            self._queue.popleft()
+
+
 class ClusterClient:
     """Keeps one data plane in sync with the control plane at `cp_address` ("HOST:PORT")."""
 
@@ -55,7 +93,7 @@ class ClusterClient:
                  node_id: str, hostname: str, version: str, server_name: str | None = None, *,
                  heartbeat_interval: float = HEARTBEAT_INTERVAL, backoff_initial: float = BACKOFF_INITIAL,
                  backoff_max: float = BACKOFF_MAX, plugins: Mapping[str, str] | None = None,
-                 open_timeout: float = 10.0) -> None:
+                 open_timeout: float = 10.0, analytics: AnalyticsOutbox | None = None) -> None:
         host, port = protocol.parse_address(cp_address)
         self._uri = f"wss://{f'[{host}]' if ':' in host else host}:{port}{protocol.PATH}"
         self._ssl = tls.client_context(cert_file, key_file, server_name)  # fail fast on a bad cert
@@ -67,6 +105,7 @@ class ClusterClient:
         self._heartbeat_interval = heartbeat_interval
         self._backoff = (backoff_initial, backoff_max)
         self._open_timeout = open_timeout
+        self._analytics = analytics
         self.connected = False
 
     async def run(self) -> None:
@@ -100,7 +139,14 @@ class ClusterClient:
                                                         self._plugins)))
             self.connected = True
             log.info("connected to control plane %s", self._uri)
-            heartbeats = asyncio.create_task(self._heartbeats(connection), name="cluster-heartbeat")
+            background = [asyncio.create_task(self._heartbeats(connection), name="cluster-heartbeat")]
+            if self._analytics is not None:
+                if protocol.ANALYTICS in _features(connection):
+                    background.append(asyncio.create_task(self._send_analytics(connection, self._analytics),
+                                                          name="cluster-analytics"))
+                else:
+                    log.warning("the control plane does not take analytics reports (an older version?); "
+                                "none are sent on this link")
             try:
                 async for frame in connection:
                     try:
@@ -113,9 +159,9 @@ class ClusterClient:
                     elif isinstance(message, Error):
                         log.error("control plane: %s", message.message)
             finally:
-                heartbeats.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await heartbeats
+                for task in background:
+                    task.cancel()
+                await asyncio.gather(*background, return_exceptions=True)
 
     async def _reconfigure(self, connection: ClientConnection, message: Reconfigure) -> None:
         """Apply a pushed snapshot; a refused one is reported back and the running config stays."""
@@ -146,6 +192,19 @@ class ClusterClient:
             while True:
                 await asyncio.sleep(self._heartbeat_interval)
                 await connection.send(protocol.encode(Heartbeat(config_hash=self._current_hash())))
+
+    async def _send_analytics(self, connection: ClientConnection, outbox: AnalyticsOutbox) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            while True:
+                message = await outbox.next()
+                await connection.send(protocol.encode(message))
+                outbox.sent(message)
+
+
+def _features(connection: ClientConnection) -> set[str]:
+    """What the control plane said it takes beyond Kong's messages, in its handshake response."""
+    listed = connection.response.headers.get(protocol.FEATURES_HEADER, "") if connection.response else ""
+    return {feature.strip() for feature in listed.split(",")}
 
 
 def _describe(exc: BaseException) -> str:

@@ -5,12 +5,19 @@ JSON objects over one WebSocket, each with a `type`:
   DP -> CP  hello        {node_id, hostname, version, config_hash, plugins: [{name, version}]}   first
             heartbeat    {config_hash}                       every few seconds and after each apply
             error        {message, hash}                     a pushed config was refused; old one kept
+            analytics    {minute, rows: [{service, service_name, route, route_name, consumer,
+                         consumer_name, codes: {"200": n}, latency: [n per bucket]}]}
+                                                             requests counted during part of one minute
   CP -> DP  reconfigure  {config, hash, timestamp}           the full snapshot
             error        {message}                           e.g. why no config is sent (incompatible)
 
 A reconfigure is sent as a binary frame holding the gzip-compressed JSON message (a 10,000-entity
 snapshot shrinks ~10x); every other message is a text frame of plain JSON. Decoding bounds the
 decompressed size and checks every field, so a malformed frame is a ProtocolError, never a crash.
+
+`analytics` is ours, not Kong's: a control plane that accepts it says so in the handshake response
+(FEATURES_HEADER), and a data plane sends it only then, since an older control plane closes the link
+on a message type it does not know.
 """
 
 from __future__ import annotations
@@ -23,13 +30,20 @@ from typing import Any
 
 import orjson
 
+from oidcgate.analytics.histogram import SIZE as LATENCY_BUCKETS
+
 PATH = "/v1/outlet"  # Kong's clustering endpoint
 DEFAULT_PORT = 8005
 MAX_CONFIG_BYTES = 256 * 1024 * 1024  # decompressed reconfigure bound (a decompression-bomb guard)
 MAX_TEXT_FRAME = 1024 * 1024  # what a DP may send the CP in one frame
 _GZIP_WBITS = 31  # zlib: gzip container
 _HASH_RE = re.compile(r"^[0-9a-f]{0,64}$")
+_STATUS_RE = re.compile(r"[1-9][0-9]{2}")  # (fullmatch: str.isdigit takes other scripts' digits)
 _MAX_PLUGINS = 1000
+FEATURES_HEADER = "Oidcgate-Cluster-Features"  # the CP's handshake response: messages it takes beyond Kong's
+ANALYTICS = "analytics"
+ANALYTICS_FRAME_BUDGET = MAX_TEXT_FRAME // 2  # an analytics frame stays well under what the CP accepts
+_MAX_COUNT = 2**53  # (exact in every JSON parser)
 
 
 class ProtocolError(ValueError):
@@ -86,7 +100,29 @@ class Error:
     hash: str | None = None
 
 
-Message = Hello | Heartbeat | Reconfigure | Error
+@dataclass(frozen=True)
+class UsageRow:
+    """Requests of one (service, route, consumer) in one report; ids are None for no route or no consumer."""
+
+    service: str | None
+    service_name: str
+    route: str | None
+    route_name: str
+    consumer: str | None
+    consumer_name: str
+    codes: dict[int, int]  # status code -> requests
+    latency: tuple[int, ...]  # requests per latency bucket (oidcgate.analytics.histogram)
+
+
+@dataclass(frozen=True)
+class Analytics:
+    """Requests a data plane finished during (part of) the minute starting at `minute` (epoch seconds)."""
+
+    minute: int
+    rows: tuple[UsageRow, ...]
+
+
+Message = Hello | Heartbeat | Reconfigure | Error | Analytics
 
 
 def parse_address(address: str, default_port: int = DEFAULT_PORT) -> tuple[str, int]:
@@ -123,6 +159,12 @@ def encode(message: Message) -> str | bytes:
         }
     elif isinstance(message, Heartbeat):
         data = {"type": "heartbeat", "config_hash": message.config_hash}
+    elif isinstance(message, Analytics):
+        data = {"type": "analytics", "minute": message.minute, "rows": [
+            {"service": row.service, "service_name": row.service_name, "route": row.route,
+             "route_name": row.route_name, "consumer": row.consumer, "consumer_name": row.consumer_name,
+             "codes": {str(code): n for code, n in row.codes.items()}, "latency": row.latency}
+            for row in message.rows]}
     else:
         data = {"type": "error", "message": message.message}
         if message.hash is not None:
@@ -158,6 +200,8 @@ def decode(frame: str | bytes) -> Message:
     if kind == "error":
         hash_ = _hash(data, "hash") if data.get("hash") is not None else None
         return Error(message=_text(data, "message", 4096), hash=hash_)
+    if kind == "analytics":
+        return _analytics(data)
     raise ProtocolError(f"unknown message type {kind!r}")
 
 
@@ -208,3 +252,59 @@ def _plugins(value: Any) -> dict[str, str]:
             raise ProtocolError(f"hello.plugins[{index}].version: expected a version string")
         plugins[name] = version
     return plugins
+
+
+def split_analytics(minute: int, rows: list[UsageRow], budget: int = ANALYTICS_FRAME_BUDGET) -> list[Analytics]:
+    """`rows` as messages whose frames stay under `budget` bytes (halved until they do; one row always
+    fits: its names and ids are bounded, and so are its status codes)."""
+    message = Analytics(minute, tuple(rows))
+    if len(rows) <= 1 or len(encode(message)) <= budget:
+        return [message]
+    half = len(rows) // 2
+    return split_analytics(minute, rows[:half], budget) + split_analytics(minute, rows[half:], budget)
+
+
+def _analytics(data: dict[str, Any]) -> Analytics:
+    minute = data.get("minute")
+    if not isinstance(minute, int) or isinstance(minute, bool) or minute <= 0 or minute % 60:
+        raise ProtocolError("analytics.minute: expected the epoch second a minute starts at")
+    rows = data.get("rows")
+    if not isinstance(rows, list):
+        raise ProtocolError("analytics.rows: expected an array")
+    return Analytics(minute, tuple(_usage_row(row, f"analytics.rows[{i}]") for i, row in enumerate(rows)))
+
+
+def _usage_row(row: Any, where: str) -> UsageRow:
+    if not isinstance(row, dict):
+        raise ProtocolError(f"{where}: expected an object")
+
+    def optional_id(key: str) -> str | None:
+        value = row.get(key)
+        if value is not None and (not isinstance(value, str) or not 0 < len(value) <= 36):
+            raise ProtocolError(f"{where}.{key}: expected an id or null")
+        return value
+
+    def name(key: str, limit: int) -> str:
+        value = row.get(key, "")
+        if not isinstance(value, str) or len(value) > limit:
+            raise ProtocolError(f"{where}.{key}: expected a string of at most {limit} characters")
+        return value
+
+    codes_in, latency = row.get("codes"), row.get("latency")
+    if not isinstance(codes_in, dict):
+        raise ProtocolError(f"{where}.codes: expected an object")
+    codes: dict[int, int] = {}
+    for code, count in codes_in.items():
+        if not _STATUS_RE.fullmatch(code) or not _is_count(count):
+            raise ProtocolError(f"{where}.codes: expected status codes (100-999) with request counts")
+        codes[int(code)] = count
+    if not isinstance(latency, list) or len(latency) != LATENCY_BUCKETS or not all(map(_is_count, latency)):
+        raise ProtocolError(f"{where}.latency: expected {LATENCY_BUCKETS} request counts, one per bucket")
+    if sum(latency) != sum(codes.values()):
+        raise ProtocolError(f"{where}: the latency counts do not add up to the requests")
+    return UsageRow(optional_id("service"), name("service_name", 128), optional_id("route"), name("route_name", 128),
+                    optional_id("consumer"), name("consumer_name", 256), codes, tuple(latency))
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < _MAX_COUNT

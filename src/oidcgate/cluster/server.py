@@ -4,7 +4,10 @@ One WebSocket per data plane over mutual TLS (see `tls`). After the data plane's
 sends it the current snapshot unless it already runs it, and again on every `push()` whose snapshot
 it does not run. Each connection has its own sender task and a one-slot outbox: a new snapshot
 replaces one still waiting, so a slow data plane gets the latest config when it catches up and never
-delays the others.
+delays the others. A data plane of an older minor version gets a copy it can load (`compat.downgrade`),
+made once per snapshot and version, with its own hash (what that data plane reports once it runs it).
+With an `on_analytics` sink the handshake response says analytics reports are taken
+(protocol.FEATURES_HEADER), and each report a data plane sends is handed to the sink.
 """
 
 from __future__ import annotations
@@ -23,21 +26,33 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from oidcgate.cluster import compat, protocol, tls
-from oidcgate.cluster.protocol import DataPlaneStatus, Error, Heartbeat, Hello, Reconfigure, SyncStatus
+from oidcgate.cluster.protocol import (
+    Analytics,
+    DataPlaneStatus,
+    Error,
+    Heartbeat,
+    Hello,
+    Reconfigure,
+    SyncStatus,
+)
+from oidcgate.config.declarative import config_hash as hash_of
 
 log = logging.getLogger(__name__)
 
 SnapshotSource = Callable[[], Awaitable[tuple[dict[str, Any], str]]]
 StatusSink = Callable[[DataPlaneStatus], Awaitable[None]]
+AnalyticsSink = Callable[[Analytics], Awaitable[None]]
 
 
 @dataclass(frozen=True)
 class _Payload:
-    """One exported snapshot, compressed once for every data plane."""
+    """One exported snapshot (or an older data plane's copy of it), compressed once for every data plane."""
 
     hash: str
     frame: bytes
     plugins: frozenset[str]
+    doc: Mapping[str, Any]
+    verdict: compat.Verdict = compat.COMPATIBLE  # not NORMAL: no copy an older data plane could be sent
 
 
 class ClusterServer:
@@ -45,18 +60,21 @@ class ClusterServer:
 
     def __init__(self, listen: str, cert_file: str, key_file: str, snapshot: SnapshotSource,
                  on_status: StatusSink, version: str, *, plugins: Mapping[str, str] | None = None,
-                 hello_timeout: float = 10.0) -> None:
+                 hello_timeout: float = 10.0, on_analytics: AnalyticsSink | None = None) -> None:
         self._host, self._port = protocol.parse_address(listen)
         self._ssl = tls.server_context(cert_file, key_file)  # fail at construction on a bad cert
         self._snapshot = snapshot
         self._on_status = on_status
+        self._on_analytics = on_analytics
         compat.check_version(version, version)  # a malformed own version is a programming error
         self.version = version
+        self._minor = compat.major_minor(version) or (0, 0)
         self._plugins = dict(plugins) if plugins is not None else compat.installed_plugins()
         self._hello_timeout = hello_timeout
         self._server: Server | None = None
         self._peers: dict[str, _Peer] = {}  # by node id: a reconnecting node replaces its old link
         self._current: _Payload | None = None
+        self._older: dict[tuple[str, tuple[int, int]], _Payload] = {}  # (snapshot hash, dp version): its copy
         self._export_lock = asyncio.Lock()
         self._background: set[asyncio.Task[None]] = set()
 
@@ -74,6 +92,7 @@ class ClusterServer:
     async def start(self) -> None:
         self._server = await serve(
             self._handle, self._host, self._port, ssl=self._ssl, process_request=_only_outlet,
+            process_response=_takes_analytics if self._on_analytics is not None else None,
             compression=None,  # the snapshot is gzipped already; heartbeats are tiny
             max_size=protocol.MAX_TEXT_FRAME, server_header=None,
         )
@@ -95,7 +114,7 @@ class ClusterServer:
         payload = await self._export()
         queued = 0
         for peer in list(self._peers.values()):
-            changed, sent = peer.offer(payload)
+            changed, sent = peer.offer(await self._for(payload, peer.status.version))
             queued += sent
             if changed:
                 await self._report(peer.status)
@@ -109,8 +128,33 @@ class ClusterServer:
                 message = Reconfigure(config=doc, hash=config_hash, timestamp=time.time())
                 frame = await asyncio.to_thread(protocol.encode, message)  # large configs: off the loop
                 assert isinstance(frame, bytes)
-                self._current = _Payload(config_hash, frame, compat.plugins_used(doc))
+                self._current = _Payload(config_hash, frame, compat.plugins_used(doc), doc)
             return self._current
+
+    async def _for(self, payload: _Payload, dp_version: str) -> _Payload:
+        """The payload a data plane of `dp_version` gets: this one, or a copy it can load (made once per
+        snapshot and version; what was taken out is logged then, as Kong does)."""
+        dp = compat.major_minor(dp_version)
+        if dp is None or dp >= self._minor:
+            return payload
+        key = (payload.hash, dp)
+        older = self._older.get(key)
+        if older is None:
+            down = await asyncio.to_thread(compat.downgrade, payload.doc, dp_version)
+            for warning in down.warnings:
+                log.warning("oidcgate %s: %s", self.version, warning)
+            if down.verdict[0] is not SyncStatus.NORMAL:
+                older = dataclasses.replace(payload, verdict=down.verdict)
+            elif down.config is payload.doc:
+                older = payload
+            else:
+                config_hash = hash_of(dict(down.config))
+                message = Reconfigure(config=dict(down.config), hash=config_hash, timestamp=time.time())
+                frame = await asyncio.to_thread(protocol.encode, message)
+                assert isinstance(frame, bytes)
+                older = _Payload(config_hash, frame, compat.plugins_used(down.config), down.config)
+            self._older = {k: v for k, v in self._older.items() if k[0] == payload.hash} | {key: older}
+        return older
 
     def _track(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)
@@ -139,7 +183,7 @@ class ClusterServer:
             self._track(previous.connection.close(1000, "replaced by a newer connection of the same node"))
         log.info("data plane %s (%s, %s, version %s) connected", status.id, status.hostname, ip, status.version)
         try:
-            peer.offer(self._current or await self._export())
+            peer.offer(await self._for(self._current or await self._export(), hello.version))
             await self._report(status)
             await self._serve(peer)
         finally:
@@ -166,6 +210,11 @@ class ClusterServer:
                 elif isinstance(message, Error):
                     log.warning("data plane %s refused config %s: %s", peer.status.id, message.hash or "?",
                                 message.message)
+                elif isinstance(message, Analytics) and self._on_analytics is not None:
+                    try:
+                        await self._on_analytics(message)
+                    except Exception:  # a store outage loses this report, never the data plane's link
+                        log.exception("recording analytics of data plane %s failed", peer.status.id)
                 else:
                     log.warning("data plane %s sent an unexpected %s; ignored", peer.status.id,
                                 type(message).__name__.lower())
@@ -191,6 +240,8 @@ class _Peer:
     def offer(self, payload: _Payload) -> tuple[bool, bool]:
         """Queue `payload` if this data plane may and should get it: (sync_status changed, config queued)."""
         verdict = self._version_verdict
+        if verdict[0] is SyncStatus.NORMAL:
+            verdict = payload.verdict
         if verdict[0] is SyncStatus.NORMAL:
             verdict = compat.check_plugins(payload.plugins, self._plugins, self._cp_plugins)
         status, reason = verdict
@@ -244,6 +295,10 @@ async def _receive_hello(connection: ServerConnection, timeout: float) -> Hello 
     except ConnectionClosed:
         pass
     return None
+
+
+def _takes_analytics(connection: ServerConnection, request: Request, response: Response) -> None:
+    response.headers[protocol.FEATURES_HEADER] = protocol.ANALYTICS
 
 
 def _only_outlet(connection: ServerConnection, request: Request) -> Response | None:

@@ -21,6 +21,7 @@ import orjson
 import yaml
 from pydantic import ValidationError
 
+from oidcgate.config.certificates import SNI, CACertificate, Certificate
 from oidcgate.config.entities import (
     ACL,
     ENTITY_MODELS,
@@ -35,12 +36,11 @@ from oidcgate.config.entities import (
     Upstream,
 )
 from oidcgate.config.errors import ConfigError, FieldError, from_pydantic
-from oidcgate.config.vault import check_references
-from oidcgate.plugins import registry
+from oidcgate.config.plugin_schemas import PluginSchemas, validate_plugin_config
 
 FORMAT_VERSIONS = ("1.1", "2.1", "3.0")
 META_KEYS = {"_format_version", "_transform", "_comment", "_workspace", "_info"}
-UNSUPPORTED = {"certificates", "ca_certificates", "snis", "vaults", "key_sets", "keys", "services_", "workspaces"}
+UNSUPPORTED = {"vaults", "key_sets", "keys", "services_", "workspaces"}
 ID_NAMESPACE = uuid.UUID("6a1f1e0e-8b0b-4a9e-9b7e-0c1d2a3b4c5d")
 
 # Which collections may be nested in an entity, and the reference field the child then gets.
@@ -50,13 +50,14 @@ NESTED: dict[str, dict[str, str]] = {
     "consumers": {"plugins": "consumer", "acls": "consumer", "groups": "consumer"},
     "consumer_groups": {"plugins": "consumer_group", "consumers": "consumer_group"},
     "upstreams": {"targets": "upstream"},
+    "certificates": {"snis": "certificate"},
 }
 # Nested lists that name other entities rather than hold new ones (decK's format): each item is a reference,
 # and becomes a membership (child key -> the membership field the item fills).
 MEMBERSHIPS: dict[str, str] = {"groups": "consumer_group", "consumers": "consumer"}
-# Parents before children (the store writes them in this order).
-KINDS = ("services", "routes", "consumers", "consumer_groups", "plugins", "upstreams", "targets", "acls",
-         "consumer_group_consumers")
+# Referenced kinds before the kinds that refer to them (the store writes rows in this order).
+KINDS = ("certificates", "ca_certificates", "snis", "services", "routes", "consumers", "consumer_groups",
+         "plugins", "upstreams", "targets", "acls", "consumer_group_consumers")
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,9 @@ class Snapshot:
     acls: tuple[ACL, ...] = ()
     consumer_groups: tuple[ConsumerGroup, ...] = ()
     consumer_group_consumers: tuple[ConsumerGroupConsumer, ...] = ()
+    certificates: tuple[Certificate, ...] = ()
+    ca_certificates: tuple[CACertificate, ...] = ()
+    snis: tuple[SNI, ...] = ()
     hash: str = field(default="", compare=False)
 
     def to_declarative(self) -> dict[str, Any]:
@@ -107,22 +111,25 @@ def parse_text(text: str | bytes, source: str = "<config>") -> Any:
         raise ConfigError([FieldError("", f"{source}: invalid YAML at {where}: {problem}")]) from None
 
 
-def load_file(path: str | Path) -> Snapshot:
+def load_file(path: str | Path, plugin_schemas: PluginSchemas) -> Snapshot:
     path = Path(path)
     try:
         text = path.read_bytes()
     except OSError as exc:
         raise ConfigError([FieldError("", f"cannot read {path}: {exc.strerror}")]) from None
-    return load(parse_text(text, str(path)))
+    return load(parse_text(text, str(path)), plugin_schemas)
 
 
-def load(document: Any) -> Snapshot:
-    """Validate a declarative document and build its snapshot; raises ConfigError with every problem."""
-    return _Loader().run(document)
+def load(document: Any, plugin_schemas: PluginSchemas) -> Snapshot:
+    """Validate a declarative document and build its snapshot; raises ConfigError with every problem.
+
+    `plugin_schemas` checks each plugin's config (see `oidcgate.config.plugin_schemas`)."""
+    return _Loader(plugin_schemas).run(document)
 
 
 class _Loader:
-    def __init__(self) -> None:
+    def __init__(self, plugin_schemas: PluginSchemas) -> None:
+        self.plugin_schemas = plugin_schemas
         self.errors: list[FieldError] = []
         self.found: dict[str, list[tuple[str, Entity]]] = {kind: [] for kind in KINDS}
         self.generated_ids: set[str] = set()
@@ -199,6 +206,10 @@ class _Loader:
         key = getattr(entity, "name", None) if kind not in ("plugins", "acls", "consumer_group_consumers") else None
         if kind == "consumers":
             key = entity.username or f"custom_id:{entity.custom_id}"  # type: ignore[attr-defined]
+        elif kind == "certificates":  # the certificates themselves, not the keys
+            key = f"{entity.cert}{entity.cert_alt or ''}"  # type: ignore[attr-defined]
+        elif kind == "ca_certificates":
+            key = entity.cert_digest  # type: ignore[attr-defined]
         if key is None:
             key = json.dumps(entity.model_dump(mode="json", exclude={"id", "tags", "config"}), sort_keys=True)
         return str(key)
@@ -233,6 +244,7 @@ class _Loader:
                 for ref in required:
                     if getattr(entity, ref) is None:
                         self.error(f"{path}.{ref}", "required field missing")
+        self.resolve_tls_references()
         # (proxy helper) Plugins and targets without a name get their id from their content, which
         # includes references: derive it again now that references are ids, so that a nested and a
         # flat document (or `service: name` vs `service: {id: ...}`) give the same ids and hash.
@@ -242,11 +254,27 @@ class _Loader:
                 if entity.id in self.generated_ids:
                     entity.id = str(uuid.uuid5(ID_NAMESPACE, f"{kind}:{self.natural_key(kind, entity)}"))
 
+    def resolve_tls_references(self) -> None:
+        """SNIs and services name certificates and CA certificates by id (Kong's foreign keys)."""
+        certificates = {e.id for _, e in self.found["certificates"]}
+        cas = {e.id for _, e in self.found["ca_certificates"]}
+        for path, sni in self.found["snis"]:
+            if sni.certificate not in certificates:  # type: ignore[attr-defined]
+                self.error(f"{path}.certificate", f"no certificate with id '{sni.certificate}'")  # type: ignore[attr-defined]
+        for path, service in self.found["services"]:
+            assert isinstance(service, Service)
+            if service.client_certificate is not None and service.client_certificate not in certificates:
+                self.error(f"{path}.client_certificate", f"no certificate with id '{service.client_certificate}'")
+            for index, ca in enumerate(service.ca_certificates or ()):
+                if ca not in cas:
+                    self.error(f"{path}.ca_certificates[{index}]", f"no ca_certificate with id '{ca}'")
+
     def check_unique(self) -> None:
         unique: dict[str, tuple[str, ...]] = {
             "services": ("id", "name"), "routes": ("id", "name"), "consumers": ("id", "username", "custom_id"),
             "upstreams": ("id", "name"), "targets": ("id",), "plugins": ("id", "instance_name"),
             "consumer_groups": ("id", "name"), "acls": ("id",), "consumer_group_consumers": ("id",),
+            "certificates": ("id",), "snis": ("id", "name"), "ca_certificates": ("id", "cert_digest"),
         }
         for kind, keys in unique.items():
             for key in keys:
@@ -276,13 +304,7 @@ class _Loader:
         """Unknown plugins and bad plugin config are errors; configs are stored with defaults filled."""
         for path, plugin in self.found["plugins"]:
             assert isinstance(plugin, Plugin)
-            try:
-                handler = registry.get(plugin.name)
-            except registry.UnknownPluginError as exc:
-                self.error(f"{path}.name", str(exc))
-                continue
-            self.errors.extend(check_references(handler.CONFIG, plugin.config, f"{path}.config"))
-            try:
-                plugin.config = handler.validate_config(plugin.config).model_dump(mode="json")
-            except ValidationError as exc:
-                self.errors.extend(from_pydantic(exc, f"{path}.config"))
+            config, errors = validate_plugin_config(self.plugin_schemas, plugin.name, plugin.config, path)
+            self.errors.extend(errors)
+            if config is not None:
+                plugin.config = config

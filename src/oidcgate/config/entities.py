@@ -14,13 +14,14 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from oidcgate.config.base import Entity, foreign_key
+from oidcgate.config.certificates import SNI, CACertificate, Certificate
 from oidcgate.config.types import (
     HeaderName,
     Hostname,
     Name,
     Port,
     Reference,
-    Tags,
     TimeoutMs,
     UUIDStr,
     validate_hostname,
@@ -29,29 +30,6 @@ from oidcgate.config.types import (
 HTTP_METHOD_RE = re.compile(r"^[A-Z]+$")
 Protocol = Literal["http", "https"]
 PluginProtocol = Literal["grpc", "grpcs", "http", "https"]
-
-
-class Entity(BaseModel):
-    """Common base: unknown fields are errors, ids are UUID strings, tags are free-form labels."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=False)
-
-    KIND: ClassVar[str]  # Admin API collection name, e.g. "services"
-    ENDPOINT_KEY: ClassVar[str | None] = "name"  # the field that can stand for the id in URLs and refs
-
-    id: UUIDStr | None = None
-    tags: Tags = None
-    created_at: int | None = None
-    updated_at: int | None = None
-
-
-def _ref(value: Any) -> Any:
-    """Kong accepts `{"id": ...}`, `{"name": ...}` or a bare name/id string as a foreign key."""
-    if isinstance(value, dict):
-        if set(value) - {"id", "name", "username"} or len(value) != 1:
-            raise ValueError("a reference must be {'id': ...} or a name")
-        return next(iter(value.values()))
-    return value
 
 
 class Service(Entity):
@@ -67,7 +45,20 @@ class Service(Entity):
     write_timeout: TimeoutMs = 60000
     read_timeout: TimeoutMs = 60000
     enabled: bool = True
-    tls_verify: bool | None = None
+    tls_verify: bool | None = Field(default=None, description="Verify the upstream's certificate (https only).")
+    tls_verify_depth: int | None = Field(default=None, ge=0, le=64, description="Kong's longest chain accepted: stored, not enforced (OpenSSL's default depth applies).")
+    ca_certificates: list[UUIDStr] | None = Field(default=None, description="ids of ca_certificates to trust.")
+    client_certificate: Reference | None = Field(default=None, description="Certificate for mutual TLS upstream.")
+
+    _ref_client_certificate = field_validator("client_certificate", mode="before")(foreign_key)
+
+    @model_validator(mode="after")
+    def _tls_needs_https(self) -> Service:
+        if self.protocol != "https":
+            for name in ("tls_verify", "tls_verify_depth", "ca_certificates", "client_certificate"):
+                if getattr(self, name) is not None:
+                    raise ValueError(f"'{name}' can only be set when 'protocol' is 'https'")
+        return self
 
     @model_validator(mode="before")
     @classmethod
@@ -151,7 +142,7 @@ class Route(Entity):
     destinations: list[dict[str, Any]] | None = None
     service: Reference | None = None
 
-    _ref_service = field_validator("service", mode="before")(_ref)
+    _ref_service = field_validator("service", mode="before")(foreign_key)
 
     @model_validator(mode="after")
     def _something_to_match(self) -> Route:
@@ -191,7 +182,7 @@ class ConsumerGroupConsumer(Entity):
     consumer_group: Reference | None = None
     consumer: Reference | None = None
 
-    _refs = field_validator("consumer_group", "consumer", mode="before")(_ref)
+    _refs = field_validator("consumer_group", "consumer", mode="before")(foreign_key)
 
 
 class ACL(Entity):
@@ -204,7 +195,7 @@ class ACL(Entity):
                        description="A group name (no commas or control characters: it goes in a header list).")
     consumer: Reference | None = None
 
-    _ref_consumer = field_validator("consumer", mode="before")(_ref)
+    _ref_consumer = field_validator("consumer", mode="before")(foreign_key)
 
 
 class Plugin(Entity):
@@ -225,7 +216,7 @@ class Plugin(Entity):
     consumer: Reference | None = None
     consumer_group: Reference | None = None
 
-    _refs = field_validator("service", "route", "consumer", "consumer_group", mode="before")(_ref)
+    _refs = field_validator("service", "route", "consumer", "consumer_group", mode="before")(foreign_key)
 
     @model_validator(mode="after")
     def _one_identity_scope(self) -> Plugin:
@@ -330,7 +321,7 @@ class Target(Entity):
     weight: int = Field(default=100, ge=0, le=65535)
     upstream: Reference | None = None
 
-    _ref_upstream = field_validator("upstream", mode="before")(_ref)
+    _ref_upstream = field_validator("upstream", mode="before")(foreign_key)
 
     @field_validator("target")
     @classmethod
@@ -350,3 +341,4 @@ ENTITY_MODELS: dict[str, type[Entity]] = {
     model.KIND: model for model in (Service, Route, Consumer, Plugin, Upstream, Target, ACL, ConsumerGroup,
                                     ConsumerGroupConsumer)
 }
+ENTITY_MODELS.update({model.KIND: model for model in (Certificate, SNI, CACertificate)})

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 import signal
 import socket
+import ssl
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,9 +24,13 @@ from starlette.types import ASGIApp
 from oidcgate import __version__
 from oidcgate.controlplane import database, migrate, watcher
 from oidcgate.controlplane.admin.app import create_app
+from oidcgate.controlplane.analytics import AnalyticsStore
 from oidcgate.controlplane.settings import Settings, SettingsError
 from oidcgate.controlplane.store import Store
 from oidcgate.private_files import node_id
+from oidcgate.tls import default_cert
+from oidcgate.tls.contexts import TLSConfigError, server_context_pairs
+from oidcgate.tls.uvicorn import with_tls
 
 log = logging.getLogger("oidcgate.controlplane")
 
@@ -79,10 +83,22 @@ class _Server(uvicorn.Server):
         yield
 
 
-def _http_server(app: ASGIApp) -> _Server:
+def _http_server(app: ASGIApp, tls: ssl.SSLContext | None = None) -> _Server:
     config = uvicorn.Config(app, http="httptools", ws="none", lifespan="auto", log_config=None,
                             server_header=False, proxy_headers=False, timeout_graceful_shutdown=5)
-    return _Server(config)
+    return _Server(with_tls(config, tls))
+
+
+def admin_tls(settings: Settings) -> ssl.SSLContext | None:
+    """The Admin API's TLS context for an `ssl` listener: the given pair, else the prefix's default one."""
+    if not settings.admin_ssl:
+        return None
+    pairs = ([[settings.admin_ssl_cert, settings.admin_ssl_cert_key]] if settings.admin_ssl_cert
+             else default_cert.ensure(settings.prefix))
+    try:
+        return server_context_pairs(pairs)  # type: ignore[arg-type]
+    except TLSConfigError as exc:
+        raise StartupError(f"admin TLS: {exc}") from None
 
 
 def cluster_files(settings: Settings) -> tuple[Path, Path] | None:
@@ -111,18 +127,6 @@ def runtime_script_renderer(settings: Settings, cert: Path, key: Path) -> Callab
     return render
 
 
-def _gui_app(admin_app: ASGIApp, settings: Settings) -> ASGIApp | None:
-    try:
-        gui = importlib.import_module("oidcgate.controlplane.gui.app")
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("oidcgate.controlplane.gui", "oidcgate.controlplane.gui.app"):
-            raise
-        log.warning("the GUI is not installed; --gui-listen ignored")
-        return None
-    app: ASGIApp = gui.create_app(admin_app, admin_token=settings.admin_token)
-    return app
-
-
 async def run(settings: Settings) -> None:
     """Serve until SIGINT/SIGTERM."""
     try:
@@ -148,14 +152,16 @@ async def _serve(settings: Settings, store: Store, files: tuple[Path, Path] | No
         "admin_token_required": settings.admin_token is not None,
     }
     renderer = runtime_script_renderer(settings, *files) if files else None
+    analytics = AnalyticsStore(store.engine, settings.analytics_ttl_minutes)
     admin_app = create_app(store, admin_token=settings.admin_token, node_id=node_id(settings.prefix),
-                           configuration=configuration, runtime_script=renderer)
-    listeners: list[tuple[str, ASGIApp, socket.socket]] = [
-        ("admin API", admin_app, bind(settings.admin_listen))]
+                           configuration=configuration, runtime_script=renderer, analytics_store=analytics)
+    listeners: list[tuple[str, ASGIApp, socket.socket, ssl.SSLContext | None]] = [
+        ("admin API", admin_app, bind(settings.admin_listen), admin_tls(settings))]
     if settings.gui_listen is not None:
-        gui = _gui_app(admin_app, settings)
-        if gui is not None:
-            listeners.append(("GUI", gui, bind(settings.gui_listen)))
+        from oidcgate.controlplane.gui.app import create_app as create_gui
+
+        listeners.append(("GUI", create_gui(admin_app, admin_token=settings.admin_token), bind(settings.gui_listen),
+                          None))
 
     cluster = None
     if files is not None:
@@ -163,8 +169,8 @@ async def _serve(settings: Settings, store: Store, files: tuple[Path, Path] | No
 
         try:
             cluster = ClusterServer(settings.cluster_listen, str(files[0]), str(files[1]),
-                                    snapshot=store.export_document, on_status=store.arecord_data_plane,
-                                    version=__version__)
+                                    snapshot=store.export_async, on_status=store.record_data_plane_async,
+                                    version=__version__, on_analytics=analytics.record_async)
         except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
             raise StartupError(f"cannot use the cluster certificate {files[0]}: {exc}") from None
     stop = asyncio.Event()
@@ -172,9 +178,9 @@ async def _serve(settings: Settings, store: Store, files: tuple[Path, Path] | No
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
 
-    servers = [_http_server(app) for _, app, _ in listeners]
+    servers = [_http_server(app, tls) for _, app, _, tls in listeners]
     tasks = [asyncio.create_task(server.serve(sockets=[sock]), name=f"http {name}")
-             for server, (name, _, sock) in zip(servers, listeners, strict=True)]
+             for server, (name, _, sock, _) in zip(servers, listeners, strict=True)]
     background: list[asyncio.Task[None]] = []
     try:
         if cluster is not None:
@@ -188,10 +194,10 @@ async def _serve(settings: Settings, store: Store, files: tuple[Path, Path] | No
                 log.info("configuration changed (version %d): pushing to data planes", version)
                 await pushed.push()
 
-            background.append(asyncio.create_task(watcher.watch(store.aversion, push), name="config watcher"))
-        for name, _, sock in listeners:
+            background.append(asyncio.create_task(watcher.watch(store.version_async, push), name="config watcher"))
+        for name, _, sock, tls in listeners:
             host, port = sock.getsockname()[:2]
-            log.info("%s on http://%s:%d", name, f"[{host}]" if ":" in host else host, port)
+            log.info("%s on %s://%s:%d", name, "https" if tls else "http", f"[{host}]" if ":" in host else host, port)
         log.info("control plane %s ready (database: %s)", __version__, configuration["database_url"])
         waiter = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)

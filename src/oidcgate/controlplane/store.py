@@ -7,8 +7,9 @@ validates the whole resulting configuration with `oidcgate.config.load`, the dat
 loader, before anything is stored. The last committed state is cached in memory under its
 version number, so a write or an export costs one load of the configuration, not a table scan.
 
-The store is synchronous (SQLAlchemy's sync engine); async callers use the `a*` helpers, which
-run it in worker threads.
+The store is synchronous (SQLAlchemy's sync engine). The few methods the event loop calls directly
+have an `_async` twin of the same name (`export_async`, `version_async`, `record_data_plane_async`)
+that runs it in a worker thread; the Admin API runs the others in its own threads.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from oidcgate.config import ConfigError, FieldError, Snapshot, load
 from oidcgate.config.declarative import KINDS
 from oidcgate.config.entities import ENTITY_MODELS
 from oidcgate.config.errors import from_pydantic
-from oidcgate.config.vault import check_references
+from oidcgate.config.plugin_schemas import validate_plugin_config
 from oidcgate.controlplane import database, tables
 from oidcgate.controlplane.errors import (
     DeclarativeConfigError,
@@ -57,6 +58,8 @@ REFERENCES: dict[str, dict[str, str]] = {
     "targets": {"upstream": "upstreams"},
     "acls": {"consumer": "consumers"},
     "consumer_group_consumers": {"consumer_group": "consumer_groups", "consumer": "consumers"},
+    "snis": {"certificate": "certificates"},
+    "services": {"client_certificate": "certificates"},
 }
 # What deleting a parent does to its children (Kong: routes restrict their service, the rest cascade).
 ON_DELETE: dict[str, tuple[tuple[str, str, bool], ...]] = {
@@ -66,11 +69,14 @@ ON_DELETE: dict[str, tuple[tuple[str, str, bool], ...]] = {
                   ("consumer_group_consumers", "consumer", True)),
     "consumer_groups": (("plugins", "consumer_group", True), ("consumer_group_consumers", "consumer_group", True)),
     "upstreams": (("targets", "upstream", True),),
+    "certificates": (("snis", "certificate", True), ("services", "client_certificate", False)),
+    "ca_certificates": (("services", "ca_certificates", False),),
 }
 UNIQUE_FIELDS: dict[str, tuple[str, ...]] = {
     "services": ("name",), "routes": ("name",), "consumers": ("username", "custom_id"),
     "plugins": ("instance_name",), "upstreams": ("name",), "targets": (), "consumer_groups": ("name",),
     "acls": (), "consumer_group_consumers": (),
+    "certificates": (), "ca_certificates": ("cert_digest",), "snis": ("name",),
 }
 # Fields unique together (Kong's 409 names each; references as {"id": ...}).
 UNIQUE_TOGETHER: dict[str, tuple[str, str]] = {
@@ -78,7 +84,7 @@ UNIQUE_TOGETHER: dict[str, tuple[str, str]] = {
     "consumer_group_consumers": ("consumer_group", "consumer"),
 }
 DELETE_ORDER = ("plugins", "targets", "acls", "consumer_group_consumers", "routes", "services", "consumers",
-                "consumer_groups", "upstreams")
+                "consumer_groups", "upstreams", "snis", "certificates", "ca_certificates")
 DATA_PLANE_PURGE_SECONDS = 14 * 24 * 3600  # Kong's cluster_data_plane_purge_delay
 
 
@@ -163,6 +169,11 @@ class _Tx:
     def remove(self, kind: str, entity_id: str) -> None:
         del self.entities[kind][entity_id]
         self.removed[kind].append(entity_id)
+
+
+def _refers(value: Any, entity_id: str) -> bool:
+    """Whether a reference field (an id, or a list of ids such as `ca_certificates`) names `entity_id`."""
+    return entity_id in value if isinstance(value, list) else value == entity_id
 
 
 def _in_scope(entity: Entity, scope: Scope | None) -> bool:
@@ -261,6 +272,18 @@ class Store:
             raise NotFound()
         return orjson.loads(row)
 
+    def sni_names(self, certificate_ids: Sequence[str]) -> dict[str, list[str]]:
+        """The SNI names of each certificate, sorted (Kong's `snis` on certificates), one query."""
+        table = tables.snis
+        names: dict[str, list[str]] = {certificate_id: [] for certificate_id in certificate_ids}
+        if names:
+            query = select(table.c.certificate_id, table.c.name).where(
+                table.c.certificate_id.in_(list(names))).order_by(table.c.name)
+            with self.engine.connect() as conn:
+                for row in conn.execute(query):
+                    names[row.certificate_id].append(row.name)
+        return names
+
     def plugin_names_in_use(self) -> list[str]:
         with self.engine.connect() as conn:
             return sorted(conn.execute(select(tables.plugins.c.name).distinct()).scalars())
@@ -293,6 +316,36 @@ class Store:
                 raise NotFound()
             return self._save(tx, kind, _merge(existing, patch), existing=existing)
 
+    def save_certificate(self, certificate_id: str | None, data: Mapping[str, Any], snis: Sequence[str] | None,
+                         *, patch: bool = False) -> Entity:
+        """Kong's certificates DAO: write a certificate (create, PUT `certificate_id`, or PATCH it) and, when
+        `snis` is given, make exactly those names point at it, in one transaction. A name of another
+        certificate is refused before anything changes (Kong's message). Returns the certificate with
+        its sorted `snis`."""
+        with self._transaction() as tx:
+            existing = tx.find("certificates", certificate_id) if certificate_id is not None else None
+            if patch and existing is None:
+                raise NotFound()
+            raw = _merge(existing, data) if patch and existing else \
+                {**data, **({"id": certificate_id} if certificate_id else {})}
+            target = existing["id"] if existing else certificate_id
+            owners = {sni["name"]: sni["certificate"] for sni in tx.entities["snis"].values()}
+            for name in snis or ():
+                owner = owners.get(name)
+                if owner is not None and owner != target:
+                    raise SchemaViolation([FieldError(
+                        "snis", f"{name} already associated with existing certificate '{owner}'")])
+            certificate = self._save(tx, "certificates", raw, existing=existing)
+            current = {sni["name"]: sni["id"] for sni in tx.entities["snis"].values()
+                       if sni["certificate"] == certificate["id"]}
+            if snis is not None:
+                for name in current.keys() - set(snis):
+                    tx.remove("snis", current.pop(name))
+                for name in sorted(set(snis) - current.keys()):
+                    current[name] = self._save(tx, "snis", {"name": name, "certificate": certificate["id"]},
+                                               existing=None)["id"]
+            return {**certificate, "snis": sorted(current)}
+
     def delete(self, kind: str, key: str, scope: Scope | None = None) -> bool:
         """Delete like Kong: refused while routes use a service, cascading to plugins and targets.
 
@@ -303,7 +356,7 @@ class Store:
             if existing is None:
                 return False
             for child_kind, ref, cascade in ON_DELETE.get(kind, ()):
-                children = [c["id"] for c in tx.entities[child_kind].values() if c.get(ref) == existing["id"]]
+                children = [c["id"] for c in tx.entities[child_kind].values() if _refers(c.get(ref), existing["id"])]
                 if children and not cascade:
                     raise ForeignKeyViolation.restricted(kind, child_kind)
                 for child_id in children:
@@ -314,7 +367,7 @@ class Store:
     def replace_all(self, document: Any) -> Snapshot:
         """POST /config: validate a whole kong.yml and make it the configuration, atomically."""
         try:
-            snapshot = load(document)
+            snapshot = load(document, registry.config_schema)
         except ConfigError as exc:
             raise DeclarativeConfigError(exc) from None
         with self._transaction() as tx:
@@ -334,14 +387,14 @@ class Store:
         """The current configuration as a flat kong.yml document and its hash (as a DP computes it)."""
         state = self._committed_state()
         if state.snapshot is None:
-            state.snapshot = load(_document(state.entities))
+            state.snapshot = load(_document(state.entities), registry.config_schema)
         return state.snapshot.to_declarative(), state.snapshot.hash
 
-    async def export_document(self) -> tuple[dict[str, Any], str]:
-        """Interface 4: what ClusterServer pushes."""
+    async def export_async(self) -> tuple[dict[str, Any], str]:
+        """`export()` off the event loop: the snapshot source the cluster server pushes from."""
         return await anyio.to_thread.run_sync(self.export)
 
-    async def aversion(self) -> int:
+    async def version_async(self) -> int:
         return await anyio.to_thread.run_sync(self.version)
 
     # ---- data planes ------------------------------------------------------------------------
@@ -362,8 +415,8 @@ class Store:
             except IntegrityError:
                 continue
 
-    async def arecord_data_plane(self, status: DataPlaneReport) -> None:
-        """Interface 3's `on_status` callback."""
+    async def record_data_plane_async(self, status: DataPlaneReport) -> None:
+        """`record_data_plane()` off the event loop: the cluster server's `on_status` callback."""
         await anyio.to_thread.run_sync(self.record_data_plane, status)
 
     def data_planes(self, *, size: int, offset: str | None = None) -> Page:
@@ -487,7 +540,7 @@ class Store:
         document = _document(tx.entities)
         position = next(i for i, e in enumerate(document[kind]) if e["id"] == entity_id)
         try:
-            snapshot = load(document)
+            snapshot = load(document, registry.config_schema)
         except ConfigError as exc:
             prefix = f"{kind}[{position}]"
             raise SchemaViolation(FieldError(_relative(error.path, prefix), error.message)
@@ -541,15 +594,7 @@ def validate_entity(kind: str, raw: Mapping[str, Any]) -> Entity:
     except ValidationError as exc:
         raise SchemaViolation(from_pydantic(exc)) from None
     if kind == "plugins":
-        errors: list[FieldError] = []
-        try:
-            handler = registry.get(entity["name"])
-            errors += check_references(handler.CONFIG, entity["config"], "config")
-            handler.validate_config(entity["config"])
-        except registry.UnknownPluginError as exc:
-            errors.append(FieldError("name", str(exc)))
-        except ValidationError as exc:
-            errors += from_pydantic(exc, "config")
+        _, errors = validate_plugin_config(registry.config_schema, entity["name"], entity["config"])
         if errors:
             raise SchemaViolation(errors)
     return entity

@@ -4,7 +4,9 @@ Each entity row keeps the validated entity as JSON (`entity`, exactly what the d
 plus the columns the Admin API looks things up by: id, endpoint keys (name, username, ...),
 foreign keys and timestamps. Tags live in `tags` for indexed filtering. `config_version` is the
 single-row change counter every write bumps in its own transaction; `clustering_data_planes`
-holds what data planes report, so that every CP node shows every data plane.
+holds what data planes report, so that every CP node shows every data plane. `analytics_minutes` holds
+the traffic data planes report: one row per minute and (service, route, consumer), counters in columns
+so that reports add up in SQL (`oidcgate.controlplane.analytics`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+
+from oidcgate.analytics.histogram import BUCKETS
 
 metadata = MetaData()
 
@@ -83,6 +87,14 @@ targets = _entity_table(
     Column("target", String(300), nullable=False),
     UniqueConstraint("upstream_id", "target", name="targets_upstream_id_target_key"),
 )
+certificates = _entity_table("certificates")
+ca_certificates = _entity_table("ca_certificates", Column("cert_digest", String(64), unique=True))
+snis = _entity_table(
+    "snis",
+    Column("name", String(256), unique=True),
+    Column("certificate_id", String(36), ForeignKey("certificates.id", ondelete="CASCADE"), nullable=False,
+           index=True),
+)
 tags = Table(
     "tags", metadata,
     Column("kind", String(32), primary_key=True),
@@ -108,9 +120,30 @@ clustering_data_planes = Table(
     Column("created_at", BigInteger, nullable=False),
 )
 
+STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
+COUNTED_STATUSES = (401, 403, 429)  # refused by authentication, by authorization, by a rate limit
+LATENCY_COLUMNS = (*(f"latency_le_{bound:g}" for bound in BUCKETS), "latency_le_inf")
+COUNTER_COLUMNS = ("requests", *(f"status_{c}" for c in STATUS_CLASSES), *(f"status_{s}" for s in COUNTED_STATUSES),
+                   *LATENCY_COLUMNS)
+ANALYTICS_KEY = ("minute", "service_id", "route_id", "consumer_id")
+analytics_minutes = Table(
+    "analytics_minutes", metadata,
+    Column("minute", BigInteger, primary_key=True),  # epoch seconds the minute starts at
+    Column("service_id", String(36), primary_key=True),  # "" for none (NULLs would never conflict)
+    Column("route_id", String(36), primary_key=True),
+    Column("consumer_id", String(36), primary_key=True),
+    Column("service_name", String(128), nullable=False),  # as last reported: deleted entities keep a name
+    Column("route_name", String(128), nullable=False),
+    Column("consumer_name", String(256), nullable=False),
+    *(Column(name, BigInteger, nullable=False) for name in COUNTER_COLUMNS),
+    Index("ix_analytics_minutes_service", "service_id", "minute"),
+    Index("ix_analytics_minutes_route", "route_id", "minute"),
+    Index("ix_analytics_minutes_consumer", "consumer_id", "minute"),
+)
+
 ENTITY_TABLES: dict[str, Table] = {
     table.name: table for table in (services, routes, consumers, plugins, upstreams, targets, consumer_groups,
-                                    consumer_group_consumers, acls)
+                                    consumer_group_consumers, acls, certificates, ca_certificates, snis)
 }
 
 
@@ -140,4 +173,7 @@ COLUMNS: dict[str, dict[str, Callable[[dict[str, Any]], Any]]] = {
     "acls": {"consumer_id": lambda e: e["consumer"], "group": lambda e: e["group"]},
     "upstreams": {"name": lambda e: e.get("name")},
     "targets": {"upstream_id": lambda e: e.get("upstream"), "target": lambda e: e["target"]},
+    "certificates": {},
+    "ca_certificates": {"cert_digest": lambda e: e.get("cert_digest")},
+    "snis": {"name": lambda e: e["name"], "certificate_id": lambda e: e["certificate"]},
 }

@@ -23,11 +23,9 @@ from typing import Any
 
 import httpx
 
+from oidcgate.demo.ports import HOST, Addresses
 from oidcgate.private_files import private_dir, write_private
 
-HOST = "127.0.0.1"
-PORTS = {"proxy": 8000, "admin": 8001, "gui": 8002, "cluster": 8005, "status": 8100, "idp": 9000, "echo": 9090}
-ISSUER = f"http://{HOST}:{PORTS['idp']}/oauth2/default"
 SCOPES = "orders:read orders:write"
 DEMO_USER = "demo"
 WEB_SCOPES = ["openid", "profile", "email", "groups", "offline_access"]
@@ -45,24 +43,24 @@ class Child:
     log: Path
 
 
-def run(prefix: str, *, wait: bool = True) -> int:
+def run(prefix: str, at: Addresses, *, wait: bool = True) -> int:
     root = Path(prefix).resolve()
     private_dir(root / "logs")  # the state (keys, secrets) and the logs are the operator's alone
     try:
-        _check_ports_free()
+        _check_ports_free(at)
         with _children() as children:
             started = time.monotonic()
-            _start_all(root, children)
-            client = _ensure_idp_client(root)
-            _configure_gateway(client)
-            _wait_for_route()
+            _start_all(root, children, at)
+            client = _ensure_idp_client(root, at)
+            _configure_gateway(client, at)
+            _wait_for_route(at)
             elapsed = time.monotonic() - started
-            _print_instructions(root, client, elapsed)
-            web = _ensure_web_sign_in(root)
-            _configure_browser_route(web)
-            _wait_for_route("/app", 302)
-            _print_browser_instructions(web)
-            ok = _run_story(client)
+            _print_instructions(root, client, elapsed, at)
+            web = _ensure_web_sign_in(root, at)
+            _configure_browser_route(web, at)
+            _wait_for_route(at, "/app", 302)
+            _print_browser_instructions(web, at)
+            ok = _run_story(client, at)
             if not wait:
                 return 0 if ok else 1
             _wait_for_signal(children)
@@ -73,14 +71,14 @@ def run(prefix: str, *, wait: bool = True) -> int:
     return 0
 
 
-def _check_ports_free() -> None:
+def _check_ports_free(at: Addresses) -> None:
     busy = []
-    for name, port in PORTS.items():
+    for name, port in at.ports.items():
         with socket.socket() as sock:
             if sock.connect_ex((HOST, port)) == 0:
                 busy.append(f"{name} ({port})")
     if busy:
-        raise DemoError(f"ports already in use: {', '.join(busy)}; is another demo running?")
+        raise DemoError(f"ports already in use: {', '.join(busy)}; is another demo running? (--ports moves parts)")
 
 
 @contextlib.contextmanager
@@ -125,25 +123,25 @@ def _oidcgate(*args: str) -> str:
     return done.stdout
 
 
-def _start_all(root: Path, children: list[Child]) -> None:
+def _start_all(root: Path, children: list[Child], at: Addresses) -> None:
     """The identity provider and the echo start first, so their start-up overlaps the set-up steps."""
     idp_token = secrets.token_urlsafe(24)
     os.environ["OIDCGATE_DEMO_IDP_TOKEN"] = idp_token  # for this process only: the admin calls below
-    _spawn(children, root, "idp", "idp", "--listen", f"{HOST}:{PORTS['idp']}",
+    _spawn(children, root, "idp", "idp", "--listen", at.listen("idp"),
            "--database", f"sqlite:///{root / 'idp.db'}", "--admin-token", idp_token)
-    _spawn(children, root, "echo", "echo", "--listen", f"{HOST}:{PORTS['echo']}")
+    _spawn(children, root, "echo", "echo", "--listen", at.listen("echo"))
     cert, key = root / "cluster.crt", root / "cluster.key"
     if not cert.exists():
         _oidcgate("cluster", "gen-cert", "--cert", str(cert), "--key", str(key))
     _oidcgate("cp", "migrate", "--prefix", str(root / "cp"))
     _spawn(children, root, "cp", "cp", "--prefix", str(root / "cp"),
-           "--admin-listen", f"{HOST}:{PORTS['admin']}", "--gui-listen", f"{HOST}:{PORTS['gui']}",
-           "--cluster-listen", f"{HOST}:{PORTS['cluster']}", "--cluster-cert", str(cert), "--cluster-key", str(key))
-    _spawn(children, root, "dp", "dp", "--prefix", str(root / "dp"), "--cp", f"{HOST}:{PORTS['cluster']}",
+           "--admin-listen", at.listen("admin"), "--gui-listen", at.listen("gui"),
+           "--cluster-listen", at.listen("cluster"), "--cluster-cert", str(cert), "--cluster-key", str(key))
+    _spawn(children, root, "dp", "dp", "--prefix", str(root / "dp"), "--cp", at.listen("cluster"),
            "--cluster-cert", str(cert), "--cluster-key", str(key),
-           "--proxy-listen", f"{HOST}:{PORTS['proxy']}", "--status-listen", f"{HOST}:{PORTS['status']}")
+           "--proxy-listen", at.listen("proxy"), "--status-listen", at.listen("status"))
     for name, port in (("idp", "idp"), ("echo", "echo"), ("cp", "admin"), ("cp", "gui"), ("dp", "proxy")):
-        _wait_port(next(c for c in children if c.name == name), PORTS[port])
+        _wait_port(next(c for c in children if c.name == name), at.ports[port])
 
 
 def _wait_port(child: Child, port: int) -> None:
@@ -158,15 +156,15 @@ def _wait_port(child: Child, port: int) -> None:
     raise DemoError(f"{child.name} did not listen on {port} within {START_TIMEOUT:.0f}s; see {child.log}")
 
 
-def _idp_admin() -> httpx.Client:
-    return httpx.Client(base_url=f"http://{HOST}:{PORTS['idp']}/api/v1", timeout=10,
+def _idp_admin(at: Addresses) -> httpx.Client:
+    return httpx.Client(base_url=f"{at.url('idp')}/api/v1", timeout=10,
                         headers={"Authorization": f"SSWS {os.environ['OIDCGATE_DEMO_IDP_TOKEN']}"})
 
 
-def _ensure_idp_client(root: Path) -> dict[str, str]:
+def _ensure_idp_client(root: Path, at: Addresses) -> dict[str, str]:
     """The demo's API client at the identity provider, created once and remembered in the prefix."""
     saved = root / "demo-client.json"
-    with _idp_admin() as idp:
+    with _idp_admin(at) as idp:
         if saved.exists():
             client = json.loads(saved.read_text())
             if idp.get(f"/clients/{client['client_id']}").status_code == 200:
@@ -186,16 +184,17 @@ def _ensure_idp_client(root: Path) -> dict[str, str]:
     return client
 
 
-def _ensure_web_sign_in(root: Path) -> dict[str, str]:
-    """The browser route's client and the demo user at the identity provider, made once (kept in the prefix)."""
+def _ensure_web_sign_in(root: Path, at: Addresses) -> dict[str, str]:
+    """The browser route's client and the demo user at the identity provider, made once (kept in the prefix)
+    and again when the proxy moved (its redirect URIs name the proxy)."""
     saved = root / "demo-web.json"
-    with _idp_admin() as idp:
+    proxy = at.url("proxy")
+    with _idp_admin(at) as idp:
         if saved.exists():
             web = json.loads(saved.read_text())
-            if idp.get(f"/clients/{web['client_id']}").status_code == 200:
+            if web.get("proxy") == proxy and idp.get(f"/clients/{web['client_id']}").status_code == 200:
                 return dict(web)
         password = secrets.token_urlsafe(12)
-        proxy = f"http://{HOST}:{PORTS['proxy']}"
         user = {"username": DEMO_USER, "password": password, "name": "Demo User", "email": "demo@example.test",
                 "groups": ["users"]}
         response = idp.post("/users", json=user)
@@ -215,16 +214,16 @@ def _ensure_web_sign_in(root: Path) -> dict[str, str]:
             raise DemoError(f"identity provider refused the browser client: {response.text}")
         body = response.json()
     web = {"client_id": body["client_id"], "client_secret": body["client_secret"], "username": DEMO_USER,
-           "password": password, "session_secret": secrets.token_urlsafe(32)}
+           "password": password, "session_secret": secrets.token_urlsafe(32), "proxy": proxy}
     write_private(saved, json.dumps(web).encode())
     return web
 
 
-def _configure_browser_route(web: dict[str, str]) -> None:
+def _configure_browser_route(web: dict[str, str], at: Addresses) -> None:
     """Route /app → openid-connect with browser sign-in (authorization code + PKCE, session cookie, logout)."""
-    proxy = f"http://{HOST}:{PORTS['proxy']}"
+    proxy = at.url("proxy")
     config: dict[str, Any] = {
-        "issuer": ISSUER, "client_id": [web["client_id"]], "client_secret": [web["client_secret"]],
+        "issuer": at.issuer, "client_id": [web["client_id"]], "client_secret": [web["client_secret"]],
         "auth_methods": ["authorization_code", "session", "refresh_token"], "scopes": WEB_SCOPES,
         "redirect_uri": [f"{proxy}/app/callback"], "session_secret": web["session_secret"],
         "logout_uri_suffix": "/logout", "logout_methods": ["GET", "POST"],
@@ -232,7 +231,7 @@ def _configure_browser_route(web: dict[str, str]) -> None:
         "upstream_headers_claims": ["preferred_username", "groups"],
         "upstream_headers_names": ["X-User", "X-Groups"],
     }
-    with httpx.Client(base_url=f"http://{HOST}:{PORTS['admin']}", timeout=10) as admin:
+    with httpx.Client(base_url=at.url("admin"), timeout=10) as admin:
         _expect(admin.put("/routes/app", json={"paths": ["/app"], "service": {"name": "httpbin"}}))
         _expect(admin.put("/routes/app-signed-out", json={"paths": ["/app/signed-out"],
                                                           "service": {"name": "httpbin"}}))
@@ -244,8 +243,8 @@ def _configure_browser_route(web: dict[str, str]) -> None:
             _expect(admin.patch(f"/plugins/{current['id']}", json={"config": config}))
 
 
-def _print_browser_instructions(web: dict[str, str]) -> None:
-    proxy = f"http://{HOST}:{PORTS['proxy']}"
+def _print_browser_instructions(web: dict[str, str], at: Addresses) -> None:
+    proxy = at.url("proxy")
     print(f"""Browser sign-in: open {proxy}/app in a browser and sign in at the identity provider as
 
   username  {web['username']}
@@ -256,13 +255,13 @@ Sign out: {proxy}/app/logout (ends the provider's session too).
 """, flush=True)
 
 
-def _configure_gateway(client: dict[str, str]) -> None:
+def _configure_gateway(client: dict[str, str], at: Addresses) -> None:
     """Service httpbin → route /oidcroute → openid-connect, through the Admin API (idempotent)."""
-    with httpx.Client(base_url=f"http://{HOST}:{PORTS['admin']}", timeout=10) as admin:
-        _expect(admin.put("/services/httpbin", json={"url": f"http://{HOST}:{PORTS['echo']}/anything"}))
+    with httpx.Client(base_url=at.url("admin"), timeout=10) as admin:
+        _expect(admin.put("/services/httpbin", json={"url": f"{at.url('echo')}/anything"}))
         _expect(admin.put("/routes/oidcroute", json={"paths": ["/oidcroute"], "service": {"name": "httpbin"}}))
         config: dict[str, Any] = {
-            "issuer": ISSUER,
+            "issuer": at.issuer,
             "client_id": [client["client_id"]],
             "client_secret": [client["client_secret"]],
             "auth_methods": ["client_credentials", "bearer"],
@@ -286,29 +285,29 @@ def _expect(response: httpx.Response) -> httpx.Response:
     return response
 
 
-def _wait_for_route(path: str = "/oidcroute", expected: int = 401) -> None:
+def _wait_for_route(at: Addresses, path: str = "/oidcroute", expected: int = 401) -> None:
     """The data plane serves the route once the control plane's push arrived (it answers `expected`)."""
     deadline = time.monotonic() + START_TIMEOUT
     status = None
     while time.monotonic() < deadline:
         with contextlib.suppress(httpx.HTTPError):
-            status = httpx.get(f"http://{HOST}:{PORTS['proxy']}{path}", timeout=2).status_code
+            status = httpx.get(f"{at.url('proxy')}{path}", timeout=2).status_code
             if status == expected:
                 return
         time.sleep(0.1)
     raise DemoError(f"the data plane did not serve {path} in time (last status {status})")
 
 
-def _print_instructions(root: Path, client: dict[str, str], elapsed: float) -> None:
-    proxy = f"http://{HOST}:{PORTS['proxy']}"
+def _print_instructions(root: Path, client: dict[str, str], elapsed: float, at: Addresses) -> None:
+    proxy = at.url("proxy")
     cid, secret = client["client_id"], client["client_secret"]
     print(f"""
 oidcgate demo is up in {elapsed:.1f}s (state in {root}, logs in {root / 'logs'}).
 
-  identity provider  {ISSUER}
-  echo upstream      http://{HOST}:{PORTS['echo']}
-  Admin API          http://{HOST}:{PORTS['admin']}      GUI  http://{HOST}:{PORTS['gui']}
-  data plane proxy   {proxy}      status  http://{HOST}:{PORTS['status']}/status
+  identity provider  {at.issuer}
+  echo upstream      {at.url('echo')}
+  Admin API          {at.url('admin')}      GUI  {at.url('gui')}
+  data plane proxy   {proxy}      status  {at.url('status')}/status
 
 Service 'httpbin' -> route '/oidcroute' -> openid-connect (client credentials and bearer),
 claim 'iss' injected upstream as 'Issuer_Header'.
@@ -323,29 +322,29 @@ Try:
   curl -i -u '{cid}:{secret}' {proxy}/oidcroute
   # 200 with the token itself, verified against the provider's keys
   TOKEN=$(curl -s -u '{cid}:{secret}' -d grant_type=client_credentials -d scope=orders:read \\
-          {ISSUER}/v1/token | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+          {at.issuer}/v1/token | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
   curl -i -H "Authorization: Bearer $TOKEN" {proxy}/oidcroute
   # the token's header and claims
   .venv/bin/oidcgate token decode "$TOKEN"
   # the runtime manager: the data planes and their config hash
-  curl -s http://{HOST}:{PORTS['admin']}/clustering/data-planes
+  curl -s {at.url('admin')}/clustering/data-planes
 """, flush=True)
 
 
-def _run_story(client: dict[str, str]) -> bool:
+def _run_story(client: dict[str, str], at: Addresses) -> bool:
     """Walk the story once so the demo proves itself: 401 without credentials, 200 with them."""
-    url = f"http://{HOST}:{PORTS['proxy']}/oidcroute"
+    url = f"{at.url('proxy')}/oidcroute"
     anonymous = httpx.get(url, timeout=10)
     authorized = httpx.get(url, auth=(client["client_id"], client["client_secret"]), timeout=10)
     injected = None
     if authorized.status_code == 200:
         headers = {k.lower(): v for k, v in authorized.json().get("headers", {}).items()}
         injected = headers.get("issuer-header") or headers.get("issuer_header")
-    ok = anonymous.status_code == 401 and authorized.status_code == 200 and injected == ISSUER
+    ok = anonymous.status_code == 401 and authorized.status_code == 200 and injected == at.issuer
     print(f"Checked: without credentials -> {anonymous.status_code}; with -u id:secret -> "
           f"{authorized.status_code}, upstream saw Issuer-Header: {injected}  [{'ok' if ok else 'FAILED'}]")
-    browser = httpx.get(f"http://{HOST}:{PORTS['proxy']}/app", timeout=10)
-    to_sign_in = browser.status_code == 302 and browser.headers.get("location", "").startswith(ISSUER)
+    browser = httpx.get(f"{at.url('proxy')}/app", timeout=10)
+    to_sign_in = browser.status_code == 302 and browser.headers.get("location", "").startswith(at.issuer)
     print(f"Checked: a browser at /app -> {browser.status_code} to the identity provider's sign-in  "
           f"[{'ok' if to_sign_in else 'FAILED'}]")
     return ok and to_sign_in

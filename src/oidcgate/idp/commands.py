@@ -41,6 +41,8 @@ def _add_serve_options(parser: argparse.ArgumentParser, inherited: bool) -> None
     parser.add_argument("--forwarded-allow-ips", default=default, metavar="ADDRESSES",
                         help="reverse proxies whose X-Forwarded-For is trusted (comma-separated, '*' for any); "
                              "default: none, the peer address is the client's")
+    parser.add_argument("--tls-cert", default=default, metavar="PEM", help="serve HTTPS with this certificate")
+    parser.add_argument("--tls-key", default=default, metavar="PEM", help="the private key of --tls-cert")
 
 
 def _leaf(subparsers: Any, name: str, handler: Any, help_text: str, json_output: bool = True) -> argparse.ArgumentParser:
@@ -152,11 +154,18 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         settings = tuned(Settings(database_url=_database_url(args), host=host, port=port,
                                   issuer_url=_option(args, "issuer_url"), admin_token=_option(args, "admin_token"),
-                                  forwarded_allow_ips=_option(args, "forwarded_allow_ips")))
+                                  forwarded_allow_ips=_option(args, "forwarded_allow_ips"),
+                                  tls_cert=_option(args, "tls_cert"), tls_key=_option(args, "tls_key")))
     except ValueError as exc:
         print(f"oidcgate idp: {exc}", file=sys.stderr)
         return 2
-    server.serve(settings)
+    from oidcgate.tls.contexts import TLSConfigError
+
+    try:
+        server.serve(settings)
+    except TLSConfigError as exc:
+        print(f"oidcgate idp: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

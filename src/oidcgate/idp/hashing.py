@@ -10,12 +10,14 @@ remembered success outlives anything else. Passwords of users are never cached.
 from __future__ import annotations
 
 import hashlib
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from oidcgate.idp.ttl_cache import TtlCache
+from oidcgate.idp.ttl_cache import ThreadSafeTtlCache
 
 
 @dataclass(frozen=True)
@@ -46,8 +48,10 @@ class SecretHasher:
 class VerificationCache:
     """Successful secret verifications for `ttl` seconds, at most `max_entries` of them (oldest dropped)."""
 
-    def __init__(self, ttl: float = 30.0, max_entries: int = 10_000) -> None:
-        self._verified: TtlCache[tuple[str, str], str] = TtlCache(ttl, max_entries)  # -> the stored hash
+    def __init__(self, ttl: float = 30.0, max_entries: int = 10_000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        # (client id, SHA-256 of the secret) -> the stored hash it matched
+        self._verified: ThreadSafeTtlCache[tuple[str, str], str] = ThreadSafeTtlCache(ttl, max_entries, clock)
 
     @staticmethod
     def _key(client_id: str, secret: str) -> tuple[str, str]:

@@ -1,41 +1,28 @@
-"""The authorization server's token-side operations: client authentication, grants, token minting,
-introspection, revocation and UserInfo. Synchronous (the HTTP layer runs them in worker threads);
-protocol rules come from the `rfc*`/`oidc_core` modules, state from `store`, keys from `keys`.
+"""The authorization server's token side: client authentication, the token endpoint (dispatching to
+the registered grants), introspection, revocation and UserInfo. Synchronous (the HTTP layer runs it in
+worker threads); protocol rules come from `protocol`, state from `storage`, tokens from `tokens`.
 """
 
 from __future__ import annotations
 
-import secrets
 import time
-from dataclasses import dataclass
 from typing import Any
 
-from joserfc import jwt
-
-from oidcgate.idp import rfc6750_bearer, rfc7009_revocation, rfc7523_client_assertion, rfc7636_pkce
-from oidcgate.idp import rfc7662_introspection as introspection
+from oidcgate.idp.grants import DEFAULT_GRANTS, Grant
 from oidcgate.idp.hashing import SecretHasher, VerificationCache, digest
-from oidcgate.idp.keys import RELOAD_INTERVAL, KeyRing
-from oidcgate.idp.oidc_core import UserProfile, id_token_claims, scoped_claims
-from oidcgate.idp.rfc6749_errors import InvalidClient, InvalidGrant, InvalidRequest, UnauthorizedClient
-from oidcgate.idp.rfc6749_grants import (
-    AUTHORIZATION_CODE,
-    CLIENT_CREDENTIALS,
-    OFFLINE_ACCESS,
-    OPENID,
-    REFRESH_TOKEN,
-    IssuedCode,
-    check_code,
-    check_grant_type,
-    narrow_scope,
-    resolve_scope,
-)
-from oidcgate.idp.rfc6749_requests import ClientCredentials, extract_client_credentials, parse_scope
-from oidcgate.idp.rfc9068_access_token import TYP, InvalidAccessToken, access_token_claims, decode
+from oidcgate.idp.protocol import rfc6750_bearer, rfc7009_revocation, rfc7523_client_assertion
+from oidcgate.idp.protocol import rfc7662_introspection as introspection
+from oidcgate.idp.protocol.oidc_core import scoped_claims
+from oidcgate.idp.protocol.rfc6749_errors import InvalidClient, InvalidRequest, UnauthorizedClient
+from oidcgate.idp.protocol.rfc6749_grants import OPENID, check_grant_type
+from oidcgate.idp.protocol.rfc6749_requests import ClientCredentials, extract_client_credentials
+from oidcgate.idp.protocol.rfc9068_access_token import InvalidAccessToken, decode
 from oidcgate.idp.settings import Settings
-from oidcgate.idp.store import AuthorizationCode, AuthServer, Client, RefreshToken, Store, User
+from oidcgate.idp.storage.keys import RELOAD_INTERVAL, KeyRing
+from oidcgate.idp.storage.store import AuthServer, Client, RefreshToken, Store, User
 from oidcgate.idp.throttle import FailureThrottle
-from oidcgate.idp.ttl_cache import TtlCache
+from oidcgate.idp.tokens import TokenIssuer, profile
+from oidcgate.idp.ttl_cache import ThreadSafeTtlCache
 
 AUTH_FAILED = "Client authentication failed: unknown client or wrong credentials"
 MAX_HOLD = 10.0  # seconds a failed client authentication may be held; clients give up before much longer
@@ -54,31 +41,27 @@ class SlowedInvalidClient(InvalidClient):
         self.hold = hold
 
 
-def profile(user: User) -> UserProfile:
-    return UserProfile(sub=user.id, username=user.username, groups=tuple(user.groups), name=user.name,
-                       email=user.email)
-
-
-@dataclass(frozen=True)
-class IssuedAccessToken:
-    token: str
-    jti: str
-    exp: int
-
-
 class Provider:
     def __init__(self, settings: Settings, store: Store) -> None:
         self.settings = settings
         self.store = store
         self.keyring = KeyRing(store)
+        self.tokens = TokenIssuer(settings, store, self.keyring)
         self.hasher = SecretHasher(settings.argon2)
         self.verified_secrets = VerificationCache(settings.secret_cache_ttl)
         self.throttle = FailureThrottle(settings.failure_threshold, settings.failure_base_delay,
                                         settings.failure_max_delay)
         # Every token request needs its server and client: both are cached as briefly as the keys, so
         # that a change made by another process (the CLI) is seen within RELOAD_INTERVAL.
-        self._servers: TtlCache[str, AuthServer] = TtlCache(RELOAD_INTERVAL)
-        self._clients: TtlCache[str, Client] = TtlCache(RELOAD_INTERVAL)
+        self._servers: ThreadSafeTtlCache[str, AuthServer] = ThreadSafeTtlCache(RELOAD_INTERVAL)
+        self._clients: ThreadSafeTtlCache[str, Client] = ThreadSafeTtlCache(RELOAD_INTERVAL)
+        self.grants: dict[str, Grant] = {}
+        for grant in DEFAULT_GRANTS:
+            self.register_grant(grant)
+
+    def register_grant(self, grant: type[Grant]) -> None:
+        """Serve `grant.GRANT_TYPE` at the token endpoint (and advertise it in discovery)."""
+        self.grants[grant.GRANT_TYPE] = grant(self.store, self.tokens)
 
     def server(self, server_id: str) -> AuthServer:
         server = self._servers.get(server_id)
@@ -106,7 +89,7 @@ class Provider:
         self.verified_secrets.forget(client_id)
 
     def issuer(self, server: AuthServer) -> str:
-        return self.settings.issuer(server.id)
+        return self.tokens.issuer(server)
 
     # Client authentication (RFC 6749 §2.3, RFC 7523 §3).
 
@@ -160,127 +143,15 @@ class Provider:
         credentials = extract_client_credentials(authorization, params)
         return self.authenticate_client(server, credentials, endpoint, allow_public=allow_public, source=source)
 
-    # Token minting.
-
-    def _sign(self, server: AuthServer, claims: dict[str, Any], typ: str) -> str:
-        key = self.keyring.signing_key(server.id)
-        return jwt.encode({"alg": key.alg, "kid": key.kid, "typ": typ}, claims, key, algorithms=[str(key.alg)])
-
-    def _access_token(self, server: AuthServer, client: Client, subject: str, scopes: tuple[str, ...], now: int,
-                      user: User | None = None, auth_time: int | None = None) -> IssuedAccessToken:
-        jti = secrets.token_urlsafe(16)
-        claims = access_token_claims(
-            issuer=self.issuer(server), audience=server.audience, client_id=client.client_id, subject=subject,
-            scopes=scopes, jti=jti, now=now, lifetime=server.access_token_lifetime,
-            groups=user.groups if user else None, auth_time=auth_time)
-        return IssuedAccessToken(self._sign(server, claims, TYP), jti, claims["exp"])
-
-    def _user_tokens(self, server: AuthServer, client: Client, user: User, scopes: tuple[str, ...], *,
-                     grant_scope: tuple[str, ...], auth_time: int, nonce: str | None,
-                     family_id: str | None) -> tuple[dict[str, Any], IssuedAccessToken, str | None]:
-        """Access token, ID token (with `openid`) and refresh token (with `offline_access`) for a user."""
-        now = int(time.time())
-        access = self._access_token(server, client, user.id, scopes, now, user, auth_time)
-        response: dict[str, Any] = {"access_token": access.token, "token_type": "Bearer",
-                                    "expires_in": server.access_token_lifetime, "scope": " ".join(scopes)}
-        if OPENID in scopes:
-            claims = id_token_claims(issuer=self.issuer(server), client_id=client.client_id, user=profile(user),
-                                     scopes=scopes, now=now, lifetime=server.id_token_lifetime, auth_time=auth_time,
-                                     access_token=access.token, nonce=nonce)
-            response["id_token"] = self._sign(server, claims, "JWT")
-        if REFRESH_TOKEN in client.grant_types and OFFLINE_ACCESS in grant_scope:
-            refresh = secrets.token_urlsafe(32)
-            family_id = family_id or secrets.token_hex(16)
-            self.store.add(RefreshToken(
-                token_hash=digest(refresh), family_id=family_id, server_id=server.id, client_id=client.client_id,
-                user_id=user.id, scope=" ".join(grant_scope), auth_time=auth_time, created_at=now,
-                expires_at=now + server.refresh_token_lifetime, status="active", access_jti=access.jti,
-                access_exp=access.exp))
-            response["refresh_token"] = refresh
-        else:
-            family_id = None
-        return response, access, family_id
-
-    # The token endpoint (RFC 6749 §3.2).
+    # The token endpoint (RFC 6749 §3.2): the grant named by `grant_type`.
 
     def token(self, server_id: str, params: dict[str, str], authorization: str | None,
               source: str) -> dict[str, Any]:
         server = self.server(server_id)
         endpoint = f"{self.issuer(server)}/v1/token"
         client = self._client(server, params, authorization, endpoint, allow_public=True, source=source)
-        grant_type = check_grant_type(params.get("grant_type"), client.grant_types)
-        if grant_type == CLIENT_CREDENTIALS:
-            return self._client_credentials(server, client, params)
-        if grant_type == AUTHORIZATION_CODE:
-            return self._authorization_code(server, client, params)
-        return self._refresh_token(server, client, params)
-
-    def _client_credentials(self, server: AuthServer, client: Client, params: dict[str, str]) -> dict[str, Any]:
-        """RFC 6749 §4.4: no user, no refresh token (§4.4.3)."""
-        scopes = resolve_scope(parse_scope(params.get("scope")), client.scopes, CLIENT_CREDENTIALS)
-        access = self._access_token(server, client, client.client_id, scopes, int(time.time()))
-        return {"access_token": access.token, "token_type": "Bearer", "expires_in": server.access_token_lifetime,
-                "scope": " ".join(scopes)}
-
-    def _authorization_code(self, server: AuthServer, client: Client, params: dict[str, str]) -> dict[str, Any]:
-        """RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.6); a replayed code revokes what it was exchanged for."""
-        code = params.get("code")
-        if code is None:
-            raise InvalidRequest("code is missing")
-        code_hash = digest(code)
-        row = self.store.get(AuthorizationCode, code_hash)
-        if row is None or row.server_id != server.id:
-            raise InvalidGrant("the authorization code is invalid")
-        now = int(time.time())
-        if row.used_at is None:
-            check_code(IssuedCode(row.client_id, row.redirect_uri, row.expires_at), client_id=client.client_id,
-                       redirect_uri=params.get("redirect_uri"), now=now)
-        claimed = self.store.use_code(code_hash, now) if row.used_at is None else None
-        if claimed is None:
-            self._revoke_code_exchange(code_hash)
-            raise InvalidGrant("the authorization code was already used; the tokens issued for it are revoked")
-        rfc7636_pkce.verify(params.get("code_verifier"), claimed.code_challenge)
-        user = self.store.get(User, claimed.user_id)
-        if user is None:
-            raise InvalidGrant("the user no longer exists")
-        scopes = tuple(claimed.scope.split(" "))
-        response, access, family_id = self._user_tokens(server, client, user, scopes, grant_scope=scopes,
-                                                        auth_time=claimed.auth_time, nonce=claimed.nonce,
-                                                        family_id=None)
-        self.store.record_code_exchange(code_hash, access.jti, access.exp, family_id)
-        return response
-
-    def _revoke_code_exchange(self, code_hash: str) -> None:
-        row = self.store.get(AuthorizationCode, code_hash)
-        if row is not None and row.access_jti is not None and row.access_exp is not None:
-            self.store.revoke_access_token(row.access_jti, row.access_exp)
-        if row is not None and row.family_id is not None:
-            self.store.revoke_family(row.family_id)
-
-    def _refresh_token(self, server: AuthServer, client: Client, params: dict[str, str]) -> dict[str, Any]:
-        """RFC 6749 §6 with rotation; reuse of a rotated token revokes its family (RFC 9700 §4.14.2)."""
-        token = params.get("refresh_token")
-        if token is None:
-            raise InvalidRequest("refresh_token is missing")
-        token_hash = digest(token)
-        row = self.store.get(RefreshToken, token_hash)
-        if row is None or row.server_id != server.id or row.client_id != client.client_id:
-            raise InvalidGrant("the refresh token is invalid")
-        if row.status == "revoked":
-            raise InvalidGrant("the refresh token was revoked")
-        if row.status == "active" and int(time.time()) >= row.expires_at:
-            raise InvalidGrant("the refresh token has expired")
-        grant_scope = tuple(row.scope.split(" "))
-        scopes = narrow_scope(parse_scope(params.get("scope")), grant_scope)
-        if row.status != "active" or self.store.rotate_refresh_token(token_hash) is None:
-            self.store.revoke_family(row.family_id)
-            raise InvalidGrant("the refresh token was already used; all tokens of its family are revoked")
-        user = self.store.get(User, row.user_id)
-        if user is None:
-            raise InvalidGrant("the user no longer exists")
-        response, _, _ = self._user_tokens(server, client, user, scopes, grant_scope=grant_scope,
-                                           auth_time=row.auth_time, nonce=None, family_id=row.family_id)
-        return response
+        grant_type = check_grant_type(params.get("grant_type"), self.grants, client.grant_types)
+        return self.grants[grant_type].token_response(server, client, params)
 
     # Token checks shared by introspection, revocation and UserInfo.
 

@@ -13,7 +13,7 @@ import logging
 from starlette.applications import Starlette
 
 from oidcgate.idp import service
-from oidcgate.idp.app import build_app
+from oidcgate.idp.http.app import build_app
 from oidcgate.idp.provider import Provider
 from oidcgate.idp.settings import DEFAULT_SERVER_ID, Settings
 
@@ -33,6 +33,13 @@ def serve(settings: Settings) -> None:
           flush=True)
     print(f"oidcgate idp: admin API {'enabled' if settings.admin_token else 'disabled (no admin token)'}", flush=True)
     # No access log: authorization responses carry codes in URLs.
-    uvicorn.run(app, host=settings.host, port=settings.port, loop="uvloop", http="httptools", access_log=False,
-                log_level="warning", server_header=False, proxy_headers=settings.forwarded_allow_ips is not None,
-                forwarded_allow_ips=settings.forwarded_allow_ips)
+    from oidcgate.tls.contexts import server_context_pairs
+    from oidcgate.tls.uvicorn import with_tls
+
+    tls = server_context_pairs([(settings.tls_cert, settings.tls_key)]) if settings.tls_cert and settings.tls_key \
+        else None
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, loop="uvloop", http="httptools",
+                            access_log=False, log_level="warning", server_header=False,
+                            proxy_headers=settings.forwarded_allow_ips is not None,
+                            forwarded_allow_ips=settings.forwarded_allow_ips)
+    uvicorn.Server(with_tls(config, tls)).run()

@@ -20,24 +20,44 @@ import secrets
 import string
 import time
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
-from oidcgate.idp import keys
+from oidcgate.idp.grants import GRANT_TYPES
 from oidcgate.idp.hashing import SecretHasher
-from oidcgate.idp.oidc_core import STANDARD_SCOPES
-from oidcgate.idp.rfc6749_grants import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, REFRESH_TOKEN
-from oidcgate.idp.rfc6749_requests import is_scope_token
-from oidcgate.idp.rfc7523_client_assertion import load_client_keys
+from oidcgate.idp.protocol.oidc_core import STANDARD_SCOPES
+from oidcgate.idp.protocol.rfc6749_grants import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, REFRESH_TOKEN
+from oidcgate.idp.protocol.rfc6749_requests import is_scope_token
+from oidcgate.idp.protocol.rfc7523_client_assertion import load_client_keys
 from oidcgate.idp.settings import DEFAULT_SERVER_ID
-from oidcgate.idp.store import AuthServer, Client, Scope, Store, User
+from oidcgate.idp.storage import keys
+from oidcgate.idp.storage.store import AuthServer, Client, Scope, Store, User
 
-GrantType = Literal["authorization_code", "client_credentials", "refresh_token"]
 AuthMethod = Literal["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
 SigningAlg = Literal["RS256", "ES256"]
 _ALPHANUMERIC = string.ascii_letters + string.digits
+
+
+def _registered_grant(grant_type: str) -> str:
+    """A grant the token endpoint serves (`grants.DEFAULT_GRANTS`), refused as pydantic refuses a Literal."""
+    if grant_type not in GRANT_TYPES:
+        expected = " or ".join((", ".join(repr(g) for g in GRANT_TYPES[:-1]), repr(GRANT_TYPES[-1])))
+        raise PydanticCustomError("literal_error", "Input should be {expected}", {"expected": expected})
+    return grant_type
+
+
+GrantType = Annotated[str, AfterValidator(_registered_grant)]
 
 
 class ServiceError(ValueError):

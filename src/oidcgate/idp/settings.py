@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
 from oidcgate.idp.hashing import Argon2Cost
 
@@ -32,6 +33,8 @@ class Settings:
     # Reverse proxies (comma-separated addresses, uvicorn's syntax) whose X-Forwarded-For names the client;
     # None trusts none: throttling is keyed by source address, which a client must not choose.
     forwarded_allow_ips: str | None = None
+    tls_cert: str | None = None  # serve HTTPS with this certificate (PEM) and key
+    tls_key: str | None = None
     argon2: Argon2Cost = field(default_factory=Argon2Cost)
     secret_cache_ttl: float = 30.0  # seconds a verified client secret skips argon2 (0 disables)
     failure_threshold: int = 5  # failures of one client id or username from one address before it is slowed
@@ -42,6 +45,8 @@ class Settings:
     def __post_init__(self) -> None:
         if self.issuer_url is not None and "/oauth2/" in self.issuer_url + "/":
             raise ValueError("--issuer-url is the base URL; issuers are <issuer-url>/oauth2/<server-id>")
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ValueError("--tls-cert and --tls-key go together")
 
     @property
     def base_url(self) -> str:
@@ -49,7 +54,7 @@ class Settings:
             return self.issuer_url.rstrip("/")
         host = "127.0.0.1" if self.host in ("0.0.0.0", "") else "[::1]" if self.host == "::" else self.host
         host = f"[{host}]" if ":" in host and not host.startswith("[") else host
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self.tls_cert else 'http'}://{host}:{self.port}"
 
     def issuer(self, server_id: str) -> str:
         return f"{self.base_url}/oauth2/{server_id}"
@@ -69,9 +74,9 @@ def argon2_cost(environ: Mapping[str, str] = os.environ) -> Argon2Cost:
 def tuned(settings: Settings, environ: Mapping[str, str] = os.environ) -> Settings:
     """`settings` with the tuning values found in the environment."""
     types = {item.name: item.type for item in fields(Settings)}
-    values: dict[str, object] = {}
+    values: dict[str, Any] = {}  # int or float, as the field says
     for name in TUNING:
         value = env(name, environ)
         if value is not None:
             values[name] = int(value) if types[name] in (int, "int") else float(value)
-    return replace(settings, **values, argon2=argon2_cost(environ))  # type: ignore[arg-type]
+    return replace(settings, **values, argon2=argon2_cost(environ))

@@ -4,7 +4,7 @@ An identity is keyed with the address the attempts come from (`Key`): client ids
 are in every token) and usernames are easy to guess, so a count per name alone would let anyone
 lock its owner out. After `threshold` consecutive failures of one key, it is slowed for a delay that
 doubles with each further failure, up to `max_delay`; a success resets it. What "slowed" means is
-the caller's choice (see `Provider.authenticate_client` and `Authorization.check_password`). State
+the caller's choice (see `Provider.authenticate_client` and `SignIn.check_password`). State
 lives in this process, bounded to `max_entries` keys (the least recently failed go first), so each
 server process throttles on its own.
 """

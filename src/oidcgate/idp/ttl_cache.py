@@ -12,7 +12,13 @@ K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 
-class TtlCache(Generic[K, V]):
+class ThreadSafeTtlCache(Generic[K, V]):
+    """One TTL for every entry, read on its own clock, under a lock: the provider's worker threads share it.
+
+    The openid-connect plugin's `TTLCache` is the other kind: one event loop, no lock, an expiry per
+    entry and the caller's `now` on every call (its hot path reads the clock once per request).
+    """
+
     def __init__(self, ttl: float, max_entries: int = 10_000, clock: Callable[[], float] = time.monotonic) -> None:
         self.ttl = ttl
         self.max_entries = max_entries

@@ -95,19 +95,22 @@ class HeaderView:
 
 
 Edit = tuple[Callable[..., Any], tuple[Any, ...]]  # a HeaderFields method and its arguments
+# What authentication plugins attach to a request: consumer, credential, identity, consumer groups they set.
+Who = tuple["Consumer | None", "dict[str, Any] | None", "Identity | None", "tuple[ConsumerGroup, ...] | None"]
 
 
 class Recording:
     """What one plugin's full path did to the upstream request, while the engine records it (proxy.memo):
     header edits by name, who it authenticated, and whether everything it did can be replayed."""
 
-    __slots__ = ("edits", "replayable", "until", "who")
+    __slots__ = ("edits", "replayable", "still", "until", "who")
 
     def __init__(self) -> None:
         self.edits: list[Edit] = []
         self.replayable = True
         self.until: float | None = None  # set by ctx.reuse_until
-        self.who: tuple[Consumer | None, dict[str, Any] | None, Identity | None] | None = None
+        self.still: Callable[[], bool] | None = None  # ditto
+        self.who: Who | None = None
 
 
 class Headers(HeaderView):
@@ -467,8 +470,9 @@ class MemoInputs:
 class Context:
     """Everything a plugin may see about one request. One instance per request."""
 
-    __slots__ = ("_log_fields", "_service_request", "_shared", "consumer", "consumers", "credential", "identity",
-                 "recording", "request", "response", "response_fields", "response_replaces", "route", "service")
+    __slots__ = ("_consumer_groups", "_log_fields", "_service_request", "_shared", "consumer", "consumers",
+                 "credential", "identity", "recording", "request", "response", "response_fields", "response_replaces",
+                 "route", "service")
 
     def __init__(self, request: Request, route: Route, service: Service | None,
                  consumers: ConsumerIndex) -> None:
@@ -481,6 +485,7 @@ class Context:
         self.credential: dict[str, Any] | None = None
         self.identity: Identity | None = None
         self._service_request: ServiceRequest | None = None
+        self._consumer_groups: tuple[ConsumerGroup, ...] | None = None  # set by an authentication plugin
         self._shared: dict[str, Any] | None = None
         self._log_fields: dict[str, Any] | None = None
         self.response_fields: HeaderFields | None = None  # added to the response, whoever answers
@@ -559,39 +564,81 @@ class Context:
         self.consumer = consumer
         self.credential = credential
         self.identity = identity
-        if self.recording is not None:
-            self.recording.who = (consumer, credential, identity)
+        self._consumer_groups = None
+        self._note_who()
         encoded = consumer_fields(consumer, credential)
         if encoded:
             headers.extend(encoded)
 
-    def reuse_until(self, until: float) -> None:
+    def reuse_until(self, until: float, still: Callable[[], bool] | None = None) -> None:
         """The decision this plugin just took holds for any request with the same inputs (its
-        `memo_inputs`) until `until` (on their `clock`): the engine may replay it instead of running the
-        plugin. Only the plugin's header edits and `authenticate` are replayed; a decision that did more
-        (an exit, a body, a response header, ctx.shared) is not kept."""
+        `memo_inputs`) until `until` (on their `clock`), and while `still()` says so when given (a cheap
+        check of what may change sooner, e.g. a cached session dropped by a logout elsewhere): the engine
+        may replay it instead of running the plugin. Only the plugin's header edits, `authenticate` and
+        `set_consumer_groups` are replayed; a decision that did more (an exit, a body, a response header,
+        ctx.shared) is not kept."""
         if self.recording is not None:
             self.recording.until = until
+            self.recording.still = still
+
+    def attached(self) -> Who:
+        """Who the plugins so far attached: consumer, credential, identity, consumer groups they set."""
+        return self.consumer, self.credential, self.identity, self._consumer_groups
+
+    def attach(self, who: Who) -> None:
+        """Attach who a recorded decision attached (the engine's replay; see attached)."""
+        self.consumer, self.credential, self.identity, self._consumer_groups = who
+
+    def _note_who(self) -> None:
+        if self.recording is not None:
+            self.recording.who = self.attached()
 
     def _unreplayable(self) -> None:
         if self.recording is not None:
             self.recording.replayable = False
+
+    def set_consumer_groups(self, groups: tuple[ConsumerGroup, ...] | None) -> None:
+        """The request's consumer groups from now on, whatever the consumer's (Kong's
+        `kong.client.set_authenticated_consumer_groups`): an authentication plugin found them elsewhere, e.g.
+        in a token's claim. None: the consumer's own again. `authenticate` resets them, as Kong does."""
+        self._consumer_groups = groups
+        self._note_who()
+
+    @property
+    def consumer_groups(self) -> tuple[ConsumerGroup, ...]:
+        """Kong's `kong.client.get_consumer_groups`: the groups set for this request, else the consumer's."""
+        if self._consumer_groups is not None:
+            return self._consumer_groups
+        return self.consumers.groups(self.consumer.id) if self.consumer is not None else ()
+
+    def consumer_group_ids(self) -> frozenset[str]:
+        """The ids of `consumer_groups` (what consumer-group-scoped plugins are matched against)."""
+        if self._consumer_groups is not None:
+            return frozenset(group.id for group in self._consumer_groups if group.id)
+        return self.consumers.group_ids(self.consumer.id if self.consumer is not None else None)
 
 
 class ConsumerIndex:
     """Consumers of the running snapshot by id, username and custom_id, with their consumer groups and
     ACL groups (built once per snapshot)."""
 
-    __slots__ = ("_acl_groups", "_by", "_group_ids", "_groups")
+    __slots__ = ("_acl_groups", "_by", "_by_group_name", "_by_lower_username", "_group_ids", "_groups")
 
     def __init__(self, consumers: list[Consumer], groups: Iterable[ConsumerGroup] = (),
                  memberships: Iterable[ConsumerGroupConsumer] = (), acls: Iterable[ACL] = ()) -> None:
         self._by: dict[str, dict[str, Consumer]] = {"id": {}, "username": {}, "custom_id": {}}
+        lower: dict[str, list[Consumer]] = {}
         for consumer in consumers:
             for key in ("id", "username", "custom_id"):
                 value = getattr(consumer, key)
                 if value is not None:
                     self._by[key][value] = consumer
+            if consumer.username is not None:
+                lower.setdefault(consumer.username.lower(), []).append(consumer)
+        # Kong's select_by_username_ignore_case: the oldest first (snapshot order among equals).
+        self._by_lower_username = {name: min(found_, key=lambda c: c.created_at or 0) for name, found_ in lower.items()}
+        groups = list(groups)
+        self._by_group_name = {group.name: group for group in groups}
         by_id = {group.id: group for group in groups}
         found: dict[str, list[ConsumerGroup]] = {}
         for membership in memberships:
@@ -609,6 +656,13 @@ class ConsumerIndex:
         index = self._by.get(by)
         return index.get(value) if index is not None else None
 
+    def find_username_ignore_case(self, username: str) -> Consumer | None:
+        """The consumer whose username is `username` in any case: an exact match first, else the oldest."""
+        return self._by["username"].get(username) or self._by_lower_username.get(username.lower())
+
+    def group_named(self, name: str) -> ConsumerGroup | None:
+        return self._by_group_name.get(name)
+
     def groups(self, consumer_id: str | None) -> tuple[ConsumerGroup, ...]:
         """The consumer groups of a consumer, by name."""
         return self._groups.get(consumer_id, ()) if consumer_id is not None else ()
@@ -625,7 +679,7 @@ _NONE: frozenset[str] = frozenset()
 
 
 class PluginEnv:
-    """Node-wide resources that outlive a snapshot: per-plugin state (caches) and a shared HTTP client.
+    """Node-wide resources that outlive a snapshot: the node's identity, per-plugin state and shutdown hooks.
 
     A new snapshot creates new handler instances but the same env, so caches (JWKS, tokens) survive
     configuration pushes.

@@ -10,7 +10,7 @@ import functools
 import importlib
 from importlib.metadata import entry_points
 
-from oidcgate.plugins.base import Plugin
+from oidcgate.plugins.base import Plugin, PluginConfig
 
 ENTRY_POINT_GROUP = "oidcgate.plugins"
 
@@ -38,13 +38,7 @@ def _load(target: str) -> type[Plugin]:
 @functools.cache
 def available() -> dict[str, type[Plugin]]:
     """Every installed plugin by name, loaded once per process."""
-    found: dict[str, type[Plugin]] = {}
-    for name, target in BUNDLED.items():
-        try:
-            found[name] = _load(target)
-        except ModuleNotFoundError as exc:  # a bundled plugin whose folder is not there yet
-            if exc.name is None or not target.startswith(exc.name):
-                raise
+    found = {name: _load(target) for name, target in BUNDLED.items()}
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if ep.name not in found:
             found[ep.name] = _load(ep.value)
@@ -57,3 +51,8 @@ def get(name: str) -> type[Plugin]:
     except KeyError:
         raise UnknownPluginError(f"plugin '{name}' not enabled; available: "
                                  f"{', '.join(sorted(available())) or 'none'}") from None
+
+
+def config_schema(name: str) -> type[PluginConfig]:
+    """The plugin's `config` schema: the lookup the declarative loader is handed (`config.load(doc, config_schema)`)."""
+    return get(name).CONFIG

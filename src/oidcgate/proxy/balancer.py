@@ -32,9 +32,9 @@ class Peer:
     __slots__ = ("address", "consecutive_ok", "current", "failures", "healthy", "host", "host_header",
                  "host_line", "log_address", "retry_at", "weight")
 
-    def __init__(self, host: str, port: int, weight: int, host_header: bytes, tls: bool) -> None:
+    def __init__(self, host: str, port: int, weight: int, host_header: bytes, tls: str) -> None:
         self.host = host
-        self.address = (host, port, tls)
+        self.address = (host, port, tls)  # the pool key: tls is the TLS setting's key ("" for plain HTTP)
         self.weight = weight
         self.host_header = host_header
         self.host_line = b" HTTP/1.1\r\nHost: " + host_header + b"\r\n"  # the end of a request line, and Host
@@ -55,8 +55,8 @@ class Fixed:
     __slots__ = ("peer",)
     tracks = False  # no passive health: report() is never called
 
-    def __init__(self, host: str, port: int, scheme: str) -> None:
-        self.peer = Peer(host, port, 1, host_header(host, port, scheme), scheme == "https")
+    def __init__(self, host: str, port: int, scheme: str, tls: str = "") -> None:
+        self.peer = Peer(host, port, 1, host_header(host, port, scheme), tls)
 
     def pick(self) -> Peer | None:
         return self.peer
@@ -68,8 +68,9 @@ class Fixed:
 class Balancer:
     """Smooth weighted round-robin (nginx's algorithm) over an upstream's targets, skipping unhealthy ones."""
 
-    def __init__(self, upstream: Upstream, targets: Sequence[Target], scheme: str) -> None:
+    def __init__(self, upstream: Upstream, targets: Sequence[Target], scheme: str, tls: str = "") -> None:
         self.name = upstream.name
+        self.tls = tls
         checks = upstream.healthchecks
         unhealthy = checks.passive.unhealthy
         self.thresholds = {"tcp": unhealthy.tcp_failures, "timeout": unhealthy.timeouts,
@@ -85,7 +86,7 @@ class Balancer:
                 continue
             host, port = target.host_port
             header = upstream.host_header.encode() if upstream.host_header else host_header(host, port, scheme)
-            self.peers.append(Peer(host, port, target.weight, header, scheme == "https"))
+            self.peers.append(Peer(host, port, target.weight, header, tls))
 
     def pick(self, now: float | None = None) -> Peer | None:
         """The next peer, or None when every target is disabled or out of rotation."""

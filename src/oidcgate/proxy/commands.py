@@ -21,11 +21,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                     "Every flag can also be set as OIDCGATE_<FLAG>, e.g. OIDCGATE_PROXY_LISTEN.")
     add = parser.add_argument
     add("--config", default=_env("config", None), help="kong.yml to load (reloaded on SIGHUP and on change)")
-    add("--proxy-listen", default=_env("proxy_listen", "127.0.0.1:8000"), help="HOST:PORT (default %(default)s)")
+    add("--proxy-listen", default=_env("proxy_listen", "127.0.0.1:8000, 127.0.0.1:8443 ssl"),
+        help="comma-separated 'HOST:PORT [ssl]' addresses, as Kong's proxy_listen (default %(default)s)")
     add("--status-listen", default=_env("status_listen", "127.0.0.1:8100"),
-        help="HOST:PORT for /status and /metrics, or 'off' (default %(default)s)")
+        help="'HOST:PORT [ssl]' addresses for /status and /metrics, or 'off' (default %(default)s)")
     add("--admin-listen", default=_env("admin_listen", "off"),
-        help="HOST:PORT for the DB-less admin API (GET/POST /config), or 'off' (default %(default)s)")
+        help="'HOST:PORT [ssl]' addresses for the DB-less admin API (GET/POST /config), or 'off' "
+             "(default %(default)s)")
+    add("--ssl-cert", default=_env("ssl_cert", None),
+        help="certificate (PEM) for TLS listeners when no SNI matches (default: generated into the prefix)")
+    add("--ssl-cert-key", default=_env("ssl_cert_key", None), help="the private key of --ssl-cert (PEM)")
+    add("--lua-ssl-trusted-certificate", default=_env("lua_ssl_trusted_certificate", None),
+        help="CA bundle (PEM) plugins trust for identity providers, added to the system store (Kong's name)")
     add("--workers", default=_env("workers", DEFAULT_WORKERS),
         help="worker processes, or 'auto' for one per CPU (default %(default)s)")
     add("--prefix", default=_env("prefix", ".oidcgate-dp"),
@@ -48,6 +55,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add("--cluster-key", default=_env("cluster_key", None), help="cluster private key (PEM)")
     add("--cluster-server-name", default=_env("cluster_server_name", None),
         help="name the control plane's certificate must carry (default: the cluster certificate's)")
+    add("--analytics-flush-interval", default=_env("analytics_flush_interval", "10"),
+        help="seconds between the analytics reports sent to the control plane, a divisor of 60, or 0 for "
+             "none (Kong's analytics_flush_interval; default %(default)s)")
     add("--log-level", default=_env("log_level", "info"), choices=["debug", "info", "warning", "error"])
     add("--vault-env-prefix", default=_env("vault_env_prefix", None),
         help="Kong's vault_env_prefix: {vault://env/name} in a secret field reads <prefix>NAME, and nothing "
@@ -62,7 +72,8 @@ def _run(args: argparse.Namespace) -> int:
 
     from oidcgate.config.vault import DEFAULT_ENV_PREFIX, env_prefix
     from oidcgate.proxy.master import Master
-    from oidcgate.proxy.settings import Settings, cpu_count, parse_listen
+    from oidcgate.proxy.settings import Settings, cpu_count
+    from oidcgate.tls.listen import parse_listen
 
     try:
         workers = cpu_count() if str(args.workers) == "auto" else int(args.workers)
@@ -84,6 +95,13 @@ def _run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"oidcgate dp: --vault-env-prefix: {exc}", file=sys.stderr)
         return 2
+    from oidcgate.proxy.analytics import INTERVALS
+
+    interval = args.analytics_flush_interval
+    if not (interval.isdigit() and int(interval) in (0, *INTERVALS)):
+        print(f"oidcgate dp: --analytics-flush-interval must be 0 or divide 60 ({', '.join(map(str, INTERVALS))}), "
+              f"not '{interval}'", file=sys.stderr)
+        return 2
     if args.cp and not (args.cluster_cert and args.cluster_key):
         print("oidcgate dp: --cp needs --cluster-cert and --cluster-key", file=sys.stderr)
         return 2
@@ -94,7 +112,11 @@ def _run(args: argparse.Namespace) -> int:
         client_header_timeout=args.client_header_timeout, client_body_timeout=args.client_body_timeout,
         keepalive_timeout=args.keepalive_timeout, max_header_size=args.max_header_size, cp=args.cp,
         cluster_cert=args.cluster_cert, cluster_key=args.cluster_key,
-        cluster_server_name=args.cluster_server_name, log_level=args.log_level, vault_env_prefix=vault_env_prefix)
+        cluster_server_name=args.cluster_server_name, analytics_flush_interval=int(interval),
+        log_level=args.log_level, vault_env_prefix=vault_env_prefix,
+        ssl_cert=args.ssl_cert, ssl_cert_key=args.ssl_cert_key)
+    if args.lua_ssl_trusted_certificate:  # workers inherit the environment; plugins read it (oidcgate.tls.trust)
+        os.environ["OIDCGATE_LUA_SSL_TRUSTED_CERTIFICATE"] = args.lua_ssl_trusted_certificate
     logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s master %(levelname)s %(name)s: %(message)s")
     return int(uvloop.run(Master(settings).run()))

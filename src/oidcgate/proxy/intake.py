@@ -50,14 +50,14 @@ class ConfigIntake:
         if not self.path.exists():
             return None
         try:
-            return load_file(self.path)
+            return load_file(self.path, registry.config_schema)
         except ConfigError as exc:
             log.warning("ignoring %s: %s", self.path, exc)
             return None
 
     async def apply_document(self, doc: Any) -> str:
         """Validate, persist and apply a declarative document; returns its hash (raises ConfigError)."""
-        snapshot = await asyncio.to_thread(load, doc)
+        snapshot = await asyncio.to_thread(load, doc, registry.config_schema)
         return await self.apply_snapshot(snapshot)
 
     async def apply_snapshot(self, snapshot: Snapshot) -> str:
@@ -85,12 +85,18 @@ class ConfigIntake:
 
 
 def check_secrets(snapshot: Snapshot, vault: EnvVault) -> None:
-    """Refuse a snapshot whose `{vault://env/...}` references this node cannot resolve, every one with its
-    path, before any worker sees it (workers resolve them again when they build their plugins)."""
+    """Refuse a snapshot whose `{vault://env/...}` references this node cannot resolve (or whose resolved
+    certificate key does not match), every one with its path, before any worker sees it (workers resolve
+    them again when they build their plugins and TLS contexts)."""
     errors: list[FieldError] = []
     for index, plugin in enumerate(snapshot.plugins):
         try:
             vault.resolve(registry.get(plugin.name).CONFIG, plugin.config, f"plugins[{index}].config")
+        except ConfigError as exc:
+            errors.extend(exc.errors)
+    for index, certificate in enumerate(snapshot.certificates):  # a resolved key must also match
+        try:
+            certificate.pairs(vault, f"certificates[{index}]")
         except ConfigError as exc:
             errors.extend(exc.errors)
     if errors:

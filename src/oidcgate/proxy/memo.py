@@ -16,12 +16,11 @@ from typing import Any, Protocol
 from urllib.parse import parse_qs
 
 from oidcgate.http.fields import Encoded, HeaderFields, encode_field
-from oidcgate.plugins.pdk import Context, Edit, Identity, MemoInputs, Recording
+from oidcgate.plugins.pdk import Context, Edit, MemoInputs, Recording, Who
 from oidcgate.proxy.headers import owns_any
 
 MAX_ENTRIES = 10_000
-Who = tuple[Any, dict[str, Any] | None, Identity | None]  # consumer, credential, identity
-NOBODY: Who = (None, None, None)
+NOBODY: Who = (None, None, None, None)
 _REMOVALS = (HeaderFields.remove, HeaderFields.remove_all, HeaderFields.remove_folded)
 
 
@@ -49,10 +48,12 @@ class Decision:
     token header set) are also kept compiled, as the names they remove and the fields they add: on
     fields that hold none of those names (the usual request) they amount to one concatenation."""
 
-    __slots__ = ("added", "adds", "compiled", "edits", "folded", "removed", "until", "who")
+    __slots__ = ("added", "adds", "compiled", "edits", "folded", "removed", "still", "until", "who")
 
-    def __init__(self, until: float, edits: list[Edit], added: tuple[bytes, ...], who: Who | None) -> None:
+    def __init__(self, until: float, edits: list[Edit], added: tuple[bytes, ...], who: Who | None,
+                 still: Callable[[], bool] | None = None) -> None:
         self.until = until
+        self.still = still  # (see Context.reuse_until)
         self.added = added
         self.who = who
         self.edits = tuple(edits)
@@ -118,7 +119,7 @@ class Decision:
         if headers.added is not None:
             headers.added += self.added
         if self.who is not None:
-            ctx.consumer, ctx.credential, ctx.identity = self.who
+            ctx.attach(self.who)
 
 
 def _hits(key: bytes, adds: list[bytes], keys: frozenset[bytes], folding: bool) -> bool:
@@ -151,7 +152,7 @@ class Memo:
         decision = self.decisions.get(key)
         if decision is None:
             return None
-        if self.clock() >= decision.until:
+        if self.clock() >= decision.until or (decision.still is not None and not decision.still()):
             del self.decisions[key]
             return None
         return decision
@@ -168,7 +169,7 @@ class Memo:
         decisions = self.decisions
         if len(decisions) >= self.max_entries:
             del decisions[next(iter(decisions))]
-        decisions[key] = Decision(until, recording.edits, added, recording.who)
+        decisions[key] = Decision(until, recording.edits, added, recording.who, recording.still)
 
 
 def _keyer(inputs: MemoInputs) -> Callable[[Inputs, Who], Hashable | None]:
@@ -212,9 +213,10 @@ def _keyer(inputs: MemoInputs) -> Callable[[Inputs, Who], Hashable | None]:
 
 
 def _who(request: Inputs, who: Who) -> tuple[Any, ...]:
-    consumer, credential, identity = who
+    consumer, credential, identity, groups = who
     return (consumer.id if consumer is not None else None, str(credential.get("id")) if credential else None,
-            identity.authenticated_groups if identity is not None else None)
+            identity.authenticated_groups if identity is not None else None,
+            None if groups is None else tuple(group.id for group in groups))
 
 
 def _query_args(query: bytes, names: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:

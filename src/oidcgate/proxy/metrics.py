@@ -14,8 +14,8 @@ from bisect import bisect_right
 from collections.abc import Iterable
 from typing import Any
 
-# Latency buckets in milliseconds (a subset of Kong's prometheus plugin buckets).
-BUCKETS: tuple[float, ...] = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 30000, 60000)
+from oidcgate.analytics.histogram import BUCKETS  # Kong's latency buckets, also those of analytics
+
 FOLD_AT = 1024  # latencies a route keeps before they are counted into buckets
 
 

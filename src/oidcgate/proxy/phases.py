@@ -90,7 +90,7 @@ class PluginRun:
         try:
             for step in steps:
                 memo = step.memo
-                if memo is None or (key := memo.key(self.inputs, (ctx.consumer, ctx.credential, ctx.identity))) is None:
+                if memo is None or (key := memo.key(self.inputs, ctx.attached())) is None:
                     await step.run(ctx)
                     continue
                 decision = memo.lookup(key)

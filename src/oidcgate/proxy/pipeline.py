@@ -25,7 +25,7 @@ from typing import Any
 from oidcgate.config.entities import Consumer, Route
 from oidcgate.config.entities import Plugin as PluginEntity
 from oidcgate.plugins.base import Plugin
-from oidcgate.plugins.pdk import ConsumerIndex, Context
+from oidcgate.plugins.pdk import Context
 from oidcgate.proxy.memo import Memo
 
 log = logging.getLogger("oidcgate.proxy.pipeline")
@@ -57,12 +57,13 @@ class Slot:
     default: Plugin | None = None
     scoped: tuple[Scoped, ...] = ()
 
-    def pick(self, consumer: Consumer | None, consumers: ConsumerIndex) -> Plugin | None:
-        if consumer is not None and self.scoped:
-            groups = consumers.group_ids(consumer.id)
-            for scoped in self.scoped:
-                if scoped.consumer == consumer.id if scoped.consumer is not None else scoped.group in groups:
-                    return scoped.instance
+    def pick(self, consumer: Consumer | None, group_ids: frozenset[str]) -> Plugin | None:
+        """The instance for a request of `consumer` (None: nobody) in the consumer groups `group_ids` (the
+        consumer's, or those an authentication plugin set: Context.consumer_group_ids)."""
+        for scoped in self.scoped:
+            if scoped.group in group_ids if scoped.consumer is None else (
+                    consumer is not None and scoped.consumer == consumer.id):
+                return scoped.instance
         return self.default
 
 
@@ -127,7 +128,7 @@ class Chain:
             if "rewrite" in slot.phases and slot.default is not None:
                 yield Step(slot.default.rewrite, rewrite=True)
         for slot in self.slots:
-            instance = slot.pick(ctx.consumer, ctx.consumers)
+            instance = slot.pick(ctx.consumer, ctx.consumer_group_ids()) if slot.scoped else slot.default
             if instance is not None:
                 chosen.append((instance, slot.phases))
                 if "access" in slot.phases:
@@ -139,7 +140,7 @@ class Chain:
         taken = {instance.NAME for instance, _ in chosen}
         for slot in self.slots:
             if slot.name not in taken:
-                instance = slot.pick(ctx.consumer, ctx.consumers)
+                instance = slot.pick(ctx.consumer, ctx.consumer_group_ids()) if slot.scoped else slot.default
                 if instance is not None:
                     chosen.append((instance, slot.phases))
 

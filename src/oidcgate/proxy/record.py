@@ -2,8 +2,8 @@
 
 A finished exchange only appends itself and its end time to `Records.finished`; every BATCH requests
 and on the worker tick (and before counters are reported) `settle()` counts them (a dict increment and
-two latency appends each; the histograms are folded every FOLD_AT) and hands them to the access log,
-which formats and writes their lines at once. Working in batches keeps this code hot in the CPU's
+two latency appends each; the histograms are folded every FOLD_AT; analytics counts the requests of a
+consumer, see usage) and hands them to the access log, which formats and writes their lines at once. Working in batches keeps this code hot in the CPU's
 caches and off each request's path, and a batch takes a fraction of a millisecond: never a pause a
 client would notice.
 """
@@ -14,6 +14,7 @@ from typing import Protocol
 
 from oidcgate.proxy.accesslog import AccessLog, Finished, Named
 from oidcgate.proxy.metrics import FOLD_AT, RouteStats
+from oidcgate.proxy.usage import ConsumerUsage
 
 BATCH = 256
 
@@ -30,10 +31,11 @@ class Recorded(Finished, Protocol):
 
 
 class Records:
-    __slots__ = ("access_log", "finished")
+    __slots__ = ("access_log", "finished", "usage")
 
-    def __init__(self, access_log: AccessLog) -> None:
+    def __init__(self, access_log: AccessLog, usage: ConsumerUsage) -> None:
         self.access_log = access_log
+        self.usage = usage
         self.finished: list[tuple[Recorded, float]] = []  # (exchange, perf_counter at its end)
 
     def settle(self) -> None:
@@ -46,7 +48,10 @@ class Records:
             codes = stats.codes
             codes[done.status] = codes.get(done.status, 0) + 1
             pending = stats.pending_total
-            pending.append((end - done.t0) * 1000.0)
+            total = (end - done.t0) * 1000.0
+            pending.append(total)
+            if done.consumer is not None:  # analytics: requests by consumer
+                self.usage.record(stats, done.consumer, done.status, total)
             if done.t_head:
                 stats.pending_upstream.append((done.t_head - done.t_sent) * 1000.0)
             if len(pending) >= FOLD_AT:

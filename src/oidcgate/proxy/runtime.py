@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import orjson
@@ -24,6 +25,9 @@ from oidcgate.proxy.balancer import Balancer, Fixed, Peer
 from oidcgate.proxy.metrics import RouteStats, WorkerStats
 from oidcgate.proxy.pipeline import Chain, build_chains
 from oidcgate.proxy.router import Router
+from oidcgate.tls.sni import CertificateSet
+from oidcgate.tls.sni import build as build_certificates
+from oidcgate.tls.upstream import UpstreamContexts
 
 log = logging.getLogger("oidcgate.proxy.runtime")
 
@@ -71,10 +75,12 @@ def unmatched_route(stats: WorkerStats) -> RouteRuntime:
 @dataclass
 class Runtime:
     hash: str
-    router: Router[RouteRuntime]
+    router: Router[RouteRuntime]  # plain HTTP requests
+    tls_router: Router[RouteRuntime]  # requests over TLS: without the routes limited to http
     consumers: ConsumerIndex
     routes: list[RouteRuntime]
     balancers: dict[str, Balancer]
+    certificates: CertificateSet = field(default_factory=CertificateSet)  # what TLS listeners pick by SNI
     instances: list[Plugin] = field(default_factory=list)
     inflight: int = 0  # requests on routes with plugins that still use this runtime's instances
     retired: bool = False
@@ -114,30 +120,37 @@ def _close_later(instance: Plugin) -> None:
     task.add_done_callback(_closing.discard)
 
 
-def tls_context(verify: bool) -> ssl.SSLContext:
-    """Kong does not verify upstream certificates unless `tls_verify` is set; neither do we."""
-    context = ssl.create_default_context()
-    if not verify:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
-
-
-_TLS: dict[bool, ssl.SSLContext] = {}
-
-
-def _service_runtime(service: Service, balancers: dict[str, Balancer]) -> ServiceRuntime:
+def _service_runtime(service: Service, balancers: dict[str, Balancer], upstream_tls: UpstreamContexts,
+                     variant: Callable[[str, str, str], Balancer]) -> ServiceRuntime:
     target: Fixed | Balancer
+    tls, tls_key = upstream_tls.for_service(service)
     balancer = balancers.get(service.host)
-    target = balancer if balancer is not None else Fixed(service.host, service.port, service.protocol)
-    tls = None
-    if service.protocol == "https":
-        verify = bool(service.tls_verify)
-        tls = _TLS.get(verify) or _TLS.setdefault(verify, tls_context(verify))
+    if balancer is not None and balancer.tls != tls_key:  # another TLS setting: peers of its own (own pool key)
+        balancer = variant(service.host, service.protocol, tls_key)
+    target = balancer if balancer is not None else Fixed(service.host, service.port, service.protocol, tls_key)
     return ServiceRuntime(service, service.name or service.id or "", (service.path or "/").encode(), target,
                           service.connect_timeout / 1000, service.read_timeout / 1000,
                           service.write_timeout / 1000, service.retries, tls,
                           target.peer if isinstance(target, Fixed) else None)
+
+
+def _route_runtimes(routes: Iterable[Route], services: dict[str | None, ServiceRuntime],
+                    chains: dict[str | None, Chain | None], stats: WorkerStats) -> list[RouteRuntime]:
+    found: list[RouteRuntime] = []
+    for route in routes:
+        service = services.get(route.service) if route.service else None
+        if service is not None and not service.entity.enabled:
+            continue  # Kong leaves routes of disabled services out of the router
+        name = route.name or route.id or ""
+        service_name = service.name if service else ""
+        found.append(RouteRuntime(
+            route, name, service, route.strip_path, route.path_handling == "v1", route.preserve_host,
+            "http" not in route.protocols, chains.get(route.id),
+            stats.child(service_name, name),
+            service is not None and service.base == b"/" and route.path_handling == "v0",
+            service is not None and service.target.tracks,
+            b'"route":%s,"service":%s' % (orjson.dumps(name), orjson.dumps(service_name or None))))
+    return found
 
 
 def compile_snapshot(snapshot: Snapshot, env: PluginEnv, stats: WorkerStats,
@@ -146,11 +159,19 @@ def compile_snapshot(snapshot: Snapshot, env: PluginEnv, stats: WorkerStats,
     targets_by_upstream: dict[str | None, list[Target]] = {}
     for target in snapshot.targets:
         targets_by_upstream.setdefault(target.upstream, []).append(target)
-    protocols = {s.host: s.protocol for s in snapshot.services}
+    vault = vault or EnvVault()
+    upstream_tls = UpstreamContexts(snapshot.certificates, snapshot.ca_certificates, vault)
+    protocols = {s.host: (s.protocol, upstream_tls.for_service(s)[1]) for s in snapshot.services}
+    upstreams = {u.name: u for u in snapshot.upstreams}
+
+    def variant(name: str, scheme: str, tls_key: str) -> Balancer:
+        upstream = upstreams[name]
+        return Balancer(upstream, targets_by_upstream.get(upstream.id, []), scheme, tls_key)
+
     balancers: dict[str, Balancer] = {}
     for upstream in snapshot.upstreams:
         balancer = Balancer(upstream, targets_by_upstream.get(upstream.id, []),
-                            protocols.get(upstream.name, "http"))
+                            *protocols.get(upstream.name, ("http", "")))
         if previous is not None and upstream.name in previous.balancers:
             balancer.inherit(previous.balancers[upstream.name])
         if upstream.algorithm != "round-robin":
@@ -158,32 +179,25 @@ def compile_snapshot(snapshot: Snapshot, env: PluginEnv, stats: WorkerStats,
                         upstream.name, upstream.algorithm)
         balancers[upstream.name] = balancer
 
-    services = {s.id: _service_runtime(s, balancers) for s in snapshot.services}
+    services = {s.id: _service_runtime(s, balancers, upstream_tls, variant) for s in snapshot.services}
     instances: dict[str | None, Plugin] = {}
     for plugin in snapshot.plugins:
         if plugin.enabled:
             handler = registry.get(plugin.name)
-            config = (vault or EnvVault()).resolve(handler.CONFIG, plugin.config)  # secrets, here only
+            config = vault.resolve(handler.CONFIG, plugin.config)  # secrets, here only
             instances[plugin.id] = handler(handler.validate_config(config), env,
                                            instance_id=plugin.id)
     chains = build_chains(snapshot.routes, snapshot.plugins, instances,
                           {group.id: group.name for group in snapshot.consumer_groups})
 
-    routes: list[RouteRuntime] = []
-    for route in snapshot.routes:
-        service = services.get(route.service) if route.service else None
-        if service is not None and not service.entity.enabled:
-            continue  # Kong leaves routes of disabled services out of the router
-        name = route.name or route.id or ""
-        service_name = service.name if service else ""
-        routes.append(RouteRuntime(
-            route, name, service, route.strip_path, route.path_handling == "v1", route.preserve_host,
-            "http" not in route.protocols, chains.get(route.id),
-            stats.child(service_name, name),
-            service is not None and service.base == b"/" and route.path_handling == "v0",
-            service is not None and service.target.tracks,
-            b'"route":%s,"service":%s' % (orjson.dumps(name), orjson.dumps(service_name or None))))
+    routes = _route_runtimes(snapshot.routes, services, chains, stats)
     router = Router((r.entity, r) for r in routes)
+    # Kong's router adds `net.protocol == "http"` to a route whose protocols are only http, so a request
+    # over TLS never matches it (another route may; else 404). An https-only route still matches plain
+    # HTTP: it answers with its https_redirect_status_code.
+    over_tls = [r for r in routes if "https" in r.entity.protocols]
+    tls_router = router if len(over_tls) == len(routes) else Router((r.entity, r) for r in over_tls)
     consumers = ConsumerIndex(list(snapshot.consumers), snapshot.consumer_groups, snapshot.consumer_group_consumers,
                               snapshot.acls)
-    return Runtime(snapshot.hash, router, consumers, routes, balancers, list(instances.values()))
+    return Runtime(snapshot.hash, router, tls_router, consumers, routes, balancers,
+                   build_certificates(snapshot.certificates, snapshot.snis, vault), list(instances.values()))

@@ -233,7 +233,7 @@ class ClientConnection(asyncio.Protocol):
         if runtime is None:
             exchange = Exchange.answer(self, head, 503, errors.NO_CONFIG)
         else:
-            router = runtime.router
+            router = runtime.tls_router if self.listener.tls else runtime.router
             match = router.match(head.method, head.host, head.path,
                                  head.route_headers() if router.header_names else None)
             if match is None:

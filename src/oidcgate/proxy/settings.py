@@ -18,20 +18,14 @@ def cpu_count() -> int:
         return os.cpu_count() or 1
 
 
-def parse_listen(value: str) -> tuple[str, int]:
-    """`127.0.0.1:8000`, `[::1]:8000` or `:8000` (loopback) -> (host, port)."""
-    host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or int(port) > 65535:
-        raise ValueError(f"invalid listen address '{value}': expected HOST:PORT")
-    host = host.strip("[]") or "127.0.0.1"
-    return host, int(port)
-
-
 @dataclass
 class Settings:
-    proxy_listen: str = "127.0.0.1:8000"
+    proxy_listen: str = "127.0.0.1:8000, 127.0.0.1:8443 ssl"  # Kong's listen syntax (oidcgate.tls.listen)
     status_listen: str = "127.0.0.1:8100"  # "off" disables
     admin_listen: str = "off"  # DB-less admin API (GET/POST /config, GET /status)
+    ssl_cert: str | None = None  # the certificate when no SNI matches (Kong's ssl_cert); default: generated
+    ssl_cert_key: str | None = None
+    ssl_pairs: list[list[str]] = field(default_factory=list)  # (cert file, key file) in use, set by the master
     workers: int = field(default_factory=cpu_count)
     prefix: str = ".oidcgate-dp"
     config: str | None = None
@@ -48,6 +42,7 @@ class Settings:
     cluster_cert: str | None = None
     cluster_key: str | None = None
     cluster_server_name: str | None = None
+    analytics_flush_interval: int = 10  # seconds between analytics reports to the control plane; 0: none
     log_level: str = "info"
     vault_env_prefix: str = DEFAULT_ENV_PREFIX  # Kong's vault_env_prefix: `{vault://env/x}` reads <prefix>X
 

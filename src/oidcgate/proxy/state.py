@@ -27,6 +27,7 @@ from oidcgate.proxy.record import Records
 from oidcgate.proxy.runtime import unmatched_route
 from oidcgate.proxy.settings import Settings
 from oidcgate.proxy.upstream import Pool
+from oidcgate.proxy.usage import ConsumerUsage
 
 if TYPE_CHECKING:
     from oidcgate.proxy.runtime import RouteRuntime, Runtime
@@ -81,9 +82,10 @@ class WorkerState:
         self.pool = Pool(loop)
         self.stats = WorkerStats()
         self.unmatched: RouteRuntime = unmatched_route(self.stats)
+        self.usage = ConsumerUsage()  # requests by consumer, for analytics
         self.env = env or PluginEnv()
         self.access_log = access_log or AccessLog("off")
-        self.records = Records(self.access_log)
+        self.records = Records(self.access_log, self.usage)
         self.trusted = TrustedIPs(settings.trusted_ips)
         self.runtime: Runtime | None = None
         self.busy: set[Connection] = set()

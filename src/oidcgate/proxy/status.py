@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import ssl
 import time
 from typing import Any, Protocol
 
@@ -30,10 +31,12 @@ from starlette.routing import Route
 from oidcgate import __version__
 from oidcgate.admin_guard import AdminGuard
 from oidcgate.config import ConfigError, load, parse_text
+from oidcgate.plugins import registry
 from oidcgate.proxy import metrics
 from oidcgate.proxy.intake import ConfigIntake
 from oidcgate.proxy.settings import Settings
 from oidcgate.proxy.supervisor import Supervisor
+from oidcgate.tls.uvicorn import with_tls
 
 
 class Node(Protocol):
@@ -153,7 +156,7 @@ def admin_app(master: Node) -> Starlette:
         try:
             doc = parse_text(text, "request body")
             if request.query_params.get("check_hash") == "1":
-                snapshot = load(doc)
+                snapshot = load(doc, registry.config_schema)
                 if snapshot.hash == master.intake.current_hash():
                     return Response(status_code=304)
                 configuration_hash = await master.intake.apply_snapshot(snapshot)
@@ -179,7 +182,7 @@ class EmbeddedServer(uvicorn.Server):
         return contextlib.nullcontext()
 
 
-def embedded(app: Starlette) -> EmbeddedServer:
-    return EmbeddedServer(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
-                                         server_header=False))
+def embedded(app: Starlette, tls: ssl.SSLContext | None = None) -> EmbeddedServer:
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", server_header=False)
+    return EmbeddedServer(with_tls(config, tls))
 

@@ -54,6 +54,7 @@ class Supervisor:
         self.workers = [WorkerHandle(i) for i in range(settings.workers)]
         self.stopping = False
         self.retired: list[list[list[Any]]] = []  # route counters of workers that exited
+        self.retired_usage: list[list[list[Any]]] = []  # and their consumer counters (oidcgate.proxy.usage)
         self.retired_connections = {"accepted": 0, "handled": 0}
         self.lock = asyncio.Lock()
         self._watchers: set[asyncio.Task[None]] = set()
@@ -103,6 +104,7 @@ class Supervisor:
         code = await worker.proc.wait()
         if worker.last_stats is not None:
             self.retired.append(worker.last_stats["routes"])
+            self.retired_usage.append(worker.last_stats["consumers"])
             for key in self.retired_connections:
                 self.retired_connections[key] += worker.last_stats["connections"][key]
             worker.last_stats = None
@@ -151,6 +153,13 @@ class Supervisor:
 
     def merged_routes(self, reports: list[dict[str, Any]]) -> dict[tuple[str, str], list[Any]]:
         return merge([*self.retired, *(r["routes"] for r in reports)])
+
+    def counters(self) -> tuple[list[list[list[Any]]], list[list[list[Any]]]]:
+        """Route and consumer counters of every worker that ever ran, each as it last reported them (call
+        collect() first): totals that never go back, also when a worker was too slow to answer this time."""
+        latest = [w.last_stats for w in self.workers if w.last_stats is not None]
+        return ([*self.retired, *(s["routes"] for s in latest)],
+                [*self.retired_usage, *(s["consumers"] for s in latest)])
 
     async def stop(self) -> None:
         """Drain every worker (they finish in-flight requests), then make sure they are gone."""

@@ -20,7 +20,7 @@ from oidcgate.http.fields import HeaderFields, Received
 from oidcgate.proxy.headers import RESPONSE_KINDS, response_kind
 
 _perf = time.perf_counter
-Address = tuple[str, int, bool]  # host, port, TLS
+Address = tuple[str, int, str]  # host, port, TLS setting (oidcgate.tls.upstream: "" for plain HTTP)
 POOL_SIZE = 512
 IDLE_TIMEOUT = 60.0
 MAX_REQUESTS = 10_000

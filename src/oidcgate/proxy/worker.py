@@ -15,6 +15,7 @@ import os
 import pickle
 import signal
 import socket
+import ssl
 import sys
 import time
 
@@ -25,20 +26,22 @@ from oidcgate.proxy import channel
 from oidcgate.proxy.accesslog import AccessLog
 from oidcgate.proxy.runtime import compile_snapshot
 from oidcgate.proxy.server import serve
-from oidcgate.proxy.settings import Settings, parse_listen
+from oidcgate.proxy.settings import Settings
 from oidcgate.proxy.state import WorkerState
+from oidcgate.tls.contexts import server_context_pairs
+from oidcgate.tls.listen import ListenAddress, parse_listen
+from oidcgate.tls.sni import sni_callback
 
 log = logging.getLogger("oidcgate.proxy.worker")
 
 
-def listen_socket(address: str, reuse_port: bool = True) -> socket.socket:
-    host, port = parse_listen(address)
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+def listen_socket(address: ListenAddress, reuse_port: bool = True) -> socket.socket:
+    family = socket.AF_INET6 if ":" in address.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if reuse_port:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
+    sock.bind((address.host, address.port))
     sock.setblocking(False)
     return sock
 
@@ -64,9 +67,8 @@ class Worker:
         kind, payload = await channel.read_frame(reader)
         if kind == channel.CONFIG:
             self._apply(payload, writer)
-        sock = listen_socket(settings.proxy_listen)
-        sock.listen(4096)
-        server = await serve(state, sock)
+        servers = [await serve(state, self._listen(address), self._tls_context() if address.ssl else None)
+                   for address in parse_listen(settings.proxy_listen)]
         state.start_ticking()
         channel.write_frame(writer, channel.READY)
         control = asyncio.create_task(self._control(reader, writer))
@@ -74,9 +76,22 @@ class Worker:
         await asyncio.wait({control, stop}, return_when=asyncio.FIRST_COMPLETED)
         control.cancel()
         stop.cancel()
-        await self._drain(server)
+        await self._drain(servers)
         writer.close()
         return 0
+
+    @staticmethod
+    def _listen(address: ListenAddress) -> socket.socket:
+        sock = listen_socket(address)
+        sock.listen(4096)
+        return sock
+
+    def _tls_context(self) -> ssl.SSLContext:
+        """The TLS listeners' context: the default certificate, and SNI choosing among the runtime's."""
+        context = server_context_pairs(self.settings.ssl_pairs)
+        context.sni_callback = sni_callback(
+            lambda: self.state.runtime.certificates if self.state and self.state.runtime else None)
+        return context
 
     async def _control(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Frames from the master; returns when told to drain or when the master is gone."""
@@ -116,15 +131,17 @@ class Worker:
         assert state is not None
         return {"pid": os.getpid(), "index": self.index, "rss": _rss(), "hash": state.runtime.hash if state.runtime else None,
                 "connections": state.connection_counts(), "routes": state.stats.dump(),  # (counts settled)
+                "consumers": state.usage.dump(),
                 "pool": state.pool.stats(), "started": state.started,
                 "upstreams": {name: b.health() for name, b in state.runtime.balancers.items()} if state.runtime else {}}
 
-    async def _drain(self, server: asyncio.Server) -> None:
+    async def _drain(self, servers: list[asyncio.Server]) -> None:
         """Stop accepting, let in-flight requests finish (bounded by drain_timeout), then close."""
         state = self.state
         assert state is not None
         state.draining = True
-        server.close()
+        for server in servers:
+            server.close()
         for conn in state.connections():
             conn.close_idle()
         deadline = time.monotonic() + self.settings.drain_timeout

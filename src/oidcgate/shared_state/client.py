@@ -7,7 +7,10 @@
   options) and, as a whole, by `asyncio.timeout`, so a Redis that accepts but never answers cannot
   hold a request.
 - **Keys.** A `Keyspace` prefixes every key with `oidcgate:<feature>:` (plus a configured prefix),
-  so features and tests never collide.
+  so features and tests never collide. Its pub/sub channel is that prefix itself: writes made with
+  `announce=True` publish the key's name there in the same transaction, which is what lets workers
+  keep copies (`nearcache`). Channels span databases: two keyspaces alike but for the database
+  number only see each other's announcements (a few needless invalidations, nothing more).
 - **Redis down.** Every failure surfaces as `RedisUnavailable`, one exception for the caller to map
   to a documented answer: sessions and refresh locks fail closed (503), rate limiting follows
   `fault_tolerant`, the cluster token cache falls back to the worker's own cache. Nothing is let
@@ -17,6 +20,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -29,6 +33,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from oidcgate.shared_state.config import RedisConfig
+from oidcgate.shared_state.subscription import close_subscriptions
 
 T = TypeVar("T")
 
@@ -65,7 +70,8 @@ def _client(config: RedisConfig) -> aioredis.Redis:
 
 
 async def close_pools() -> None:
-    """Close this loop's pools (a worker's shutdown, a test's end)."""
+    """Close this loop's pools and subscriptions (a worker's shutdown, a test's end)."""
+    await close_subscriptions()
     loop = asyncio.get_running_loop()
     for client in _clients.pop(loop, {}).values():
         await client.aclose()
@@ -85,6 +91,11 @@ class Keyspace:
     def key(self, name: str) -> str:
         return self.prefix + name
 
+    @property
+    def channel(self) -> str:
+        """Where `announce=True` writes publish the names they change."""
+        return self.prefix
+
     async def run(self, call: Callable[[aioredis.Redis], Awaitable[T]]) -> T:
         """Run `call` with this worker's client, bounded in time; any failure is RedisUnavailable."""
         if asyncio.current_task() is None:  # driven outside a task (the proxy runs plugin phases eagerly):
@@ -100,12 +111,30 @@ class Keyspace:
         value: Any = await self.run(lambda r: r.get(self.key(name)))  # bytes: responses are not decoded
         return value
 
-    async def set(self, name: str, value: bytes | str, ttl_ms: int) -> None:
-        """Store `value` for `ttl_ms` milliseconds (at least 1)."""
-        await self.run(lambda r: r.set(self.key(name), value, px=max(1, ttl_ms)))
+    async def set(self, name: str, value: bytes | str, ttl_ms: int, *, announce: bool = False) -> None:
+        """Store `value` for `ttl_ms` milliseconds (at least 1); `announce`: publish `name` on `channel` in
+        the same transaction, so every worker's copy is dropped before this returns (see nearcache)."""
+        if not announce:
+            await self.run(lambda r: r.set(self.key(name), value, px=max(1, ttl_ms)))
+            return
+        await self._announcing([name], lambda pipe: pipe.set(self.key(name), value, px=max(1, ttl_ms)))
 
-    async def delete(self, *names: str) -> int:
-        return int(await self.run(lambda r: r.delete(*(self.key(n) for n in names))))
+    async def delete(self, *names: str, announce: bool = False) -> int:
+        """Delete `names`; how many existed. `announce`: as for `set`."""
+        if not announce:
+            return int(await self.run(lambda r: r.delete(*(self.key(n) for n in names))))
+        replies = await self._announcing(list(names), lambda pipe: pipe.delete(*(self.key(n) for n in names)))
+        return int(replies[0])
+
+    async def _announcing(self, names: list[str], write: Callable[[Any], Any]) -> list[Any]:
+        """`write` and one PUBLISH per name, in one MULTI/EXEC round trip; the replies."""
+        async def call(r: aioredis.Redis) -> list[Any]:
+            pipe = r.pipeline(transaction=True)
+            write(pipe)
+            for name in names:
+                pipe.publish(self.channel, name)
+            return list(await pipe.execute())
+        return await self.run(call)
 
     async def incr(self, counters: Sequence[tuple[str, int]], amount: int = 1) -> list[int]:
         """Add `amount` to each counter, giving each its TTL (seconds) when it is new; one round trip.
@@ -134,7 +163,10 @@ class Keyspace:
     @asynccontextmanager
     async def lock(self, name: str, ttl_ms: int, wait: float, poll: float = 0.05) -> AsyncIterator[bool]:
         """Hold `name` across every worker and node for the block (at most `ttl_ms`); yields whether it
-        was taken within `wait` seconds. The caller decides what not getting it means."""
+        was taken within `wait` seconds. The caller decides what not getting it means.
+
+        Taking it raises RedisUnavailable; releasing it does not: a lock whose release fails expires after
+        `ttl_ms`, and what the block did (or raised) stands."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
         token = await self.acquire(name, ttl_ms)
@@ -145,4 +177,5 @@ class Keyspace:
             yield token is not None
         finally:
             if token is not None:
-                await self.release(name, token)
+                with contextlib.suppress(RedisUnavailable):
+                    await self.release(name, token)

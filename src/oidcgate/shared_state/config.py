@@ -6,9 +6,14 @@ modes are not built: their fields are refused as unknown rather than silently ig
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from oidcgate.config.types import REFERENCEABLE, Hostname, Port, TimeoutMs
+
+# What a configuration may put before a feature's keys (several gateways, or tests, on one Redis).
+KeyPrefix = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\s]+$")]
 
 
 class RedisConfig(BaseModel):

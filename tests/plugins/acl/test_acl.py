@@ -15,18 +15,23 @@ from oidcgate.plugins.pdk import ConsumerIndex, Context, HeaderView, Identity, P
 ALICE = Consumer(id="a1a1a1a1-0000-4000-8000-000000000001", username="alice")
 BOB = Consumer(id="b2b2b2b2-0000-4000-8000-000000000002", username="bob")
 GOLD = ConsumerGroup(id="c3c3c3c3-0000-4000-8000-000000000003", name="gold")
-CONSUMERS = ConsumerIndex([ALICE, BOB], [GOLD], [ConsumerGroupConsumer(consumer=BOB.id, consumer_group=GOLD.id)],
-                          [ACL(consumer=ALICE.id, group="admins"), ACL(consumer=ALICE.id, group="ops")])
+GUEST = Consumer(id="e5e5e5e5-0000-4000-8000-000000000005", username="guest")  # an `anonymous` consumer
+CONSUMERS = ConsumerIndex([ALICE, BOB, GUEST], [GOLD],
+                          [ConsumerGroupConsumer(consumer=BOB.id, consumer_group=GOLD.id)],
+                          [ACL(consumer=ALICE.id, group="admins"), ACL(consumer=ALICE.id, group="ops"),
+                           ACL(consumer=GUEST.id, group="public")])
 
 
 async def call(config: dict[str, Any], consumer: Consumer | None = None, credential: dict[str, Any] | None = None,
-               groups: tuple[str, ...] | None = None) -> tuple[int, Any, HeaderView]:
+               groups: tuple[str, ...] | None = None,
+               consumer_groups: tuple[ConsumerGroup, ...] | None = None) -> tuple[int, Any, HeaderView]:
     """(status, body, what goes upstream)."""
     handler = ACLHandler(ACLHandler.validate_config(config), PluginEnv())
     request = Request("GET", "/", "", [], scheme="http", host="gw", port=8000, client_ip="127.0.0.1")
     ctx = Context(request, Route(paths=["/"]), None, CONSUMERS)
     if consumer is not None or credential is not None or groups is not None:
         ctx.authenticate(consumer, credential, Identity(authenticated_groups=groups))
+    ctx.set_consumer_groups(consumer_groups)
     try:
         await handler.access(ctx)
     except PluginExit as exit_:
@@ -70,6 +75,34 @@ async def test_nobody_to_check_is_401() -> None:
     assert (await call({"allow": ["ops"]}))[:2] == (401, {"message": "Unauthorized"})
     anonymous = Consumer(id="d4d4d4d4-0000-4000-8000-000000000004", username="anonymous")
     assert (await call({"allow": ["ops"]}, anonymous))[:2] == (401, {"message": "Unauthorized"})
+
+
+async def test_kongs_anonymous_consumer_with_and_without_authenticated_groups() -> None:
+    """A consumer without a credential (openid-connect's `anonymous`): the authenticated groups, when an
+    authentication plugin found some, else the anonymous consumer's own ACL groups."""
+    status, _, headers = await call({"allow": ["public"]}, GUEST)
+    assert status == 200 and headers.get("X-Consumer-Groups") == "public"
+    assert (await call({"allow": ["staff"]}, GUEST))[:2] == (403, FORBIDDEN)
+    status, _, headers = await call({"allow": ["staff"]}, GUEST, None, ("staff",))
+    assert status == 200 and headers.get("X-Authenticated-Groups") == "staff" and "X-Consumer-Groups" not in headers
+    assert (await call({"allow": ["public"]}, GUEST, None, ("staff",)))[:2] == (403, FORBIDDEN)  # they replace its own
+    # A consumer with a credential keeps its ACL groups unless told otherwise; told, it falls back to them
+    # when the token had no groups claim (Kong).
+    assert (await call({"allow": ["staff"]}, ALICE, {"id": "k"}, ("staff",)))[:2] == (403, FORBIDDEN)
+    status, _, headers = await call({"allow": ["ops"], "always_use_authenticated_groups": True}, ALICE, {"id": "k"},
+                                    None)
+    assert status == 200 and headers.get("X-Consumer-Groups") == "admins, ops"
+
+
+async def test_included_consumer_groups_may_come_from_a_token() -> None:
+    """openid-connect's `consumer_groups_claim` sets the request's consumer groups, with or without a consumer."""
+    status, _, headers = await call({"allow": ["gold"], "include_consumer_groups": True}, None, {"id": "sub"},
+                                    None, (GOLD,))
+    assert status == 200 and headers.get("X-Authenticated-Groups") == "gold"
+    assert (await call({"allow": ["gold"]}, None, {"id": "sub"}, None, (GOLD,)))[:2] == (403, FORBIDDEN)
+    status, _, headers = await call({"allow": ["gold"], "include_consumer_groups": True}, ALICE, {"id": "k"},
+                                    None, (GOLD,))
+    assert status == 200 and headers.get("X-Consumer-Groups") == "admins, ops, gold"
 
 
 @pytest.mark.parametrize(("config", "message"), [

@@ -18,7 +18,7 @@ from oidcgate.plugins.pdk import ConsumerIndex, Context, Headers, PluginEnv, Req
 
 def load_plugin(config: dict) -> dict:
     doc = {"_format_version": "3.0", "plugins": [{"name": "correlation-id", "config": config}]}
-    return load(doc).plugins[0].config
+    return load(doc, registry.config_schema).plugins[0].config
 
 
 def make_context(headers: list[tuple[str, str]] | None = None) -> Context:

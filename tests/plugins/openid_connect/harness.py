@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import asyncio
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from oidcgate.config.entities import Consumer, Route
+from oidcgate.config.entities import Consumer, ConsumerGroup, Route
 from oidcgate.http.fields import HeaderFields
 from oidcgate.plugins.openid_connect.client_auth import basic_authorization
 from oidcgate.plugins.openid_connect.discovery import Provider
@@ -20,7 +21,8 @@ from oidcgate.plugins.pdk import (
     Recording,
     Request,
 )
-from oidcgate.proxy.memo import NOBODY, Memo
+from oidcgate.proxy.eager import run_eagerly
+from oidcgate.proxy.memo import Memo
 
 ROUTE = Route(paths=["/"])
 
@@ -55,15 +57,46 @@ class Result:
         return (self.headers or {}).get("WWW-Authenticate", "")
 
 
+async def eagerly(coro: Coroutine[Any, Any, None]) -> None:
+    """Run a phase as the data plane does (proxy.eager.run_eagerly): started outside any task, from a callback of
+    the loop, and handed to a task only once it waits; so code that needs a task (asyncio.timeout) fails here
+    as it would there."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+
+    def finish(task: asyncio.Future[Any]) -> None:
+        if task.cancelled():
+            done.cancel()
+        elif (exc := task.exception()) is not None:
+            done.set_exception(exc)
+        else:
+            done.set_result(None)
+
+    def start() -> None:
+        try:
+            task = run_eagerly(coro, asyncio.ensure_future)
+        except BaseException as exc:
+            done.set_exception(exc)
+            return
+        if task is None:
+            done.set_result(None)
+        else:
+            task.add_done_callback(finish)
+
+    loop.call_soon(start)
+    await done
+
+
 class Gateway:
     """One plugin instance over a PluginEnv that can be shared (as across config reloads)."""
 
     def __init__(self, config: dict[str, Any], env: PluginEnv | None = None,
-                 consumers: Sequence[Consumer] = (), clock: Callable[[], float] | None = None) -> None:
+                 consumers: Sequence[Consumer] = (), clock: Callable[[], float] | None = None,
+                 groups: Sequence[ConsumerGroup] = ()) -> None:
         self.env = env or PluginEnv()
         self.handler = OpenIDConnectHandler(OpenIDConnectHandler.validate_config(config), self.env,
                                             **({"clock": clock} if clock else {}))
-        self.consumers = ConsumerIndex(list(consumers))
+        self.consumers = ConsumerIndex(list(consumers), groups)
         self.memo = Memo(self.handler.memo_inputs())  # what the data plane keeps for this instance
 
     @property
@@ -72,19 +105,23 @@ class Gateway:
         return self.handler.flows.provider
 
     async def call(self, headers: Sequence[tuple[str, str]] = (), query: str = "", body: bytes | None = None,
-                   method: str = "GET", client_ip: str = "127.0.0.1") -> Result:
+                   method: str = "GET", client_ip: str = "127.0.0.1",
+                   authenticated: tuple[Consumer | None, dict[str, Any]] | None = None) -> Result:
         """The full path, as the data plane runs it for a request it has no recorded decision for: the
-        handler's access phase, recorded (see proxy.memo)."""
+        handler's access phase, recorded (see proxy.memo); `authenticated`: what an earlier
+        authentication plugin attached (consumer, credential)."""
         async def read_body(limit: int) -> bytes:
             return body or b""
 
         request = Request(method, "/orders", query, HeaderView(headers), scheme="http", host="gw", port=8000,
                           client_ip=client_ip, body_reader=read_body)
         ctx = Context(request, ROUTE, None, self.consumers)
-        key = self.memo.key(self._sent(headers, query, method, body), NOBODY)
+        if authenticated is not None:
+            ctx.authenticate(*authenticated)
+        key = self.memo.key(self._sent(headers, query, method, body), ctx.attached())
         ctx.recording = recording = Recording()
         try:
-            await self.handler.access(ctx)
+            await eagerly(self.handler.access(ctx))
         except PluginExit as exit_:
             return Result(exit_.status, ctx, exit_.body, exit_.headers)
         finally:
@@ -100,7 +137,7 @@ class Gateway:
         request = Request(method, "/orders", query, HeaderView(headers), scheme="http", host="gw", port=8000,
                           client_ip="127.0.0.1")
         ctx = Context(request, ROUTE, None, self.consumers)
-        key = self.memo.key(self._sent(headers, query, method, body), NOBODY)
+        key = self.memo.key(self._sent(headers, query, method, body), ctx.attached())
         decision = self.memo.lookup(key) if key is not None else None
         if decision is None:
             return None

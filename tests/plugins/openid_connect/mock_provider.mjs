@@ -13,8 +13,13 @@
 //   invalid_client; a scope the client lacks → 400 invalid_scope. Tokens carry client_id, sub, aud
 //   and the client's extra claims; ID tokens (authorization code flow: /authorize answers at once,
 //   no login page) keep aud = the client id and the nonce.
-// - GET /__counts: requests served per endpoint. POST /__delay?ms=N: answer every provider endpoint
-//   N ms late. POST /__rotate: add a new signing key (written to keyFile; the JWKS then lists both).
+// - Refresh tokens rotate, as real providers do: each one works once (a reused, unknown or revoked one is
+//   400 invalid_grant). POST /revoke revokes one (RFC 7009); POST /__refuse_refresh?on=1 makes
+//   every refresh grant fail with invalid_grant until ?on=0. POST /__clock?offset=N: mint tokens
+//   (iat, exp, nbf) N seconds later than now, for a test that moved its gateway's clock.
+// - GET /__counts: requests served per endpoint; GET /__grants: refresh grants and revocations.
+//   POST /__delay?ms=N: answer every provider endpoint N ms late. POST /__rotate: add a new signing
+//   key (written to keyFile; the JWKS then lists both).
 // - POST /__introspection {"token": T, "response": {...}}: what /introspect answers for T from now on
 //   (the package answers {"active": true} for anything; here an unregistered token is inactive).
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
@@ -49,7 +54,9 @@ function clientOf(req) {
   return { id: req.body.client_id, secret: req.body.client_secret };
 }
 
+let clockOffset = 0;  // seconds: tokens are minted on the test's clock (see POST /__clock)
 service.on("beforeTokenSigning", (token, req) => {
+  for (const claim of ["iat", "exp", "nbf"]) token.payload[claim] += clockOffset;
   const { id } = clientOf(req);
   // ID tokens (authorization code and refresh grants) keep the package's claims: aud = the client id.
   if (req.body.grant_type !== "client_credentials" && token.payload.aud === id) return;
@@ -57,8 +64,20 @@ service.on("beforeTokenSigning", (token, req) => {
     clients[id]?.claims ?? {});
 });
 
+const refreshTokens = { live: new Set(), refuseAll: false };
 service.on("beforeResponse", (response, req) => {
-  if (req.body.grant_type !== "client_credentials") return;
+  if (req.body.grant_type === "refresh_token") {
+    grants.refresh += 1;
+    if (refreshTokens.refuseAll || !refreshTokens.live.delete(req.body.refresh_token)) {
+      response.statusCode = 400;
+      response.body = { error: "invalid_grant", error_description: "the refresh token is not valid" };
+      return;
+    }
+  }
+  if (req.body.grant_type !== "client_credentials") {
+    refreshTokens.live.add(response.body.refresh_token);
+    return;
+  }
   const { id, secret } = clientOf(req);
   const client = clients[id];
   if (client === undefined || client.secret !== secret) {
@@ -78,7 +97,13 @@ service.on("beforeIntrospect", (response, req) => {
   response.body = introspections.get(req.body.token) ?? { active: false };
 });
 
+service.on("beforeRevoke", (response, req) => {
+  grants.revoke += 1;
+  refreshTokens.live.delete(req.body.token);
+});
+
 const counts = { discovery: 0, jwks: 0, token: 0, introspect: 0 };
+const grants = { refresh: 0, revoke: 0 };
 const endpoints = { "/.well-known/openid-configuration": "discovery", "/jwks": "jwks", "/token": "token",
   "/introspect": "introspect" };
 let delayMs = 0;
@@ -91,13 +116,23 @@ const readBody = async (req) => {
 
 const handle = async (req, res) => {
   const url = new URL(req.url, issuer.url);
-  if (url.pathname === "/__counts") {
+  if (url.pathname === "/__counts" || url.pathname === "/__grants") {
     res.setHeader("content-type", "application/json");
-    res.end(JSON.stringify(counts));
+    res.end(JSON.stringify(url.pathname === "/__counts" ? counts : grants));
     return;
   }
   if (url.pathname === "/__delay" && req.method === "POST") {
     delayMs = Number(url.searchParams.get("ms") ?? 0);
+    res.end("ok");
+    return;
+  }
+  if (url.pathname === "/__clock" && req.method === "POST") {
+    clockOffset = Number(url.searchParams.get("offset") ?? 0);
+    res.end("ok");
+    return;
+  }
+  if (url.pathname === "/__refuse_refresh" && req.method === "POST") {
+    refreshTokens.refuseAll = url.searchParams.get("on") === "1";
     res.end("ok");
     return;
   }
@@ -116,7 +151,7 @@ const handle = async (req, res) => {
   }
   const endpoint = endpoints[url.pathname];
   if (endpoint) counts[endpoint] += 1;
-  if (endpoint === "introspect") {  // RFC 7662 sends a form; the package parses only JSON there
+  if (endpoint === "introspect" || url.pathname === "/revoke") {  // RFC 7662/7009 send forms; the package parses only JSON there
     req.body = Object.fromEntries(new URLSearchParams(await readBody(req)));
     req._body = true;  // (body-parser then leaves it alone)
   }

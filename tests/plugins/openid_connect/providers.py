@@ -7,12 +7,14 @@ that instruction instead of skipping, so CI cannot pass without the third-party 
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import ipaddress
 import json
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ from joserfc.jwk import Key
 
 from oidcgate.plugins.openid_connect.client_auth import basic_authorization
 from tests.plugins.openid_connect import forge
+from tests.support.clock import Clock
 from tests.support.processes import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -95,8 +98,35 @@ class MockProvider:
     def counts(self) -> dict[str, int]:
         return dict(httpx.get(f"{self.issuer}/__counts", timeout=5).json())
 
+    def grants(self) -> dict[str, int]:
+        """Refresh grants (`refresh`, refused ones included) and revocations (`revoke`) so far."""
+        return dict(httpx.get(f"{self.issuer}/__grants", timeout=5).json())
+
     def delay(self, ms: int) -> None:
         httpx.post(f"{self.issuer}/__delay", params={"ms": ms}, timeout=5).raise_for_status()
+
+    @contextlib.contextmanager
+    def following(self, clock: Clock) -> Iterator[None]:
+        """Tokens minted in the block carry `clock`'s time, as it is when each is minted (a gateway on an
+        injected clock would find tokens minted on real time already expired)."""
+        def sync() -> None:
+            httpx.post(f"{self.issuer}/__clock", params={"offset": int(clock.offset)}, timeout=5).raise_for_status()
+        clock.listeners.append(sync)
+        sync()
+        try:
+            yield
+        finally:
+            clock.listeners.remove(sync)
+            httpx.post(f"{self.issuer}/__clock", params={"offset": 0}, timeout=5).raise_for_status()
+
+    @contextlib.contextmanager
+    def refusing_refresh(self) -> Iterator[None]:
+        """Every refresh grant in the block is refused (400 invalid_grant), as for a revoked grant."""
+        httpx.post(f"{self.issuer}/__refuse_refresh", params={"on": 1}, timeout=5).raise_for_status()
+        try:
+            yield
+        finally:
+            httpx.post(f"{self.issuer}/__refuse_refresh", params={"on": 0}, timeout=5).raise_for_status()
 
     def introspects(self, token: str, response: dict[str, Any]) -> None:
         """Make the introspection endpoint answer `response` for `token` (unregistered tokens are inactive)."""

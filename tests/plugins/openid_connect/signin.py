@@ -1,13 +1,26 @@
-"""A cookie jar in front of the handler-level Gateway: what a browser keeps and sends back."""
+"""A cookie jar in front of the handler-level Gateway (what a browser keeps and sends back), and the
+sign-in route's config against oauth2-mock-server."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
 from tests.plugins.openid_connect.harness import Gateway, Result
+from tests.plugins.openid_connect.providers import MOCK_CLIENTS, MockProvider
+
+SECRET = "handler-test-secret"
+
+
+def config(mock: MockProvider, **changes: Any) -> dict[str, Any]:
+    """A route at http://gw/orders where browsers sign in as the mock's `web` client."""
+    return {"issuer": mock.issuer, "client_id": ["web"], "client_secret": [MOCK_CLIENTS["web"]["secret"]],
+            "auth_methods": ["authorization_code", "session", "refresh_token"], "session_secret": SECRET,
+            "redirect_uri": ["http://gw/orders"], "upstream_headers_claims": ["sub", "groups"],
+            "upstream_headers_names": ["X-User", "X-Groups"], "upstream_id_token_header": "X-ID-Token", **changes}
 
 
 @dataclass

@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
@@ -15,15 +14,7 @@ from joserfc import jwk
 from oidcgate.plugins.openid_connect.discovery import MIN_REDISCOVERY_INTERVAL
 from oidcgate.plugins.openid_connect.transport import provider_requests
 from oidcgate.plugins.openid_connect.verify import unverified_parts
-from tests.idp.helpers import (
-    REDIRECT_URI,
-    USER_SCOPES,
-    Idp,
-    authorize_with_login,
-    pkce_pair,
-    running_idp,
-    token_request,
-)
+from tests.idp.helpers import Idp, running_idp, user_tokens
 from tests.plugins.openid_connect.harness import Gateway
 from tests.support.clock import Clock
 
@@ -147,28 +138,12 @@ async def test_key_rotation_is_picked_up_by_rediscovery(idp: Idp, service: dict[
     assert (await gw.bearer(old)).status == 200  # the old key is still published
 
 
-def sign_in(idp: Idp, client: dict[str, Any], username: str) -> dict[str, Any]:
-    """A browser app's tokens after a user signs in (authorization code with PKCE and a nonce)."""
-    verifier, challenge = pkce_pair()
-    query = urlencode({"response_type": "code", "client_id": client["client_id"], "redirect_uri": REDIRECT_URI,
-                       "scope": USER_SCOPES, "state": "s", "nonce": "n-0S6_WzA2Mj", "code_challenge": challenge,
-                       "code_challenge_method": "S256"})
-    with httpx.Client(timeout=10) as browser:
-        answer = authorize_with_login(browser, f"{idp.endpoint('authorize')}?{query}", username)
-    assert answer.status_code == 302, answer.text
-    code = parse_qs(urlsplit(answer.headers["location"]).query)["code"][0]
-    response = token_request(idp, {"grant_type": "authorization_code", "code": code, "code_verifier": verifier,
-                                   "redirect_uri": REDIRECT_URI}, auth=(client["client_id"], client["client_secret"]))
-    assert response.status_code == 200, response.text
-    return dict(response.json())
-
-
 async def test_an_id_token_is_not_an_access_token(idp: Idp, gateway: MakeGateway) -> None:
     """The ID token any browser app gets at sign-in is refused as a bearer token on a route that checks no
     audience: by its typ (the embedded provider types access tokens at+jwt and ID tokens JWT), and by its
     claims where the route allows JWT."""
     idp.create_user("ida")
-    tokens = sign_in(idp, idp.web_client(), "ida")
+    tokens = user_tokens(idp, idp.web_client(), "ida")
     strict = gateway(config(idp))
     assert (await strict.bearer(tokens["access_token"])).status == 200
     by_typ = await strict.bearer(tokens["id_token"])

@@ -90,16 +90,17 @@ def test_a_full_cache_drops_every_expired_entry_at_the_old_end_at_once() -> None
 async def test_concurrent_calls_share_one_flight() -> None:
     flight: SingleFlight[int] = SingleFlight()
     calls = 0
-    release = asyncio.Event()
+    started, release = asyncio.Event(), asyncio.Event()
 
     async def call() -> int:
         nonlocal calls
         calls += 1
+        started.set()
         await release.wait()
         return 7
 
     waiters = [asyncio.create_task(flight.run("k", call)) for _ in range(20)]
-    await asyncio.sleep(0)
+    await started.wait()  # the flight runs: every waiter, scheduled before it, has joined it
     release.set()
     assert await asyncio.gather(*waiters) == [7] * 20
     assert calls == 1 and len(flight) == 0
@@ -108,26 +109,34 @@ async def test_concurrent_calls_share_one_flight() -> None:
 
 async def test_a_failure_reaches_every_waiter_and_is_not_kept() -> None:
     flight: SingleFlight[int] = SingleFlight()
+    started, release = asyncio.Event(), asyncio.Event()
 
     async def fail() -> int:
-        await asyncio.sleep(0.01)
+        started.set()
+        await release.wait()
         raise RuntimeError("provider down")
 
-    results = await asyncio.gather(*(flight.run("k", fail) for _ in range(5)), return_exceptions=True)
+    waiters = [asyncio.create_task(flight.run("k", fail)) for _ in range(5)]
+    await started.wait()
+    release.set()
+    results = await asyncio.gather(*waiters, return_exceptions=True)
     assert all(isinstance(r, RuntimeError) for r in results) and len(flight) == 0
 
 
 async def test_a_cancelled_waiter_does_not_cancel_the_flight() -> None:
     flight: SingleFlight[str] = SingleFlight()
+    started, release = asyncio.Event(), asyncio.Event()
 
     async def slow() -> str:
-        await asyncio.sleep(0.05)
+        started.set()
+        await release.wait()
         return "done"
 
     first = asyncio.create_task(flight.run("k", slow))
     second = asyncio.create_task(flight.run("k", slow))
-    await asyncio.sleep(0.01)
+    await started.wait()
     first.cancel()
     with pytest.raises(asyncio.CancelledError):
         await first
+    release.set()
     assert await second == "done"

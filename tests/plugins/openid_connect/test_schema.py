@@ -20,7 +20,7 @@ def load(config: dict[str, Any]) -> dict[str, Any]:
            "services": [{"name": "echo", "url": "http://127.0.0.1:9090",
                          "routes": [{"name": "r", "paths": ["/"],
                                      "plugins": [{"name": "openid-connect", "config": config}]}]}]}
-    return dict(declarative.load(doc).plugins[0].config)
+    return dict(declarative.load(doc, registry.config_schema).plugins[0].config)
 
 
 def errors(config: dict[str, Any]) -> dict[str, str]:
@@ -135,6 +135,36 @@ def test_private_key_jwt_needs_a_private_asymmetric_key() -> None:
 
 def test_consumer_optional_needs_a_consumer_claim() -> None:
     assert errors({"issuer": ISSUER, "consumer_optional": True}) == {"consumer_optional": "requires consumer_claim"}
+    assert errors({"issuer": ISSUER, "consumer_groups_optional": True}) == {
+        "consumer_groups_optional": "requires consumer_groups_claim"}
+
+
+def test_introspecting_jwts_and_the_cluster_cache_need_their_credentials() -> None:
+    assert errors({"issuer": ISSUER, "introspect_jwt_tokens": True, "cluster_cache_strategy": "redis"}) == {
+        "client_id": "is required by introspect_jwt_tokens (the plugin's own client calls the introspection "
+                     "endpoint)",
+        "session_secret": "is required by cluster_cache_strategy redis: every data plane must derive the same "
+                          "cache keys from it"}
+    config = load({"issuer": ISSUER, "client_id": ["gw"], "client_secret": ["s"], "introspect_jwt_tokens": True,
+                   "cluster_cache_strategy": "redis", "session_secret": "x" * 32,
+                   "cluster_cache_redis": {"database": 9, "prefix": "gw-a"}})
+    assert config["cluster_cache_redis"]["port"] == 6379 and config["cluster_cache_redis"]["prefix"] == "gw-a"
+    assert errors({"issuer": ISSUER, "cluster_cache_strategy": "memcached"})["cluster_cache_strategy"].startswith(
+        "Input should be 'off' or 'redis'")
+    assert set(errors({"issuer": ISSUER, "cluster_cache_redis": {"prefix": "a b", "sentinel_master": "m"}})) == {
+        "cluster_cache_redis.prefix", "cluster_cache_redis.sentinel_master"}
+
+
+def test_the_new_kong_fields_and_their_defaults() -> None:
+    config = load({"issuer": ISSUER})
+    assert (config["introspect_jwt_tokens"], config["introspection_check_active"], config["cache_introspection"]) == (
+        False, True, True)
+    assert config["credential_claim"] == ["sub"] and config["by_username_ignore_case"] is False
+    assert config["anonymous"] is None and config["claims_forbidden"] is None
+    assert config["consumer_groups_claim"] is None and config["consumer_groups_optional"] is False
+    assert config["cluster_cache_strategy"] == "off"
+    assert set(errors({"issuer": ISSUER, "anonymous": "", "claims_forbidden": [""], "credential_claim": []})) == {
+        "anonymous", "claims_forbidden[0]", "credential_claim"}
 
 
 def test_json_schema_for_forms() -> None:

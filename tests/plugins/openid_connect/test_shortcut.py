@@ -5,6 +5,7 @@ request the full path would decide differently must find no recorded decision.""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -149,21 +150,31 @@ async def test_a_browser_session_in_a_cookie_is_replayed_as_the_full_path_decide
     assert replayed is not None
 
 
-async def test_a_session_due_for_renewal_or_in_redis_is_never_replayed(
-        mock: MockProvider, gateway: MakeGateway) -> None:
+async def test_a_session_due_for_renewal_is_not_replayed(mock: MockProvider, gateway: MakeGateway) -> None:
     gw = gateway(session_config(mock))
     due = session_cookie(mock, seen=time.time() - 100)  # the idle clock is renewed after 90 s
     renewed = await gw.call(due)
     assert renewed.status == 200 and any(name == "Set-Cookie" for name, _ in renewed.ctx.response_header_items())
     assert gw.fast(due) is None  # a response header was set: the decision is not kept
+
+
+async def test_a_session_in_redis_is_replayed_while_this_workers_copy_holds_and_not_after_a_logout(
+        mock: MockProvider, gateway: MakeGateway) -> None:
     with redis_prefix("shortcut") as prefix:
-        redis = gateway(session_config(mock, session_storage="redis", redis={"database": DATABASE, "prefix": prefix}))
-        storage = redis.handler.browser.storage  # type: ignore[union-attr]
+        gw = gateway(session_config(mock, session_storage="redis", redis={"database": DATABASE, "prefix": prefix}))
+        storage = gw.handler.browser.storage  # type: ignore[union-attr]
         now = time.time()
-        value = await storage.save(Session(
-            id="redis-session", issuer=mock.issuer, client_id="web", created=now, renewed=now, seen=now,
-            access_token="opaque-access", expires_at=now + 300, id_token=None, refresh_token=None,
-            claims={"sub": "alice"}), 300)
+        session = Session(id="redis-session", issuer=mock.issuer, client_id="web", created=now, renewed=now, seen=now,
+                          access_token="opaque-access", expires_at=now + 300, id_token=None, refresh_token=None,
+                          claims={"sub": "alice"})
+        value = await storage.save(session, 300, now)
         cookie = [("Cookie", f"session={value}")]
-        assert (await redis.call(cookie)).status == 200
-        assert redis.fast(cookie) is None  # a logout elsewhere must be seen: looked up every time
+        deadline = time.monotonic() + 10
+        while gw.fast(cookie) is None:  # once this worker's copy may answer (its subscription is up)
+            assert time.monotonic() < deadline, "the session was never replayed"
+            assert (await gw.call(cookie)).status == 200
+            await asyncio.sleep(0.05)
+        assert await differential(gw, cookie) is not None
+        await storage.destroy(session, value)  # a logout, here or on another data plane
+        assert gw.fast(cookie) is None
+        assert (await gw.call(cookie)).status == 401  # what the full path says now

@@ -17,19 +17,10 @@ from oidcgate.plugins.openid_connect.session.cookies import CookieSpec
 from oidcgate.plugins.openid_connect.session.record import Session
 from tests.plugins.openid_connect import forge
 from tests.plugins.openid_connect.harness import Gateway
-from tests.plugins.openid_connect.providers import MOCK_CLIENTS, MockProvider
-from tests.plugins.openid_connect.signin import Jar, location, sign_in, visit
+from tests.plugins.openid_connect.providers import MockProvider
+from tests.plugins.openid_connect.signin import SECRET, Jar, config, location, sign_in, visit
 from tests.support.processes import free_port
 from tests.support.redis import DATABASE, redis_prefix
-
-SECRET = "handler-test-secret"
-
-
-def config(mock: MockProvider, **changes: Any) -> dict[str, Any]:
-    return {"issuer": mock.issuer, "client_id": ["web"], "client_secret": [MOCK_CLIENTS["web"]["secret"]],
-            "auth_methods": ["authorization_code", "session", "refresh_token"], "session_secret": SECRET,
-            "redirect_uri": ["http://gw/orders"], "upstream_headers_claims": ["sub", "groups"],
-            "upstream_headers_names": ["X-User", "X-Groups"], "upstream_id_token_header": "X-ID-Token", **changes}
 
 
 async def test_sign_in_lands_on_the_original_url_and_the_session_is_used(

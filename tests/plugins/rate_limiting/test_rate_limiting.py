@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from oidcgate.config.entities import Consumer, Route
+from oidcgate.config.entities import Consumer, ConsumerGroup, Route
 from oidcgate.plugins.pdk import ConsumerIndex, Context, PluginEnv, PluginExit, Request
 from oidcgate.plugins.rate_limiting.counters import LocalCounters
 from oidcgate.plugins.rate_limiting.handler import RateLimitingHandler
@@ -35,12 +35,13 @@ def handler(config: dict[str, Any], env: PluginEnv | None = None) -> RateLimitin
 
 
 async def call(plugin: RateLimitingHandler, route_id: str = "0e0e0e0e-0000-4000-8000-00000000000e", consumer: Consumer | None = None,
-               ip: str = "127.0.0.1") -> tuple[int, dict[str, str]]:
-    """The status and the headers the client gets."""
+               ip: str = "127.0.0.1", groups: tuple[ConsumerGroup, ...] | None = None) -> tuple[int, dict[str, str]]:
+    """The status and the headers the client gets (`groups`: set by an authentication plugin)."""
     request = Request("GET", "/", "", [], scheme="http", host="gw", port=8000, client_ip=ip)
     ctx = Context(request, Route(id=route_id, paths=["/"]), None, ConsumerIndex([]))
     if consumer is not None:
         ctx.authenticate(consumer, {"id": "cred"})
+    ctx.set_consumer_groups(groups)
     try:
         await plugin.access(ctx)
     except PluginExit as exit_:
@@ -60,7 +61,8 @@ async def test_kongs_headers_then_429_with_retry_after() -> None:
     status, headers = await call(plugin)
     assert status == 429 and headers["RateLimit-Remaining"] == "0" and 1 <= int(headers["Retry-After"]) <= 60
     assert (await call(plugin))[0] == 429
-    assert sorted(count for _, _, count in plugin.local.counts.values()) == [2, 2]  # refused ones do not count
+    assert isinstance(plugin.counters, LocalCounters)
+    assert sorted(count for _, _, count in plugin.counters.counts.values()) == [2, 2]  # refused ones do not count
 
 
 async def test_each_identifier_has_its_own_count_and_messages_are_configurable() -> None:
@@ -77,6 +79,15 @@ async def test_consumer_falls_back_to_the_ip() -> None:
     assert (await call(plugin, consumer=ALICE))[0] == 200
     assert (await call(plugin))[0] == 200  # no consumer: counted by IP
     assert (await call(plugin, consumer=ALICE))[0] == 429
+
+
+async def test_consumer_groups_set_by_a_token_share_one_count() -> None:
+    plugin = handler({"minute": 2, "limit_by": "consumer-group"})
+    gold = (ConsumerGroup(id="c3c3c3c3-0000-4000-8000-000000000003", name="gold"),)
+    assert (await call(plugin, ip="10.0.0.1", groups=gold))[0] == 200
+    assert (await call(plugin, ip="10.0.0.2", groups=gold))[0] == 200
+    assert (await call(plugin, ip="10.0.0.3", groups=gold))[0] == 429  # one count for the group, whoever calls
+    assert (await call(plugin, ip="10.0.0.3"))[0] == 200  # no group: counted by IP
 
 
 def test_windows_are_aligned_to_their_period() -> None:

@@ -14,7 +14,7 @@ def load_plugin(config: dict) -> dict:
     doc = {"_format_version": "3.0",
            "services": [{"name": "s", "url": "http://127.0.0.1:9", "routes": [{"name": "r", "paths": ["/"]}]}],
            "plugins": [{"name": "request-transformer", "config": config}]}
-    return load(doc).plugins[0].config
+    return load(doc, registry.config_schema).plugins[0].config
 
 
 def errors(config: dict) -> dict[str, str]:

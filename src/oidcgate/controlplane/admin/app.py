@@ -24,9 +24,18 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from oidcgate.admin_guard import AdminGuard
-from oidcgate.controlplane.admin import clustering, consumer_groups, declarative, entities, meta
+from oidcgate.controlplane.admin import (
+    analytics,
+    certificates,
+    clustering,
+    consumer_groups,
+    declarative,
+    entities,
+    meta,
+)
 from oidcgate.controlplane.admin.context import AdminContext
 from oidcgate.controlplane.admin.responses import JSON
+from oidcgate.controlplane.analytics import AnalyticsStore
 from oidcgate.controlplane.errors import AdminError
 from oidcgate.controlplane.store import Store
 
@@ -91,11 +100,13 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 
 def create_app(store: Store, *, admin_token: str | None = None, node_id: str | None = None,
                configuration: Mapping[str, Any] | None = None,
-               runtime_script: Callable[[], str] | None = None) -> Starlette:
+               runtime_script: Callable[[], str] | None = None,
+               analytics_store: AnalyticsStore | None = None) -> Starlette:
     """The Admin API on `store`. With `admin_token`, every request must send it in Kong-Admin-Token;
     without, only local callers that are not web pages are served (`oidcgate.admin_guard`).
 
-    `configuration` is shown in `GET /`; `runtime_script` renders `GET /clustering/runtime-script`.
+    `configuration` is shown in `GET /`; `runtime_script` renders `GET /clustering/runtime-script`;
+    `analytics_store` answers `/analytics/...` (by default one on the store's database).
     The AdminContext is at `app.state.context`.
     """
     context = AdminContext(store, configuration=dict(configuration or {}), runtime_script=runtime_script)
@@ -104,9 +115,9 @@ def create_app(store: Store, *, admin_token: str | None = None, node_id: str | N
     middleware = [Middleware(AdminToken, token=admin_token)] if admin_token else []
     middleware += [Middleware(AdminGuard, token_required=bool(admin_token)), Middleware(TrailingSlash)]
     app = Starlette(
-        routes=[*meta.routes(context), *entities.routes(store), *consumer_groups.routes(store),
-                *declarative.routes(store),
-                *clustering.routes(context)],
+        routes=[*meta.routes(context), *entities.routes(store, certificates.ENDPOINTS), *consumer_groups.routes(store),
+                *declarative.routes(store), *clustering.routes(context),
+                *analytics.routes(store, analytics_store or AnalyticsStore(store.engine))],
         middleware=middleware,
         exception_handlers={AdminError: _admin_error, HTTPException: _http_error,
                             OperationalError: _database_unavailable, PoolTimeout: _database_unavailable,

@@ -8,7 +8,7 @@ the same inside their parent, which the URL names by id or endpoint key.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlencode
@@ -22,11 +22,12 @@ from oidcgate.controlplane.admin.bodies import entity_body
 from oidcgate.controlplane.admin.responses import JSON, present
 from oidcgate.controlplane.errors import InvalidOptions, NotFound
 from oidcgate.controlplane.pagination import parse_size
-from oidcgate.controlplane.store import Scope, Store
+from oidcgate.controlplane.store import Entity, Scope, Store
 
 T = TypeVar("T")
 
-TOP_LEVEL = ("services", "routes", "consumers", "plugins", "upstreams", "consumer_groups", "acls")
+TOP_LEVEL = ("services", "routes", "consumers", "plugins", "upstreams", "consumer_groups", "acls", "certificates",
+             "snis", "ca_certificates")
 # (parent kind, child kind, the child's reference to the parent)
 NESTED: tuple[tuple[str, str, str], ...] = (
     ("services", "routes", "service"),
@@ -36,6 +37,7 @@ NESTED: tuple[tuple[str, str, str], ...] = (
     ("consumers", "acls", "consumer"),
     ("consumer_groups", "plugins", "consumer_group"),
     ("upstreams", "targets", "upstream"),
+    ("certificates", "snis", "certificate"),
 )
 MAX_TAGS = 5  # as in Kong
 
@@ -96,6 +98,10 @@ class Endpoints:
         parent = await run(self.store.get, parent_kind, request.path_params["parent"])
         return {ref: parent["id"]}
 
+    async def shown(self, entities: list[Entity]) -> list[Entity]:
+        """Entities as the API answers with them (a subclass adds pseudo-fields, e.g. certificates' `snis`)."""
+        return [present(self.kind, e) for e in entities]
+
     async def collection(self, request: Request) -> Response:
         scope = await self.scope(request)
         if request.method == "POST":
@@ -112,7 +118,7 @@ class Endpoints:
             where["custom_id"] = params["custom_id"]
         page = await run(self.store.page, self.kind, size=size, offset=params.get("offset"),
                          tags=tags, any_tag=any_tag, where=where)
-        body: dict[str, Any] = {"data": [present(self.kind, e) for e in page.data], "next": None}
+        body: dict[str, Any] = {"data": await self.shown(page.data), "next": None}
         if page.next_offset is not None:
             query = {k: v for k, v in params.items() if k != "offset"}
             body["next"] = f"{request.url.path}?{urlencode({**query, 'offset': page.next_offset})}"
@@ -123,7 +129,7 @@ class Endpoints:
         scope = await self.scope(request)
         key = request.path_params["key"]
         if request.method == "GET":
-            return JSON(present(self.kind, await run(self.store.get, self.kind, key, scope)))
+            return JSON((await self.shown([await run(self.store.get, self.kind, key, scope)]))[0])
         if request.method == "DELETE":
             await run(self.store.delete, self.kind, key, scope)
             return Response(status_code=204)
@@ -137,10 +143,11 @@ class Endpoints:
         return JSON(present(self.kind, await run(self.store.update, self.kind, key, body, scope)))
 
 
-def routes(store: Store) -> list[Route]:
+def routes(store: Store, special: Mapping[Collection, type[Endpoints]] | None = None) -> list[Route]:
+    """Every collection's routes; `special` gives some collections handlers of their own."""
     found: list[Route] = []
     for collection in COLLECTIONS:
-        found += Endpoints(store, collection).routes()
+        found += (special or {}).get(collection, Endpoints)(store, collection).routes()
 
     async def route_service(request: Request) -> Response:
         route = await run(store.get, "routes", request.path_params["key"])

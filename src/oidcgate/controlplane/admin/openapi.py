@@ -13,6 +13,7 @@ from typing import Any
 from oidcgate import __version__
 from oidcgate.config.entities import ENTITY_MODELS
 from oidcgate.controlplane.admin.entities import COLLECTIONS
+from oidcgate.controlplane.analytics import DEFAULT_WINDOW, WINDOWS
 from oidcgate.controlplane.pagination import MAX_SIZE
 from oidcgate.controlplane.store import REFERENCES
 
@@ -28,6 +29,13 @@ PAGE_PARAMETERS = [
      "description": "The `offset` returned by the previous page."},
     {"name": "tags", "in": "query", "schema": {"type": "string"},
      "description": "`a,b`: entities with every tag; `a/b`: with any of them."},
+]
+ANALYTICS_PARAMETERS: list[dict[str, Any]] = [
+    {"name": "window", "in": "query", "schema": {"type": "string", "enum": list(WINDOWS), "default": DEFAULT_WINDOW},
+     "description": "The last 15 minutes, hour or day, the minute in progress included."},
+    *({"name": kind, "in": "query", "schema": {"type": "string", "minLength": 1},
+       "description": f"Only the traffic of this {kind} (its id, or its name or username)."}
+      for kind in ("service", "route", "consumer")),
 ]
 FOREIGN_KEY = {"anyOf": [
     {"type": "string", "minLength": 1},
@@ -63,6 +71,8 @@ def _entity_schemas(components: dict[str, Any]) -> dict[str, str]:
             schema["properties"]["url"] = {"type": "string"}
         if kind == "plugins":
             schema["properties"]["config"] = {"type": "object", "additionalProperties": True}
+        if kind == "certificates":  # Kong's shorthand (admin.certificates): exactly these SNIs, null for none
+            schema["properties"]["snis"] = {"type": ["array", "null"], "items": {"type": "string"}}
         patch = copy.deepcopy(schema)
         patch.pop("required", None)
         patch["title"] = f"{model.__name__}Patch"
@@ -161,6 +171,12 @@ def _document() -> dict[str, Any]:
         "/clustering/status": {"get": _operation("Hybrid mode summary", [], _responses(200))},
         "/clustering/runtime-script": {"get": _operation("A script that starts a data plane", [],
                                                          _responses(200, 404))},
+        "/analytics/summary": {"get": _operation(
+            "Traffic of a window: totals, status classes, latency percentiles, per route, service and consumer",
+            ANALYTICS_PARAMETERS, _responses(200, 404))},
+        "/analytics/timeseries": {"get": _operation(
+            "Traffic of a window step by step (a minute, or 15 minutes for a day)", ANALYTICS_PARAMETERS,
+            _responses(200, 404))},
         "/openapi.json": {"get": _operation("This document", [], _responses(200))},
     })
     return {

@@ -19,7 +19,18 @@ from starlette.staticfiles import StaticFiles
 
 from oidcgate.admin_guard import AdminGuard
 from oidcgate.controlplane.gui.admin_client import AdminClient, AdminError
-from oidcgate.controlplane.gui.pages import auth, consumers, overview, plugins, routes, runtime, services
+from oidcgate.controlplane.gui.pages import (
+    analytics,
+    auth,
+    certificates,
+    consumer_groups,
+    consumers,
+    overview,
+    plugins,
+    routes,
+    runtime,
+    services,
+)
 from oidcgate.controlplane.gui.security import (
     ASGIApp,
     GuardMiddleware,
@@ -61,7 +72,8 @@ def create_app(admin_app: ASGIApp, *, admin_token: str | None, session_max_age: 
 
     app = Starlette(
         routes=[*auth.routes, *overview.routes, *services.routes, *routes.routes, *consumers.routes,
-                *plugins.routes, *runtime.routes, Mount("/static", StaticFiles(directory=STATIC_DIR), name="static")],
+                *consumer_groups.routes, *plugins.routes, *certificates.routes, *runtime.routes, *analytics.routes,
+                Mount("/static", StaticFiles(directory=STATIC_DIR), name="static")],
         middleware=[
             Middleware(SecurityHeadersMiddleware),
             Middleware(AdminGuard, token_required=bool(admin_token)),

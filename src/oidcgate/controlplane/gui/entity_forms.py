@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import sys
 
-from oidcgate.config.entities import Consumer, Plugin, Route, Service
+from oidcgate.config.entities import Consumer, ConsumerGroup, Plugin, Route, Service
 from oidcgate.controlplane.gui.forms import FormField, form_schema, schema_fields
 from oidcgate.plugins import registry
 
@@ -22,6 +22,10 @@ ROUTE_FIELDS: tuple[FormField, ...] = tuple(schema_fields(form_schema(Route), in
 
 CONSUMER_FIELDS: tuple[FormField, ...] = tuple(schema_fields(form_schema(Consumer), include=(
     "username", "custom_id", "tags",
+)))
+
+CONSUMER_GROUP_FIELDS: tuple[FormField, ...] = tuple(schema_fields(form_schema(ConsumerGroup), include=(
+    "name", "tags",
 )))
 
 PLUGIN_COMMON_FIELDS: tuple[FormField, ...] = tuple(schema_fields(form_schema(Plugin), include=(

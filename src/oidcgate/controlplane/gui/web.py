@@ -16,8 +16,16 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse
 
 from oidcgate import __version__
+from oidcgate.controlplane.gui import charts
 from oidcgate.controlplane.gui.admin_client import AdminClient, AdminError
-from oidcgate.controlplane.gui.forms import FieldErrors, FormField, FormValues, flatten_errors, place_errors
+from oidcgate.controlplane.gui.forms import (
+    FieldErrors,
+    FormField,
+    FormValues,
+    flatten_errors,
+    label,
+    place_errors,
+)
 from oidcgate.controlplane.gui.security import SessionCodec, session_of
 from oidcgate.controlplane.gui.timefmt import absolute_time, relative_time
 
@@ -30,8 +38,11 @@ NAV: tuple[tuple[str, str, str], ...] = (
     ("services", "Gateway Services", "/services"),
     ("routes", "Routes", "/routes"),
     ("consumers", "Consumers", "/consumers"),
+    ("consumer_groups", "Consumer Groups", "/consumer_groups"),
     ("plugins", "Plugins", "/plugins"),
+    ("certificates", "Certificates", "/certificates"),
     ("runtime", "Data Plane Nodes", "/runtime"),
+    ("analytics", "Analytics", "/analytics"),
 )
 
 # Messages a redirect may ask the next page to show (`?done=created`): fixed texts, nothing reflected.
@@ -39,6 +50,8 @@ NOTICES: dict[str, str] = {
     "created": "Created.",
     "saved": "Saved.",
     "deleted": "Deleted.",
+    "added": "Added.",
+    "removed": "Removed.",
     "enabled": "Plugin enabled.",
     "disabled": "Plugin disabled.",
     "signed-out": "Signed out.",
@@ -83,6 +96,8 @@ def make_env() -> jinja2.Environment:
     env.filters["when"] = absolute_time
     env.globals["scope_label"] = scope_label
     env.filters["prose"] = prose
+    env.filters["clock"] = charts.clock_time
+    env.filters["amount"] = charts.number
     return env
 
 
@@ -140,12 +155,15 @@ def form_errors(exc: AdminError, fields: Sequence[FormField]) -> FieldErrors:
     return placed
 
 
+SCOPES: tuple[str, ...] = ("service", "route", "consumer", "consumer_group")  # what a plugin may apply to
+
+
 def scope_label(entity: Mapping[str, Any], names: Mapping[str, str]) -> list[tuple[str, str, str]]:
-    """[(kind, id, display name)] of the service/route/consumer a plugin applies to; [] for global."""
+    """[(kind as shown, page, display name)] of what a plugin applies to; [] for global."""
     found = []
-    for kind in ("service", "route", "consumer"):
+    for kind in SCOPES:
         ref = entity.get(kind)
         if isinstance(ref, Mapping) and ref.get("id"):
             ref_id = str(ref["id"])
-            found.append((kind, ref_id, names.get(ref_id, ref_id)))
+            found.append((label(kind), f"/{kind}s/{ref_id}", names.get(ref_id, ref_id)))
     return found

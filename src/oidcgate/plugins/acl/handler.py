@@ -11,6 +11,7 @@ replayed by the engine.
 
 from __future__ import annotations
 
+from oidcgate import __version__
 from oidcgate.plugins.acl.groups import blocked, found
 from oidcgate.plugins.acl.schema import ACLConfig
 from oidcgate.plugins.base import Plugin
@@ -26,7 +27,7 @@ FOREVER = float("inf")
 class ACLHandler(Plugin[ACLConfig]):
     NAME = "acl"
     PRIORITY = 950
-    VERSION = "1.0.0"
+    VERSION = __version__
     CONFIG = ACLConfig
 
     def __init__(self, config: ACLConfig, env: PluginEnv, *, instance_id: str | None = None) -> None:

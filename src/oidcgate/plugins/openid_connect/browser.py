@@ -8,7 +8,8 @@ One request, in order (each step returns or raises; nothing loops):
    redeemed, the ID token verified in full, a new session (new id) is stored and the browser goes
    back to the URL it first asked for; any failure is a 401/403/502 page, never a redirect;
 3. a valid session lets the request through: its access token is refreshed first when it expires
-   within `leeway` (one refresh per session at a time), its idle clock renewed now and then;
+   within `leeway` (one refresh per session at a time, and the session read again under the lock:
+   another request may have refreshed it meanwhile), its idle clock renewed now and then;
 4. anything else is sent to sign in (302 to the authorization endpoint), or refused with 401 when
    the route only accepts existing sessions.
 
@@ -21,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -48,7 +49,7 @@ from oidcgate.plugins.openid_connect.session.secret import node_secret
 from oidcgate.plugins.openid_connect.session.storage import CookieStorage, RedisStorage, Storage
 from oidcgate.plugins.openid_connect.verify import check_claims, looks_like_jwt, verify_signature
 from oidcgate.plugins.pdk import Context, PluginEnv, PluginExit, Request, ServiceRequest
-from oidcgate.shared_state import RedisUnavailable
+from oidcgate.shared_state import RedisUnavailable, close_pools
 
 log = logging.getLogger("oidcgate.plugins.openid_connect")
 DEFAULT_TOKEN_LIFETIME = 300.0  # an access token whose lifetime nobody states is refreshed after this
@@ -69,11 +70,15 @@ class BrowserSignIn:
                  state: dict[str, Any]) -> None:
         self.config = config
         self.flows = flows
+        self.clock = flows.clock
         secret = config.session_secret or node_secret(env, state)
-        self.storage: Storage = (RedisStorage(secret, config.session_cookie_name, config.redis)
-                                 if config.session_storage == "redis"
-                                 else CookieStorage(secret, config.session_cookie_name))
-        self.in_cookie = isinstance(self.storage, CookieStorage)
+        self.storage: Storage = (
+            RedisStorage(secret, config.session_cookie_name, config.redis, self._keep_until)
+            if config.session_storage == "redis" else
+            CookieStorage(secret, config.session_cookie_name, self._keep_until))
+        if config.session_storage == "redis" and not state.get("closes_shared_state"):
+            state["closes_shared_state"] = True  # once per process: the pools and subscriptions go at shutdown
+            env.on_close(close_pools)
         self.session_cookie = CookieSpec(config.session_cookie_name, config.session_cookie_path,
                                          config.session_cookie_domain, config.session_cookie_same_site,
                                          config.session_cookie_http_only, config.session_cookie_secure)
@@ -92,6 +97,7 @@ class BrowserSignIn:
                                     config.authorization_query_args_values or (), strict=True))
         self.leeway = config.leeway
         self.timeout = config.timeout / 1000
+        self.detached: set[asyncio.Task[Any]] = set()  # refreshes whose request left (see _refreshed)
 
     # ---- the request ---------------------------------------------------------------------------------
 
@@ -101,21 +107,22 @@ class BrowserSignIn:
     async def authenticate(self, ctx: Context) -> Signed:
         """The session behind this request (steps 2-4 of the module doc); raises PluginExit or OIDCError.
 
-        A session this worker opened before, with nothing due, is answered here without waiting; the rest
-        runs in a task of its own (the plugin's first steps run outside one, and the provider and Redis
-        calls bound themselves with `asyncio.timeout`, which needs a task)."""
+        A session this worker has a copy of (see session.storage: nothing is due before `_keep_until`) is
+        answered here without waiting; the rest runs in a task of its own (the plugin's first steps run
+        outside one, and the provider and Redis calls bound themselves with `asyncio.timeout`, which
+        needs a task)."""
         request = ctx.request
-        if self.in_cookie and not (self.code_flow and request.query_string):
+        if not (self.code_flow and request.query_string):
             value = self.session_cookie.read(cookies.parse(request.headers.get_all("cookie")))
-            now = time.time()
-            session = self.storage.load_cached(value, now) if value is not None else None  # type: ignore[attr-defined]
-            if session is not None and not self._expiring(session, now) and not session.touch_due(self.timeouts, now):
+            now = self.clock()
+            session = self.storage.cached(value, now) if value is not None else None
+            if session is not None:
                 return Signed(self._outcome(session, now), session)
         return await asyncio.ensure_future(self._authenticate(ctx))
 
     async def _authenticate(self, ctx: Context) -> Signed:
         request = ctx.request
-        now = time.time()
+        now = self.clock()
         jar = cookies.parse(request.headers.get_all("cookie"))
         https = request.scheme == "https"
         try:
@@ -130,10 +137,10 @@ class BrowserSignIn:
                     raise MissingCredentials("no session")
                 raise await self._sign_in(ctx, jar, https, now)
             if self._expiring(session, now):
-                session = await self._refreshed(ctx, session, value, jar, https, now)
+                session = await self._to_the_end(self._refreshed(ctx, session, value, jar, https))
             elif self.timeouts.idle and session.touch_due(self.timeouts, now):
                 session = session.touched(now)
-                await self._store(ctx, session, jar, https, now)
+                await self._store(ctx, session, jar, https, now, replacing=value)
         except SignInFailed as exc:
             raise self._refusal(exc) from None
         except RedisUnavailable as exc:
@@ -151,7 +158,7 @@ class BrowserSignIn:
         https = request.scheme == "https"
         value = self.session_cookie.read(jar)
         try:
-            session = await self._load(value, time.time()) if value is not None else None
+            session = await self._load(value, self.clock()) if value is not None else None
             if session is not None:
                 await self.storage.destroy(session, value)
         except RedisUnavailable as exc:  # the session may live on: say so, do not pretend
@@ -182,29 +189,30 @@ class BrowserSignIn:
         jar = cookies.parse(request.headers.get_all("cookie"))
         name = self.session_cookie.name
         kept = [f"{k}={v}" for k, v in jar.items()
-                if k != name and not (k.startswith(f"{name}_") and k[len(name) + 1:].isdigit())]
+                if k != name and not (k.startswith(f"{name}_") and cookies.chunk_number(k[len(name) + 1:]))]
         upstream.headers.remove("cookie")
         if kept:
             upstream.headers.add("Cookie", "; ".join(kept))
 
     # ---- sessions ------------------------------------------------------------------------------------
 
-    async def _load(self, value: str, now: float) -> Session | None:
-        storage = self.storage
-        if isinstance(storage, CookieStorage):
-            cached = storage.load_cached(value, now)
-            if cached is not None:
-                return cached
-        session = await storage.load(value, now)
-        if session is None or session.expired(self.timeouts, now):
+    async def _load(self, value: str, now: float, fresh: bool = False) -> Session | None:
+        session = await self.storage.load(value, now, fresh)
+        if session is None or session.expired(self.timeouts, now) or not self._ours(session):
             return None
-        if session.issuer != self.config.issuer_url or session.client_id != self.client_id:
-            return None  # a session of another route's provider or client
-        if isinstance(storage, CookieStorage):  # until the idle clock wants renewing, or the session ends
-            until = min(session.ends_at(self.timeouts), session.seen + self.timeouts.touch_interval,
-                        self._refresh_at(session))
-            storage.remember(value, session, until, now)
         return session
+
+    def _ours(self, session: Session) -> bool:
+        """Made by this route's provider and client (not another route's sharing the cookie name)."""
+        return session.issuer == self.config.issuer_url and session.client_id == self.client_id
+
+    def _keep_until(self, session: Session) -> float:
+        """Until when a worker's copy of `session` may answer without the storage: not past the next
+        renewal of its idle clock, the refresh of its access token, or its end; 0 when it is not ours."""
+        if not self._ours(session):
+            return 0.0
+        return min(session.ends_at(self.timeouts), session.seen + self.timeouts.touch_interval,
+                   self._refresh_at(session))
 
     def _refresh_at(self, session: Session) -> float:
         return session.expires_at - self.leeway if session.expires_at is not None else session.renewed + DEFAULT_TOKEN_LIFETIME
@@ -212,10 +220,11 @@ class BrowserSignIn:
     def _expiring(self, session: Session, now: float) -> bool:
         return now >= self._refresh_at(session)
 
-    async def _store(self, ctx: Context, session: Session, jar: dict[str, str], https: bool, now: float) -> None:
-        """Save `session` and give the browser the cookie that names it."""
+    async def _store(self, ctx: Context, session: Session, jar: dict[str, str], https: bool, now: float,
+                     replacing: str | None = None) -> None:
+        """Save `session` (renewing the one the cookie `replacing` named) and give the browser its cookie."""
         ttl = session.ends_at(self.timeouts) - now
-        value = await self.storage.save(session, ttl)
+        value = await self.storage.save(session, ttl, now, replacing)
         for header in self.session_cookie.write(value, int(ttl), https, jar):
             ctx.add_response_header("Set-Cookie", header)
 
@@ -224,33 +233,50 @@ class BrowserSignIn:
         return Outcome("session", session.access_token, session.claims,
                        BearerToken(session.access_token, "session"), until)
 
-    async def _refreshed(self, ctx: Context, session: Session, value: str, jar: dict[str, str], https: bool,
-                         now: float) -> Session:
-        """The session with a fresh access token: one refresh per session at a time (a Redis lock across
-        nodes with Redis storage), since a refresh token used twice revokes the whole family."""
+    async def _to_the_end(self, work: Coroutine[Any, Any, Session]) -> Session:
+        """`work`'s result; it runs to its end even if this request is cancelled (the client left): a
+        refresh cut off after the provider rotated the refresh token but before the new one is stored
+        would leave the session with a used token, and the next refresh would revoke its family."""
+        task = asyncio.ensure_future(work)
+        self.detached.add(task)
+        task.add_done_callback(self._forget)
+        return await asyncio.shield(task)
+
+    def _forget(self, task: asyncio.Task[Any]) -> None:
+        self.detached.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: once its request has left, nobody else will
+
+    async def _refreshed(self, ctx: Context, session: Session, value: str, jar: dict[str, str],
+                         https: bool) -> Session:
+        """The session with a fresh access token, its rotated refresh token stored. One refresh per session
+        at a time (the storage's lock: across workers and nodes with Redis, per worker with cookies), and
+        the session read again under it: a refresh token used twice revokes its whole family."""
         if not self.may_refresh or session.refresh_token is None:
             await self.storage.destroy(session, value)
-            raise await self._expired(ctx, jar, https, now)
+            raise await self._expired(ctx, jar, https, self.clock())
         async with self.storage.refresh_lock(session, wait=self.timeout) as held:
-            current = await self.storage.load(value, now) if not self.in_cookie else session
-            if current is not None and current.version > session.version and not self._expiring(current, now):
-                return current  # another worker or node refreshed it while we waited
+            now = self.clock()
+            current = await self._load(value, now, fresh=True)
+            if current is None:  # ended meanwhile (a logout, a refused refresh elsewhere)
+                raise await self._expired(ctx, jar, https, now)
+            if not self._expiring(current, now):
+                return current  # refreshed by another request, worker or node while this one waited
             if not held:
                 raise PluginExit(503, {"message": "Service Unavailable: the session is being refreshed, retry"})
             try:
-                refreshed = await self.flows.caches.flights.run(
-                    ("refresh", session.id, session.version), lambda: self._refresh(session))
+                refreshed = await self._refresh(current)
             except InvalidToken:  # refused (expired, revoked, reused): sign in again
-                await self.storage.destroy(session, value)
+                await self.storage.destroy(current, value)
                 raise await self._expired(ctx, jar, https, now) from None
-            await self._store(ctx, refreshed, jar, https, time.time())
+            await self._store(ctx, refreshed, jar, https, self.clock(), replacing=value)
             return refreshed
 
     async def _refresh(self, session: Session) -> Session:
         loaded = await self.flows._ready()
         issued = await token_endpoint.refresh(self.flows.provider.http, self._token_endpoint(loaded),
                                               self._client(loaded), session.refresh_token or "", self.timeout)
-        now = time.time()
+        now = self.clock()
         id_token, id_claims = session.id_token, None
         if issued.id_token is not None:
             id_token, id_claims = issued.id_token, await self._id_claims(issued.id_token, None, now)
@@ -312,7 +338,7 @@ class BrowserSignIn:
             raise SignInFailed(exc.description) from None
         if issued.id_token is None:
             raise SignInFailed("the identity provider returned no ID token (is openid in scopes?)")
-        now = time.time()
+        now = self.clock()
         id_claims = await self._id_claims(issued.id_token, pending.nonce, now)
         claims = await self._claims(issued.access_token, id_claims, now)
         session = Session(id=new_id(), issuer=self.config.issuer_url, client_id=self.client_id, created=now,

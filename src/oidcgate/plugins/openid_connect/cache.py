@@ -1,4 +1,9 @@
-"""Bounded TTL caches and single-flight calls, keyed by hashes so no token or secret is kept as a key.
+"""Bounded TTL caches and single-flight calls.
+
+The provider's caches (`IssuerCaches`) are keyed by hashes (`token_key`, `client_key`), so no token or
+secret is kept as a key there. The handler's reuse caches are not: a bearer token is its own key (what
+it leads to holds the token anyway, to forward it), other credentials are keyed by a hash
+(`credentials.header_key`), a session by its id and version.
 
 A cache hit is one SHA-256 of the credential, one dict lookup and one time comparison. The caches of
 a provider are shared by every route using it, so they hold facts (claims, an introspection result, a

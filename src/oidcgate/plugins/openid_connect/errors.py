@@ -6,7 +6,9 @@
 - valid, but not allowed here: 403 `insufficient_scope`;
 - too many refused client secrets from one address: 429 with Retry-After (RFC 6585 §4);
 - the identity provider cannot be reached and nothing is cached: 502, which blames the gateway and
-  not the client.
+  not the client;
+- the configuration names what the running one lacks (an `anonymous` consumer that does not exist):
+  Kong's 500 `An unexpected error occurred`, logged for the operator.
 
 Descriptions are fixed texts written here, never request data, so no secret can be echoed.
 """
@@ -69,6 +71,13 @@ class TooManyAttempts(OIDCError):
         self.retry_after = retry_after
 
 
+class Misconfigured(OIDCError):
+    """The plugin's configuration cannot be applied to this request; the description is for the log only."""
+
+    status = 500
+    error = None
+
+
 class UnknownKey(InvalidToken):
     """No key of the provider matches the token's `kid`: worth one key refresh before refusing."""
 
@@ -84,6 +93,8 @@ def to_exit(error: OIDCError, unauthorized_message: str, forbidden_message: str)
     """The response for `error`: JSON `{"message": ...}` plus RFC 6750's header on 400/401/403."""
     if isinstance(error, ProviderUnavailable):
         return PluginExit(502, {"message": f"Bad Gateway: {error.description}"})
+    if isinstance(error, Misconfigured):
+        return PluginExit(500, {"message": "An unexpected error occurred"})
     if isinstance(error, TooManyAttempts):
         return PluginExit(429, {"message": f"Too Many Requests: {error.description}"},
                           {"Retry-After": str(error.retry_after)})

@@ -3,13 +3,16 @@
 Everything that depends only on configuration is compiled in `Authenticator.__init__`. A request
 whose token (or client credentials) was seen before costs one hash, one dict lookup and the claim
 checks; only a miss calls the provider or verifies a signature. Provider calls are single-flight
-per key and bounded by `timeout`. The caches are shared with other routes (see `cache`): what this
-route may reuse, and until when, is computed here from its own settings on every lookup, also for a
-caller that joined another route's flight.
+per key and bounded by `timeout`; with the cluster cache (`cluster_cache`), a token request or an
+introspection is made once for every worker of every data plane. The caches are shared with other
+routes (see `cache`): what this route may reuse, and until when, is computed here from its own
+settings on every lookup, also for a caller that joined another route's flight. With
+`cache_introspection: false` the provider is asked on every request, neither cached nor shared.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -19,6 +22,7 @@ from oidcgate.plugins.openid_connect import credentials, introspection, token_en
 from oidcgate.plugins.openid_connect.authorization import compile_checks, compile_requirement, first_failure
 from oidcgate.plugins.openid_connect.cache import Issued, Seen, client_key, token_key
 from oidcgate.plugins.openid_connect.client_auth import ClientAuth, secret_method
+from oidcgate.plugins.openid_connect.cluster_cache import ClusterCache, Entry
 from oidcgate.plugins.openid_connect.credentials import BearerToken, ClientCredentials, Credentials
 from oidcgate.plugins.openid_connect.discovery import Loaded, Provider
 from oidcgate.plugins.openid_connect.errors import (
@@ -90,6 +94,12 @@ class Authenticator:
                                       ("groups", config.groups_claim, config.groups_required),
                                       ("roles", config.roles_claim, config.roles_required)])
         self.audience = compile_requirement(config.audience_required)
+        self.forbidden_claims = tuple(config.claims_forbidden or ())
+        self.introspect_jwts = config.introspect_jwt_tokens and self.own_client is not None
+        self.shared: ClusterCache | None = None  # the cluster cache (the schema requires session_secret for it)
+        if config.cluster_cache_strategy == "redis" and config.session_secret:
+            self.shared = ClusterCache(config.cluster_cache_redis, config.session_secret, config.discovery_url,
+                                       self.timeout + 1)
         self._policy: tuple[Loaded, ClaimPolicy] | None = None
 
     @staticmethod
@@ -114,6 +124,9 @@ class Authenticator:
                 verified, until = await self._verified(token, now)
                 check_access_token_type(verified, self.config.bearer_token_typ_jwt_allowed)
                 claims = verified.claims
+                if self.introspect_jwts:  # still active at the provider (not revoked)? Its claims stay the JWT's.
+                    _, active_until = await self._introspected(token, now)
+                    until = None if active_until is None else min(until, active_until)
             elif self.introspection:
                 method = "introspection"
                 claims, until = await self._introspected(token, now)
@@ -127,11 +140,18 @@ class Authenticator:
         return Outcome(method, token, claims, found, until)
 
     def check(self, claims: dict[str, Any], now: float, *, introspected: bool = False) -> None:
-        """Registered claims (401 when they fail), then scopes, groups and roles (403)."""
+        """Registered claims (401 when they fail), then this route's rules (`authorize`)."""
         check_claims(claims, self._claim_policy(), now, introspected=introspected)
+        self.authorize(claims)
+
+    def authorize(self, claims: dict[str, Any], holder: str = "token") -> None:
+        """`claims_forbidden` (401), then scopes, groups and roles (403): a token's or a session's claims."""
+        for name in self.forbidden_claims:
+            if name in claims:
+                raise InvalidToken(f"the {holder} has the forbidden claim {name}")
         failed = first_failure(self.checks, claims)
         if failed is not None:
-            raise InsufficientScope(f"the token lacks the required {failed.name}")
+            raise InsufficientScope(f"the {holder} lacks the required {failed.name}")
 
     def _claim_policy(self) -> ClaimPolicy:
         """Accepted issuers: `issuers_allowed`, else the configured one and the one discovery names."""
@@ -188,9 +208,16 @@ class Authenticator:
         if config.client_auth is None:  # not configured: what the provider lists
             client = replace(client, method=secret_method(None, loaded.metadata.introspection_auth_methods))
         audience = config.token_endpoint or loaded.metadata.token_endpoint or loaded.metadata.issuer
-        result = await self.caches.flights.run(("introspect", key), lambda: introspection.introspect(
-            self.provider.http, endpoint, token, config.introspection_hint, client, audience, self.timeout))
-        now = self.clock()
+
+        def call() -> Awaitable[dict[str, Any] | None]:
+            return introspection.introspect(self.provider.http, endpoint, token, config.introspection_hint, client,
+                                            audience, self.timeout, config.introspection_check_active)
+
+        if config.cache_introspection:
+            answer = await self.caches.flights.run(("introspect", key), lambda: self._introspect_once(key, call))
+        else:  # asked every time: no flight to join, nothing cached or shared (a task: see SingleFlight.run)
+            answer = Seen(await asyncio.ensure_future(call()), self.clock())
+        result, now = answer.value, answer.at
         kind = None if result is None else introspection.not_an_access_token(result)
         if result is None or kind is not None:
             refusal = InvalidToken(f"the token is {kind}, not an access token" if kind else "the token is not active")
@@ -200,8 +227,29 @@ class Authenticator:
         if not config.cache_introspection:
             return result, None
         until = _expiry(result, now, config.cache_ttl)
-        self.caches.introspected.put(key, Seen(result, now), until, now)
+        self.caches.introspected.put(key, Seen(result, now), until, self.clock())
         return result, until
+
+    async def _introspect_once(self, key: bytes, call: Callable[[], Awaitable[dict[str, Any] | None]]
+                               ) -> Seen[dict[str, Any] | None]:
+        """The provider's answer (None: inactive) and when it was given: with the cluster cache, one
+        introspection for the cluster, kept as long as the route that asked may use it."""
+        if self.shared is None:
+            return Seen(await call(), self.clock())
+        config = self.config
+
+        def fresh(entry: Entry) -> bool:
+            kept = config.cache_ttl if entry["result"] is not None else config.cache_ttl_neg
+            return bool(self.clock() < float(entry["at"]) + kept)
+
+        async def make() -> tuple[Entry, float]:
+            result = await call()
+            at = self.clock()
+            until = _expiry(result, at, config.cache_ttl) if result is not None else at + config.cache_ttl_neg
+            return {"result": result, "at": at}, until - at
+
+        entry = await self.shared.once("introspection", key, fresh, make)
+        return Seen(entry["result"], float(entry["at"]))
 
     def _refused(self, key: bytes, error: OIDCError, now: float) -> None:
         self.caches.refused.put(key, Seen(error, now), now + self.config.cache_ttl_neg, now)
@@ -248,31 +296,52 @@ class Authenticator:
         auth = ClientAuth(client.client_id, method, client.client_secret)
         refused = False
         try:
-            issued = await token_endpoint.client_credentials(self.provider.http, endpoint, auth, self.scopes,
-                                                             self.timeout)
+            token, lifetime, now = await self._issue(auth, endpoint, key)
         except (InvalidToken, InsufficientScope) as exc:
             refused = isinstance(exc, InvalidToken)  # (refused scopes are the route's doing, not a guess)
             self._refused(key, exc, self.clock())
             raise
         finally:
             self.provider.attempts.end(address, refused, self.clock())
-        now = self.clock()
-        token = issued.access_token
         if looks_like_jwt(token):  # from the token endpoint itself: an access token, whatever its typ
-            claims = (await self._verified(token, now))[0].claims
+            claims = (await self._verified(token, self.clock()))[0].claims
         else:
-            claims, _ = await self._introspected(token, now)
-        lifetime = None if issued.expires_in is None else now + issued.expires_in
+            claims, _ = await self._introspected(token, self.clock())
         ends = [end for end in (lifetime, number_claim(claims, "exp")) if end is not None]
         seen = Seen(Issued(token, claims, min(ends, default=None)), now)
         if self.config.cache_tokens:
-            self.caches.tokens.put(key, seen, self._refresh_at(seen), now)
+            self.caches.tokens.put(key, seen, self._refresh_at(seen), self.clock())
         return seen
 
+    async def _issue(self, auth: ClientAuth, endpoint: str, key: bytes) -> tuple[str, float | None, float]:
+        """A token from the token endpoint, when the provider says it ends, and when it was issued: with the
+        cluster cache (and `cache_tokens`), one token request for the cluster until this route would
+        refresh it."""
+        async def make() -> tuple[Entry, float]:
+            issued = await token_endpoint.client_credentials(self.provider.http, endpoint, auth, self.scopes,
+                                                             self.timeout)
+            at = self.clock()
+            ends = None if issued.expires_in is None else at + issued.expires_in
+            return {"token": issued.access_token, "ends": ends, "at": at}, self._refresh_point(at, ends) - at
+
+        def fresh(entry: Entry) -> bool:
+            ends = entry["ends"]
+            return bool(self.clock() < self._refresh_point(float(entry["at"]), None if ends is None else float(ends)))
+
+        if self.shared is None or not self.config.cache_tokens:
+            entry, _ = await make()
+        else:
+            entry = await self.shared.once("token", key, fresh, make)
+        ends = entry["ends"]
+        return str(entry["token"]), None if ends is None else float(ends), float(entry["at"])
+
     def _refresh_at(self, seen: Seen[Issued]) -> float:
-        """When this route stops using a client-credentials token: shortly (10%, at most a minute) before it
-        ends, or before `cache_ttl` after it was obtained."""
-        end = seen.at + self.config.cache_ttl
-        if seen.value.ends is not None:
-            end = min(end, seen.value.ends)
-        return end - min(MAX_REFRESH_MARGIN, (end - seen.at) / 10)
+        return self._refresh_point(seen.at, seen.value.ends)
+
+    def _refresh_point(self, at: float, ends: float | None) -> float:
+        """When this route stops using a client-credentials token obtained at `at`: shortly (10%, at most a
+        minute) before it ends, or before `cache_ttl` after it was obtained."""
+        end = at + self.config.cache_ttl
+        if ends is not None:
+            end = min(end, ends)
+        return end - min(MAX_REFRESH_MARGIN, (end - at) / 10)

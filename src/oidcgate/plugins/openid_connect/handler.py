@@ -2,8 +2,9 @@
 the upstream request.
 
 The work lives beside it: `flows` (bearer, introspection, client credentials), `browser` (sign-in,
-sessions, refresh and logout), `discovery`, `cache`, `attempts`, `credentials`, `verify`,
-`authorization`, `headers`, `errors`. Per-process state (providers, their caches, the HTTP client) sits
+sessions, refresh and logout), `consumers` (consumer, consumer groups, credential, anonymous),
+`discovery`, `cache`, `cluster_cache`, `attempts`, `credentials`, `verify`, `authorization`, `headers`,
+`errors`. Per-process state (providers, their caches, the HTTP client) sits
 in `PluginEnv.state("openid-connect")`, so it survives new configurations; everything derived from this
 instance's config is computed here, once.
 
@@ -20,18 +21,20 @@ shared between requests with the same token: later plugins read them, they must 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from oidcgate.config.entities import Consumer
+from oidcgate import __version__
+from oidcgate.config.entities import Consumer, ConsumerGroup
 from oidcgate.plugins.base import Plugin
 from oidcgate.plugins.openid_connect import credentials
-from oidcgate.plugins.openid_connect.authorization import claim_at, claim_values, first_failure
+from oidcgate.plugins.openid_connect.authorization import claim_at, claim_values
 from oidcgate.plugins.openid_connect.browser import BrowserSignIn, Signed, userinfo_header
 from oidcgate.plugins.openid_connect.cache import TTLCache
+from oidcgate.plugins.openid_connect.consumers import Mapping
 from oidcgate.plugins.openid_connect.discovery import provider_for
 from oidcgate.plugins.openid_connect.errors import (
-    InsufficientScope,
     InvalidToken,
     MissingCredentials,
     OIDCError,
@@ -40,8 +43,9 @@ from oidcgate.plugins.openid_connect.errors import (
 from oidcgate.plugins.openid_connect.flows import Authenticator, Clock, Outcome
 from oidcgate.plugins.openid_connect.headers import ClaimHeaders, UnsafeClaimValue
 from oidcgate.plugins.openid_connect.schema import OpenIDConnectConfig
+from oidcgate.plugins.openid_connect.session import cookies
 from oidcgate.plugins.openid_connect.transport import http_client
-from oidcgate.plugins.pdk import Context, Identity, MemoInputs, PluginEnv, encode_field
+from oidcgate.plugins.pdk import Context, Headers, Identity, MemoInputs, PluginEnv, encode_field
 
 NAME = "openid-connect"
 
@@ -58,13 +62,15 @@ class Prepared:
     credential: dict[str, Any]
     identity: Identity  # shared by the requests that reuse this: later plugins read it, never change it
     session_fields: tuple[bytes, ...] = ()  # a session's ID token and userinfo headers, in wire form
+    consumer_groups: tuple[ConsumerGroup, ...] | None = None  # from consumer_groups_claim (None: the consumer's)
     reusable_until: float | None = None  # what `access` did holds for the same inputs until then (see memo_inputs)
+    still: Callable[[], bool] | None = None  # and while this says so (a session's copy in this worker)
 
 
 class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
     NAME = NAME
     PRIORITY = 1050  # Kong's: after correlation-id/tracing, before the other authentication plugins
-    VERSION = "0.1.0"
+    VERSION = __version__
     CONFIG = OpenIDConnectConfig
 
     def __init__(self, config: OpenIDConnectConfig, env: PluginEnv, *, instance_id: str | None = None,
@@ -84,7 +90,7 @@ class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
             name, _, scheme = config.upstream_access_token_header.partition(":")
             self.token_header, self.token_prefix = name, ("Bearer " if scheme else "")
         self.token_in_authorization = (self.token_header or "").lower() == "authorization"
-        self.consumer_path = tuple(config.consumer_claim) if config.consumer_claim else None
+        self.mapping = Mapping(config)
         self.scopes_path = tuple(config.scopes_claim)
         self.groups_path = tuple(config.groups_claim)
         self.authenticated_groups_path = tuple(config.authenticated_groups_claim or ()) or None
@@ -103,7 +109,8 @@ class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
     def memo_inputs(self) -> MemoInputs:
         """What `access` decides on: the Authorization header (and a session's cookie), the query arguments
         credentials may be in (on a sign-in route the whole query: callbacks, logout), the method and
-        path a logout rule looks at, and the body when credentials or a logout may be in it."""
+        path a logout rule looks at, the body when credentials or a logout may be in it, and with
+        `anonymous` whether an earlier authentication plugin succeeded."""
         types = self.flows.bearer_types | self.flows.client_types
         rule = self.browser.logout_rule if self.browser is not None else None
         return MemoInputs(
@@ -111,12 +118,15 @@ class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
             query_args=(*self.query_names, credentials.CLIENT_SECRET) if self.query_names else (),
             query=self.browser is not None, method=rule is not None,
             path=rule is not None and rule.suffix is not None,
-            body="body" in types or (rule is not None and rule.post_arg is not None), clock=self.clock)
+            body="body" in types or (rule is not None and rule.post_arg is not None),
+            who=self.mapping.anonymous is not None, clock=self.clock)  # (with `anonymous`: did one succeed?)
 
     async def access(self, ctx: Context) -> None:
         """Reuse what the same Authorization header led to before, else authenticate; then edit what goes
         upstream, and tell the engine how long this decision holds (see memo_inputs)."""
         request = ctx.request
+        if self.mapping.anonymous is not None and ctx.credential is not None:
+            return  # Kong: with `anonymous`, authentication plugins are alternatives, and one succeeded
         if self.browser is not None and await self.browser.is_logout(request):
             raise await self.browser.logout(ctx)
         authorization = request.headers.single("authorization")  # (two are resolved by the full path)
@@ -128,10 +138,14 @@ class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
             prepared = reuse.get(key, self.clock())
         if prepared is None:
             prepared = await self._authenticate(ctx, key)
+            if prepared is None:
+                return self._anonymous(ctx)
         self._edit(ctx, prepared, authorization)
         ctx.authenticate(prepared.consumer, prepared.credential, prepared.identity)
+        if prepared.consumer_groups is not None:
+            ctx.set_consumer_groups(prepared.consumer_groups)
         if prepared.reusable_until is not None:
-            ctx.reuse_until(prepared.reusable_until)
+            ctx.reuse_until(prepared.reusable_until, prepared.still)
 
     def _edit(self, ctx: Context, prepared: Prepared, authorization: bytes | None) -> None:
         """What goes upstream: credentials hidden, claim and session headers (the client's own copies of
@@ -146,31 +160,53 @@ class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
             unchanged = False
         else:  # a bearer token passed on as it came needs no edit
             unchanged = authorization == prepared.token_raw
+        self._remove_forged(headers)
         if self.claims_to_headers:
-            headers.remove_like(self.claim_names)
             headers.extend(prepared.claim_fields)
-        if self.session_headers:
-            headers.remove_like(self.session_headers)
-            if prepared.session_fields:
-                headers.extend(prepared.session_fields)
+        if prepared.session_fields:
+            headers.extend(prepared.session_fields)
         if self.token_header is not None and not (unchanged and self.token_in_authorization):
             headers.set(self.token_header, prepared.token_value)
 
-    async def _authenticate(self, ctx: Context, key: bytes | None) -> Prepared:
-        """The full path: find, verify and authorize the credentials; remember the outcome under `key`."""
+    def _remove_forged(self, headers: Headers) -> None:
+        """The client's own claim and session headers never pass (whatever their case, `_` or `-`): only
+        the gateway's are set."""
+        if self.claims_to_headers:
+            headers.remove_like(self.claim_names)
+        if self.session_headers:
+            headers.remove_like(self.session_headers)
+
+    def _anonymous(self, ctx: Context) -> None:
+        """Kong's `anonymous`: the request goes on as that consumer, without a credential (upstream:
+        `X-Anonymous-Consumer: true`), and without anything the client sent passing for the gateway's."""
+        headers = ctx.service_request.headers
+        self._remove_forged(headers)
+        if self.hide_credentials:
+            headers.remove("authorization")
+        try:
+            consumer = self.mapping.anonymous_consumer(ctx.consumers)
+        except OIDCError as exc:
+            raise to_exit(exc, self.config.unauthorized_error_message, self.config.forbidden_error_message) from None
+        ctx.authenticate(consumer, None, None)
+
+    async def _authenticate(self, ctx: Context, key: bytes | None) -> Prepared | None:
+        """The full path: find, verify and authorize the credentials; remember the outcome under `key`.
+        None: refused (401 or 403), and `anonymous` is configured."""
         config = self.config
         try:
             try:
-                outcome = await self.flows.authenticate(ctx.request)
-            except MissingCredentials:
-                if self.browser is None:
-                    raise
-                return self._session(ctx, await self.browser.authenticate(ctx))
-            prepared = self._prepare(ctx, outcome)
-        except UnsafeClaimValue as exc:
-            raise to_exit(InvalidToken(f"{exc}: it cannot be sent upstream"),
-                          config.unauthorized_error_message, config.forbidden_error_message) from None
+                try:
+                    outcome = await self.flows.authenticate(ctx.request)
+                except MissingCredentials:
+                    if self.browser is None:
+                        raise
+                    return self._session(ctx, await self.browser.authenticate(ctx))
+                prepared = self._prepare(ctx, outcome)
+            except UnsafeClaimValue as exc:
+                raise InvalidToken(f"{exc}: it cannot be sent upstream") from None
         except OIDCError as exc:
+            if self.mapping.anonymous is not None and exc.status in (401, 403):
+                return None
             raise to_exit(exc, config.unauthorized_error_message, config.forbidden_error_message) from None
         until = outcome.reusable_until
         if self.reuse is not None and key is not None and until is not None and outcome.credentials.source == "header":
@@ -179,17 +215,16 @@ class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
 
     def _session(self, ctx: Context, signed: Signed) -> Prepared:
         """What a session request leads to, computed once per session version; the route's scopes,
-        groups and roles apply to it as to a bearer token (403). With cookie storage, the same cookie
-        leads to the same decision until the session's idle clock is due for renewal (a Set-Cookie) or its
-        token for a refresh; a session in Redis is looked up every time (a logout elsewhere ends it)."""
+        groups and roles apply to it as to a bearer token (403). The same cookie leads to the same decision
+        while this worker's copy of the session answers for it (see session.storage: until its idle clock
+        is due for renewal or its token for a refresh, and for a session in Redis no longer than a change
+        elsewhere, a logout, takes to reach this worker)."""
         session = signed.session
         key = (session.id, session.version)
         now = self.clock()
         prepared = self.session_reuse.get(key, now)
         if prepared is None:
-            failed = first_failure(self.flows.checks, session.claims)
-            if failed is not None:
-                raise InsufficientScope(f"the session lacks the required {failed.name}")
+            self.flows.authorize(session.claims, "session")
             prepared = self._prepare(ctx, signed.outcome)
             extra: list[bytes] = []
             if self.config.upstream_id_token_header and session.id_token:
@@ -200,11 +235,12 @@ class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
             prepared = replace(prepared, session_fields=tuple(extra))
             self.session_reuse.put(key, prepared, signed.outcome.reusable_until or now, now)
         browser = self.browser
-        if browser is None or not browser.in_cookie or signed.outcome.reusable_until is None:
-            return prepared
-        timeouts = browser.timeouts
-        renewal = session.seen + timeouts.touch_interval if timeouts.idle else signed.outcome.reusable_until
-        return replace(prepared, reusable_until=min(signed.outcome.reusable_until, renewal))
+        value = browser.session_cookie.read(cookies.parse(ctx.request.headers.get_all("cookie"))) if browser else None
+        if browser is None or value is None or browser.storage.cached(value, now) is not session:
+            return prepared  # (a session just renewed or loaded past its copy's life: the full path again)
+        storage, clock = browser.storage, self.clock
+        return replace(prepared, reusable_until=browser.storage.keep_until(session),
+                       still=lambda: storage.cached(value, clock()) is session)
 
     def _prepare(self, ctx: Context, outcome: Outcome) -> Prepared:
         """Claim headers, consumer and identity for an accepted outcome; raises OIDCError or UnsafeClaimValue."""
@@ -218,9 +254,8 @@ class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
             claim_fields += encode_field(name, value)
         token_value = self.token_prefix + outcome.token
         token_raw = token_value.encode("latin-1")
-        consumer = self._consumer(ctx, claims)
-        credential = {"id": claims.get("sub") or claims.get("client_id"), "issuer": claims.get("iss"),
-                      "method": outcome.method}
+        consumer = self.mapping.consumer(ctx.consumers, claims)
+        credential = self.mapping.credential(claims, outcome.method)
         return Prepared(
             outcome=outcome,
             claim_fields=tuple(claim_fields),
@@ -235,6 +270,7 @@ class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
                 groups=tuple(sorted(claim_values(claim_at(claims, self.groups_path)))),
                 authenticated_groups=self._authenticated_groups(claims),
                 claims=claims, source=f"{NAME}:{outcome.method}"),
+            consumer_groups=self.mapping.groups(ctx.consumers, claims),
             reusable_until=outcome.reusable_until if outcome.credentials.source == "header" else None,
         )
 
@@ -244,17 +280,3 @@ class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
             return None
         value = claim_at(claims, self.authenticated_groups_path)
         return None if value is None else tuple(sorted(claim_values(value)))
-
-    def _consumer(self, ctx: Context, claims: dict[str, Any]) -> Consumer | None:
-        """The consumer named by `consumer_claim` (Kong's consumer mapping), or None if not configured."""
-        if self.consumer_path is None:
-            return None
-        value = claim_at(claims, self.consumer_path)
-        if isinstance(value, str) and value:
-            for field in self.config.consumer_by:
-                consumer = ctx.consumers.find(field, value)
-                if consumer is not None:
-                    return consumer
-        if self.config.consumer_optional:
-            return None
-        raise InsufficientScope("no consumer matches the token")

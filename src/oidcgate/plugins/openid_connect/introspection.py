@@ -35,8 +35,13 @@ def not_an_access_token(response: dict[str, Any]) -> str | None:
 
 
 async def introspect(http: ProviderHTTP, endpoint: str, token: str, hint: str, client: ClientAuth,
-                     audience: str, timeout: float) -> dict[str, Any] | None:
-    """The response of an active token (§2.2), or None when the provider says it is not active."""
+                     audience: str, timeout: float, check_active: bool = True) -> dict[str, Any] | None:
+    """The response of an active token (§2.2), or None when the provider says it is not active.
+
+    `check_active` (Kong's `introspection_check_active`): a response must have a boolean `active`; false
+    also accepts an object without one (providers whose introspection is not RFC 7662's). An explicit
+    `"active": false` is never accepted, whatever Kong does with it: the provider said no.
+    """
     data = {"token": token, "token_type_hint": hint}
     headers: dict[str, str] = {}
     client.apply(data, headers, audience=audience)
@@ -48,5 +53,7 @@ async def introspect(http: ProviderHTTP, endpoint: str, token: str, hint: str, c
         raise ProviderUnavailable(f"the identity provider's introspection endpoint answered HTTP {status}")
     active = body.get("active")
     if not isinstance(active, bool):
-        raise ProviderUnavailable("the identity provider's introspection response has no boolean 'active'")
+        if check_active or "active" in body:  # absent may pass; present, it must be a boolean
+            raise ProviderUnavailable("the identity provider's introspection response has no boolean 'active'")
+        return body
     return body if active else None

@@ -29,6 +29,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from oidcgate.config.types import REFERENCEABLE, HeaderName
 from oidcgate.plugins.base import PluginConfig
+from oidcgate.plugins.openid_connect.cluster_cache import ClusterCacheRedis
 from oidcgate.plugins.openid_connect.session.config import (
     STORAGES_SUPPORTED,
     CookieDomain,
@@ -228,6 +229,26 @@ class OpenIDConnectConfig(PluginConfig):
         description="Consumer fields matched against `consumer_claim`, in order.")
     consumer_optional: bool = Field(
         default=False, description="Let the request through when no consumer matches `consumer_claim`.")
+    by_username_ignore_case: bool = Field(
+        default=False, description="With `username` in `consumer_by`: match usernames in any case (an exact match "
+                                   "first, else the oldest consumer).")
+    consumer_groups_claim: ClaimPath | None = Field(
+        default=None, description="Path of the claim whose values name consumer groups: the request's consumer "
+                                  "groups (for consumer-group-scoped plugins and acl's `include_consumer_groups`), "
+                                  "with or without a consumer, instead of the consumer's own.")
+    consumer_groups_optional: bool = Field(
+        default=False, description="Let the request through when no consumer group matches "
+                                   "`consumer_groups_claim` (it keeps the consumer's own groups); else 403.")
+    credential_claim: ClaimPath = Field(
+        default_factory=lambda: ["sub"],
+        description="Path of the claim that identifies the credential (`X-Credential-Identifier`, rate limits by "
+                    "credential); a token without it is identified by its `client_id`.")
+    anonymous: str | None = Field(
+        default=None, min_length=1, max_length=256,
+        description="A consumer (id or username) to let the request through as when authentication fails (401 "
+                    "or 403): upstream it is `X-Anonymous-Consumer: true`. Unset: the request is refused.")
+    claims_forbidden: list[ClaimName] | None = Field(
+        default=None, description="Claims a token must not have: one of them present refuses it (401).")
     cache_ttl: int = Field(default=3600, ge=0, le=31536000,
                            description="Upper bound in seconds for cached tokens, verified tokens and "
                                        "introspection results (they are also never kept past their `exp`).")
@@ -235,7 +256,21 @@ class OpenIDConnectConfig(PluginConfig):
                                description="How long in seconds a refused client secret or an inactive "
                                            "introspected token is remembered, to spare the provider.")
     cache_tokens: bool = Field(default=True, description="Cache tokens obtained with client credentials.")
-    cache_introspection: bool = Field(default=True, description="Cache introspection results.")
+    cache_introspection: bool = Field(
+        default=True, description="Cache introspection results; false asks the provider on every request.")
+    introspect_jwt_tokens: bool = Field(
+        default=False, description="Also check bearer JWTs at the introspection endpoint (needs `client_id`), so "
+                                   "that a revoked token is refused; at once with `cache_introspection: false`.")
+    introspection_check_active: bool = Field(
+        default=True, description="Require a boolean `active` in introspection responses. False also accepts a "
+                                  "response without one (`active: false` is always refused).")
+    cluster_cache_strategy: Literal["off", "redis"] = Field(
+        default="off", description="`redis`: share client-credentials tokens and introspection results with every "
+                                   "worker of every data plane (encrypted with keys from `session_secret`, which "
+                                   "it needs); `off`: each worker caches its own.")
+    cluster_cache_redis: ClusterCacheRedis = Field(
+        default_factory=lambda: ClusterCacheRedis.model_validate({}),
+        description="Where `cluster_cache_strategy: redis` keeps its entries (Kong's redis object).")
     rediscovery_lifetime: int = Field(
         default=30, ge=0, le=86400,
         description="Minimum seconds between two key refreshes triggered by an unknown `kid` (never less than 5, "
@@ -280,7 +315,8 @@ class OpenIDConnectConfig(PluginConfig):
     session_secret: Secret | None = Field(
         default=None, json_schema_extra=REFERENCEABLE, description="The secret the session keys derive from (HKDF-SHA256 → AES-256-GCM); "
                                   "accepts {vault://env/...}. Every data plane sharing sessions needs the same. "
-                                  "Null: a single node generates one and keeps it in its prefix.")
+                                  "Null: a single node generates one and keeps it in its prefix. The cluster "
+                                  "cache's keys derive from it too.")
     session_cookie_name: CookieName = Field(default="session", description="Name of the session cookie.")
     session_cookie_path: CookiePath = Field(default="/", description="Path of the session cookie.")
     session_cookie_domain: CookieDomain | None = Field(default=None, description="Domain of the session cookie.")
@@ -355,7 +391,10 @@ class OpenIDConnectConfig(PluginConfig):
         checks = ((self._check_methods, {"auth_methods", "client_auth"}),
                   (self._check_client, {"client_id", "client_secret", "client_auth", "client_jwk"}),
                   (self._check_headers, {"upstream_headers_claims", "upstream_headers_names"}),
-                  (self._check_consumer, {"consumer_claim", "consumer_optional"}),
+                  (self._check_consumer, {"consumer_claim", "consumer_optional", "consumer_groups_claim",
+                                          "consumer_groups_optional"}),
+                  (self._check_shared, {"client_id", "introspect_jwt_tokens", "cluster_cache_strategy",
+                                        "session_secret"}),
                   (self._check_browser, {"auth_methods", "client_id", "session_storage",
                                          "authorization_query_args_names", "authorization_query_args_values"}))
         return [error for check, fields in checks if not fields & skip for error in check()]
@@ -385,9 +424,24 @@ class OpenIDConnectConfig(PluginConfig):
         return "session" in self.auth_methods
 
     def _check_consumer(self) -> list[InitErrorDetails]:
+        errors = []
         if self.consumer_claim is None and self.consumer_optional:
-            return [_error("consumer_optional", "requires consumer_claim", self.consumer_optional)]
-        return []
+            errors.append(_error("consumer_optional", "requires consumer_claim", self.consumer_optional))
+        if self.consumer_groups_claim is None and self.consumer_groups_optional:
+            errors.append(_error("consumer_groups_optional", "requires consumer_groups_claim",
+                                 self.consumer_groups_optional))
+        return errors
+
+    def _check_shared(self) -> list[InitErrorDetails]:
+        """What introspecting JWTs and the cluster cache need from elsewhere in the config."""
+        errors = []
+        if self.introspect_jwt_tokens and not self.client_id:
+            errors.append(_error("client_id", "is required by introspect_jwt_tokens (the plugin's own client calls "
+                                              "the introspection endpoint)", None))
+        if self.cluster_cache_strategy == "redis" and self.session_secret is None:
+            errors.append(_error("session_secret", "is required by cluster_cache_strategy redis: every data plane "
+                                                   "must derive the same cache keys from it", None))
+        return errors
 
     def _check_methods(self) -> list[InitErrorDetails]:
         unsupported = [m for m in self.auth_methods if m not in AUTH_METHODS_SUPPORTED]

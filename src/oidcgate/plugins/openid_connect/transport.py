@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,6 +20,7 @@ from prometheus_client import REGISTRY, Counter
 
 from oidcgate.plugins.openid_connect.errors import ProviderUnavailable
 from oidcgate.plugins.pdk import PluginEnv
+from oidcgate.tls.trust import provider_verify
 
 log = logging.getLogger("oidcgate.plugins.openid_connect")
 
@@ -46,7 +48,7 @@ class ProviderHTTP:
 
     def __init__(self, verify: bool) -> None:
         self.client = httpx.AsyncClient(
-            verify=verify, follow_redirects=False, trust_env=False,
+            verify=provider_verify(verify), follow_redirects=False, trust_env=False,
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=16, keepalive_expiry=30),
             headers={"Accept": "application/json", "User-Agent": "oidcgate-openid-connect"},
         )
@@ -68,7 +70,7 @@ class ProviderHTTP:
         except _TooLarge:
             raise _failed(endpoint, url, "answered too much data") from None
         except (httpx.HTTPError, OSError) as exc:
-            raise _failed(endpoint, url, "could not be reached", detail=type(exc).__name__) from None
+            raise _failed(endpoint, url, "could not be reached", detail=_why(exc)) from None
         status = response.status_code
         if status >= 500 or (status >= 300 and status < 400):
             raise _failed(endpoint, url, f"answered HTTP {status}")
@@ -102,6 +104,19 @@ class ProviderHTTP:
 
 class _TooLarge(Exception):
     pass
+
+
+def _why(exc: BaseException) -> str:
+    """The exception's name, or what certificate verification said: the one cause an operator can fix here
+    (a provider with a private CA needs it in the CA bundle, `--lua-ssl-trusted-certificate`)."""
+    cause: BaseException | None = exc
+    for _ in range(8):  # httpx wraps the ssl error a few levels deep; bounded
+        if cause is None:
+            break
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return f"TLS certificate not trusted: {cause.verify_message}; is its CA in --lua-ssl-trusted-certificate?"
+        cause = cause.__cause__ or cause.__context__
+    return type(exc).__name__
 
 
 def _failed(endpoint: str, url: str, reason: str, detail: str = "") -> ProviderUnavailable:

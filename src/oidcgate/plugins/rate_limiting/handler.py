@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import time
 
+from oidcgate import __version__
 from oidcgate.plugins.base import Plugin
 from oidcgate.plugins.pdk import Context, PluginEnv
 from oidcgate.plugins.rate_limiting.counters import Counter, LocalCounters, RedisCounters
@@ -35,7 +36,7 @@ UNEXPECTED = {"message": "An unexpected error occurred"}
 class RateLimitingHandler(Plugin[RateLimitingConfig]):
     NAME = NAME
     PRIORITY = 910
-    VERSION = "1.0.0"
+    VERSION = __version__
     CONFIG = RateLimitingConfig
 
     def __init__(self, config: RateLimitingConfig, env: PluginEnv, *, instance_id: str | None = None) -> None:
@@ -43,9 +44,10 @@ class RateLimitingHandler(Plugin[RateLimitingConfig]):
         self.limits = config.limits()
         self.names = [(f"X-RateLimit-Limit-{p.capitalize()}", f"X-RateLimit-Remaining-{p.capitalize()}")
                       for p, _ in self.limits]
-        self.redis = RedisCounters(config.redis) if config.policy == "redis" else None
         # Local counters live in the worker, kept across configuration reloads (one set per plugin entity).
-        self.local = env.state(NAME).setdefault(instance_id or "", LocalCounters()) if self.redis is None else None
+        self.counters: LocalCounters | RedisCounters = (
+            RedisCounters(config.redis) if config.policy == "redis"
+            else env.state(NAME).setdefault(instance_id or "", LocalCounters()))
         self.body = {"message": config.error_message}
         self.logged_at = -LOG_EVERY
         self._second = -1
@@ -66,7 +68,7 @@ class RateLimitingHandler(Plugin[RateLimitingConfig]):
         counters: list[Counter] = [(f"{route}:{service}:{who}:{start}:{period}", start, end)
                                    for period, start, end in self.windows(now)]
         try:
-            counts = self.local.add(counters, now) if self.local is not None else await self.redis.add(counters, now)  # type: ignore[union-attr]
+            counts = await self._add(counters, now)
         except RedisUnavailable as exc:
             self._redis_down(exc)
             if self.config.fault_tolerant:
@@ -103,12 +105,15 @@ class RateLimitingHandler(Plugin[RateLimitingConfig]):
     async def _take_back(self, counters: list[Counter], now: int) -> None:
         """A refused request does not count (Kong's behaviour), so other periods keep their quota."""
         try:
-            if self.local is not None:
-                self.local.add(counters, now, -1)
-            else:
-                await self.redis.add(counters, now, -1)  # type: ignore[union-attr]
+            await self._add(counters, now, -1)
         except RedisUnavailable as exc:
             self._redis_down(exc)
+
+    async def _add(self, counters: list[Counter], now: int, amount: int = 1) -> list[int]:
+        """Count in this worker or in Redis, as the policy says; raises RedisUnavailable."""
+        if isinstance(self.counters, LocalCounters):
+            return self.counters.add(counters, now, amount)
+        return await self.counters.add(counters, now, amount)
 
     def _redis_down(self, exc: RedisUnavailable) -> None:
         if time.monotonic() - self.logged_at >= LOG_EVERY:

@@ -15,12 +15,12 @@ def identifier(ctx: Context, config: RateLimitingConfig) -> str:
         found = _credential(ctx)
     elif limit_by == "service":
         found = ctx.service.id if ctx.service is not None else None
-    elif limit_by == "header":
-        found = ctx.request.headers.get(config.header_name)  # type: ignore[arg-type]
+    elif limit_by == "header" and config.header_name is not None:  # the schema requires it for "header"
+        found = ctx.request.headers.get(config.header_name)
     elif limit_by == "path":
         found = config.path if ctx.request.path == config.path else None
-    elif limit_by == "consumer-group" and ctx.consumer is not None:
-        groups = ctx.consumers.groups(ctx.consumer.id)
+    elif limit_by == "consumer-group":
+        groups = ctx.consumer_groups  # the consumer's, or those an authentication plugin set (by name)
         found = groups[0].id if groups else None
     return found if found is not None else ctx.request.client_ip
 

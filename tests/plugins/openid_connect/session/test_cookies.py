@@ -41,5 +41,7 @@ def test_a_shorter_value_expires_the_chunks_the_browser_still_has() -> None:
 
 def test_parse_and_hostile_chunk_counts() -> None:
     assert parse(["a=1; session=v", "session=w; b=\"2\""]) == {"a": "1", "session": "v", "b": "2"}
-    for first in ("99.abc", "x.abc", "1.abc"):
+    for first in ("99.abc", "x.abc", "1.abc", "\xb2.abc", "9" * 5000 + ".abc"):
         assert SPEC.read({"session": first, "session_2": "z"}) is None
+    strangers = {"session_\xb2": "a", "session_" + "9" * 5000: "b", "session_2": "c"}
+    assert [h.split("=")[0] for h in SPEC.clear(strangers, False)] == ["session", "session_2"]

@@ -1,4 +1,5 @@
-"""Consumers: list, create, a consumer with its plugins, delete."""
+"""Consumers: list, create, a consumer with its consumer groups, ACL credentials and plugins, delete; ACL
+credentials added and removed (Kong's `/consumers/{consumer}/acls`)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from oidcgate.controlplane.gui.admin_client import segment
+from oidcgate.controlplane.gui.admin_client import AdminError, segment
 from oidcgate.controlplane.gui.entity_forms import CONSUMER_FIELDS
+from oidcgate.controlplane.gui.pages.analytics import panel
 from oidcgate.controlplane.gui.pages.editing import FormState, Section, blank_form, delete_entity, submit_form
 from oidcgate.controlplane.gui.web import admin, form_values, redirect, render
 
@@ -28,11 +30,15 @@ async def consumer_list(request: Request) -> Response:
 async def _show(request: Request, consumer_id: str, *, error: str | None = None, status: int = 200) -> Response:
     client = admin(request)
     consumer = await client.get(f"/consumers/{segment(consumer_id)}")
-    plugins = await client.list_all(f"/consumers/{segment(consumer['id'])}/plugins")
+    path = f"/consumers/{segment(consumer['id'])}"
+    plugins = await client.list_all(f"{path}/plugins")
+    groups = sorted(await client.list_all(f"{path}/consumer_groups"), key=lambda g: str(g["name"]).lower())
+    acls = sorted(await client.list_all(f"{path}/acls"), key=lambda a: str(a["group"]).lower())
     return render(request, "consumers/detail.html", {
-        "title": display_name(consumer), "consumer": consumer, "plugins": plugins,
+        "title": display_name(consumer), "consumer": consumer, "plugins": plugins, "groups": groups, "acls": acls,
         "scope_names": {consumer["id"]: display_name(consumer)}, "error": error,
         "return_to": f"/consumers/{consumer['id']}",
+        "analytics": await panel(request, consumer=consumer["id"]),
     }, section="consumers", status=status)
 
 
@@ -66,9 +72,33 @@ async def consumer_delete(request: Request) -> Response:
     return await delete_entity(request, f"/consumers/{segment(consumer_id)}", refused, "/consumers")
 
 
+async def acl_add(request: Request) -> Response:
+    consumer_id = request.path_params["id"]
+    group = (await form_values(request)).first("group") or ""
+    try:
+        await admin(request).create(f"/consumers/{segment(consumer_id)}/acls", {"group": group})
+    except AdminError as exc:
+        if exc.status not in (400, 409):
+            raise
+        return await _show(request, consumer_id, error=f"Not added: {exc.message}", status=exc.status)
+    return redirect(f"/consumers/{consumer_id}", "added")
+
+
+async def acl_delete(request: Request) -> Response:
+    consumer_id = request.path_params["id"]
+
+    async def refused(message: str, status: int) -> Response:
+        return await _show(request, consumer_id, error=message, status=status)
+
+    path = f"/consumers/{segment(consumer_id)}/acls/{segment(request.path_params['acl'])}"
+    return await delete_entity(request, path, refused, f"/consumers/{consumer_id}", done="removed")
+
+
 routes = [
     Route("/consumers", consumer_list),
     Route("/consumers/new", consumer_new, methods=["GET", "POST"]),
     Route("/consumers/{id}", consumer_detail),
     Route("/consumers/{id}/delete", consumer_delete, methods=["POST"]),
+    Route("/consumers/{id}/acls", acl_add, methods=["POST"]),
+    Route("/consumers/{id}/acls/{acl}/delete", acl_delete, methods=["POST"]),
 ]

@@ -76,12 +76,12 @@ async def submit_form(sections: list[Section], form: FormValues, send: Send, *,
     return state
 
 
-async def delete_entity(request: Request, path: str, refused: Refused, then: str) -> Response:
+async def delete_entity(request: Request, path: str, refused: Refused, then: str, done: str = "deleted") -> Response:
     """Delete through the Admin API; a refusal it explains (e.g. routes still use a service) is shown."""
     try:
         await admin(request).delete(path)
     except AdminError as exc:
         if exc.status in (400, 409):
-            return await refused(f"Not deleted: {exc.message}", exc.status)
+            return await refused(f"Not {done}: {exc.message}", exc.status)
         raise
-    return redirect(then, "deleted")
+    return redirect(then, done)

@@ -19,10 +19,8 @@ from oidcgate.controlplane.gui.entity_forms import (
 from oidcgate.controlplane.gui.forms import FormValues, label
 from oidcgate.controlplane.gui.pages.editing import FormState, Section, blank_form, delete_entity, submit_form
 from oidcgate.controlplane.gui.pages.routes import names_by_id, ref_id
-from oidcgate.controlplane.gui.web import admin, form_values, local_path, redirect, render
+from oidcgate.controlplane.gui.web import SCOPES, admin, form_values, local_path, redirect, render
 from oidcgate.plugins import registry
-
-SCOPES: tuple[str, ...] = ("service", "route", "consumer")
 
 
 def sections(name: str) -> list[Section]:
@@ -50,6 +48,7 @@ async def scope_names(request: Request) -> dict[str, dict[str, str]]:
         "service": await names_by_id(client, "/services"),
         "route": await names_by_id(client, "/routes"),
         "consumer": await names_by_id(client, "/consumers", key="username"),
+        "consumer_group": await names_by_id(client, "/consumer_groups"),
     }
 
 
@@ -112,7 +111,7 @@ async def plugin_new(request: Request) -> Response:
     name = request.path_params["name"]
     form_sections = sections(name)
     from_page = requested_scope(request.query_params)
-    fixed = any(from_page.values())  # opened from a service, route or consumer page
+    fixed = any(from_page.values())  # opened from a service, route, consumer or consumer group page
     if request.method == "GET":
         return await _form_page(request, blank_form(form_sections), name=name, scope=from_page, plugin=None,
                                 fixed_scope=fixed)

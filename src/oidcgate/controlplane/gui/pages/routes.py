@@ -12,6 +12,7 @@ from starlette.routing import Route
 from oidcgate.controlplane.gui.admin_client import AdminClient, segment
 from oidcgate.controlplane.gui.entity_forms import ROUTE_FIELDS
 from oidcgate.controlplane.gui.forms import FormValues
+from oidcgate.controlplane.gui.pages.analytics import panel
 from oidcgate.controlplane.gui.pages.editing import FormState, Section, blank_form, delete_entity, submit_form
 from oidcgate.controlplane.gui.web import admin, form_values, redirect, render
 
@@ -49,6 +50,7 @@ async def _show(request: Request, route_id: str, *, error: str | None = None, st
     return render(request, "routes/detail.html", {
         "title": route.get("name") or route["id"], "route": route, "service": service, "plugins": plugins,
         "scope_names": names, "error": error, "return_to": f"/routes/{route['id']}",
+        "analytics": await panel(request, route=route["id"]),
     }, section="routes", status=status)
 
 

@@ -11,6 +11,7 @@ from starlette.routing import Route
 
 from oidcgate.controlplane.gui.admin_client import segment
 from oidcgate.controlplane.gui.entity_forms import SERVICE_FIELDS
+from oidcgate.controlplane.gui.pages.analytics import panel
 from oidcgate.controlplane.gui.pages.editing import FormState, Section, blank_form, delete_entity, submit_form
 from oidcgate.controlplane.gui.web import admin, form_values, redirect, render
 
@@ -52,6 +53,7 @@ async def _show(request: Request, service_id: str, *, error: str | None = None, 
         "title": service.get("name") or service["id"], "service": service, "routes": routes, "plugins": plugins,
         "scope_names": {service["id"]: service.get("name") or service["id"]}, "service_url": service_url,
         "error": error, "return_to": f"/services/{service['id']}",
+        "analytics": await panel(request, service=service["id"]),
     }, section="services", status=status)
 
 

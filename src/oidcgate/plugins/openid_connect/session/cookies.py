@@ -16,6 +16,12 @@ MAX_CHUNKS = 16  # 64 KB: more than any session needs, less than any server's he
 EXPIRED = "Thu, 01 Jan 1970 00:00:01 GMT"
 
 
+def chunk_number(text: str) -> int | None:
+    """A chunk count or index as we write them (1 to 2 ASCII digits), or None: a stranger's `²` or
+    5,000 digits would make int() raise."""
+    return int(text) if 0 < len(text) <= 2 and text.isascii() and text.isdigit() else None
+
+
 def parse(headers: Iterable[str]) -> dict[str, str]:
     """name → value of every cookie the request carries (the first one of a name wins)."""
     cookies: dict[str, str] = {}
@@ -46,10 +52,11 @@ class CookieSpec:
         count_text, dot, rest = first.partition(".")
         if not dot:
             return first
-        if not count_text.isdigit() or not 2 <= int(count_text) <= MAX_CHUNKS:
+        count = chunk_number(count_text)
+        if count is None or not 2 <= count <= MAX_CHUNKS:
             return None
         parts = [rest]
-        for index in range(2, int(count_text) + 1):
+        for index in range(2, count + 1):
             part = cookies.get(f"{self.name}_{index}")
             if part is None:
                 return None
@@ -77,8 +84,8 @@ class CookieSpec:
 
     def _expire_chunks(self, present: dict[str, str], from_index: int, https: bool) -> list[str]:
         prefix = f"{self.name}_"
-        stale = [name for name in present if name.startswith(prefix) and name[len(prefix):].isdigit()
-                 and int(name[len(prefix):]) >= from_index]
+        stale = [name for name in present if name.startswith(prefix)
+                 and (chunk_number(name[len(prefix):]) or 0) >= from_index]
         return [self._header(name, "", f"Max-Age=0; Expires={EXPIRED}", https) for name in stale]
 
     def _header(self, name: str, value: str, lifetime: str, https: bool) -> str:

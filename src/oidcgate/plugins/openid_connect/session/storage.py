@@ -2,8 +2,18 @@
 
 Both seal what they write (see codec): the cookie storage seals the whole session into the cookie;
 the Redis storage seals the session's id into the cookie and the session itself into Redis, so
-neither the browser nor a Redis dump shows a token. Opening a cookie is cached per worker by its
-value (bounded, until the session would end anyway), so a repeat request costs a dict probe.
+neither the browser nor a Redis dump shows a token.
+
+Each worker keeps copies of the sessions it loaded, so a repeat request costs dict probes
+(`cached`), for as long as the plugin's `keep_until` allows (until the idle clock wants renewing, the
+access token refreshing, or the session ends):
+- cookie storage: keyed by the cookie value, which stands for the same session forever; a value
+  whose session was renewed here (idle clock, refresh) maps to the renewed one, so a browser still
+  sending the old cookie is not renewed again (and its refresh token not used twice);
+- Redis storage: keyed by session id, in a `NearCache`: every change (renewal, refresh, logout) is
+  announced in the same round trip as the write, before the request that made it is answered, and
+  drops every worker's copy on every data plane; no copy is used while the worker's subscription is
+  down, nor for more than 2 s after it was read.
 
 |                       | cookie                                   | redis                                   |
 |-----------------------|------------------------------------------|-----------------------------------------|
@@ -16,41 +26,84 @@ value (bounded, until the session would end anyway), so a repeat request costs a
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Hashable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
-from oidcgate.plugins.openid_connect.cache import SingleFlight, TTLCache
+from oidcgate.plugins.openid_connect.cache import TTLCache
 from oidcgate.plugins.openid_connect.session.codec import Sealer
 from oidcgate.plugins.openid_connect.session.config import SessionRedis
 from oidcgate.plugins.openid_connect.session.record import Session
-from oidcgate.shared_state import Keyspace, RedisConfig
+from oidcgate.shared_state import Keyspace, NearCache, RedisConfig
 
 REFRESH_LOCK_MS = 30_000  # longer than any token request (bounded by `timeout`)
+KeepUntil = Callable[[Session], float]
+
+
+def never(session: Session) -> float:
+    return 0.0
+
+
+class KeyedLocks:
+    """One asyncio.Lock per key, kept only while someone holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[Hashable, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, key: Hashable, wait: float) -> AsyncIterator[bool]:
+        """Hold `key`'s lock for the block; yields whether it was taken within `wait` seconds."""
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            try:
+                async with asyncio.timeout(wait):
+                    await lock.acquire()
+            except TimeoutError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                lock.release()
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
 
 
 class Storage(ABC):
     """Load, save and destroy sessions; the cookie carries what `save` returns."""
 
-    def __init__(self, secret: str, cookie_name: str) -> None:
+    def __init__(self, secret: str, cookie_name: str, keep_until: KeepUntil = never) -> None:
         self.record = Sealer(secret, "session", cookie_name)
-        self.opened: TTLCache[Session] = TTLCache()  # cookie value → its session (this worker)
+        self.keep_until = keep_until  # until when a worker's copy of a session may answer (0: not ours)
+        self.locks = KeyedLocks()
 
     @abstractmethod
-    async def load(self, value: str, now: float) -> Session | None:
-        """The session a cookie value stands for, or None (not ours, tampered, destroyed, expired in Redis)."""
+    def cached(self, value: str, now: float) -> Session | None:
+        """This worker's copy of the session a cookie value stands for, when it may answer without I/O."""
 
     @abstractmethod
-    async def save(self, session: Session, ttl: float) -> str:
-        """Store `session` for `ttl` seconds; the cookie value that stands for it."""
+    async def load(self, value: str, now: float, fresh: bool = False) -> Session | None:
+        """The session a cookie value stands for, or None (not ours, tampered, destroyed, expired in Redis);
+        `fresh`: not this worker's copy (under the refresh lock, another node may just have changed it)."""
+
+    @abstractmethod
+    async def save(self, session: Session, ttl: float, now: float, replacing: str | None = None) -> str:
+        """Store `session` for `ttl` seconds; the cookie value that stands for it. `replacing`: the cookie
+        value of the session it renews (so copies of the old one are dropped, or lead to the new one)."""
 
     @abstractmethod
     async def destroy(self, session: Session, value: str | None) -> None:
         """End `session` (`value`: the cookie that named it, if known)."""
 
-    @abstractmethod
     def refresh_lock(self, session: Session, wait: float) -> AbstractAsyncContextManager[bool]:
         """Held while one refresh of `session` runs; yields whether it was taken within `wait` seconds."""
+        return self.locks.hold(session.id, wait)
 
     def _open(self, sealed: str) -> Session | None:
         data = self.record.open(sealed)
@@ -58,52 +111,89 @@ class Storage(ABC):
 
 
 class CookieStorage(Storage):
-    def __init__(self, secret: str, cookie_name: str) -> None:
-        super().__init__(secret, cookie_name)
-        self.flights: SingleFlight[bool] = SingleFlight()
+    """The session sealed in the cookie; the refresh lock is this worker's (see the module doc)."""
 
-    async def load(self, value: str, now: float) -> Session | None:
-        return self.load_cached(value, now) or self._open(value)
+    def __init__(self, secret: str, cookie_name: str, keep_until: KeepUntil = never) -> None:
+        super().__init__(secret, cookie_name, keep_until)
+        self.opened: TTLCache[Session] = TTLCache()  # cookie value → its session, or the one that renewed it
 
-    def load_cached(self, value: str, now: float) -> Session | None:
+    def cached(self, value: str, now: float) -> Session | None:
         return self.opened.get(value, now)
 
-    def remember(self, value: str, session: Session, until: float, now: float) -> None:
-        self.opened.put(value, session, until, now)
+    async def load(self, value: str, now: float, fresh: bool = False) -> Session | None:
+        session = self.opened.get(value, now)
+        if session is None:
+            session = self._open(value)
+            if session is not None:
+                self.opened.put(value, session, self.keep_until(session), now)
+        return session
 
-    async def save(self, session: Session, ttl: float) -> str:
-        return self.record.seal(session.to_bytes())
+    async def save(self, session: Session, ttl: float, now: float, replacing: str | None = None) -> str:
+        value = self.record.seal(session.to_bytes())
+        until = self.keep_until(session)
+        for known in (value, replacing):
+            if known is not None:
+                self.opened.put(known, session, until, now)
+        return value
 
     async def destroy(self, session: Session, value: str | None) -> None:
         if value is not None:
             self.opened.discard(value)
 
-    @asynccontextmanager
-    async def refresh_lock(self, session: Session, wait: float) -> AsyncIterator[bool]:
-        yield True  # (concurrent refreshes of one session in this worker share one call: see browser.py)
-
 
 class RedisStorage(Storage):
     """Sessions under `oidcgate:sessions:<redis.prefix>`, each with a TTL equal to its remaining lifetime."""
 
-    def __init__(self, secret: str, cookie_name: str, redis: SessionRedis) -> None:
-        super().__init__(secret, cookie_name)
+    def __init__(self, secret: str, cookie_name: str, redis: SessionRedis, keep_until: KeepUntil = never) -> None:
+        super().__init__(secret, cookie_name, keep_until)
         self.ids = Sealer(secret, "session-id", cookie_name)
         self.keys = Keyspace(RedisConfig(**redis.model_dump(exclude={"prefix"})), "sessions", redis.prefix or "")
+        self.copies: NearCache[Session] = NearCache(self.keys)  # session id → session
+        self.opened_ids: TTLCache[str] = TTLCache()  # cookie value → session id
 
-    async def load(self, value: str, now: float) -> Session | None:
-        session_id = self.ids.open(value)
+    def cached(self, value: str, now: float) -> Session | None:
+        session_id = self.opened_ids.get(value, now)
+        return None if session_id is None else self.copies.get(session_id, now)
+
+    async def load(self, value: str, now: float, fresh: bool = False) -> Session | None:
+        session_id = self.opened_ids.get(value, now)
         if session_id is None:
+            opened = self.ids.open(value)
+            if opened is None:
+                return None
+            session_id = opened.decode()
+        if not fresh and (copy := self.copies.get(session_id, now)) is not None:
+            return copy
+        ticket = self.copies.ticket()
+        sealed = await self.keys.get(session_id)
+        session = None if sealed is None else self._open(sealed.decode("ascii", "replace"))
+        if session is None or session.id != session_id:
             return None
-        sealed = await self.keys.get(session_id.decode())
-        return None if sealed is None else self._open(sealed.decode("ascii", "replace"))
+        until = self.keep_until(session)
+        self.copies.put(session_id, session, until, now, ticket)
+        self.opened_ids.put(value, session_id, until, now)
+        return session
 
-    async def save(self, session: Session, ttl: float) -> str:
-        await self.keys.set(session.id, self.record.seal(session.to_bytes()), int(ttl * 1000))
+    async def save(self, session: Session, ttl: float, now: float, replacing: str | None = None) -> str:
+        self.copies.discard(session.id)
+        await self.keys.set(session.id, self.record.seal(session.to_bytes()), int(ttl * 1000),
+                            announce=replacing is not None)
         return self.ids.seal(session.id.encode())
 
     async def destroy(self, session: Session, value: str | None) -> None:
-        await self.keys.delete(session.id)
+        self.copies.discard(session.id)
+        await self.keys.delete(session.id, announce=True)
 
-    def refresh_lock(self, session: Session, wait: float) -> AbstractAsyncContextManager[bool]:
-        return self.keys.lock(f"refresh:{session.id}", REFRESH_LOCK_MS, wait)
+    @asynccontextmanager
+    async def refresh_lock(self, session: Session, wait: float) -> AsyncIterator[bool]:
+        """This worker's lock first (its other requests wait without polling Redis), then the Redis lock
+        that every worker and node takes."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        async with self.locks.hold(session.id, wait) as local:
+            if not local:
+                yield False
+                return
+            async with self.keys.lock(f"refresh:{session.id}", REFRESH_LOCK_MS,
+                                      max(0.0, deadline - loop.time())) as held:
+                yield held
