@@ -246,8 +246,9 @@ def nginx_tls_proxy(upstream: str, workers: int = 1) -> Iterator[str]:
 def dataplane(doc: dict[str, Any], workers: int = 1, extra_args: Sequence[str] = (),
               tls: bool = False) -> Iterator[str]:
     """`oidcgate dp --workers N` with `doc` as its declarative config and default settings: the access
-    log on (to a file in its work directory, not a terminal), metrics on. Yields the proxy's base URL.
-    With `tls`, the proxy listens with `ssl` only, presenting the certificate nginx's TLS row uses."""
+    log on (to a file in its work directory, not a terminal); Kong's metrics only where `doc` has the
+    prometheus plugin. Yields the proxy's base URL. With `tls`, the proxy listens with `ssl` only,
+    presenting the certificate nginx's TLS row uses."""
     port, status_port = free_port(), free_port()
     if tls:
         cert, key = tls_pair()

@@ -1,6 +1,6 @@
 """The data plane's per-request Python cost, in process: microseconds per request for each route of
-`bench.oidc` and `bench.access_control`, with no sockets, no wrk and no other process competing for
-the CPU.
+`bench.oidc` and `bench.access_control`, and a route with `bench.observability`'s prometheus plugin,
+with no sockets, no wrk and no other process competing for the CPU.
 
 A real `ClientConnection` parses real request bytes and a real `UpstreamConnection` parses real
 response bytes; only the transports are stand-ins that keep what is written. So this measures
@@ -39,7 +39,7 @@ from typing import Any
 
 from tests.support.redis import removing_keys_with
 
-from bench import access_control, oidc
+from bench import access_control, observability, oidc
 from oidcgate.config import load
 from oidcgate.plugins.openid_connect.client_auth import basic_authorization
 from oidcgate.plugins.registry import config_schema
@@ -147,10 +147,13 @@ def request_bytes(path: str, headers: dict[str, str]) -> bytes:
 
 
 def gateway_doc(issuer: str, client_id: str, redis_route: str) -> dict[str, Any]:
-    """The routes of bench.oidc and bench.access_control on one data plane (their consumers too)."""
+    """The routes of bench.oidc and bench.access_control on one data plane (their consumers too), and
+    `/prometheus`: the plain route with bench.observability's prometheus plugin (status codes,
+    latencies, bandwidth)."""
     sessions = oidc.gateway_doc(UPSTREAM, issuer)
     access = access_control.gateway_doc(UPSTREAM, issuer, client_id, redis_route)
     routes = sessions["services"][0]["routes"] + [r for r in access["services"][0]["routes"] if r["name"] != "plain"]
+    routes.append({"name": "prometheus", "paths": ["/prometheus"], "plugins": [observability.PROMETHEUS]})
     return {**access, "services": [{"name": "bench", "url": UPSTREAM, "routes": routes}]}
 
 
@@ -162,7 +165,8 @@ def requests_by_route(token: str, client_id: str, secret: str) -> dict[str, byte
             "bearer": request_bytes("bearer", bearer), "cc": request_bytes("cc", basic),
             "session-cookie": b"", "session-redis": b"",  # (see Bench.request)
             "oidc": request_bytes("oidc", bearer), "acl": request_bytes("acl", bearer),
-            "rl-local": request_bytes("rl-local", {}), "rl-redis": request_bytes("rl-redis", {})}
+            "rl-local": request_bytes("rl-local", {}), "rl-redis": request_bytes("rl-redis", {}),
+            "prometheus": request_bytes("prometheus", {})}
 
 
 @dataclass

@@ -7,7 +7,8 @@ Scenarios, each run with 1 proxy worker and then 2 (nginx `worker_processes N`, 
   route `/bench` listed last.
 Scenarios are measured in interleaved rounds (default 3) and each row is the median run, because
 the machine is shared: one quiet minute must not decide a ratio.
-Then the rows of `bench.idp_tokens`, `bench.oidc`, `bench.access_control` and `bench.cp_push` where those modules exist.
+Then the rows of `bench.idp_tokens`, `bench.oidc`, `bench.access_control`, `bench.observability` and
+`bench.cp_push` where those modules exist.
 Prints the table and writes it to bench/results.md with the date, the machine and the command.
 
 wrk is not pinned to a CPU by default: on a 2-core machine pinning wrk to one core leaves the proxy
@@ -45,7 +46,7 @@ from bench.harness import (
 )
 
 RESULTS = Path(__file__).resolve().parent / "results.md"
-EXTRA_MODULES = ("bench.idp_tokens", "bench.oidc", "bench.access_control", "bench.cp_push")
+EXTRA_MODULES = ("bench.idp_tokens", "bench.oidc", "bench.access_control", "bench.observability", "bench.cp_push")
 WARMUP_SECONDS = 1
 DEFAULT_ROUNDS = 3
 BENCH_PATH = "/bench"
@@ -254,7 +255,8 @@ def write_results(results: list[Result], absent: list[str], header: list[str]) -
         "Ratios compare requests/s with (b) at the same worker count, run by run within a round, and give the "
         "median over rounds (the machine's speed drifts between rounds). The upstream is one nginx worker "
         "returning a fixed JSON body; nginx and oidcgate proxy to it over pooled keep-alive connections. "
-        "oidcgate runs with its defaults (access log to a file, metrics on) and adds X-Forwarded-* and "
+        "oidcgate runs with its defaults (access log to a file, every request counted; Kong's metrics are the "
+        "prometheus plugin's, see bench.observability) and adds X-Forwarded-* and "
         "Via headers, which nginx is not configured to do. wrk, the upstream and the proxy share the "
         "machine, unpinned; other work on the machine adds noise, so compare rows of one run.", ""])
     RESULTS.write_text(text)

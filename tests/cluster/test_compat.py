@@ -172,4 +172,4 @@ def test_an_older_data_plane_gets_no_certificates_and_no_unenforced_tls_fields()
 def test_an_older_data_plane_gets_no_config_that_needs_upstream_tls(service: dict[str, object], path: str) -> None:
     status, reason = compat.downgrade(_tls_document(**service), "0.1.0").verdict
     assert status is SyncStatus.KONG_VERSION_INCOMPATIBLE
-    assert reason == f"{path}: data plane version 0.1.0 cannot enforce it"
+    assert reason == f"{path}: data plane version 0.1.0 cannot enforce it (added in 0.2); upgrade it to 0.2 or newer"

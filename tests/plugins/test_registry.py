@@ -9,8 +9,9 @@ from oidcgate.plugins import registry
 def test_bundled_plugins_run_in_kongs_order_with_unique_priorities() -> None:
     available = registry.available()
     order = sorted(available, key=lambda name: -available[name].PRIORITY)
-    assert order == ["correlation-id", "openid-connect", "acl", "rate-limiting", "request-transformer"]
-    assert [available[name].PRIORITY for name in order] == [100001, 1050, 950, 910, 801]
+    assert order == ["correlation-id", "openid-connect", "acl", "rate-limiting", "request-transformer",
+                     "opentelemetry", "prometheus", "http-log", "file-log"]
+    assert [available[name].PRIORITY for name in order] == [100001, 1050, 950, 910, 801, 14, 13, 12, 9]
     assert len({handler.PRIORITY for handler in available.values()}) == len(available)
 
 

@@ -189,7 +189,9 @@ def test_a_crashed_worker_is_restarted(dataplane: StartDP, echo_port: int) -> No
 
 
 def test_metrics_and_status_add_up_across_workers(dataplane: StartDP, echo_port: int) -> None:
-    dp = dataplane(service(echo_port), workers=2)
+    doc = {**service(echo_port), "plugins": [{"name": "prometheus", "config": {
+        "status_code_metrics": True, "latency_metrics": True}}]}
+    dp = dataplane(doc, workers=2)
     for _ in range(40):  # a new connection each time: SO_REUSEPORT spreads them over the workers
         assert httpx.get(dp.url + "/status/201").status_code == 201
     status = dp.status()
@@ -197,9 +199,9 @@ def test_metrics_and_status_add_up_across_workers(dataplane: StartDP, echo_port:
     assert status["server"]["connections_accepted"] >= 40
     assert len(status["workers"]) == 2 and status["workers_expected"] == 2
     metrics = dp.metrics()
-    assert 'oidcgate_http_requests_total{service="echo",route="all",code="201"} 40' in metrics
-    assert 'oidcgate_request_latency_ms_count{service="echo",route="all"} 40' in metrics
-    assert f'oidcgate_config_info{{hash="{status["configuration_hash"]}"}} 1' in metrics
+    assert 'kong_http_requests_total{service="echo",route="all",code="201",source="service",consumer=""} 40' in metrics
+    assert 'kong_request_latency_ms_count{service="echo",route="all"} 40' in metrics
+    assert f'kong_nginx_requests_total{{node_id="{status["node_id"]}",subsystem="http"}} 40' in metrics
     assert "oidcgate_workers 2" in metrics
 
 

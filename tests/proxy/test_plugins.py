@@ -17,7 +17,10 @@ import pytest
 from oidcgate.config import load
 from oidcgate.plugins import registry
 from oidcgate.plugins.base import Plugin, PluginConfig
+from oidcgate.plugins.log_serializer import Finished
+from oidcgate.plugins.observer import Observer
 from oidcgate.plugins.pdk import Context, MemoInputs, PluginEnv
+from oidcgate.plugins.prometheus import stats as prometheus
 from oidcgate.proxy.runtime import compile_snapshot
 from oidcgate.proxy.server import serve
 from oidcgate.proxy.settings import Settings
@@ -164,7 +167,21 @@ class SlowLog(Plugin[PluginConfig]):
         EVENTS.append(("closed", id(self)))
 
 
-TEST_PLUGINS: dict[str, type[Plugin[Any]]] = {p.NAME: p for p in (Stamp, Gate, Boom, Body, Remember, Shy, SlowLog)}
+class BrokenLog(Observer[PluginConfig]):
+    """An observer plugin that fails on every request it sees."""
+
+    NAME: ClassVar[str] = "test-broken-log"
+    PRIORITY: ClassVar[int] = 5
+    VERSION: ClassVar[str] = "1.0"
+    CONFIG: ClassVar[type[PluginConfig]] = PluginConfig
+
+    def observe(self, entry: Finished) -> None:
+        EVENTS.append(("observed", entry.status))
+        raise RuntimeError("the log plugin broke")
+
+
+TEST_PLUGINS: dict[str, type[Plugin[Any]]] = {
+    p.NAME: p for p in (Stamp, Gate, Boom, Body, Remember, Shy, SlowLog, BrokenLog)}
 
 
 @dataclass
@@ -379,6 +396,28 @@ async def test_recorded_decisions_and_plugins_that_run_share_a_chain(worker: Har
     assert EVENTS == [("access", "test-remember")]  # once; the body plugin ran both times (its "X")
 
 
+async def test_a_failing_log_plugin_never_fails_a_request(worker: Harness, caplog: pytest.LogCaptureFixture) -> None:
+    worker.apply(one_route({"name": "test-broken-log"}))
+    async with httpx.AsyncClient() as client:
+        responses = [await client.get(worker.url + "/anything") for _ in range(3)]
+    assert [r.status_code for r in responses] == [200, 200, 200]
+    assert EVENTS == [("observed", 200)] * 3
+    assert len([r for r in caplog.records if "log or trace plugin failed" in r.getMessage()]) == 1  # not a flood
+
+
+async def test_observers_scoped_to_a_consumer_see_that_consumers_requests(worker: Harness) -> None:
+    counted = {"name": "prometheus", "config": {"status_code_metrics": True}}
+    worker.apply(one_route({"name": "test-gate"}, counted,
+                           {**counted, "consumer": "alice", "config": {"status_code_metrics": True, "per_consumer": True}}))
+    async with httpx.AsyncClient() as client:
+        for user in ("alice", "bob", "alice", ""):
+            await client.get(worker.url + "/anything", headers={"X-User": user} if user else {})
+    worker.state.settle()
+    dumped = prometheus.dump(worker.state.stats, worker.state.env)
+    codes = sorted((code, source, consumer, n) for route in dumped for code, source, consumer, n in route["codes"])
+    assert codes == [(200, "service", "", 1), (200, "service", "alice", 2), (401, "kong", "", 1)]
+
+
 async def test_requests_of_a_consumer_are_counted_for_analytics_on_both_paths(worker: Harness) -> None:
     """The analytics hook: a request a plugin authenticated is counted by route and consumer, whether its
     consumer came from the access phase or from a recorded decision; anonymous requests only in the route's stats."""
@@ -393,4 +432,5 @@ async def test_requests_of_a_consumer_are_counted_for_analytics_on_both_paths(wo
     worker.state.settle()
     counted = {(route, name): (codes, sum(latency)) for _, route, _, name, codes, latency in worker.state.usage.dump()}
     assert counted == {("r", "alice"): ({"200": 2}, 2), ("r", "bob"): ({"200": 1}, 1), ("r2", "bob"): ({"200": 3}, 3)}
-    assert worker.state.stats.child("echo", "r").codes == {200: 3, 401: 1, 403: 1}
+    # (the gateway's own answers are counted negated: prometheus' `source` label)
+    assert worker.state.stats.child("echo", "r").codes == {200: 3, -401: 1, -403: 1}

@@ -115,17 +115,19 @@ def downgrade(config: Mapping[str, Any], dp_version: str, removed: Mapping[tuple
     """What a data plane of `dp_version` (already accepted by check_version) can load: `config` itself when
     nothing applies, else a copy without what it does not know."""
     dp = major_minor(dp_version)
-    rules = [rule for since, rule in sorted(removed.items()) if dp is not None and dp < since]
+    rules = [(since, rule) for since, rule in sorted(removed.items()) if dp is not None and dp < since]
     if not rules:
         return Downgraded(config)
-    for rule in rules:
+    for since, rule in rules:
+        added = ".".join(map(str, since))
         for kind, names in rule.entity_guards.items():
             for index, entity in enumerate(config.get(kind) or ()):
                 effective = [name for name in names if entity.get(name) not in (None, False, [])]
                 if effective:
                     return Downgraded(config, verdict=(
                         SyncStatus.KONG_VERSION_INCOMPATIBLE,
-                        f"{kind}[{index}].{effective[0]}: data plane version {dp_version} cannot enforce it"))
+                        f"{kind}[{index}].{effective[0]}: data plane version {dp_version} cannot enforce it "
+                        f"(added in {added}); upgrade it to {added} or newer"))
         for plugin in config.get("plugins") or ():
             for name in rule.guards.get(plugin.get("name"), ()) if plugin.get("enabled", True) else ():
                 if _at(plugin.get("config") or {}, name):
@@ -135,7 +137,7 @@ def downgrade(config: Mapping[str, Any], dp_version: str, removed: Mapping[tuple
                         f"ignore and so let through what it refuses"))
     doc = copy.deepcopy(dict(config))
     warnings: list[str] = []
-    for rule in rules:
+    for _, rule in rules:
         warnings += _apply(rule, doc, dp_version)
     return Downgraded(doc, tuple(warnings))
 

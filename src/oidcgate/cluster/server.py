@@ -144,6 +144,7 @@ class ClusterServer:
             for warning in down.warnings:
                 log.warning("oidcgate %s: %s", self.version, warning)
             if down.verdict[0] is not SyncStatus.NORMAL:
+                log.warning("no configuration for data planes of version %s: %s", dp_version, down.verdict[1])
                 older = dataclasses.replace(payload, verdict=down.verdict)
             elif down.config is payload.doc:
                 older = payload

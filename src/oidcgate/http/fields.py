@@ -86,6 +86,10 @@ class HeaderFields:
     def __bool__(self) -> bool:
         return bool(self.wire)
 
+    def size(self) -> int:
+        """Their size in bytes on the wire."""
+        return sum(map(len, self.wire))
+
     def __repr__(self) -> str:  # never values: they may be credentials
         return f"HeaderFields({[name for name, _ in self.items()]!r})"
 

@@ -521,6 +521,10 @@ class Context:
             self._log_fields = {}
         return self._log_fields
 
+    def log_fields_if_used(self) -> dict[str, Any] | None:
+        """The log fields when a plugin added any (for the server), else None."""
+        return self._log_fields
+
     def add_response_header(self, name: str, value: str) -> None:
         """Add a field to the response the client gets, be it the upstream's or a `ctx.exit` (Kong's
         `kong.response.add_header` in the access phase): e.g. several `Set-Cookie` fields. ValueError for

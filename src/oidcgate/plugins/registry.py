@@ -20,6 +20,10 @@ BUNDLED: dict[str, str] = {
     "request-transformer": "oidcgate.plugins.request_transformer.handler:RequestTransformerHandler",
     "acl": "oidcgate.plugins.acl.handler:ACLHandler",
     "rate-limiting": "oidcgate.plugins.rate_limiting.handler:RateLimitingHandler",
+    "prometheus": "oidcgate.plugins.prometheus.handler:PrometheusHandler",
+    "http-log": "oidcgate.plugins.http_log.handler:HttpLogHandler",
+    "file-log": "oidcgate.plugins.file_log.handler:FileLogHandler",
+    "opentelemetry": "oidcgate.plugins.opentelemetry.handler:OpenTelemetryHandler",
 }
 
 

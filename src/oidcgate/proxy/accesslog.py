@@ -2,9 +2,11 @@
 
 What is logged (Kong file-log's names where they exist): started_at (ms since the epoch), client_ip,
 method, path (normalized, *without* the query string: query values often carry secrets such as
-`access_token` or `code`), status, latencies {request, proxy (upstream), kong (gateway)} in ms, route,
-service, consumer (username or id), upstream (host:port), bytes_in (request body) and bytes_out
-(response bytes written). No header is ever logged, so Authorization and cookies cannot leak.
+`access_token` or `code`), status, latencies {request (all of it), proxy (request sent upstream to
+response head), kong (until the request went upstream, or until the gateway's own answer)} in ms, route,
+service, consumer (username or id), upstream (host:port), bytes_in (request body), bytes_out
+(response bytes written) and, for a request the opentelemetry plugin traced, trace_id (32 hex digits,
+the id its spans carry). No header is ever logged, so Authorization and cookies cannot leak.
 
 Finished requests come in batches (see record.Records): `write()` builds their lines, one
 bytes-format each (names of routes and services are JSON-encoded once per snapshot, and no clock is
@@ -18,7 +20,7 @@ import os
 import stat
 import time
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import orjson
 
@@ -37,6 +39,8 @@ class Addressed(Protocol):
 
 class Finished(Protocol):
     """A finished exchange, as its log line reads it."""
+
+    trace: Any  # the opentelemetry plugin's trace (sampled requests only), else None
 
     head: RequestHead
     status: int
@@ -107,9 +111,9 @@ class AccessLog:
 
 _HEAD = b'{"started_at":%.0f,"client_ip":"%s","method":"%s","path":"%s","status":%d,'
 _LINE = _HEAD + (b'"latencies":{"request":%.3f,"proxy":%.3f,"kong":%.3f},%s,"consumer":%s,"upstream":%s,'
-                 b'"bytes_in":%d,"bytes_out":%d}\n')
+                 b'"bytes_in":%d,"bytes_out":%d%s}\n')
 _LINE_LOCAL = _HEAD + (b'"latencies":{"request":%.3f,"proxy":null,"kong":%.3f},%s,"consumer":%s,"upstream":%s,'
-                       b'"bytes_in":%d,"bytes_out":%d}\n')  # answered without the upstream
+                       b'"bytes_in":%d,"bytes_out":%d%s}\n')  # answered without the upstream
 
 
 def entry(done: Finished, end: float, epoch_offset: float) -> bytes:
@@ -125,11 +129,14 @@ def entry(done: Finished, end: float, epoch_offset: float) -> bytes:
     t0 = done.t0
     total = (end - t0) * 1000.0
     t_head = done.t_head
+    trace = done.trace
+    traced = b"" if trace is None else b',"trace_id":"%s"' % trace.trace_id.hex().encode()
     if t_head:
-        upstream = (t_head - done.t_sent) * 1000.0
+        t_sent = done.t_sent
         return _LINE % ((t0 + epoch_offset) * 1000.0, done.conn.ip, head.method, path, done.status,
-                        total, upstream, total - upstream, done.route.log_names, consumer,
-                        peer.log_address if peer is not None else b"null", done.bytes_in, done.bytes_out)
+                        total, (t_head - t_sent) * 1000.0, (t_sent - t0) * 1000.0,  # (Kong's: until sent upstream)
+                        done.route.log_names, consumer, peer.log_address if peer is not None else b"null",
+                        done.bytes_in, done.bytes_out, traced)
     return _LINE_LOCAL % ((t0 + epoch_offset) * 1000.0, done.conn.ip, head.method, path, done.status,
                           total, total, done.route.log_names, consumer,
-                          peer.log_address if peer is not None else b"null", done.bytes_in, done.bytes_out)
+                          peer.log_address if peer is not None else b"null", done.bytes_in, done.bytes_out, traced)

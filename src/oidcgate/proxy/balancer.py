@@ -137,5 +137,7 @@ class Balancer:
                 peer.healthy, peer.retry_at, peer.failures = before.healthy, before.retry_at, dict(before.failures)
 
     def health(self) -> list[dict[str, object]]:
+        """Kong's target health: HEALTHY, UNHEALTHY, or HEALTHCHECKS_OFF when no check is enabled."""
         return [{"target": f"{p.address[0]}:{p.address[1]}", "weight": p.weight,
-                 "health": "HEALTHY" if p.healthy else "UNHEALTHY"} for p in self.peers]
+                 "health": "HEALTHCHECKS_OFF" if not self.enabled else "HEALTHY" if p.healthy else "UNHEALTHY"}
+                for p in self.peers]

@@ -31,6 +31,7 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Protocol
 
 from oidcgate.http.fields import HeaderFields
+from oidcgate.plugins.log_serializer import Finished
 from oidcgate.plugins.pdk import Context, HeaderView, PluginExit, Request, ServiceRequest
 from oidcgate.proxy import errors, forward
 from oidcgate.proxy.headers import RESPONSE_OWNED, forwarded_address, owns_any, take_owned
@@ -124,6 +125,12 @@ class Exchange:
     body_limit = -1
     consumer: Consumer | None = None  # the authenticated consumer, for the access log
     runtime: Runtime | None = None  # whose plugin instances this exchange uses (see Runtime.release)
+    # For observer plugins (proxy.observers), kept only on the routes that log (RouteRuntime.logged):
+    credential: dict[str, Any] | None = None  # the consumer's credential (Kong's authenticated_entity)
+    log_fields: dict[str, Any] | None = None  # what plugins added to the log entry (ctx.log_fields)
+    response_fields: HeaderFields | None = None  # the upstream's response fields
+    failed: tuple[tuple[Peer, str], ...] = ()  # upstream tries that failed ("tcp" or "timeout"), in order
+    trace: Any = None  # the opentelemetry plugin's trace of this request (sampled ones only)
 
     def __init__(self, conn: Client, head: RequestHead, route: RouteRuntime, matcher: Matcher[RouteRuntime] | None,
                  found: re.Match[bytes] | None) -> None:
@@ -147,9 +154,11 @@ class Exchange:
             self.body_mode, self.content_length = head.body_mode, head.content_length
 
     @classmethod
-    def answer(cls, conn: Client, head: RequestHead, status: int, message: str) -> Exchange:
-        """An exchange answered by the proxy itself (an error, a redirect) when its turn comes."""
-        exchange = cls(conn, head, conn.state.unmatched, None, None)
+    def answer(cls, conn: Client, head: RequestHead, status: int, message: str,
+               route: RouteRuntime | None = None) -> Exchange:
+        """An exchange answered by the proxy itself (an error, a redirect) when its turn comes; counted
+        under `route` (by default: that of requests no route matched)."""
+        exchange = cls(conn, head, route or conn.state.unmatched, None, None)
         exchange.local = (status, message)
         return exchange
 
@@ -168,12 +177,14 @@ class Exchange:
             if chain is None:
                 self.forward()
                 return
-            replayed = replay(chain, self) if chain.replay_memos else None
+            replayed = replay(chain, self, self.fields) if chain.replay_memos and self.trace is None else None
             if replayed is None:
                 self._run_plugins()
                 return
             self.fields, who = replayed  # every decision recorded: the plugins need not run
             self.consumer = who[0]
+            if self.route.logged:
+                self.credential = who[1]
             self.forward()
 
     def _run_plugins(self) -> None:
@@ -185,19 +196,19 @@ class Exchange:
             ctx.shared["uri_captures"] = self.matcher.captures(self.found)  # Kong's named groups of a regex path
         runtime.inflight += 1  # (released when this exchange finishes)
         self.runtime = runtime
-        self.plugins = PluginRun(self, self, route.chain, ctx)
+        self.plugins = PluginRun(self, self, route.chain, ctx, self.trace)
         self.plugins.start()
 
     def _request(self) -> Request:
         """The PDK's view of what the client sent: its fields, and those the proxy writes itself."""
         head = self.head
         if head.xff is None and head.xf is None and head.via is None:
-            return Request.of(self, HeaderView.over(head.fields), head.fields)
+            return Request.of(self, HeaderView.over(head.fields), self.fields)
         shown = head.fields.copy()
         for name, value in ((b"X-Forwarded-For", head.xff), (b"Via", head.via), *(head.xf or {}).items()):
             if value is not None:
                 shown.add(name.decode("latin-1"), value.decode("latin-1"))
-        return Request.of(self, HeaderView.over(shown), head.fields)
+        return Request.of(self, HeaderView.over(shown), self.fields)
 
     # ---- what plugins see of the request (pdk.RequestSource, proxy.memo.Inputs) ------------------
     @property
@@ -477,6 +488,8 @@ class Exchange:
         route = self.route
         if route.tracks and self.peer is not None and route.service is not None:
             route.service.target.report(self.peer, "ok", status)
+        if route.logged:
+            self.response_fields = fields  # (a log plugin's entry; see proxy.observers)
         if not self.request_done:
             self.keep_alive = False  # answered before the whole request body arrived
         plugins = self.plugins
@@ -630,8 +643,12 @@ class Exchange:
             self.respond_error(502, errors.BAD_GATEWAY)
 
     def _report(self, peer: Peer | None, kind: str) -> None:
+        """A failed try: for passive health checks and the log serializer's `tries`."""
+        if peer is None:
+            return
+        self.failed = (*self.failed, (peer, kind))
         service = self.route.service
-        if peer is not None and service is not None and service.target.tracks:
+        if service is not None and service.target.tracks:
             service.target.report(peer, kind)
 
     def _can_retry(self, kind: str, upstream: UpstreamConnection | None) -> bool:
@@ -728,14 +745,50 @@ class Exchange:
         self.finished = True
         plugins = self.plugins
         if plugins is not None:
-            self.consumer = plugins.ctx.consumer
+            ctx = plugins.ctx
+            self.consumer = ctx.consumer
+            if self.route.logged:  # (for log plugins)
+                self.credential, self.log_fields = ctx.credential, ctx.log_fields_if_used()
             self.plugins = None  # (the context refers back to this exchange: no cycle outlives it)
             plugins.finish(self.status)
             if self.runtime is not None:
                 self.runtime.release()
+        end = _perf()
+        observe = self.route.observe
+        if observe is not None:  # log and trace plugins queue it now, as Kong's log phase would
+            observe(self, end)
         records = self.conn.state.records
         finished = records.finished
-        finished.append((self, _perf()))
+        finished.append((self, end))
         if len(finished) >= BATCH:
             records.settle()
         self.conn.exchange_done(self)
+
+    # ---- what observer plugins read (proxy.observers) ------------------------------------------------
+    def head_size(self) -> int:
+        """The request head's size in bytes as forwarded: request line, Host and the other header fields
+        (those the proxy writes itself, framing and X-Forwarded-*, are not counted)."""
+        head = self.head
+        return (len(self.method) + len(head.raw_path) + len(self.query) + 14 + self.fields.size()
+                + (len(head.host) + 8 if head.host else 0))
+
+    def log_entry(self, end: float) -> Finished:
+        """This exchange as log and trace plugins see it: what it already holds, nothing decoded."""
+        t0, t_sent, t_head = self.t0, self.t_sent, self.t_head
+        total = (end - t0) * 1000.0
+        conn, head, route, peer = self.conn, self.head, self.route, self.peer
+        service = route.service
+        tries: tuple[tuple[str, int, str | None], ...] = tuple(
+            (p.address[0], p.address[1], kind) for p, kind in self.failed)
+        if t_head and peer is not None:
+            tries += ((peer.address[0], peer.address[1], None),)
+        trace, path = self.trace, self.upstream_path
+        return Finished(
+            t0 + conn.state.access_log.epoch_offset, total, (t_head - t_sent) * 1000.0 if t_head else -1.0,
+            (t_sent - t0) * 1000.0 if t_head else total, conn.ip_text, head.method, head.raw_path, head.query,
+            head.host_name, conn.port_number, "1.1" if head.http11 else "1.0", self.fields,
+            self.head_size() + self.bytes_in, self.status, self.response_fields if t_head else None, self.bytes_out,
+            route.entity if route is not self.conn.state.unmatched else None,
+            service.entity if service is not None else None, self.consumer, self.credential,
+            path + self.query if path is not None else None, tries, self.log_fields,
+            trace.trace_id if trace is not None else None, trace)

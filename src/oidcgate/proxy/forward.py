@@ -97,6 +97,8 @@ def request_head(out: Outgoing) -> bytes:
         assert matcher is not None
         rewritten = rewrite(route, matcher, out.found, head.path)
     path = out.upstream_path or rewritten[0]
+    if route.logged:
+        out.upstream_path = path  # (a log plugin's upstream_uri; a retry sends the same path)
     if out.upstream_host is not None:
         host_line = b" HTTP/1.1\r\nHost: " + out.upstream_host + b"\r\n"
     elif route.preserve_host:

@@ -17,7 +17,7 @@ import sys
 import time
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from oidcgate import __version__
 from oidcgate.config import ConfigError, load_file
@@ -31,6 +31,9 @@ from oidcgate.proxy.worker import listen_socket
 from oidcgate.tls import default_cert
 from oidcgate.tls.contexts import TLSConfigError, server_context_pairs
 from oidcgate.tls.listen import ListenAddress, format_listen, parse_listen
+
+if TYPE_CHECKING:
+    from oidcgate.cluster.client import ClusterClient
 
 log = logging.getLogger("oidcgate.proxy.master")
 WATCH_INTERVAL = 1.0
@@ -55,6 +58,7 @@ class Master:
         self.stop_event = asyncio.Event()
         self.tasks: set[asyncio.Task[None]] = set()
         self.servers: list[tuple[EmbeddedServer, asyncio.Task[None]]] = []
+        self.cluster_client: ClusterClient | None = None  # hybrid mode (for /metrics)
 
     async def run(self) -> int:
         settings = self.settings
@@ -206,10 +210,10 @@ class Master:
 
         s = self.settings
         outbox = AnalyticsOutbox() if s.analytics_flush_interval else None
-        client = ClusterClient(s.cp, s.cluster_cert, s.cluster_key, apply=self.intake.apply_document,  # type: ignore[arg-type]
-                               current_hash=self.intake.current_hash, node_id=self.node_id,
-                               hostname=socket.gethostname(), version=__version__,
-                               server_name=s.cluster_server_name, analytics=outbox)
+        client = self.cluster_client = ClusterClient(
+            s.cp, s.cluster_cert, s.cluster_key, apply=self.intake.apply_document,  # type: ignore[arg-type]
+            current_hash=self.intake.current_hash, node_id=self.node_id, hostname=socket.gethostname(),
+            version=__version__, server_name=s.cluster_server_name, analytics=outbox)
         if outbox is not None:
             reporter = AnalyticsReporter(self.supervisor, lambda: self.intake.snapshot, outbox,
                                          s.analytics_flush_interval)

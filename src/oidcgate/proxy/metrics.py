@@ -1,10 +1,17 @@
-"""Request metrics: cheap per-worker counters, merged and rendered as Prometheus text by the master.
+"""The data plane's request counters: per worker and (service, route), for every request, added up across
+workers by the master. Two readers: analytics (oidcgate.proxy.analytics: requests by route and status,
+latency histograms in analytics' buckets) and the prometheus plugin (plugins.prometheus: Kong's names and
+buckets on `/metrics`, for the routes it is configured on), so a request is counted once for both.
 
-A worker records into plain Python counters whose label children (service, route) are looked up once
-per snapshot compile, so a request costs one dict increment and two array appends (Exchange._record).
-Bucket boundaries are `le` (inclusive), as Prometheus defines them. The master asks
-each worker for a dump on every scrape and adds them up (plus what workers that exited had counted),
-so `/metrics` is aggregated across workers without shared memory.
+A request costs one dict increment (its status code, negated when the gateway answered itself: Kong's
+`source` label) and two array appends (its latencies), plus a third (Kong's kong latency) on a route
+whose prometheus instance wants latencies (Exchange._record). Label children are looked up once per
+snapshot compile. `fold()`, run every FOLD_AT requests, by the worker tick and before every dump, sorts
+the latencies and counts each bucket with one bisect per bucket, so a histogram costs O(buckets) Python
+operations per FOLD_AT requests instead of per request (and folding 1,024 latencies takes a fraction of
+a millisecond: no pause a client would notice). Bucket boundaries are `le` (inclusive), as Prometheus
+defines them. The master asks each worker for a dump on every scrape and adds them up (plus what workers
+that exited had counted), without shared memory.
 """
 
 from __future__ import annotations
@@ -14,22 +21,58 @@ from bisect import bisect_right
 from collections.abc import Iterable
 from typing import Any
 
-from oidcgate.analytics.histogram import BUCKETS  # Kong's latency buckets, also those of analytics
+from oidcgate.analytics.histogram import BUCKETS  # analytics' buckets (Kong 2's prometheus buckets)
+from oidcgate.plugins.prometheus.buckets import KONG_BUCKETS, UPSTREAM_BUCKETS
 
 FOLD_AT = 1024  # latencies a route keeps before they are counted into buckets
+
+
+def _count(ordered: list[float], bounds: tuple[float, ...], counts: list[int]) -> float:
+    """Add sorted values to bucket `counts` (the last one is +Inf, not cumulative); returns their sum."""
+    below = 0
+    for index, bound in enumerate(bounds):
+        upto = bisect_right(ordered, bound)
+        counts[index] += upto - below
+        below = upto
+    counts[-1] += len(ordered) - below
+    return sum(ordered)
+
+
+class Histogram:
+    """Counts in `bounds`' buckets and the sum of what was counted (milliseconds)."""
+
+    __slots__ = ("bounds", "counts", "total")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)
+        self.total = 0.0
+
+    def add(self, ordered: list[float]) -> None:
+        self.total += _count(ordered, self.bounds, self.counts)
+
+
+class KongLatency:
+    """A route's latencies in Kong 3's buckets, for the prometheus plugin (request, upstream, kong)."""
+
+    __slots__ = ("kong", "request", "upstream")
+
+    def __init__(self) -> None:
+        self.request = Histogram(UPSTREAM_BUCKETS)
+        self.upstream = Histogram(UPSTREAM_BUCKETS)
+        self.kong = Histogram(KONG_BUCKETS)
 
 
 class RouteStats:
     """Counters for one (service, route) label pair.
 
-    A request appends its two latencies to `pending` arrays (two C appends); `fold()`, run every
-    FOLD_AT requests, by the worker tick and before every dump, sorts them and counts each bucket with one bisect per bucket,
-    so the histogram costs O(buckets) Python operations per FOLD_AT requests instead of per request
-    (and folding 1,024 latencies takes a fraction of a millisecond: no pause a client would notice).
-    """
+    `codes` maps a status code to its count, negated when the gateway answered itself (no upstream
+    response: a plugin's 401, a 502). `exported` is what the route's prometheus instances export (their
+    switches, set at every snapshot compile; None: nothing), `kong` the Kong-bucket histograms, filled
+    while latencies are exported (then `pending_kong` is an array, else None)."""
 
-    __slots__ = ("codes", "pending_total", "pending_upstream", "route", "service", "total_counts", "total_sum",
-                 "upstream_counts", "upstream_sum")
+    __slots__ = ("codes", "exported", "kong", "pending_kong", "pending_total", "pending_upstream", "route", "service",
+                 "total_counts", "total_sum", "upstream_counts", "upstream_sum")
 
     def __init__(self, service: str, route: str) -> None:
         self.service = service
@@ -37,29 +80,39 @@ class RouteStats:
         self.codes: dict[int, int] = {}
         self.pending_total = array("d")
         self.pending_upstream = array("d")
+        self.pending_kong: array[float] | None = None
         self.total_counts = [0] * (len(BUCKETS) + 1)
         self.total_sum = 0.0
         self.upstream_counts = [0] * (len(BUCKETS) + 1)
         self.upstream_sum = 0.0
+        self.kong: KongLatency | None = None
+        self.exported: Any = None
+
+    def export(self, exported: Any, latency: bool = False) -> None:
+        """What prometheus exports of this pair (None: nothing); with `latency`, Kong's histograms too."""
+        self.fold()
+        self.exported = exported
+        if latency and self.kong is None:
+            self.kong = KongLatency()
+        self.pending_kong = array("d") if latency else None
 
     def fold(self) -> None:
+        kong = self.kong if self.pending_kong is not None else None
         if self.pending_total:
-            self.total_sum += _fold(self.pending_total, self.total_counts)
+            ordered = sorted(self.pending_total)
+            self.total_sum += _count(ordered, BUCKETS, self.total_counts)
+            if kong is not None:
+                kong.request.add(ordered)
             self.pending_total = array("d")
         if self.pending_upstream:
-            self.upstream_sum += _fold(self.pending_upstream, self.upstream_counts)
+            ordered = sorted(self.pending_upstream)
+            self.upstream_sum += _count(ordered, BUCKETS, self.upstream_counts)
+            if kong is not None:
+                kong.upstream.add(ordered)
             self.pending_upstream = array("d")
-
-
-def _fold(values: array[float], counts: list[int]) -> float:
-    ordered = sorted(values)
-    below = 0
-    for index, bound in enumerate(BUCKETS):
-        upto = bisect_right(ordered, bound)
-        counts[index] += upto - below
-        below = upto
-    counts[-1] += len(ordered) - below
-    return sum(ordered)
+        if kong is not None and self.pending_kong:
+            kong.kong.add(sorted(self.pending_kong))
+            self.pending_kong = array("d")
 
 
 class WorkerStats:
@@ -81,9 +134,18 @@ class WorkerStats:
             stats.fold()
 
     def dump(self) -> list[list[Any]]:
+        """Analytics' view: [service, route, {status: count}, total counts, sum, upstream counts, sum]."""
         self.fold()
-        return [[s.service, s.route, {str(k): v for k, v in s.codes.items()}, s.total_counts, s.total_sum,
-                 s.upstream_counts, s.upstream_sum] for s in self.children.values() if s.codes]
+        found = []
+        for s in self.children.values():
+            if not s.codes:
+                continue
+            codes: dict[str, int] = {}
+            for code, n in s.codes.items():
+                key = str(abs(code))
+                codes[key] = codes.get(key, 0) + n
+            found.append([s.service, s.route, codes, s.total_counts, s.total_sum, s.upstream_counts, s.upstream_sum])
+        return found
 
     def requests(self) -> int:
         return sum(sum(s.codes.values()) for s in self.children.values())
@@ -105,52 +167,3 @@ def merge(dumps: Iterable[list[list[Any]]]) -> dict[tuple[str, str], list[Any]]:
             into[3] = [a + b for a, b in zip(into[3], upstream, strict=True)]
             into[4] += upstream_sum
     return merged
-
-
-def _labels(**labels: str) -> str:
-    def escape(value: str) -> str:
-        return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-    return "{" + ",".join(f'{k}="{escape(v)}"' for k, v in labels.items()) + "}"
-
-
-def _histogram(lines: list[str], name: str, labels: dict[str, str], counts: list[int], total: float) -> None:
-    cumulative = 0
-    for bound, count in zip((*BUCKETS, float("inf")), counts, strict=True):
-        cumulative += count
-        le = "+Inf" if bound == float("inf") else f"{bound:g}"
-        lines.append(f"{name}_bucket{_labels(**labels, le=le)} {cumulative}")
-    lines.append(f"{name}_sum{_labels(**labels)} {total:.3f}")
-    lines.append(f"{name}_count{_labels(**labels)} {cumulative}")
-
-
-def render(merged: dict[tuple[str, str], list[Any]], *, config_hash: str, connections: dict[str, int],
-           workers: int, uptime: float) -> str:
-    """Prometheus text exposition format 0.0.4."""
-    lines = [
-        "# HELP oidcgate_http_requests_total HTTP requests by service, route and status code.",
-        "# TYPE oidcgate_http_requests_total counter",
-    ]
-    for (service, route), (codes, *_rest) in sorted(merged.items()):
-        for code, n in sorted(codes.items()):
-            lines.append(f"oidcgate_http_requests_total{_labels(service=service, route=route, code=code)} {n}")
-    for metric, index, what in (("oidcgate_request_latency_ms", 1, "Total time from first byte read to last byte sent"),
-                                ("oidcgate_upstream_latency_ms", 3, "Time from request sent upstream to response headers")):
-        lines.append(f"# HELP {metric} {what}, in milliseconds.")
-        lines.append(f"# TYPE {metric} histogram")
-        for (service, route), values in sorted(merged.items()):
-            if any(values[index]):
-                _histogram(lines, metric, {"service": service, "route": route}, values[index], values[index + 1])
-    lines += ["# HELP oidcgate_connections Client connections by state.", "# TYPE oidcgate_connections gauge"]
-    for state in ("active", "reading", "writing", "waiting"):
-        lines.append(f"oidcgate_connections{_labels(state=state)} {connections.get(state, 0)}")
-    lines += ["# HELP oidcgate_connections_total Client connections accepted and handled.",
-              "# TYPE oidcgate_connections_total counter"]
-    for state in ("accepted", "handled"):
-        lines.append(f"oidcgate_connections_total{_labels(state=state)} {connections.get(state, 0)}")
-    lines += ["# HELP oidcgate_config_info The configuration hash in use.", "# TYPE oidcgate_config_info gauge",
-              f"oidcgate_config_info{_labels(hash=config_hash)} 1",
-              "# HELP oidcgate_workers Worker processes running.", "# TYPE oidcgate_workers gauge",
-              f"oidcgate_workers {workers}",
-              "# HELP oidcgate_uptime_seconds Seconds since the data plane started.",
-              "# TYPE oidcgate_uptime_seconds gauge", f"oidcgate_uptime_seconds {uptime:.1f}"]
-    return "\n".join(lines) + "\n"

@@ -48,11 +48,10 @@ class Host(Protocol):
         """Send the held upstream response with this status and these fields."""
 
 
-def replay(chain: Chain, request: Inputs) -> tuple[HeaderFields, Who] | None:
-    """Every access decision of a `replayable` chain for this request, recorded before: the request's
-    fields as they edited them, and who they attached. None when one is not recorded: the plugins then
-    run (PluginRun). No Context, no coroutine: a dict probe and the edits per plugin."""
-    fields = request.client_fields
+def replay(chain: Chain, request: Inputs, fields: HeaderFields) -> tuple[HeaderFields, Who] | None:
+    """Every access decision of a `replayable` chain for this request, recorded before: `fields` (those
+    going upstream) as they edited them, and who they attached. None when one is not recorded: the
+    plugins then run (PluginRun). No Context, no coroutine: a dict probe and the edits per plugin."""
     who = NOBODY
     for memo in chain.replay_memos:
         decision = memo.decision_for(request, who)
@@ -67,13 +66,14 @@ def replay(chain: Chain, request: Inputs) -> tuple[HeaderFields, Who] | None:
 class PluginRun:
     """The plugins of one request: who runs, their context, and the task of a phase that waits."""
 
-    __slots__ = ("chain", "chosen", "ctx", "host", "inputs", "task")
+    __slots__ = ("chain", "chosen", "ctx", "host", "inputs", "task", "trace")
 
-    def __init__(self, host: Host, inputs: Inputs, chain: Chain, ctx: Context) -> None:
+    def __init__(self, host: Host, inputs: Inputs, chain: Chain, ctx: Context, trace: Any = None) -> None:
         self.host = host
         self.inputs = inputs
         self.chain = chain
         self.ctx = ctx
+        self.trace = trace  # a traced request's (plugins.opentelemetry): each phase is a span, nothing replayed
         self.chosen: list[tuple[Plugin, frozenset[str]]] | tuple[tuple[Plugin, frozenset[str]], ...] = (
             chain.fixed if chain.fixed is not None else [])
         self.task: asyncio.Task[Any] | None = None
@@ -90,6 +90,9 @@ class PluginRun:
         try:
             for step in steps:
                 memo = step.memo
+                if self.trace is not None:
+                    await self.trace.phase(step.run, ctx)
+                    continue
                 if memo is None or (key := memo.key(self.inputs, ctx.attached())) is None:
                     await step.run(ctx)
                     continue
@@ -144,7 +147,7 @@ class PluginRun:
         response = self.ctx.response
         assert response is not None
         try:
-            await self.chain.response(self.ctx, self.chosen)
+            await self.chain.response(self.ctx, self.chosen, self.trace)
         except Exception:  # an exit or a failure here: the plugin's first answer stands
             log.exception("plugin failed in the response phase of an early answer on route %s",
                           self.ctx.route.name)
@@ -162,7 +165,7 @@ class PluginRun:
         response = ctx.response
         assert response is not None
         try:
-            await self.chain.response(ctx, self.chosen)
+            await self.chain.response(ctx, self.chosen, self.trace)
         except Exception as exc:
             self.task = None
             if isinstance(exc, PluginExit):

@@ -145,10 +145,11 @@ class Chain:
                     chosen.append((instance, slot.phases))
 
     @staticmethod
-    async def response(ctx: Context, chosen: Chosen) -> None:
+    async def response(ctx: Context, chosen: Chosen, trace: Any = None) -> None:
+        """The response phase; a `trace` (plugins.opentelemetry) makes each plugin's phase a span."""
         for instance, phases in chosen:
             if "response" in phases:
-                await instance.response(ctx)
+                await (instance.response(ctx) if trace is None else trace.phase(instance.response, ctx))
 
     @staticmethod
     async def log(ctx: Context, chosen: Chosen) -> None:

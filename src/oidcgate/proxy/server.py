@@ -28,6 +28,7 @@ from oidcgate.proxy.exchange import Exchange
 from oidcgate.proxy.head import Refused, RequestHead, admit, check_size
 from oidcgate.proxy.headers import REQUEST_KINDS, request_kind
 from oidcgate.proxy.modes import PAUSE_BUFFER, PAUSE_PIPELINE, TO_DISCARD
+from oidcgate.proxy.observers import begin_trace
 from oidcgate.proxy.tunnel import splice
 
 if TYPE_CHECKING:
@@ -243,9 +244,11 @@ class ClientConnection(asyncio.Protocol):
                 route = matcher.target
                 if route.https_only and not self.listener.tls:
                     status, message = _https_redirect(route.entity.https_redirect_status_code, head)
-                    exchange = Exchange.answer(self, head, status, message)
+                    exchange = Exchange.answer(self, head, status, message, route)
                 else:
                     exchange = Exchange(self, head, route, matcher, found)
+                if route.tracer is not None:  # before any plugin: the phases are timed, traceparent forwarded
+                    begin_trace(exchange, route.tracer)
         self.parsing = exchange
         self._enqueue(exchange)
 

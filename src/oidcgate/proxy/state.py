@@ -114,6 +114,7 @@ class WorkerState:
 
     def swap(self, runtime: Runtime) -> None:
         previous, self.runtime = self.runtime, runtime
+        self.unmatched.observe = runtime.unmatched  # (the global observers of this runtime)
         if previous is not None:
             previous.retire()
 

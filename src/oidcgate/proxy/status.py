@@ -2,7 +2,8 @@
 
 Status: `GET /status` (Kong's shape: `server` connection counters, `configuration_hash`, plus
 workers with the health of their upstream targets, uptime, version), `GET /status/ready` (200 once a configuration is loaded and every worker
-is up, else 503) and `GET /metrics` (Prometheus text, summed over workers).
+is up, else 503) and `GET /metrics` (Prometheus text in Kong's names, summed over workers:
+plugins.prometheus.exporter).
 
 Admin (Kong's DB-less endpoints): `GET /config` (`{"config": "<YAML>"}`), `POST /config` (the
 document as JSON or YAML, or a form field `config`; `?check_hash=1` answers 304 when nothing
@@ -18,25 +19,28 @@ import contextlib
 import socket
 import ssl
 import time
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import uvicorn
 import yaml
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from oidcgate import __version__
 from oidcgate.admin_guard import AdminGuard
 from oidcgate.config import ConfigError, load, parse_text
 from oidcgate.plugins import registry
-from oidcgate.proxy import metrics
+from oidcgate.plugins.prometheus import exporter
 from oidcgate.proxy.intake import ConfigIntake
 from oidcgate.proxy.settings import Settings
 from oidcgate.proxy.supervisor import Supervisor
 from oidcgate.tls.uvicorn import with_tls
+
+if TYPE_CHECKING:
+    from oidcgate.cluster.client import ClusterClient
 
 
 class Node(Protocol):
@@ -47,20 +51,28 @@ class Node(Protocol):
     settings: Settings
     started: float
     node_id: str
+    cluster_client: ClusterClient | None  # hybrid mode
+
+
+def _connections(master: Node, reports: list[dict[str, Any]]) -> dict[str, int]:
+    """Connection counts summed over the workers (accepted and handled: those that exited too)."""
+    summed = dict.fromkeys(exporter.CONNECTION_STATES, 0)
+    for report in reports:
+        for key in exporter.CONNECTION_STATES:
+            summed[key] += report["connections"][key]
+    for key, value in master.supervisor.retired_connections.items():
+        summed[key] += value
+    return summed
+
+
+def _requests(master: Node, reports: list[dict[str, Any]]) -> int:
+    return sum(sum(codes.values()) for codes, *_ in master.supervisor.merged_routes(reports).values())
 
 
 async def status_document(master: Node) -> dict[str, Any]:
     reports = await master.supervisor.collect()
-    server = {"connections_accepted": 0, "connections_active": 0, "connections_handled": 0,
-              "connections_reading": 0, "connections_waiting": 0, "connections_writing": 0, "total_requests": 0}
-    for report in reports:
-        counts = report["connections"]
-        for key in ("accepted", "active", "handled", "reading", "waiting", "writing"):
-            server[f"connections_{key}"] += counts[key]
-    server["connections_accepted"] += master.supervisor.retired_connections["accepted"]
-    server["connections_handled"] += master.supervisor.retired_connections["handled"]
-    merged = master.supervisor.merged_routes(reports)
-    server["total_requests"] = sum(sum(codes.values()) for codes, *_ in merged.values())
+    server = {f"connections_{key}": n for key, n in sorted(_connections(master, reports).items())}
+    server["total_requests"] = _requests(master, reports)
     return {
         "configuration_hash": master.intake.current_hash(),
         "database": {"reachable": True},
@@ -91,15 +103,13 @@ def status_app(master: Node) -> Starlette:
 
     async def prometheus(request: Request) -> Response:
         reports = await master.supervisor.collect()
-        connections: dict[str, int] = {}
-        for report in reports:
-            for key, value in report["connections"].items():
-                connections[key] = connections.get(key, 0) + value
-        for key, value in master.supervisor.retired_connections.items():
-            connections[key] = connections.get(key, 0) + value
-        text = metrics.render(master.supervisor.merged_routes(reports), config_hash=master.intake.current_hash(),
-                              connections=connections, workers=len(reports), uptime=time.time() - master.started)
-        return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
+        cluster = master.cluster_client
+        scrape = exporter.Scrape(
+            reports, master.supervisor.retired_exports, master.node_id, socket.gethostname(), __version__,
+            master.intake.current_hash(), time.time() - master.started,
+            exporter.upstream_health_on(master.intake.snapshot), _connections(master, reports),
+            _requests(master, reports), cluster.connected if cluster is not None else None)
+        return Response(exporter.render(scrape), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     return Starlette(routes=[Route("/status", status), Route("/status/ready", ready), Route("/metrics", prometheus)])
 

@@ -55,6 +55,7 @@ class Supervisor:
         self.stopping = False
         self.retired: list[list[list[Any]]] = []  # route counters of workers that exited
         self.retired_usage: list[list[list[Any]]] = []  # and their consumer counters (oidcgate.proxy.usage)
+        self.retired_exports: list[dict[str, Any]] = []  # and their `prometheus` and plugin `counters`
         self.retired_connections = {"accepted": 0, "handled": 0}
         self.lock = asyncio.Lock()
         self._watchers: set[asyncio.Task[None]] = set()
@@ -105,6 +106,7 @@ class Supervisor:
         if worker.last_stats is not None:
             self.retired.append(worker.last_stats["routes"])
             self.retired_usage.append(worker.last_stats["consumers"])
+            self.retired_exports.append({key: worker.last_stats[key] for key in ("prometheus", "counters")})
             for key in self.retired_connections:
                 self.retired_connections[key] += worker.last_stats["connections"][key]
             worker.last_stats = None

@@ -21,7 +21,9 @@ import time
 
 import orjson
 
+from oidcgate.plugins import counters
 from oidcgate.plugins.pdk import PluginEnv
+from oidcgate.plugins.prometheus import stats as prometheus
 from oidcgate.proxy import channel
 from oidcgate.proxy.accesslog import AccessLog
 from oidcgate.proxy.runtime import compile_snapshot
@@ -131,7 +133,8 @@ class Worker:
         assert state is not None
         return {"pid": os.getpid(), "index": self.index, "rss": _rss(), "hash": state.runtime.hash if state.runtime else None,
                 "connections": state.connection_counts(), "routes": state.stats.dump(),  # (counts settled)
-                "consumers": state.usage.dump(),
+                "consumers": state.usage.dump(), "prometheus": prometheus.dump(state.stats, state.env),
+                "counters": counters.dump(),
                 "pool": state.pool.stats(), "started": state.started,
                 "upstreams": {name: b.health() for name, b in state.runtime.balancers.items()} if state.runtime else {}}
 

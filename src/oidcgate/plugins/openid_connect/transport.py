@@ -1,7 +1,8 @@
 """HTTP calls to identity providers: one httpx.AsyncClient per worker process, bounded in time and size.
 
 Every call is counted in `oidcgate_oidc_provider_requests_total{endpoint=...}` (discovery, jwks,
-token, introspection), which is how tests and operators see that caching works. Failures to reach
+token, introspection; plugins.counters, summed over workers on `/metrics`), which is how tests and
+operators see that caching works. Failures to reach
 the provider, timeouts, 5xx answers and unparseable bodies all become `ProviderUnavailable` (502):
 they are the provider's or the network's fault, not the client's.
 """
@@ -16,10 +17,11 @@ from urllib.parse import urlsplit
 
 import httpx
 import orjson
-from prometheus_client import REGISTRY, Counter
 
+from oidcgate.plugins.counters import Counter
 from oidcgate.plugins.openid_connect.errors import ProviderUnavailable
 from oidcgate.plugins.pdk import PluginEnv
+from oidcgate.plugins.tracing import client_span
 from oidcgate.tls.trust import provider_verify
 
 log = logging.getLogger("oidcgate.plugins.openid_connect")
@@ -27,20 +29,18 @@ log = logging.getLogger("oidcgate.plugins.openid_connect")
 MAX_RESPONSE_BYTES = 1 << 20
 ENDPOINTS = ("discovery", "jwks", "token", "introspection", "userinfo", "revocation")
 
+# Zeros are exported for every endpoint, so a scrape shows the series before the first call.
 PROVIDER_REQUESTS = Counter("oidcgate_oidc_provider_requests_total",
                             "HTTP requests sent by the openid-connect plugin to identity providers",
-                            ["endpoint"])
+                            ("endpoint",), [(endpoint,) for endpoint in ENDPOINTS])
 PROVIDER_FAILURES = Counter("oidcgate_oidc_provider_failures_total",
                             "Identity provider requests that failed (unreachable, timeout, 5xx, bad body)",
-                            ["endpoint"])
-for _endpoint in ENDPOINTS:  # export zeros, so a scrape shows the series before the first call
-    PROVIDER_REQUESTS.labels(endpoint=_endpoint)
-    PROVIDER_FAILURES.labels(endpoint=_endpoint)
+                            ("endpoint",), [(endpoint,) for endpoint in ENDPOINTS])
 
 
 def provider_requests(endpoint: str) -> int:
     """This process's count of requests to `endpoint` (for tests and the bench)."""
-    return int(REGISTRY.get_sample_value("oidcgate_oidc_provider_requests_total", {"endpoint": endpoint}) or 0)
+    return int(PROVIDER_REQUESTS.get(endpoint))
 
 
 class ProviderHTTP:
@@ -58,8 +58,15 @@ class ProviderHTTP:
                       headers: dict[str, str] | None = None, json_body: bool = True) -> tuple[int, Any]:
         """(status, parsed JSON body or None); raises ProviderUnavailable when no usable answer came.
 
-        `json_body=False` for endpoints whose success has no body to speak of (RFC 7009 revocation)."""
-        PROVIDER_REQUESTS.labels(endpoint=endpoint).inc()
+        `json_body=False` for endpoints whose success has no body to speak of (RFC 7009 revocation).
+        A span when the calling plugin phase is traced (plugins.tracing)."""
+        PROVIDER_REQUESTS.inc(endpoint)
+        with client_span(method, url) as span:
+            span.status_code, parsed = await self._request(endpoint, method, url, timeout, data, headers, json_body)
+            return span.status_code, parsed
+
+    async def _request(self, endpoint: str, method: str, url: str, timeout: float, data: dict[str, str] | None,
+                       headers: dict[str, str] | None, json_body: bool) -> tuple[int, Any]:
         try:
             async with asyncio.timeout(timeout):
                 async with self.client.stream(method, url, data=data, headers=headers,
@@ -121,7 +128,7 @@ def _why(exc: BaseException) -> str:
 
 def _failed(endpoint: str, url: str, reason: str, detail: str = "") -> ProviderUnavailable:
     """Count and log a failed provider call; the URL is logged without credentials, query or fragment."""
-    PROVIDER_FAILURES.labels(endpoint=endpoint).inc()
+    PROVIDER_FAILURES.inc(endpoint)
     parts = urlsplit(url)
     where = f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}{parts.path}"
     log.warning("openid-connect: %s request to %s failed: %s%s", endpoint, where, reason,
