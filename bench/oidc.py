@@ -93,23 +93,29 @@ def session_plugin(issuer: str, storage: str) -> dict[str, Any]:
 
 def session_cookies(issuer: str, token: str) -> dict[str, dict[str, str]]:
     """A signed-in browser's Cookie header for each storage: the session as sign-in would have stored it."""
+    from oidcgate.shared_state import close_pools
+
+    async def stored() -> dict[str, dict[str, str]]:
+        try:
+            return await stored_sessions(issuer, token)
+        finally:
+            await close_pools()
+
+    return asyncio.run(stored())
+
+
+async def stored_sessions(issuer: str, token: str) -> dict[str, dict[str, str]]:
+    """`session_cookies`, in the caller's event loop (and its Redis pools)."""
     from oidcgate.plugins.openid_connect.session.config import SessionRedis
     from oidcgate.plugins.openid_connect.session.record import Session, new_id
     from oidcgate.plugins.openid_connect.session.storage import CookieStorage, RedisStorage
-    from oidcgate.shared_state import close_pools
 
     now = time.time()
     session = Session(id=new_id(), issuer=issuer, client_id="bench-web", created=now, renewed=now, seen=now,
                       access_token=token, expires_at=now + 3000, id_token=None, refresh_token=None,
                       claims={"iss": issuer, "sub": "bench-user"})
-
-    async def stored() -> tuple[str, str]:
-        cookie = await CookieStorage(SESSION_SECRET, "session").save(session, 3000, now)
-        redis = await RedisStorage(SESSION_SECRET, "session", SessionRedis(prefix=REDIS_PREFIX)).save(session, 3000, now)
-        await close_pools()
-        return cookie, redis
-
-    cookie, redis = asyncio.run(stored())
+    cookie = await CookieStorage(SESSION_SECRET, "session").save(session, 3000, now)
+    redis = await RedisStorage(SESSION_SECRET, "session", SessionRedis(prefix=REDIS_PREFIX)).save(session, 3000, now)
     return {"session-cookie": {"Cookie": f"session={cookie}"}, "session-redis": {"Cookie": f"session={redis}"}}
 
 

@@ -5,16 +5,16 @@ from __future__ import annotations
 import orjson
 
 from oidcgate.config.entities import Consumer, Route, Service
+from oidcgate.http.fields import HeaderFields
 from oidcgate.plugins.log_serializer import Finished, entry, set_value
-from oidcgate.plugins.pdk import encode_field
 
 SERVICE = Service(id="5f6d2b1e-8c3a-4b7e-9d1f-0a2b3c4d5e6f", name="orders", host="10.0.0.7", port=8080)
 ROUTE = Route(id="1e2d3c4b-5a69-4788-99aa-bbccddeeff00", name="orders", paths=["/orders"], service=SERVICE.id)
 ALICE = Consumer(id="9a3c8f6e-3b1e-4d6f-9c3a-2f1b0e7d5c4a", username="alice")
 
 
-def fields(*pairs: tuple[str, str]) -> list[bytes]:
-    return [part for name, value in pairs for part in encode_field(name, value)]
+def fields(*pairs: tuple[str, str]) -> HeaderFields:
+    return HeaderFields.of(pairs)
 
 
 def finished(**changes: object) -> Finished:

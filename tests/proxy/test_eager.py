@@ -1,39 +1,40 @@
-"""`State.run_eagerly`: plugin phases that never wait run without a Task; those that wait still work."""
+"""`eager.run_eagerly`: plugin phases that never wait run without a Task; those that wait still work."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from typing import Any
 
 import pytest
 
-from oidcgate.proxy.state import WorkerState
+from oidcgate.proxy.eager import run_eagerly
 
 
-class _Loopy:
-    """Just what run_eagerly uses of WorkerState: the loop and the set of tasks it keeps."""
+class Spawner:
+    """What run_eagerly is given to start the rest of a coroutine that waits (WorkerState.spawn)."""
 
     def __init__(self) -> None:
-        self.loop = asyncio.get_running_loop()
-        self.tasks: set[asyncio.Task[Any]] = set()
+        self.tasks: list[asyncio.Task[Any]] = []
 
-    spawn = WorkerState.spawn
-    run_eagerly = WorkerState.run_eagerly
+    def __call__(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        self.tasks.append(asyncio.get_running_loop().create_task(coro))
+        return self.tasks[-1]
 
 
 async def test_a_coroutine_that_never_waits_runs_at_once_without_a_task() -> None:
-    state, seen = _Loopy(), []
+    spawn, seen = Spawner(), []
 
     async def phase() -> None:
         seen.append("ran")
 
-    assert state.run_eagerly(phase()) is None
-    assert seen == ["ran"] and not state.tasks
+    assert run_eagerly(phase(), spawn) is None
+    assert seen == ["ran"] and not spawn.tasks
 
 
 async def test_a_coroutine_that_waits_continues_in_a_task_with_its_results() -> None:
-    state, seen = _Loopy(), []
-    future: asyncio.Future[str] = state.loop.create_future()
+    spawn, seen = Spawner(), []
+    future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
 
     async def phase() -> str:
         seen.append("before")
@@ -42,17 +43,18 @@ async def test_a_coroutine_that_waits_continues_in_a_task_with_its_results() -> 
         seen.append(value)
         return value.upper()
 
-    task = state.run_eagerly(phase())
-    assert task is not None and seen == ["before"] and task in state.tasks
+    task = run_eagerly(phase(), spawn)
+    assert task is not None and seen == ["before"] and spawn.tasks == [task]
     future.set_result("token")
     assert await asyncio.wait_for(task, 2) == "TOKEN"
-    assert seen == ["before", "token"] and not state.tasks
+    assert seen == ["before", "token"]
 
 
 async def test_exceptions_and_cancellation_reach_the_waiting_coroutine() -> None:
-    state, seen = _Loopy(), []
-    failing: asyncio.Future[str] = state.loop.create_future()
-    blocked: asyncio.Future[str] = state.loop.create_future()
+    spawn, seen = Spawner(), []
+    loop = asyncio.get_running_loop()
+    failing: asyncio.Future[str] = loop.create_future()
+    blocked: asyncio.Future[str] = loop.create_future()
 
     async def phase(future: asyncio.Future[str]) -> None:
         try:
@@ -61,14 +63,22 @@ async def test_exceptions_and_cancellation_reach_the_waiting_coroutine() -> None
             seen.append(type(exc).__name__)
             raise
 
-    first = state.run_eagerly(phase(failing))
+    first = run_eagerly(phase(failing), spawn)
     failing.set_exception(ValueError("provider said no"))
     with pytest.raises(ValueError):
-        await asyncio.wait_for(first, 2)  # type: ignore[arg-type]
-    second = state.run_eagerly(phase(blocked))
+        await asyncio.wait_for(first, 2)
+    second = run_eagerly(phase(blocked), spawn)
     assert second is not None
     await asyncio.sleep(0)
     second.cancel()
     with pytest.raises(asyncio.CancelledError):
         await second
     assert seen == ["ValueError", "CancelledError"]
+
+
+async def test_an_exception_before_the_first_wait_is_the_callers() -> None:
+    async def phase() -> None:
+        raise KeyError("at once")
+
+    with pytest.raises(KeyError):
+        run_eagerly(phase(), Spawner())

@@ -7,9 +7,10 @@ from types import SimpleNamespace
 from typing import Any
 
 from oidcgate.config import load
+from oidcgate.http.fields import HeaderFields
 from oidcgate.plugins import registry
 from oidcgate.plugins.opentelemetry.handler import OpenTelemetryHandler
-from oidcgate.plugins.pdk import PluginEnv, encode_field
+from oidcgate.plugins.pdk import PluginEnv
 from oidcgate.plugins.prometheus.stats import Recorder
 from oidcgate.proxy.metrics import WorkerStats
 from oidcgate.proxy.observers import Observed, begin_trace
@@ -59,17 +60,15 @@ def test_global_observers_see_requests_that_matched_no_route() -> None:
     assert compile_snapshot(load(scoped, registry.config_schema), PluginEnv(), WorkerStats()).unmatched is None
 
 
-def test_traceparent_replaces_the_clients_and_the_authorization_field_is_still_found() -> None:
+def test_traceparent_replaces_the_clients_upstream_and_the_plugins_still_see_the_clients() -> None:
     tracer = OpenTelemetryHandler(OpenTelemetryHandler.validate_config({
         "traces_endpoint": "http://127.0.0.1:9/v1/traces", "propagation": {"clear": ["X-B3-TraceId"]}}), PluginEnv())
-    fields = [*encode_field("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
-              *encode_field("X-B3-TraceId", "abc"), *encode_field("Authorization", "Bearer t"),
-              *encode_field("Accept", "*/*")]
-    exchange = SimpleNamespace(fields=fields, auth_at=10, authorization=fields[10], trace=None)
+    client = HeaderFields.of([("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+                              ("X-B3-TraceId", "abc"), ("Authorization", "Bearer t"), ("Accept", "*/*")])
+    exchange = SimpleNamespace(fields=client, client_fields=client, trace=None)
     begin_trace(exchange, tracer)  # type: ignore[arg-type]
-    names = exchange.fields[0::4]
-    assert names == [b"Authorization", b"Accept", b"traceparent"]
-    assert exchange.fields[exchange.auth_at] == b"Bearer t" and exchange.auth_at == 2
-    value = exchange.fields[-2]
-    assert value.startswith(b"00-4bf92f3577b34da6a3ce929d0e0e4736-") and value.endswith(b"-01")
+    assert [name for name, _ in exchange.fields] == [b"Authorization", b"Accept", b"traceparent"]
+    value = exchange.fields.first(b"traceparent")
+    assert value is not None and value.startswith(b"00-4bf92f3577b34da6a3ce929d0e0e4736-") and value.endswith(b"-01")
     assert value.split(b"-")[2] == exchange.trace.upstream_id.hex().encode()
+    assert len(client) == 4 and client.first(b"x-b3-traceid") == b"abc"  # what plugins read: as the client sent it

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 from oidcgate.config.entities import Consumer, ConsumerGroup, ConsumerGroupConsumer, Route
 from oidcgate.config.entities import Plugin as PluginEntity
 from oidcgate.plugins.base import Plugin, PluginConfig
-from oidcgate.plugins.pdk import ConsumerIndex, Context, Headers, Known, PluginEnv, RawRequest, Request
+from oidcgate.plugins.pdk import ConsumerIndex, Context, MemoInputs, PluginEnv, Request
 from oidcgate.proxy.pipeline import build_chains
 
 SERVICE = "11111111-1111-4111-8111-111111111111"
@@ -55,8 +55,8 @@ class Quick(Tagger):
     NAME: ClassVar[str] = "quick"
     PRIORITY: ClassVar[int] = 20
 
-    def shortcut(self, request: RawRequest) -> Known | None:
-        return Known()
+    def memo_inputs(self) -> MemoInputs:
+        return MemoInputs(headers=("authorization",))
 
 
 HANDLERS = {"tagger": Tagger, "auth": Auth, "logger": Logger, "quick": Quick}
@@ -146,13 +146,14 @@ def test_routes_without_plugins_take_the_fast_path() -> None:
     assert disabled[ROUTE] is None
 
 
-def test_shortcuts_only_where_every_plugin_has_one_and_nothing_runs_later() -> None:
-    alone = chains({"name": "quick", "route": ROUTE})[ROUTE]
-    assert alone.shortcuts is not None and len(alone.shortcuts) == 1
-    assert chains({"name": "quick", "route": ROUTE}, {"name": "tagger", "route": ROUTE})[ROUTE].shortcuts is None
-    assert chains({"name": "quick", "route": ROUTE}, {"name": "logger", "route": ROUTE})[ROUTE].shortcuts is None
-    scoped = chains({"name": "quick", "route": ROUTE}, {"name": "quick", "route": ROUTE, "consumer": ALICE})
-    assert scoped[ROUTE].fixed is None and scoped[ROUTE].shortcuts is None  # the instance depends on the consumer
+def test_access_steps_of_instances_that_declare_their_inputs_carry_a_memo_per_route() -> None:
+    built = chains({"name": "quick"}, {"name": "tagger"}, {"name": "logger"})
+    steps = {step.run.__self__.NAME: step for step in built[ROUTE].fixed_steps}  # type: ignore[attr-defined]
+    assert steps["quick"].memo is not None and steps["tagger"].memo is None and steps["logger"].memo is None
+    other = {step.run.__self__.NAME: step for step in built[OTHER_ROUTE].fixed_steps}  # type: ignore[attr-defined]
+    assert other["quick"].memo is not None and other["quick"].memo is not steps["quick"].memo
+    scoped = chains({"name": "quick"}, {"name": "quick", "consumer": ALICE})[ROUTE]
+    assert scoped.fixed is None and len(scoped.memos) == 2  # one for each instance a request may get
 
 
 async def test_consumer_groups_set_by_an_authentication_plugin_choose_the_instance() -> None:
@@ -164,14 +165,14 @@ async def test_consumer_groups_set_by_an_authentication_plugin_choose_the_instan
     assert gold is not None and bob is not None and CONSUMERS.group_named("nope") is None
 
     async def run(consumer: Consumer | None, groups: tuple[ConsumerGroup, ...] | None) -> list[str]:
-        request = Request("GET", "/", "", Headers(), scheme="http", host="gw", port=8000, client_ip="127.0.0.1")
+        request = Request("GET", "/", "", [], scheme="http", host="gw", port=8000, client_ip="127.0.0.1")
         ctx = Context(request, Route(id=ROUTE, paths=["/"]), None, CONSUMERS)
         if consumer is not None:
             ctx.authenticate(consumer, {"id": "k"})
         ctx.set_consumer_groups(groups)
         chosen: list[Any] = []
         for step in chain.steps(ctx, chosen):
-            await step(ctx)
+            await step.run(ctx)
         return list(ctx.shared["order"])
 
     assert await run(None, (gold,)) == ["gold"]  # no consumer at all

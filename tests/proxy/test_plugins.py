@@ -19,7 +19,7 @@ from oidcgate.plugins import registry
 from oidcgate.plugins.base import Plugin, PluginConfig
 from oidcgate.plugins.log_serializer import Finished
 from oidcgate.plugins.observer import Observer
-from oidcgate.plugins.pdk import Context, Known, PluginEnv, RawRequest, encode_field
+from oidcgate.plugins.pdk import Context, MemoInputs, PluginEnv
 from oidcgate.plugins.prometheus import stats as prometheus
 from oidcgate.proxy.runtime import compile_snapshot
 from oidcgate.proxy.server import serve
@@ -40,14 +40,15 @@ class Stamp(Plugin[StampConfig]):
     CONFIG: ClassVar[type[PluginConfig]] = StampConfig
 
     async def rewrite(self, ctx: Context) -> None:
-        ctx.request.headers.set("X-Rewritten", "yes")
+        ctx.service_request.headers.set("X-Rewritten", "yes")
 
     async def access(self, ctx: Context) -> None:
-        ctx.request.headers.set("X-Stamp", self.config.value)
+        upstream = ctx.service_request
+        upstream.headers.set("X-Stamp", self.config.value)
         if "uri_captures" in ctx.shared:
-            ctx.request.headers.set("X-Captured", ctx.shared["uri_captures"]["id"])
-        ctx.request.headers.remove("X-Remove-Me")
-        ctx.request.query_string = (ctx.request.query_string + "&" if ctx.request.query_string else "") + "added=1"
+            upstream.headers.set("X-Captured", ctx.shared["uri_captures"]["id"])
+        upstream.headers.remove("X-Remove-Me")
+        upstream.query_string = (upstream.query_string + "&" if upstream.query_string else "") + "added=1"
 
     async def response(self, ctx: Context) -> None:
         assert ctx.response is not None
@@ -111,38 +112,41 @@ class Body(Plugin[BodyConfig]):
 
     async def access(self, ctx: Context) -> None:
         body = await ctx.request.read_body(self.config.limit)
-        ctx.request.body = body.upper()
+        ctx.service_request.body = body.upper()
 
 
 class Remember(Plugin[PluginConfig]):
-    """Authenticates by X-User in its access phase, then answers the same Authorization from memory."""
+    """Authenticates by its Authorization header alone (the user it names), and says so: a repeat request
+    gets its decision replayed by the engine."""
 
     NAME: ClassVar[str] = "test-remember"
     PRIORITY: ClassVar[int] = 1000
     VERSION: ClassVar[str] = "1.0"
     CONFIG: ClassVar[type[PluginConfig]] = PluginConfig
+    USERS: ClassVar[dict[str, str]] = {"Basic a": "alice", "Basic b": "bob"}
 
-    def shortcut(self, request: RawRequest) -> Known | None:
-        known: Known | None = self.env.state(self.NAME).get(request.authorization)
-        EVENTS.append(("shortcut", known is not None))
-        return known
+    def memo_inputs(self) -> MemoInputs:
+        return MemoInputs(headers=("authorization",))
 
     async def access(self, ctx: Context) -> None:
-        EVENTS.append(("access", None))
-        authorization = ctx.request.headers.get("Authorization") or ""
-        consumer = ctx.consumers.find("username", ctx.request.headers.get("X-User") or "")
-        ctx.request.headers.add("X-Verified", "yes")
-        ctx.request.headers.set("Authorization", "Bearer upstream-token")
+        EVENTS.append(("access", self.NAME))
+        authorization = ctx.request.headers.get_all("Authorization")
+        consumer = ctx.consumers.find("username", self.USERS.get(authorization[0], "")) if authorization else None
+        headers = ctx.service_request.headers
+        headers.add("X-Verified", "yes")
+        headers.set("Authorization", "Bearer upstream-token")
         ctx.authenticate(consumer)
-        self.env.state(self.NAME)[authorization.encode()] = Known(
-            encode_field("X-Verified", "yes"), encode_field("Authorization", "Bearer upstream-token"), consumer)
+        ctx.reuse_until(time.time() + 60)
 
 
-class Flaky(Remember):
-    NAME: ClassVar[str] = "test-flaky"
+class Shy(Remember):
+    """Declares its inputs, but its decision does more than edit headers: never replayed."""
 
-    def shortcut(self, request: RawRequest) -> Known | None:
-        raise RuntimeError("flaky shortcut")
+    NAME: ClassVar[str] = "test-shy"
+
+    async def access(self, ctx: Context) -> None:
+        await super().access(ctx)
+        ctx.shared["seen"] = True
 
 
 class SlowLog(Plugin[PluginConfig]):
@@ -152,7 +156,7 @@ class SlowLog(Plugin[PluginConfig]):
     CONFIG: ClassVar[type[PluginConfig]] = PluginConfig
 
     async def access(self, ctx: Context) -> None:
-        ctx.upstream_path = "/anything/rewritten"
+        ctx.service_request.set_path("/anything/rewritten")
         self.env.state(self.NAME).setdefault("instances", set()).add(id(self))
 
     async def log(self, ctx: Context) -> None:
@@ -177,7 +181,7 @@ class BrokenLog(Observer[PluginConfig]):
 
 
 TEST_PLUGINS: dict[str, type[Plugin[Any]]] = {
-    p.NAME: p for p in (Stamp, Gate, Boom, Body, Remember, Flaky, SlowLog, BrokenLog)}
+    p.NAME: p for p in (Stamp, Gate, Boom, Body, Remember, Shy, SlowLog, BrokenLog)}
 
 
 @dataclass
@@ -315,7 +319,7 @@ async def test_the_log_phase_never_delays_the_response(worker: Harness) -> None:
     async with httpx.AsyncClient() as client:
         response = await client.get(worker.url + "/whatever")
     answered = time.monotonic()
-    assert response.json()["url"].endswith("/anything/rewritten")  # ctx.upstream_path
+    assert response.json()["url"].endswith("/anything/rewritten")  # ctx.service_request.set_path
     assert answered - started < 0.5
     for _ in range(30):
         if any(name == "slow log done" for name, _ in EVENTS):
@@ -344,51 +348,52 @@ async def test_replaced_instances_are_closed_once_unused_and_env_survives(worker
     assert closed == [next(iter(first))]
 
 
-async def test_a_shortcut_answers_repeat_requests_as_the_access_phase_did(worker: Harness) -> None:
-    worker.apply(one_route({"name": "test-remember"}))
+async def test_a_repeat_request_gets_the_recorded_decision_as_the_access_phase_took_it(worker: Harness) -> None:
+    worker.apply(one_route({"name": "test-remember"}, {"name": "test-stamp", "consumer": "alice",
+                                                       "config": {"value": "for-alice"}}))
     async with httpx.AsyncClient() as client:
-        first = await client.get(worker.url + "/anything", headers={"Authorization": "Basic a", "X-User": "alice"})
-        assert EVENTS == [("shortcut", False), ("access", None)]
+        first = await client.get(worker.url + "/anything", headers={"Authorization": "Basic a", "X-Other": "1"})
+        assert EVENTS[:1] == [("access", "test-remember")]
         EVENTS.clear()
-        again = await client.get(worker.url + "/anything", headers={"Authorization": "Basic a", "X-User": "bob"})
-        assert EVENTS == [("shortcut", True)]  # no access phase, no context
-    assert first.json()["headers"] == again.json()["headers"] | {"X-User": "alice"}
+        again = await client.get(worker.url + "/anything", headers={"Authorization": "Basic a", "X-Other": "2"})
+        assert ("access", "test-remember") not in EVENTS  # replayed, the plugin did not run
+    assert first.json()["headers"] == again.json()["headers"] | {"X-Other": "1"}
     upstream = again.json()["headers"]
     assert upstream["Authorization"] == "Bearer upstream-token" and upstream["X-Verified"] == "yes"
     assert [name.lower() for name in upstream].count("authorization") == 1
+    assert upstream["X-Consumer-Username"] == "alice" and upstream["X-Stamp"] == "for-alice"  # the consumer too
 
 
-async def test_a_shortcut_sees_no_authorization_when_there_are_two(worker: Harness) -> None:
+async def test_other_inputs_or_two_fields_or_an_unreplayable_decision_run_the_plugin(worker: Harness) -> None:
     worker.apply(one_route({"name": "test-remember"}))
     async with httpx.AsyncClient() as client:
         await client.get(worker.url + "/anything", headers={"Authorization": "Basic a"})
         EVENTS.clear()
+        bob = await client.get(worker.url + "/anything", headers={"Authorization": "Basic b"})
         twice = await client.get(worker.url + "/anything", headers=[("Authorization", "Basic a"),
                                                                     ("Authorization", "Basic a")])
-        assert twice.status_code == 200 and EVENTS == [("shortcut", False), ("access", None)]
-        EVENTS.clear()
         hop = await client.get(worker.url + "/anything", headers={"Authorization": "Basic a",
                                                                   "Connection": "authorization"})
-        assert hop.status_code == 200 and EVENTS == [("shortcut", False), ("access", None)]
+        assert EVENTS == [("access", "test-remember")] * 3
+    assert bob.json()["headers"]["X-Consumer-Username"] == "bob" and twice.status_code == 200
     # Listed in Connection, the client's Authorization is hop-by-hop: gone before the plugins run.
-    assert hop.json()["headers"]["Authorization"] == "Bearer upstream-token"
+    assert "X-Consumer-Username" not in hop.json()["headers"]
+    worker.apply(one_route({"name": "test-shy"}))
+    EVENTS.clear()
+    async with httpx.AsyncClient() as client:
+        for _ in range(2):
+            assert (await client.get(worker.url + "/anything", headers={"Authorization": "Basic a"})).status_code == 200
+    assert EVENTS == [("access", "test-shy")] * 2
 
 
-async def test_no_shortcut_when_a_plugin_of_the_route_has_none(worker: Harness) -> None:
+async def test_recorded_decisions_and_plugins_that_run_share_a_chain(worker: Harness) -> None:
     worker.apply(one_route({"name": "test-remember"}, {"name": "test-body"}))
     async with httpx.AsyncClient() as client:
         for _ in range(2):
             response = await client.post(worker.url + "/anything", headers={"Authorization": "Basic a"}, content=b"x")
             assert response.status_code == 200 and response.json()["data"] == "X"
-    assert EVENTS == [("access", None), ("access", None)]
-
-
-async def test_a_failing_shortcut_leaves_the_request_to_the_phases(worker: Harness, caplog: pytest.LogCaptureFixture) -> None:
-    worker.apply(one_route({"name": "test-flaky"}))
-    async with httpx.AsyncClient() as client:
-        response = await client.get(worker.url + "/anything", headers={"Authorization": "Basic a"})
-    assert response.status_code == 200 and response.json()["headers"]["X-Verified"] == "yes"
-    assert EVENTS == [("access", None)] and "flaky shortcut" in caplog.text
+            assert response.json()["headers"]["X-Verified"] == "yes"
+    assert EVENTS == [("access", "test-remember")]  # once; the body plugin ran both times (its "X")
 
 
 async def test_a_failing_log_plugin_never_fails_a_request(worker: Harness, caplog: pytest.LogCaptureFixture) -> None:
@@ -407,6 +412,7 @@ async def test_observers_scoped_to_a_consumer_see_that_consumers_requests(worker
     async with httpx.AsyncClient() as client:
         for user in ("alice", "bob", "alice", ""):
             await client.get(worker.url + "/anything", headers={"X-User": user} if user else {})
+    worker.state.settle()
     dumped = prometheus.dump(worker.state.stats, worker.state.env)
     codes = sorted((code, source, consumer, n) for route in dumped for code, source, consumer, n in route["codes"])
     assert codes == [(200, "service", "", 1), (200, "service", "alice", 2), (401, "kong", "", 1)]
@@ -414,15 +420,16 @@ async def test_observers_scoped_to_a_consumer_see_that_consumers_requests(worker
 
 async def test_requests_of_a_consumer_are_counted_for_analytics_on_both_paths(worker: Harness) -> None:
     """The analytics hook: a request a plugin authenticated is counted by route and consumer, whether its
-    consumer came from the access phase or from a shortcut; anonymous requests only in the route's stats."""
+    consumer came from the access phase or from a recorded decision; anonymous requests only in the route's stats."""
     worker.apply(one_route({"name": "test-gate"}))
     async with httpx.AsyncClient() as client:
         for user in ("alice", "alice", "bob", "", "mallory"):
             await client.get(worker.url + "/anything", headers={"X-User": user} if user else {})
     worker.apply(one_route({"name": "test-remember"}, name="r2"))
     async with httpx.AsyncClient() as client:
-        for _ in range(3):  # the access phase once, then the shortcut
+        for _ in range(3):  # the access phase once, then its recorded decision
             await client.get(worker.url + "/anything", headers={"Authorization": "Basic b", "X-User": "bob"})
+    worker.state.settle()
     counted = {(route, name): (codes, sum(latency)) for _, route, _, name, codes, latency in worker.state.usage.dump()}
     assert counted == {("r", "alice"): ({"200": 2}, 2), ("r", "bob"): ({"200": 1}, 1), ("r2", "bob"): ({"200": 3}, 3)}
     # (the gateway's own answers are counted negated: prometheus' `source` label)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
 from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:
-    from oidcgate.plugins.pdk import Context, Known, PluginEnv, RawRequest
+    from oidcgate.plugins.pdk import Context, MemoInputs, PluginEnv
 
 PHASES: tuple[str, ...] = ("rewrite", "access", "response", "log")
 
@@ -57,18 +57,14 @@ class Plugin(Generic[ConfigT]):
         """The phases this handler implements (overrides), so the pipeline skips the rest."""
         return frozenset(p for p in PHASES if getattr(cls, p) is not getattr(Plugin, p))
 
-    @classmethod
-    def has_shortcut(cls) -> bool:
-        return cls.shortcut is not Plugin.shortcut
+    def memo_inputs(self) -> MemoInputs | None:
+        """Optional: the request inputs this instance's access decision depends on, and nothing else.
 
-    def shortcut(self, request: RawRequest) -> Known | None:
-        """Optional: answer from what this plugin already knows, before and instead of its phases.
-
-        The hot path of a plugin whose decision repeats (an authentication plugin and a token it has
-        seen): called with the request as parsed, it returns the Known answer it computed earlier, or
-        None to run the phases as usual. It must decide exactly as the phases would, must not wait and
-        must not change anything itself. Used on routes whose every plugin has one and none has a
-        response or log phase; one None and the request takes the full path through every plugin.
+        For a plugin whose decision repeats (an authentication plugin and a token it has seen). The
+        engine then records what the plugin's `access` did to the upstream request (header edits by name,
+        `ctx.authenticate`) whenever it called `ctx.reuse_until`, and for the next request with the same
+        inputs replays that instead of calling `access`: the same decision as the full path, by
+        construction, as long as the plugin read nothing it did not declare. Called once per instance.
         """
         return None
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from oidcgate.plugins.wire import encode_field
+from oidcgate.http.fields import Encoded, encode_field
 
 if TYPE_CHECKING:
     from oidcgate.config.entities import Consumer
@@ -28,7 +28,7 @@ def credential_id(credential: dict[str, Any] | None) -> str | None:
 
 
 def consumer_fields(consumer: Consumer | None, credential: dict[str, Any] | None) -> tuple[bytes, ...]:
-    """The consumer headers in wire form (see pdk.encode_field); empty when nobody is attached."""
+    """The consumer headers in wire form (see oidcgate.http.fields); empty when nobody is attached."""
     cred = credential_id(credential)
     key = (consumer.id if consumer is not None else None, cred)
     fields = _memo.get(key)
@@ -51,7 +51,7 @@ def consumer_fields(consumer: Consumer | None, credential: dict[str, Any] | None
     return fields
 
 
-def header_field(name: str, value: str) -> tuple[bytes, bytes, bytes, bytes]:
+def header_field(name: str, value: str) -> Encoded:
     """A field for a value that may hold what a header cannot (a claim): such characters are replaced by `?`."""
     try:
         return encode_field(name, value)

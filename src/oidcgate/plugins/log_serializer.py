@@ -32,6 +32,7 @@ from pydantic import BaseModel
 
 if TYPE_CHECKING:
     from oidcgate.config.entities import Consumer, Route, Service
+    from oidcgate.http.fields import HeaderFields
 
 REDACTED = "REDACTED"
 _SECRET_NAME = re.compile(r"authorization|cookie|token|secret|session|passw|credential|api-?key|apikey|"
@@ -55,10 +56,10 @@ class Finished:
     host: bytes  # the Host header without its port
     port: int  # the proxy listener's port
     http_version: str
-    request_fields: list[bytes]  # header fields as forwarded (flat wire form: name, ": ", value, CRLF)
+    request_fields: HeaderFields  # header fields as forwarded
     request_size: int  # request line, header fields and body, in bytes
     status: int
-    response_fields: list[bytes] | None  # the upstream's response header fields; None when it did not answer
+    response_fields: HeaderFields | None  # the upstream's response header fields; None when it did not answer
     response_size: int  # bytes written to the client, head included
     route: Route | None
     service: Service | None
@@ -89,7 +90,7 @@ def entry(finished: Finished, custom_fields: Mapping[str, Any] | None = None) ->
         "upstream_uri": _upstream_uri(finished.upstream_uri),
         "response": {
             "status": finished.status,
-            "headers": headers(finished.response_fields or []),
+            "headers": headers(finished.response_fields) if finished.response_fields is not None else {},
             "size": finished.response_size,
         },
         "latencies": {"request": int(finished.request_ms + 0.5),
@@ -140,12 +141,11 @@ def secret_name(name: str) -> bool:
     return _SECRET_NAME.search(name) is not None
 
 
-def headers(fields: list[bytes]) -> dict[str, str | list[str]]:
-    """Header fields (flat wire form) as Kong logs them: lower-case names, a list for repeated names,
-    secrets replaced by "REDACTED" (what a name means is memoized: names repeat from request to request)."""
+def headers(fields: HeaderFields) -> dict[str, str | list[str]]:
+    """Header fields as Kong logs them: lower-case names, a list for repeated names, secrets replaced by
+    "REDACTED" (what a name means is memoized: names repeat from request to request)."""
     found: dict[str, str | list[str]] = {}
-    for i in range(0, len(fields), 4):
-        raw = fields[i]
+    for raw, raw_value in fields.items():
         known = _names.get(raw)
         if known is None:
             lower = raw.decode("latin-1").lower()
@@ -156,7 +156,7 @@ def headers(fields: list[bytes]) -> dict[str, str | list[str]]:
         if secret:
             value = REDACTED
         else:
-            value = fields[i + 2].decode("latin-1")
+            value = raw_value.decode("latin-1")
             if value.count(".") >= 2 and _JWT_LIKE.search(value):
                 value = REDACTED
         seen = found.get(name)

@@ -30,7 +30,9 @@ from oidcgate.plugins.base import Plugin, PluginConfig
 
 if TYPE_CHECKING:
     from oidcgate.config.entities import Consumer, Route, Service
+    from oidcgate.http.fields import Encoded
     from oidcgate.plugins.log_serializer import Finished
+    from oidcgate.plugins.pdk import HeaderView
     from oidcgate.proxy.metrics import RouteStats
 
 
@@ -87,9 +89,9 @@ class Observer(Plugin[ConfigT]):
 
         Called in the request's path, after its response went out: only queue, never wait."""
 
-    def begin(self, fields: list[bytes]) -> Begun:
+    def begin(self, headers: HeaderView) -> Begun:
         """A request matched a route of this instance (tracing observers only; see `traces`): decide
-        whether to trace it, from its header fields (flat wire form, read only)."""
+        whether to trace it, from the client's header fields."""
         raise NotImplementedError
 
     @classmethod
@@ -104,10 +106,10 @@ class Observer(Plugin[ConfigT]):
 @dataclass(slots=True)
 class Begun:
     """What `begin` decided: the trace to time the request with (None: not sampled), and the header
-    fields to send upstream instead of the client's fields of those names (wire form, see encode_field)."""
+    fields to send upstream instead of the client's fields of those names (from encode_field)."""
 
     trace: Any
-    fields: tuple[bytes, ...]
+    fields: Encoded
     replaces: frozenset[bytes]  # lower-case names of the client's fields to drop
 
 

@@ -1,26 +1,35 @@
 """The plugin development kit: the small, server-independent API a plugin sees (Kong's PDK).
 
-A plugin reads and edits `ctx.request` (what is forwarded upstream), reads and edits
-`ctx.response` in the response phase, may end the request with `ctx.exit(...)`, attaches an
-identity with `ctx.authenticate(...)`, and keeps cross-request state in `PluginEnv`. It never
-touches the server, its sockets or its parser, so swapping the server does not touch a plugin.
+As Kong separates `kong.request` from `kong.service.request`, a plugin reads what the client sent in
+`ctx.request` (read-only) and edits what goes upstream in `ctx.service_request`; it reads and edits
+`ctx.response` in the response phase, may end the request with `ctx.exit(...)`, attaches an identity
+with `ctx.authenticate(...)`, and keeps cross-request state in `PluginEnv`. Plugins see names and
+values, never the wire layout (that is `oidcgate.http.fields`'s) nor the server, its sockets or its
+parser, so swapping the server does not touch a plugin.
+
+A plugin whose decision repeats declares the request inputs it depends on (`MemoInputs`, see
+`Plugin.memo_inputs`) and says how long a decision holds (`ctx.reuse_until`): the engine then replays
+the edits its full path made for the same inputs, without running it (see proxy.memo).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+import time
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qs
 
-from oidcgate.plugins.consumer_headers import NAMES as _CONSUMER_NAMES
+from oidcgate.http.fields import Encoded, HeaderFields, encode_field
+from oidcgate.plugins.consumer_headers import NAMES as _CONSUMER_HEADERS
 from oidcgate.plugins.consumer_headers import consumer_fields
-from oidcgate.plugins.wire import encode_field as encode_field  # (part of the PDK)
 
 if TYPE_CHECKING:
     from oidcgate.config.entities import ACL, Consumer, ConsumerGroup, ConsumerGroupConsumer, Route, Service
 
+__all__ = ["ConsumerIndex", "Context", "HeaderView", "Headers", "Identity", "MemoInputs", "PluginEnv", "PluginExit",
+           "Recording", "Request", "RequestSource", "Response", "ServiceRequest", "encode_field"]
 
 _MEMO_MAX = 4096
 _keys: dict[str, bytes] = {}  # header name as plugins spell it -> its lower-case wire form (lookup key)
@@ -36,130 +45,136 @@ def _key(name: str) -> bytes:
     return key
 
 
-class Headers:
-    """An order-preserving, case-insensitive multi-map of header fields (names keep their case).
+class HeaderView:
+    """Read-only, case-insensitive access to header fields by name (names keep their case). Values are
+    latin-1 strings, one character per byte, as HTTP defines them."""
 
-    Fields are stored as on the wire, flat: name, b": ", value, b"\r\n" for each. A proxied request's
-    parsed fields are wrapped without a copy or a decode, a plugin that reads one header decodes that
-    one only, and the proxy forwards the list as it is when no plugin changed it. The first lookup
-    lower-cases the names once (`keys()`). Values are latin-1 strings, one character per byte, as HTTP
-    defines them.
-
-    For the server: `changed` tells whether the fields differ from what was wrapped, and `added` which
-    names (lower-case) were added since; None when unknown (headers built from items), so that a
-    server checks only those against the fields it owns.
-    """
-
-    __slots__ = ("_lower", "added", "changed", "fields")
+    __slots__ = ("_fields",)
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
-        fields: list[bytes] = []
-        for name, value in items:
-            fields += encode_field(name, value)
-        self.fields = fields
-        self._lower: list[bytes] | None = None
-        self.changed = True
-        self.added: list[bytes] | None = None
+        self._fields = HeaderFields.of(items)
 
     @classmethod
-    def wrap(cls, fields: list[bytes]) -> Headers:
-        """Headers over `fields` (flat wire form, as parsed), shared and not copied: edits change it."""
-        headers = cls.__new__(cls)
-        headers.fields = fields
-        headers._lower = None
-        headers.changed = False
-        headers.added = []
-        return headers
-
-    def keys(self) -> list[bytes]:
-        """The names, lower-cased latin-1 bytes, one per field in order (computed once)."""
-        lower = self._lower
-        if lower is None:
-            lower = self._lower = list(map(bytes.lower, self.fields[::4]))  # (map: no frame per call)
-        return lower
+    def over(cls, fields: HeaderFields) -> HeaderView:
+        """A view of `fields` (not a copy)."""
+        view = cls.__new__(cls)
+        view._fields = fields
+        return view
 
     def get(self, name: str, default: str | None = None) -> str | None:
-        key, lower = _key(name), self.keys()
-        return self.fields[4 * lower.index(key) + 2].decode("latin-1") if key in lower else default
+        value = self._fields.first(_key(name))
+        return default if value is None else value.decode("latin-1")
 
     def get_all(self, name: str) -> list[str]:
-        key, lower = _key(name), self.keys()
-        count = lower.count(key)
-        if count <= 1:
-            return [self.fields[4 * lower.index(key) + 2].decode("latin-1")] if count else []
-        fields = self.fields
-        return [fields[4 * i + 2].decode("latin-1") for i, found in enumerate(lower) if found == key]
+        return [value.decode("latin-1") for value in self._fields.values(_key(name))]
 
     def single(self, name: str) -> bytes | None:
         """The raw value of the one field called `name`; None if there is none or more than one (which,
         for a credential, is a different question: use get_all)."""
-        key, lower = _key(name), self.keys()
-        return self.fields[4 * lower.index(key) + 2] if lower.count(key) == 1 else None
+        key = _key(name)
+        return self._fields.first(key) if self._fields.count(key) == 1 else None
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and _key(name) in self.keys()
+        return isinstance(name, str) and _key(name) in self._fields
 
-    def set(self, name: str, value: str) -> None:
-        """Replace every field called `name` by one with `value` (in the place of the first)."""
-        key, lower = _key(name), self.keys()
-        if lower.count(key) == 1:
-            at = 4 * lower.index(key)
-            self.fields[at:at + 4] = encode_field(name, value)
-            self._note(key)
-        else:
-            self.remove(name)
-            self.add(name, value)
-
-    def add(self, name: str, value: str) -> None:
-        """Append a field; ValueError if the name is not a token or the value holds CR, LF or NUL."""
-        self.add_fields(encode_field(name, value))
-
-    def add_fields(self, fields: Sequence[bytes]) -> None:
-        """Append fields already in wire form and checked (flat, as `encode_field` returns them), e.g.
-        computed once and reused for many requests."""
-        self.fields += fields
-        keys = list(map(bytes.lower, fields[::4]))
-        if self._lower is not None:
-            self._lower += keys
-        if self.added is not None:
-            self.added += keys
-        self.changed = True
-
-    def remove(self, name: str) -> None:
-        key, lower = _key(name), self.keys()
-        if key not in lower:
-            return
-        fields = self.fields
-        kept: list[bytes] = []
-        for i, found in enumerate(lower):
-            if found != key:
-                kept += fields[4 * i:4 * i + 4]
-        fields[:] = kept  # in place: a wrapped list stays the one its owner holds
-        self._lower = [found for found in lower if found != key]
-        self.changed = True
-
-    def _note(self, key: bytes) -> None:
-        self.changed = True
-        if self.added is not None:
-            self.added.append(key)
+    def names(self) -> list[bytes]:
+        """The names, lower-case latin-1 bytes, one per field in order."""
+        return self._fields.names()
 
     def items(self) -> list[tuple[str, str]]:
-        fields = self.fields
-        return [(fields[i].decode("latin-1"), fields[i + 2].decode("latin-1")) for i in range(0, len(fields), 4)]
+        return [(name.decode("latin-1"), value.decode("latin-1")) for name, value in self._fields.items()]
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return iter(self.items())
 
     def __len__(self) -> int:
-        return len(self.fields) // 4
-
-    def copy(self) -> Headers:
-        copied = Headers.wrap(list(self.fields))
-        copied.changed, copied.added = self.changed, None if self.added is None else list(self.added)
-        return copied
+        return len(self._fields)
 
     def __repr__(self) -> str:  # never print values: they may be credentials
-        return f"Headers({[k for k, _ in self.items()]!r})"
+        return f"{type(self).__name__}({[k for k, _ in self.items()]!r})"
+
+
+Edit = tuple[Callable[..., Any], tuple[Any, ...]]  # a HeaderFields method and its arguments
+# What authentication plugins attach to a request: consumer, credential, identity, consumer groups they set.
+Who = tuple["Consumer | None", "dict[str, Any] | None", "Identity | None", "tuple[ConsumerGroup, ...] | None"]
+
+
+class Recording:
+    """What one plugin's full path did to the upstream request, while the engine records it (proxy.memo):
+    header edits by name, who it authenticated, and whether everything it did can be replayed."""
+
+    __slots__ = ("edits", "replayable", "still", "until", "who")
+
+    def __init__(self) -> None:
+        self.edits: list[Edit] = []
+        self.replayable = True
+        self.until: float | None = None  # set by ctx.reuse_until
+        self.still: Callable[[], bool] | None = None  # ditto
+        self.who: Who | None = None
+
+
+class Headers(HeaderView):
+    """Header fields that can be edited by name: what goes upstream (`ctx.service_request.headers`) and,
+    in the response phase, the response's (`ctx.response.headers`). `set`/`add` raise ValueError for a
+    name that is not a token or a value holding CR, LF or NUL."""
+
+    __slots__ = ("added", "recording")
+
+    def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
+        super().__init__(items)
+        self.added: list[bytes] | None = None  # None: unknown (built from items); see `changed`
+        self.recording: Recording | None = None
+
+    @classmethod
+    def over(cls, fields: HeaderFields) -> Headers:
+        """Headers editing `fields` itself (not a copy); `added` tracks the names added since."""
+        headers = cls.__new__(cls)
+        headers._fields = fields
+        headers.added = []
+        headers.recording = None
+        return headers
+
+    @property
+    def fields(self) -> HeaderFields:
+        """The edited fields (for the server)."""
+        return self._fields
+
+    def set(self, name: str, value: str) -> None:
+        """Replace every field called `name` by one with `value` (in the place of the first)."""
+        self._edit(HeaderFields.set, name, value)
+        self._note(_key(name))
+
+    def add(self, name: str, value: str) -> None:
+        self._edit(HeaderFields.add, name, value)
+        self._note(_key(name))
+
+    def extend(self, encoded: Encoded) -> None:
+        """Add fields encoded once (encode_field/encode_fields) and reused for many requests."""
+        self._edit(HeaderFields.extend, encoded)
+        if self.added is not None:
+            self.added += HeaderFields(encoded).names()
+
+    def remove(self, name: str) -> None:
+        self._edit(HeaderFields.remove, _key(name))
+
+    def remove_like(self, names: Iterable[str]) -> None:
+        """Remove every field whose name is one of `names` ignoring case and `_` versus `-`, as servers
+        that map header names to variables may take them for one (e.g. `X_User` for `X-User`)."""
+        self._edit(HeaderFields.remove_folded, frozenset(_key(name).replace(b"_", b"-") for name in names))
+
+    def _edit(self, edit: Callable[..., Any], *args: Any) -> None:
+        edit(self._fields, *args)
+        if self.recording is not None:
+            self.recording.edits.append((edit, args))
+
+    def _note(self, key: bytes) -> None:
+        if self.added is not None:
+            self.added.append(key)
+
+    def copy(self) -> Headers:
+        copied = Headers.over(self._fields.copy())
+        copied.added = None if self.added is None else list(self.added)
+        return copied
 
 
 class RequestSource(Protocol):
@@ -194,54 +209,54 @@ class _Given:
         return await self.body_reader(limit) if self.body_reader else b""
 
 
-# Positions in Request._text: the request line and peer, then the method and query string received.
-_METHOD, _PATH, _QUERY, _HOST, _SCHEME, _PORT, _CLIENT_IP, _VERSION, _METHOD_IN, _QUERY_IN = range(10)
+# Positions in Request._text.
+_METHOD, _PATH, _QUERY, _HOST, _SCHEME, _PORT, _CLIENT_IP, _VERSION = range(8)
+
+
+def _parsed_query(query_string: str) -> dict[str, list[str]]:
+    return parse_qs(query_string, keep_blank_values=True)
 
 
 class Request:
-    """The client's request as it will be forwarded. Plugins may change headers, query and method.
+    """What the client sent (Kong's `kong.request`), read-only. Its text (method, path, query, host, ...)
+    is decoded from the server's parsed bytes on first use: a plugin that reads only a header costs no
+    decoding."""
 
-    Its text (method, path, query, host, ...) is decoded from the server's parsed bytes on first use:
-    a plugin that reads only a header costs no decoding.
-    """
+    __slots__ = ("_forwarded", "_query", "_source", "_text", "body", "headers")
 
-    __slots__ = ("_query", "_source", "_text", "body", "headers")
-
-    def __init__(self, method: str, path: str, query_string: str, headers: Headers, *, scheme: str,
-                 host: str, port: int, client_ip: str, http_version: str = "1.1",
+    def __init__(self, method: str, path: str, query_string: str, headers: HeaderView | Iterable[tuple[str, str]],
+                 *, scheme: str, host: str, port: int, client_ip: str, http_version: str = "1.1",
                  body_reader: Callable[[int], Awaitable[bytes]] | None = None,
                  forwarded_ip: str | None = None) -> None:
         self._source: RequestSource = _Given(
             [method, path, query_string, host, scheme, port, client_ip, http_version], body_reader,
             forwarded_ip or client_ip)
         self._text: list[Any] | None = None
-        self._query: tuple[str, dict[str, list[str]]] | None = None
-        self.headers = headers
-        self.body: bytes | None = None  # set once read (or replaced by a plugin); then forwarded as is
+        self._query: dict[str, list[str]] | None = None
+        self.headers = headers if isinstance(headers, HeaderView) else HeaderView(headers)
+        self._forwarded = self.headers._fields
+        self.body: bytes | None = None  # the body, once read (then forwarded as read, unless replaced)
 
     @classmethod
-    def of(cls, source: RequestSource, headers: Headers) -> Request:
-        """The request a server hands its plugins (see RequestSource)."""
+    def of(cls, source: RequestSource, headers: HeaderView, forwarded: HeaderFields) -> Request:
+        """The request a server hands its plugins (see RequestSource): `headers` as received, `forwarded`
+        those of them that go upstream as they are (the rest the proxy writes itself)."""
         request = cls.__new__(cls)
         request._source = source
         request._text = request._query = request.body = None
         request.headers = headers
+        request._forwarded = forwarded
         return request
 
     def _loaded(self) -> list[Any]:
         text = self._text
         if text is None:
             text = self._text = self._source.request_text()
-            text += (text[_METHOD], text[_QUERY])
         return text
 
     @property
     def method(self) -> str:
         return self._loaded()[_METHOD]
-
-    @method.setter
-    def method(self, value: str) -> None:
-        self._loaded()[_METHOD] = value
 
     @property
     def path(self) -> str:
@@ -251,10 +266,6 @@ class Request:
     @property
     def query_string(self) -> str:
         return self._loaded()[_QUERY]
-
-    @query_string.setter
-    def query_string(self, value: str) -> None:
-        self._loaded()[_QUERY] = value
 
     @property
     def host(self) -> str:
@@ -286,19 +297,14 @@ class Request:
 
     @property
     def query(self) -> dict[str, list[str]]:
-        """Parsed query arguments (re-parsed only when `query_string` changed)."""
-        query_string = self.query_string
-        if self._query is None or self._query[0] != query_string:
-            self._query = (query_string, parse_qs(query_string, keep_blank_values=True))
-        return self._query[1]
-
-    def line_changed(self) -> bool:
-        """Whether a plugin set the method or the query string (so the server re-encodes them)."""
-        text = self._text
-        return text is not None and (text[_METHOD] is not text[_METHOD_IN] or text[_QUERY] is not text[_QUERY_IN])
+        """Parsed query arguments."""
+        if self._query is None:
+            self._query = _parsed_query(self.query_string)
+        return self._query
 
     async def read_body(self, limit: int = 1 << 20) -> bytes:
-        """Buffer the request body (at most `limit` bytes, else PluginExit 413) so it can be inspected.
+        """Buffer the request body (at most `limit` bytes, else PluginExit 413) so it can be inspected
+        (Kong's `kong.request.get_raw_body`).
 
         The buffered body is then forwarded instead of being streamed. Only in the rewrite and access
         phases (as in Kong): afterwards the body is on its way upstream, and the server raises.
@@ -308,34 +314,102 @@ class Request:
         return self.body
 
 
-class RawRequest(Protocol):
-    """A request as the server parsed it, before any decoding: what a plugin's `shortcut` looks at."""
+class ServiceRequest:
+    """What goes upstream (Kong's `kong.service.request`): the client's request until a plugin edits it.
 
-    query: bytes  # the query string as received, with its "?" (b"" when there is none)
-    fields: list[bytes]  # the header fields as received, flat wire form; read, never change
-    authorization: bytes | None  # the Authorization value, when the request has exactly one
-
-
-@dataclass(frozen=True, slots=True)
-class Known:
-    """A plugin's `shortcut` answer: what it decided before for a request like this one, computed once.
-
-    The server applies it without a Context: `fields` (wire form, see encode_field) are added,
-    `authorization` (when not None, one field in wire form) replaces the client's Authorization field,
-    and `consumer` and `credential` are who the request is (the access log, and Kong's consumer headers,
-    added as `ctx.authenticate(consumer, credential)` adds them).
+    Reading gives the current state (what earlier plugins set); `None` in `path` means the upstream
+    path the route match gives. Fields the proxy owns (framing, Host's place, X-Forwarded-*, Via,
+    hop-by-hop) are written by the proxy whatever a plugin does to them; a `Host` set here becomes the
+    upstream Host.
     """
 
-    fields: tuple[bytes, ...] = ()
-    authorization: tuple[bytes, bytes, bytes, bytes] | None = None
-    consumer: Consumer | None = None
-    credential: dict[str, Any] | None = None
+    __slots__ = ("_body", "_headers", "_method", "_query", "_query_string", "_request", "path", "recording")
 
-    def all_fields(self) -> tuple[bytes, ...]:
-        """`fields` and the consumer headers: everything the server adds."""
-        if self.consumer is None and self.credential is None:
-            return self.fields
-        return (*self.fields, *consumer_fields(self.consumer, self.credential))
+    def __init__(self, request: Request) -> None:
+        self._request = request
+        self._method: str | None = None
+        self._query_string: str | None = None
+        self._query: dict[str, list[str]] | None = None
+        self._body: bytes | None = None
+        self._headers: Headers | None = None
+        self.path: str | None = None
+        self.recording: Recording | None = None
+
+    @property
+    def headers(self) -> Headers:
+        headers = self._headers
+        if headers is None:  # a copy of the client's, made when first used
+            headers = self._headers = Headers.over(self._request._forwarded.copy())
+        headers.recording = self.recording
+        return headers
+
+    @property
+    def headers_changed(self) -> Headers | None:
+        """The headers when a plugin used them (for the server), else None."""
+        return self._headers
+
+    @property
+    def method(self) -> str:
+        return self._method if self._method is not None else self._request.method
+
+    @method.setter
+    def method(self, value: str) -> None:
+        self._unreplayable()
+        self._method = value
+
+    @property
+    def method_changed(self) -> str | None:
+        return self._method
+
+    @property
+    def query_string(self) -> str:
+        return self._query_string if self._query_string is not None else self._request.query_string
+
+    @query_string.setter
+    def query_string(self, value: str) -> None:
+        self._unreplayable()
+        self._query_string = value
+        self._query = None
+
+    @property
+    def query_changed(self) -> str | None:
+        return self._query_string
+
+    @property
+    def query(self) -> dict[str, list[str]]:
+        if self._query_string is None:
+            return self._request.query
+        if self._query is None:
+            self._query = _parsed_query(self._query_string)
+        return self._query
+
+    @property
+    def body(self) -> bytes | None:
+        """The body that goes upstream when it is buffered (read or replaced), else None (streamed)."""
+        return self._body if self._body is not None else self._request.body
+
+    @body.setter
+    def body(self, value: bytes) -> None:
+        """Replace the body (framed anew by the proxy)."""
+        self._unreplayable()
+        self._body = value
+
+    @property
+    def body_changed(self) -> bytes | None:
+        return self._body
+
+    def set_path(self, path: str) -> None:
+        """The upstream path, instead of the one the route match gives (Kong's `set_path`)."""
+        self._unreplayable()
+        self.path = path
+
+    async def read_body(self, limit: int = 1 << 20) -> bytes:
+        """The body as it goes upstream now: a replaced one, else the client's (buffered, see Request)."""
+        return self._body if self._body is not None else await self._request.read_body(limit)
+
+    def _unreplayable(self) -> None:
+        if self.recording is not None:
+            self.recording.replayable = False
 
 
 @dataclass(slots=True)
@@ -372,11 +446,33 @@ class Identity:
     source: str = ""  # the plugin and method, e.g. "openid-connect:bearer"
 
 
+@dataclass(frozen=True, slots=True)
+class MemoInputs:
+    """The request inputs a plugin's access decision depends on, and nothing else (see Plugin.memo_inputs).
+
+    The engine keys the plugin's recorded decisions by these inputs as the client sent them: the values
+    of the named `headers` (each name: every value, in order), the named `query_args` (decoded, every
+    value), the whole query string when `query`, the method when `method`, the path when `path`, and
+    with `who` the consumer, credential and authenticated groups earlier plugins attached. With `body`,
+    a request that has a body never takes a recorded decision. `clock` is the clock of `reuse_until`.
+    """
+
+    headers: tuple[str, ...] = ()
+    query_args: tuple[str, ...] = ()
+    query: bool = False
+    method: bool = False
+    path: bool = False
+    who: bool = False
+    body: bool = False
+    clock: Callable[[], float] = time.time
+
+
 class Context:
     """Everything a plugin may see about one request. One instance per request."""
 
-    __slots__ = ("_consumer_groups", "_log_fields", "_shared", "consumer", "consumers", "credential", "identity",
-                 "request", "response", "response_fields", "route", "service", "upstream_path")
+    __slots__ = ("_consumer_groups", "_log_fields", "_service_request", "_shared", "consumer", "consumers",
+                 "credential", "identity", "recording", "request", "response", "response_fields", "response_replaces",
+                 "route", "service")
 
     def __init__(self, request: Request, route: Route, service: Service | None,
                  consumers: ConsumerIndex) -> None:
@@ -388,15 +484,31 @@ class Context:
         self.consumer: Consumer | None = None
         self.credential: dict[str, Any] | None = None
         self.identity: Identity | None = None
+        self._service_request: ServiceRequest | None = None
         self._consumer_groups: tuple[ConsumerGroup, ...] | None = None  # set by an authentication plugin
         self._shared: dict[str, Any] | None = None
         self._log_fields: dict[str, Any] | None = None
-        self.upstream_path: str | None = None  # None: computed by the proxy from the route match
-        self.response_fields: list[bytes] | None = None  # added to the response, whoever answers (wire form)
+        self.response_fields: HeaderFields | None = None  # added to the response, whoever answers
+        self.response_replaces: set[bytes] | None = None  # names of the response's own fields those replace
+        self.recording: Recording | None = None  # set by the engine while it records a plugin's decision
+
+    @property
+    def service_request(self) -> ServiceRequest:
+        """What goes upstream (Kong's `kong.service.request`)."""
+        service_request = self._service_request
+        if service_request is None:
+            service_request = self._service_request = ServiceRequest(self.request)
+        service_request.recording = self.recording
+        return service_request
+
+    def service_request_if_used(self) -> ServiceRequest | None:
+        """The service request when a plugin used it (for the server), else None: nothing changed."""
+        return self._service_request
 
     @property
     def shared(self) -> dict[str, Any]:
         """Values plugins pass each other during this request (Kong's kong.ctx.shared)."""
+        self._unreplayable()
         if self._shared is None:
             self._shared = {}
         return self._shared
@@ -404,23 +516,42 @@ class Context:
     @property
     def log_fields(self) -> dict[str, Any]:
         """Fields plugins add to this request's log entry."""
+        self._unreplayable()
         if self._log_fields is None:
             self._log_fields = {}
+        return self._log_fields
+
+    def log_fields_if_used(self) -> dict[str, Any] | None:
+        """The log fields when a plugin added any (for the server), else None."""
         return self._log_fields
 
     def add_response_header(self, name: str, value: str) -> None:
         """Add a field to the response the client gets, be it the upstream's or a `ctx.exit` (Kong's
         `kong.response.add_header` in the access phase): e.g. several `Set-Cookie` fields. ValueError for
         what cannot go on the wire (see encode_field)."""
-        fields = encode_field(name, value)
+        self._unreplayable()
+        encoded = encode_field(name, value)
         if self.response_fields is None:
-            self.response_fields = []
-        self.response_fields += fields
+            self.response_fields = HeaderFields()
+        self.response_fields.extend(encoded)
+
+    def set_response_header(self, name: str, value: str) -> None:
+        """Like add_response_header, but the field replaces the response's own fields of that name
+        (Kong's `kong.response.set_header` in the access phase), and an earlier call's."""
+        self._unreplayable()
+        encoded = encode_field(name, value)
+        if self.response_fields is None:
+            self.response_fields = HeaderFields()
+        key = encoded[0].lower()
+        self.response_fields.remove(key)
+        self.response_fields.extend(encoded)
+        if self.response_replaces is None:
+            self.response_replaces = set()
+        self.response_replaces.add(key)
 
     def response_header_items(self) -> list[tuple[str, str]]:
         """The fields added by `add_response_header`, as (name, value) pairs."""
-        fields = self.response_fields or []
-        return [(fields[i].decode("latin-1"), fields[i + 2].decode("latin-1")) for i in range(0, len(fields), 4)]
+        return HeaderView.over(self.response_fields).items() if self.response_fields is not None else []
 
     @staticmethod
     def exit(status: int, body: Any = None, headers: dict[str, str] | None = None) -> PluginExit:
@@ -431,23 +562,51 @@ class Context:
                      identity: Identity | None = None) -> None:
         """Attach the authenticated consumer (so consumer-scoped plugins apply) and identity, and tell the
         upstream with Kong's consumer headers (plugins.consumer_headers), replacing an earlier call's."""
-        headers = self.request.headers
+        headers = self.service_request.headers
         if self.consumer is not None or self.credential is not None:
-            for name in _CONSUMER_NAMES:
-                headers.remove(name)
+            headers.remove_like(_CONSUMER_HEADERS)
         self.consumer = consumer
         self.credential = credential
         self.identity = identity
         self._consumer_groups = None
-        fields = consumer_fields(consumer, credential)
-        if fields:
-            headers.add_fields(fields)
+        self._note_who()
+        encoded = consumer_fields(consumer, credential)
+        if encoded:
+            headers.extend(encoded)
+
+    def reuse_until(self, until: float, still: Callable[[], bool] | None = None) -> None:
+        """The decision this plugin just took holds for any request with the same inputs (its
+        `memo_inputs`) until `until` (on their `clock`), and while `still()` says so when given (a cheap
+        check of what may change sooner, e.g. a cached session dropped by a logout elsewhere): the engine
+        may replay it instead of running the plugin. Only the plugin's header edits, `authenticate` and
+        `set_consumer_groups` are replayed; a decision that did more (an exit, a body, a response header,
+        ctx.shared) is not kept."""
+        if self.recording is not None:
+            self.recording.until = until
+            self.recording.still = still
+
+    def attached(self) -> Who:
+        """Who the plugins so far attached: consumer, credential, identity, consumer groups they set."""
+        return self.consumer, self.credential, self.identity, self._consumer_groups
+
+    def attach(self, who: Who) -> None:
+        """Attach who a recorded decision attached (the engine's replay; see attached)."""
+        self.consumer, self.credential, self.identity, self._consumer_groups = who
+
+    def _note_who(self) -> None:
+        if self.recording is not None:
+            self.recording.who = self.attached()
+
+    def _unreplayable(self) -> None:
+        if self.recording is not None:
+            self.recording.replayable = False
 
     def set_consumer_groups(self, groups: tuple[ConsumerGroup, ...] | None) -> None:
         """The request's consumer groups from now on, whatever the consumer's (Kong's
         `kong.client.set_authenticated_consumer_groups`): an authentication plugin found them elsewhere, e.g.
         in a token's claim. None: the consumer's own again. `authenticate` resets them, as Kong does."""
         self._consumer_groups = groups
+        self._note_who()
 
     @property
     def consumer_groups(self) -> tuple[ConsumerGroup, ...]:

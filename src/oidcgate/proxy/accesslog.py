@@ -8,11 +8,10 @@ service, consumer (username or id), upstream (host:port), bytes_in (request body
 (response bytes written) and, for a request the opentelemetry plugin traced, trace_id (32 hex digits,
 the id its spans carry). No header is ever logged, so Authorization and cookies cannot leak.
 
-A finished request only appends (exchange, end time) to a list; every FLUSH_AT requests and on the
-worker tick, `flush()` builds the lines, one bytes-format each (names of routes and services are
-JSON-encoded once per snapshot, and no clock is read), and writes them at once. Formatting in a
-batch keeps that code hot in the CPU's caches, which costs less than a line per request. To a pipe, each write() holds whole lines of at most PIPE_BUF bytes, so
-workers sharing it never interleave within a line; to a file, one O_APPEND write per flush.
+Finished requests come in batches (see record.Records): `write()` builds their lines, one
+bytes-format each (names of routes and services are JSON-encoded once per snapshot, and no clock is
+read), and writes them at once. To a pipe, each write() holds whole lines of at most PIPE_BUF bytes,
+so workers sharing it never interleave within a line; to a file, one O_APPEND write per batch.
 """
 
 from __future__ import annotations
@@ -20,15 +19,47 @@ from __future__ import annotations
 import os
 import stat
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 import orjson
 
-if TYPE_CHECKING:
-    from oidcgate.proxy.exchange import Exchange
+from oidcgate.config.entities import Consumer
+from oidcgate.proxy.balancer import Peer
+from oidcgate.proxy.head import RequestHead
+
+
+class Named(Protocol):
+    log_names: bytes  # '"route":...,"service":...', JSON-encoded once per route
+
+
+class Addressed(Protocol):
+    ip: bytes  # the client's
+
+
+class Finished(Protocol):
+    """A finished exchange, as its log line reads it."""
+
+    trace: Any  # the opentelemetry plugin's trace (sampled requests only), else None
+
+    head: RequestHead
+    status: int
+    peer: Peer | None
+    consumer: Consumer | None
+    t0: float
+    t_sent: float
+    t_head: float  # 0.0 when the upstream never answered
+    bytes_in: int
+    bytes_out: int
+
+    @property
+    def route(self) -> Named: ...
+
+    @property
+    def conn(self) -> Addressed: ...
+
 
 PIPE_BUF = 4096
-FLUSH_AT = 256  # requests: a flush (format + one write) takes a fraction of a millisecond
 
 
 class AccessLog:
@@ -42,7 +73,6 @@ class AccessLog:
             self.fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
             self.owned = True
         self.pipe = self.enabled and stat.S_ISFIFO(os.fstat(self.fd).st_mode)
-        self.pending: list[tuple[Exchange, float]] = []  # finished requests and their end times
         self.epoch_offset = 0.0
         self.sync_clock()
 
@@ -50,13 +80,10 @@ class AccessLog:
         """perf_counter -> epoch seconds (the worker tick calls this, so lines need no clock call)."""
         self.epoch_offset = time.time() - time.perf_counter()
 
-    def flush(self) -> None:
-        """Format the lines of the requests that finished since the last flush, and write them."""
-        if not self.pending:
-            return
-        pending, self.pending = self.pending, []
+    def write(self, finished: Sequence[tuple[Finished, float]]) -> None:
+        """Format the lines of these finished requests (with their end times), and write them."""
         offset = self.epoch_offset
-        data = b"".join([entry(exchange, end, offset) for exchange, end in pending])
+        data = b"".join([entry(done, end, offset) for done, end in finished])
         if not self.pipe:
             self._write(data)  # O_APPEND on a file: one write is one atomic append
             return
@@ -77,7 +104,6 @@ class AccessLog:
             self.enabled = False
 
     def close(self) -> None:
-        self.flush()
         if self.owned:
             os.close(self.fd)
             self.owned = False
@@ -88,32 +114,29 @@ _LINE = _HEAD + (b'"latencies":{"request":%.3f,"proxy":%.3f,"kong":%.3f},%s,"con
                  b'"bytes_in":%d,"bytes_out":%d%s}\n')
 _LINE_LOCAL = _HEAD + (b'"latencies":{"request":%.3f,"proxy":null,"kong":%.3f},%s,"consumer":%s,"upstream":%s,'
                        b'"bytes_in":%d,"bytes_out":%d%s}\n')  # answered without the upstream
-_UNMATCHED = b'"route":null,"service":null'
 
 
-def entry(exchange: Exchange, end: float, epoch_offset: float) -> bytes:
+def entry(done: Finished, end: float, epoch_offset: float) -> bytes:
     """The access log line of a finished exchange; `epoch_offset` turns perf_counter times into epoch
     seconds (refreshed by the tick, so a line needs no clock call)."""
-    path = exchange.path
-    # (bytes.find, not `in`: `in` on bytes first tries the needle as an int and builds a TypeError)
-    if path.find(b'"') >= 0 or path.find(b"\\") >= 0 or not path.isascii():  # llhttp refused control bytes
+    head = done.head
+    path = head.path
+    if 34 in path or 92 in path or not path.isascii():  # '"' or '\\' (llhttp refused control bytes)
         path = orjson.dumps(path.decode("latin-1"))[1:-1]
-    route = exchange.route
-    peer = exchange.peer
-    known = exchange.consumer
+    peer = done.peer
+    known = done.consumer
     consumer = b"null" if known is None else orjson.dumps(known.username or known.id)
-    t0 = exchange.t0
+    t0 = done.t0
     total = (end - t0) * 1000.0
-    t_head = exchange.t_head
-    trace = exchange.trace
-    traced = b'' if trace is None else b',"trace_id":"%s"' % trace.trace_id.hex().encode()
+    t_head = done.t_head
+    trace = done.trace
+    traced = b"" if trace is None else b',"trace_id":"%s"' % trace.trace_id.hex().encode()
     if t_head:
-        t_sent = exchange.t_sent
-        return _LINE % ((t0 + epoch_offset) * 1000.0, exchange.conn.ip, exchange.method, path, exchange.status,
+        t_sent = done.t_sent
+        return _LINE % ((t0 + epoch_offset) * 1000.0, done.conn.ip, head.method, path, done.status,
                         total, (t_head - t_sent) * 1000.0, (t_sent - t0) * 1000.0,  # (Kong's: until sent upstream)
-                        route.log_names, consumer,  # type: ignore[union-attr]
-                        peer.log_address, exchange.bytes_in, exchange.bytes_out, traced)  # type: ignore[union-attr]
-    return _LINE_LOCAL % ((t0 + epoch_offset) * 1000.0, exchange.conn.ip, exchange.method, path, exchange.status,
-                          total, total, route.log_names if route is not None else _UNMATCHED, consumer,
-                          peer.log_address if peer is not None else b"null", exchange.bytes_in, exchange.bytes_out,
-                          traced)
+                        done.route.log_names, consumer, peer.log_address if peer is not None else b"null",
+                        done.bytes_in, done.bytes_out, traced)
+    return _LINE_LOCAL % ((t0 + epoch_offset) * 1000.0, done.conn.ip, head.method, path, done.status,
+                          total, total, done.route.log_names, consumer,
+                          peer.log_address if peer is not None else b"null", done.bytes_in, done.bytes_out, traced)

@@ -92,10 +92,10 @@ class Balancer:
         """The next peer, or None when every target is disabled or out of rotation."""
         best: Peer | None = None
         total = 0
-        if self.enabled:
-            now = time.monotonic() if now is None else now
+        if now is None:
+            now = time.monotonic() if self.enabled else 0.0  # (only an enabled balancer has unhealthy peers)
         for peer in self.peers:
-            if not peer.healthy and peer.retry_at > now:  # type: ignore[operator]
+            if not peer.healthy and peer.retry_at > now:
                 continue
             peer.current += peer.weight
             total += peer.weight

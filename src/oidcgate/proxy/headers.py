@@ -1,7 +1,8 @@
 """Header rules for proxying (RFC 9110 §7.6.1 hop-by-hop fields, Kong's X-Forwarded-* semantics).
 
-Request headers are classified once, by their lower-cased name, while llhttp reports them; everything
-not in `REQUEST_SPECIAL` is forwarded byte for byte. Fields the proxy owns (framing, Host,
+Header names are classified once, by their lower-cased name, while llhttp reports them (the kinds
+memoized by the name as received, see oidcgate.http.fields.Received); everything not in
+`REQUEST_SPECIAL` is forwarded byte for byte. Fields the proxy owns (framing, Host,
 X-Forwarded-*, X-Real-IP, Via) are regenerated; hop-by-hop fields and `Proxy-*` never cross, nor do
 a client's own consumer headers (`X-Consumer-*`, `X-Credential-*`, ...), which only plugins set.
 """
@@ -11,13 +12,14 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 
+from oidcgate.http.fields import HeaderFields
+
 VIA = b"1.1 oidcgate"
 VIA_LINE = b"Via: " + VIA + b"\r\n"
 
 # Header kinds; FORWARD (0) is a plain end-to-end field.
 FORWARD = 0
 HOST, CONNECTION, DROP, TRANSFER_ENCODING, CONTENT_LENGTH, EXPECT, XFF, XF, VIA_FIELD, UPGRADE = range(1, 11)
-AUTHORIZATION = 11  # forwarded like FORWARD; its place is noted for plugins' shortcuts
 MEMO_SIZE = 4096
 
 REQUEST_SPECIAL: dict[bytes, int] = {
@@ -63,6 +65,8 @@ RESPONSE_SPECIAL: dict[bytes, int] = {
     b"via": VIA_FIELD,
 }
 
+RESPONSE_OWNED = frozenset(RESPONSE_SPECIAL)  # framing and hop-by-hop: the proxy writes its own
+
 # Kinds by the name as received (any case), memoized: clients repeat their header names, so most
 # fields cost one dict lookup instead of lower() + lookup. Bounded, so random names cannot grow it.
 REQUEST_KINDS: dict[bytes, int] = {}
@@ -73,7 +77,7 @@ def request_kind(name: bytes) -> int:
     lname = name.lower()
     kind = REQUEST_SPECIAL.get(lname)
     if kind is None:
-        kind = DROP if lname.startswith(b"proxy-") else AUTHORIZATION if lname == b"authorization" else FORWARD
+        kind = DROP if lname.startswith(b"proxy-") else FORWARD
     if len(REQUEST_KINDS) < MEMO_SIZE:
         REQUEST_KINDS[name] = kind
     return kind
@@ -99,15 +103,6 @@ def connection_tokens(values: Iterable[bytes]) -> frozenset[bytes]:
     return frozenset(t for t in tokens if t and t not in _CONNECTION_OPTIONS)
 
 
-def drop_named(flat: list[bytes], names: frozenset[bytes]) -> list[bytes]:
-    """Remove fields by name from a flat [name, b": ", value, b"\\r\\n", ...] list."""
-    out: list[bytes] = []
-    for i in range(0, len(flat), 4):
-        if flat[i].lower() not in names:
-            out += flat[i:i + 4]
-    return out
-
-
 def owns_any(names: Iterable[bytes]) -> bool:
     """Whether any of these lower-case names is one the proxy owns (OWNED_BY_PROXY or `proxy-*`)."""
     for name in names:  # noqa: SIM110 (a loop: any() over a generator costs more, per request)
@@ -116,17 +111,15 @@ def owns_any(names: Iterable[bytes]) -> bool:
     return False
 
 
-def drop_owned(flat: list[bytes]) -> tuple[list[bytes], bytes | None]:
-    """`flat` without the fields the proxy owns (OWNED_BY_PROXY and `Proxy-*`), and the last Host value."""
-    out: list[bytes] = []
-    host = None
-    for i in range(0, len(flat), 4):
-        name = flat[i].lower()
-        if name not in OWNED_BY_PROXY and not name.startswith(b"proxy-"):
-            out += flat[i:i + 4]
-        elif name == b"host":
-            host = flat[i + 2]
-    return out, host
+def take_owned(fields: HeaderFields) -> bytes | None:
+    """Remove the fields the proxy owns (OWNED_BY_PROXY and `Proxy-*`) from `fields` that plugins edited;
+    the last Host value among them (which becomes the upstream Host)."""
+    owned = [name for name in fields.names() if name in OWNED_BY_PROXY or name[:6] == b"proxy-"]
+    if not owned:
+        return None
+    hosts = fields.values(b"host")
+    fields.remove_all(frozenset(owned))
+    return hosts[-1] if hosts else None
 
 
 def via(received: bytes | None) -> bytes:

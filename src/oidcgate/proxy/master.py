@@ -65,22 +65,8 @@ class Master:
         private_dir(self.prefix)
         tighten(self.intake.path)  # left loose by an older version, whether or not it is used now
         self.node_id = node_id(self.prefix)
-        if settings.config:
-            try:
-                self.intake.set_initial(await asyncio.to_thread(load_file, settings.config, registry.config_schema))
-            except ConfigError as exc:
-                print(f"{settings.config}: invalid configuration ({len(exc.errors)} error(s)):", file=sys.stderr)
-                for error in exc.errors:
-                    print(f"  {error}", file=sys.stderr)
-                return 1
-        else:
-            persisted = await asyncio.to_thread(self.intake.load_persisted)
-            try:
-                if persisted is not None:
-                    self.intake.set_initial(persisted)
-                    log.info("starting from the last good configuration %s (%s)", persisted.hash, self.intake.path)
-            except ConfigError as exc:  # e.g. a secret's environment variable is gone
-                log.warning("ignoring %s: %s", self.intake.path, exc)
+        if not await self._initial_configuration():
+            return 1
         listens = {name: parse_listen(value) for name in ("proxy", "status", "admin")
                    if (value := getattr(settings, f"{name}_listen")) != "off"}
         try:
@@ -117,6 +103,34 @@ class Master:
             self._spawn(self.cluster())
         self._banner(sockets)
         await self.stop_event.wait()
+        await self._drain()
+        for sock in reserved:
+            sock.close()
+        return 0
+
+    async def _initial_configuration(self) -> bool:
+        """The configuration to start with: --config (False when it is invalid, every error printed),
+        else the last good one of the prefix, if any."""
+        settings = self.settings
+        if settings.config:
+            try:
+                self.intake.set_initial(await asyncio.to_thread(load_file, settings.config, registry.config_schema))
+            except ConfigError as exc:
+                print(f"{settings.config}: invalid configuration ({len(exc.errors)} error(s)):", file=sys.stderr)
+                for error in exc.errors:
+                    print(f"  {error}", file=sys.stderr)
+                return False
+            return True
+        persisted = await asyncio.to_thread(self.intake.load_persisted)
+        try:
+            if persisted is not None:
+                self.intake.set_initial(persisted)
+                log.info("starting from the last good configuration %s (%s)", persisted.hash, self.intake.path)
+        except ConfigError as exc:  # e.g. a secret's environment variable is gone
+            log.warning("ignoring %s: %s", self.intake.path, exc)
+        return True
+
+    async def _drain(self) -> None:
         log.info("draining")
         for task in list(self.tasks):
             task.cancel()
@@ -125,9 +139,6 @@ class Master:
             server.should_exit = True
             with contextlib.suppress(Exception):
                 await task
-        for sock in reserved:
-            sock.close()
-        return 0
 
     def _tls(self, listens: dict[str, list[ListenAddress]]) -> ssl.SSLContext | None:
         """The default certificate (--ssl-cert, or generated into the prefix) when any listener has `ssl`."""

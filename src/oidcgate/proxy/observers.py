@@ -2,16 +2,16 @@
 opentelemetry instances of each route, chosen once per snapshot, and the calls into them.
 
 The request path reaches them through small hooks, each a line or two where it sits:
-  - server.on_headers_complete, once a route matched: `begin_trace` (the route's tracing instance
-    decides; its `traceparent` replaces the client's in the fields sent upstream);
-  - Exchange._record, when the response went out: the route's `observe(exchange, end)`, built here
+  - server._dispatch, once a route matched: `begin_trace` (the route's tracing instance decides; its
+    `traceparent` replaces the client's in the fields sent upstream);
+  - Exchange.finish, when the response went out: the route's `observe(exchange, end)`, built here
     (`Runtime.unmatched` for requests that matched no route);
   - what a log entry needs that the fast path does not keep, only on routes an observer logs
-    (`RouteRuntime.logged`): Exchange._head keeps the path sent upstream, Exchange.on_response_head the
-    response's fields, phases.log_phase and phases.take_shortcuts the credential and log fields;
-    Exchange.upstream_failed notes failed tries;
-  - phases.drive and pipeline.Chain.response run a traced request's plugin phases through
-    `exchange.trace.phase` (a span each).
+    (`RouteRuntime.logged`): forward.request_head keeps the path sent upstream, Exchange.on_response_head
+    the response's fields, Exchange.finish the credential and log fields; Exchange.upstream_failed notes
+    failed tries;
+  - a traced request runs its plugins' phases through `trace.phase` (a span each: proxy.phases), and
+    takes no recorded decision (proxy.memo), so that every plugin's span is there.
 Everything else (what is counted, serialized, sent) is in the plugins.
 """
 
@@ -20,19 +20,38 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
+from oidcgate.http.fields import HeaderFields
 from oidcgate.plugins.log_serializer import Finished
-from oidcgate.plugins.observer import Observer, Recorder, RouteInfo
+from oidcgate.plugins.observer import Observer, Recorder, RouteInfo, Timed
+from oidcgate.plugins.pdk import HeaderView
 
 if TYPE_CHECKING:
     from oidcgate.plugins.pdk import ConsumerIndex
-    from oidcgate.proxy.exchange import Exchange
     from oidcgate.proxy.pipeline import Slot
+
+
+class Observable(Timed, Protocol):
+    """A finished exchange, as observers read it."""
+
+    def log_entry(self, end: float) -> Finished:
+        """What a log or trace plugin gets (built once per request, shared by them)."""
+
+
+class Traceable(Protocol):
+    """An exchange whose route traces its requests."""
+
+    fields: HeaderFields  # as they go upstream
+    trace: Any  # the tracing instance's trace (sampled requests only)
+
+    @property
+    def client_fields(self) -> HeaderFields: ...
+
 
 log = logging.getLogger("oidcgate.proxy.observers")
 LOG_EVERY = 10.0
-Observe = Callable[["Exchange", float], None]
+Observe = Callable[[Observable, float], None]
 
 
 class Observed:
@@ -54,18 +73,18 @@ class Observed:
             for instance in _instances(slot):
                 self.scoped_recorders[id(instance)] = instance.recorder(info)
 
-    def fixed(self, exchange: Exchange, end: float) -> None:
+    def fixed(self, exchange: Observable, end: float) -> None:
         for record in self.recorders:
             record(exchange, end)
         if self.loggers:
             try:
-                entry = finished(exchange, end)
+                entry = exchange.log_entry(end)
                 for logger in self.loggers:
                     logger.observe(entry)
             except Exception:  # a log or trace plugin's failure must not break the connection
                 _failed()
 
-    def picked(self, exchange: Exchange, end: float) -> None:
+    def picked(self, exchange: Observable, end: float) -> None:
         entry = None
         consumer = exchange.consumer
         groups = self.consumers.group_ids(consumer.id if consumer is not None else None)  # (its configured ones)
@@ -78,7 +97,7 @@ class Observed:
                 record(exchange, end)
             if type(instance).observes():
                 try:
-                    entry = entry or finished(exchange, end)
+                    entry = entry or exchange.log_entry(end)
                     instance.observe(entry)
                 except Exception:
                     _failed()
@@ -129,47 +148,13 @@ def logs(slots: Iterable[Slot]) -> bool:
     return any(type(instance).observes() for slot in slots for instance in _instances(slot))
 
 
-def begin_trace(exchange: Exchange, tracer: Observer) -> None:
-    """The route's tracing instance decides; its fields (traceparent) replace the client's upstream."""
-    fields = exchange.fields
-    begun = tracer.begin(fields)
+def begin_trace(exchange: Traceable, tracer: Observer) -> None:
+    """The route's tracing instance decides from the client's fields; its fields (traceparent) replace
+    the client's of those names in what goes upstream."""
+    begun = tracer.begin(HeaderView.over(exchange.client_fields))
     if begun.trace is not None:
         exchange.trace = begun.trace
-    replaces = begun.replaces
-    for i in range(0, len(fields), 4):
-        if fields[i].lower() in replaces:  # the client sent a field the tracer replaces or clears
-            kept: list[bytes] = []
-            for at in range(0, len(fields), 4):
-                if fields[at].lower() not in replaces:
-                    kept += fields[at:at + 4]
-            fields[:] = kept  # in place: the list the exchange forwards
-            if exchange.auth_at >= 0:  # where the Authorization value is now
-                exchange.auth_at = next(at for at in range(2, len(fields), 4) if fields[at] is exchange.authorization)
-            break
-    fields += begun.fields
-
-
-def finished(exchange: Exchange, end: float) -> Finished:
-    """The Finished of an exchange: what it already holds, nothing decoded (positional: it is built for
-    every request a log or trace plugin sees)."""
-    t0, t_sent, t_head = exchange.t0, exchange.t_sent, exchange.t_head
-    total = (end - t0) * 1000.0
-    conn = exchange.conn
-    route = exchange.route
-    service = route.service if route is not None else None
-    peer = exchange.peer
-    tries: tuple[tuple[str, int, str | None], ...] = tuple(
-        (p.address[0], p.address[1], kind) for p, kind in exchange.failed) if exchange.failed else ()
-    if t_head and peer is not None:
-        tries += ((peer.address[0], peer.address[1], None),)
-    trace = exchange.trace
-    path = exchange.upstream_path
-    return Finished(
-        t0 + conn.state.access_log.epoch_offset, total, (t_head - t_sent) * 1000.0 if t_head else -1.0,
-        (t_sent - t0) * 1000.0 if t_head else total, conn.ip_text, exchange.method, exchange.raw_path, exchange.query,
-        exchange.host_name, conn.listener.number, "1.1" if exchange.http11 else "1.0", exchange.fields,
-        exchange.head_size() + exchange.bytes_in, exchange.status, exchange.response_fields if t_head else None,
-        exchange.bytes_out, route.entity if route is not None else None,
-        service.entity if service is not None else None, exchange.consumer, exchange.credential,
-        path + exchange.query if path is not None else None, tries, exchange.log_fields,
-        trace.trace_id if trace is not None else None, trace)
+    if begun.fields or not begun.replaces.isdisjoint(exchange.fields.names()):
+        fields = exchange.fields = exchange.fields.copy()  # (the client's stay as they came, for the plugins)
+        fields.remove_all(begun.replaces)
+        fields.extend(begun.fields)

@@ -9,21 +9,24 @@ instance is chosen when its access phase is reached, with the consumer known at 
 consumer in several groups gets the instance of the group whose name sorts first (documented choice).
 
 Phases: rewrite (instances that do not depend on a consumer) -> access -> [proxy] -> response ->
-log, higher PRIORITY first, and only the phases a handler overrides are called.
+log, higher PRIORITY first, and only the phases a handler overrides are called. An access step whose
+plugin declares its inputs (`memo_inputs`) carries the memo of its recorded decisions (proxy.memo),
+one per route and instance.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from oidcgate.config.entities import Consumer, Route
 from oidcgate.config.entities import Plugin as PluginEntity
 from oidcgate.plugins.base import Plugin
-from oidcgate.plugins.pdk import Context, Known, RawRequest
+from oidcgate.plugins.pdk import Context
+from oidcgate.proxy.memo import Memo
 
 log = logging.getLogger("oidcgate.proxy.pipeline")
 
@@ -65,7 +68,15 @@ class Slot:
 
 
 Chosen = Sequence[tuple[Plugin, frozenset[str]]]  # the instances a request uses, with their phases
-Step = Callable[[Context], Coroutine[Any, Any, None]]  # a bound rewrite or access method
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One plugin's rewrite or access method on a route, and for access the memo of its decisions."""
+
+    run: Callable[[Context], Coroutine[Any, Any, None]]
+    memo: Memo | None = None
+    rewrite: bool = False  # a rewrite step (else access)
 
 
 @dataclass(slots=True)
@@ -73,9 +84,10 @@ class Chain:
     """A route's plugins in execution order (higher PRIORITY first).
 
     When no instance is consumer-scoped (the common case), every request uses the same instances:
-    `fixed` holds them and `fixed_steps` their rewrite then access methods, bound once, so a request
-    walks a tuple instead of choosing. When, moreover, every one of them has a `shortcut` and none has
-    a response or log phase, `shortcuts` holds those (see Plugin.shortcut).
+    `fixed` holds them and `fixed_steps` their rewrite then access steps, built once, so a request
+    walks a tuple instead of choosing. When, moreover, they have access steps only, each with a memo, and
+    no response or log phase, the chain is `replayable`: a request whose every decision was recorded
+    takes them all without a Context (phases.replay).
     """
 
     slots: tuple[Slot, ...]
@@ -83,30 +95,44 @@ class Chain:
     has_log: bool
     fixed: tuple[tuple[Plugin, frozenset[str]], ...] | None = None
     fixed_steps: tuple[Step, ...] = ()
-    shortcuts: tuple[Callable[[RawRequest], Known | None], ...] | None = None
+    memos: dict[Plugin, Memo] = field(default_factory=dict)
+    replay_memos: tuple[Memo, ...] = ()  # of a replayable chain's access steps, in order
 
     def __post_init__(self) -> None:
+        for slot in self.slots:
+            for instance in (slot.default, *(scoped.instance for scoped in slot.scoped)):
+                inputs = instance.memo_inputs() if instance is not None and "access" in slot.phases else None
+                if instance is not None and inputs is not None:
+                    self.memos[instance] = Memo(inputs)
         if all(not slot.scoped for slot in self.slots):
             self.fixed = tuple((slot.default, slot.phases) for slot in self.slots if slot.default is not None)
             self.fixed_steps = (
-                *(slot.default.rewrite for slot in self.slots if slot.default and "rewrite" in slot.phases),
-                *(instance.access for instance, phases in self.fixed if "access" in phases))
-            if self.fixed and not self.has_response and not self.has_log and all(
-                    type(instance).has_shortcut() for instance, _ in self.fixed):
-                self.shortcuts = tuple(instance.shortcut for instance, _ in self.fixed)
+                *(Step(slot.default.rewrite, rewrite=True) for slot in self.slots
+                  if slot.default and "rewrite" in slot.phases),
+                *(self._access(instance) for instance, phases in self.fixed if "access" in phases))
+            if self.fixed_steps and not (self.has_response or self.has_log) and all(
+                    step.memo is not None and not step.rewrite for step in self.fixed_steps):
+                self.replay_memos = tuple(step.memo for step in self.fixed_steps if step.memo is not None)
+
+    @property
+    def replayable(self) -> bool:
+        return bool(self.replay_memos)
+
+    def _access(self, instance: Plugin) -> Step:
+        return Step(instance.access, self.memos.get(instance))
 
     def steps(self, ctx: Context, chosen: list[tuple[Plugin, frozenset[str]]]) -> Iterator[Step]:
         """rewrite then access, choosing each plugin's instance when its access phase is reached (with the
         consumer known at that moment) and appending it to `chosen`. For chains that are not `fixed`."""
         for slot in self.slots:
             if "rewrite" in slot.phases and slot.default is not None:
-                yield slot.default.rewrite
+                yield Step(slot.default.rewrite, rewrite=True)
         for slot in self.slots:
             instance = slot.pick(ctx.consumer, ctx.consumer_group_ids()) if slot.scoped else slot.default
             if instance is not None:
                 chosen.append((instance, slot.phases))
                 if "access" in slot.phases:
-                    yield instance.access
+                    yield self._access(instance)
 
     def choose_rest(self, ctx: Context, chosen: list[tuple[Plugin, frozenset[str]]]) -> None:
         """After a plugin ended the request early: choose the plugins not reached yet too, so that their
@@ -155,14 +181,14 @@ class _Index:
         return [*self.by_service[None], *scoped, *self.by_route[route.id]]
 
 
-def build_chains(routes: Iterable[Route], plugins: Iterable[PluginEntity], instances: dict[str, Plugin],
-                 group_names: dict[str, str] | None = None) -> dict[str, Chain | None]:
+def build_chains(routes: Iterable[Route], plugins: Iterable[PluginEntity], instances: Mapping[str | None, Plugin],
+                 group_names: Mapping[str | None, str] | None = None) -> dict[str | None, Chain | None]:
     """route id -> its Chain (None when no plugin applies, so the proxy takes its fast path).
 
     `group_names` (consumer group id -> name) orders the instances of groups with the same precedence."""
     group_names = group_names or {}
     index = _Index(plugins)
-    chains: dict[str, Chain | None] = {}
+    chains: dict[str | None, Chain | None] = {}
     for route in routes:
         by_name: dict[str, list[tuple[int, PluginEntity]]] = defaultdict(list)
         for plugin in index.candidates(route):
@@ -174,11 +200,11 @@ def build_chains(routes: Iterable[Route], plugins: Iterable[PluginEntity], insta
         slots = []
         for name, found in by_name.items():
             found.sort(key=lambda item: (item[0], group_names.get(item[1].consumer_group or "", "")))
-            handler = type(instances[found[0][1].id])  # type: ignore[index]
+            handler = type(instances[found[0][1].id])
             slot = Slot(name, handler.PRIORITY, handler.phases())
             scoped: list[Scoped] = []
             for _, plugin in found:
-                instance = instances[plugin.id]  # type: ignore[index]
+                instance = instances[plugin.id]
                 if plugin.consumer is None and plugin.consumer_group is None:
                     slot.default = instance
                     break  # the rest can never win
@@ -186,6 +212,6 @@ def build_chains(routes: Iterable[Route], plugins: Iterable[PluginEntity], insta
             slot.scoped = tuple(scoped)
             slots.append(slot)
         slots.sort(key=lambda s: (-s.priority, s.name))
-        chains[route.id] = Chain(tuple(slots), any("response" in s.phases for s in slots),  # type: ignore[index]
+        chains[route.id] = Chain(tuple(slots), any("response" in s.phases for s in slots),
                                  any("log" in s.phases for s in slots)) if slots else None
     return chains

@@ -31,6 +31,7 @@ _HOST, _HEADER, _URI, _METHOD, _SNI = 0x40, 0x20, 0x10, 0x08, 0x04
 _HAS_REGEX_URI, _PLAIN_HOSTS_ONLY, _HAS_WILDCARD_HOST_PORT = 0x01, 0x02, 0x04
 
 Headers = Mapping[bytes, Sequence[bytes]]  # lower-case name -> values, as received
+MEMO_SIZE = 4096
 
 
 @dataclass(slots=True)
@@ -196,6 +197,7 @@ class Router(Generic[T]):
         self._hosted = bool(self._plain or self._wildcard_list)
         self._any_only = (self._any,)
         self.size = len(entries)
+        self._memo: dict[tuple[bytes, bytes | None, bytes], tuple[Matcher[T], re.Match[bytes] | None] | None] = {}
 
     def _buckets_for(self, route: Route) -> list[_Bucket[T]]:
         if not route.hosts:
@@ -218,7 +220,23 @@ class Router(Generic[T]):
         """The most specific route for a request, with the regex match when a regex path won.
 
         `host` is the request's Host (lower-case, port optional); `path` is normalized, without query.
+        Clients repeat their requests: without header rules the answer is remembered per (method, host,
+        path), in a table cleared when it reaches MEMO_SIZE (so a flood of new paths costs a lookup).
         """
+        if self.header_names:
+            return self._match(method, host, path, headers, default_port)
+        key = (method, host, path)
+        memo = self._memo
+        found = memo.get(key)
+        if found is None and key not in memo:
+            found = self._match(method, host, path, None, default_port)
+            if len(memo) >= MEMO_SIZE:
+                memo.clear()
+            memo[key] = found
+        return found
+
+    def _match(self, method: bytes, host: bytes | None, path: bytes, headers: Headers | None,
+               default_port: bytes) -> tuple[Matcher[T], re.Match[bytes] | None] | None:
         buckets: Sequence[_Bucket[T]]
         if host and self._hosted:
             buckets = [*self._host_buckets(host, default_port), self._any]
@@ -232,7 +250,7 @@ class Router(Generic[T]):
                 if matcher.rank >= best_rank:
                     break
                 if (matcher.methods is None and not matcher.headers) or matcher.accepts(method, headers):
-                    regex_match = matcher.regex.match(path)  # type: ignore[union-attr]
+                    regex_match = matcher.regex.match(path) if matcher.regex is not None else None
                     if regex_match is not None:
                         best, best_rank, found = matcher, matcher.rank, regex_match
                         break

@@ -10,14 +10,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import orjson
 
 from oidcgate.config import Snapshot
 from oidcgate.config.entities import Plugin as PluginEntity
-from oidcgate.config.entities import Route, Service
+from oidcgate.config.entities import Route, Service, Target
 from oidcgate.config.vault import EnvVault
 from oidcgate.plugins import registry
 from oidcgate.plugins.base import Plugin
@@ -33,6 +33,7 @@ from oidcgate.tls.sni import build as build_certificates
 from oidcgate.tls.upstream import UpstreamContexts
 
 log = logging.getLogger("oidcgate.proxy.runtime")
+Chains = dict[str | None, Chain | None]  # route id -> its chain (pipeline.build_chains)
 
 
 @dataclass(slots=True)
@@ -63,9 +64,19 @@ class RouteRuntime:
     root_v0: bool  # the service has no path and v0 joining: "/" routes forward the path as is
     tracks: bool  # the service's balancer keeps passive health (report every response)
     log_names: bytes  # '"route":...,"service":...' for the access log, JSON-encoded once
-    observe: Observe | None  # the observer plugins' call for a finished request (proxy.observers)
-    tracer: Observer | None  # the instance that traces this route's requests
-    logged: bool  # a log plugin writes this route's requests: keep what it logs (response fields, ...)
+    observe: Observe | None = None  # the observer plugins' call for a finished request (proxy.observers)
+    tracer: Observer | None = None  # the instance that traces this route's requests
+    logged: bool = False  # a log plugin writes this route's requests: keep what it logs (response fields, ...)
+    rewrites: dict[bytes, tuple[bytes, bytes]] = field(default_factory=dict)  # path -> see forward.rewrite
+
+
+_UNMATCHED = b'"route":null,"service":null'
+
+
+def unmatched_route(stats: WorkerStats) -> RouteRuntime:
+    """What a request no route matched (or refused before routing) is counted and logged under."""
+    return RouteRuntime(Route.model_construct(), "", None, False, False, False, False, None, stats.unmatched,
+                        False, False, _UNMATCHED)
 
 
 @dataclass
@@ -131,19 +142,53 @@ def _service_runtime(service: Service, balancers: dict[str, Balancer], upstream_
                           target.peer if isinstance(target, Fixed) else None)
 
 
-def _global_slots(plugins: list[PluginEntity], instances: dict[str, Plugin]) -> list[Slot]:
+def _route_runtimes(routes: Iterable[Route], services: dict[str | None, ServiceRuntime], chains: Chains,
+                    observer_chains: Chains, consumers: ConsumerIndex, stats: WorkerStats) -> list[RouteRuntime]:
+    found: list[RouteRuntime] = []
+    for route in routes:
+        service = services.get(route.service) if route.service else None
+        if service is not None and not service.entity.enabled:
+            continue  # Kong leaves routes of disabled services out of the router
+        name = route.name or route.id or ""
+        service_name = service.name if service else ""
+        observer_chain = observer_chains.get(route.id)
+        slots = observer_chain.slots if observer_chain is not None else ()
+        route_stats = stats.child(service_name, name)
+        route_stats.export(None)  # (until this snapshot's prometheus instance, if any, asks again)
+        found.append(RouteRuntime(
+            route, name, service, route.strip_path, route.path_handling == "v1", route.preserve_host,
+            "http" not in route.protocols, chains.get(route.id), route_stats,
+            service is not None and service.base == b"/" and route.path_handling == "v0",
+            service is not None and service.target.tracks,
+            b'"route":%s,"service":%s' % (orjson.dumps(name), orjson.dumps(service_name or None)),
+            route_observe(RouteInfo(route, service.entity if service else None, route_stats), slots, consumers),
+            tracer_of(slots), logs(slots)))
+    return found
+
+
+def _global_slots(plugins: list[PluginEntity], instances: dict[str | None, Plugin]) -> list[Slot]:
     """The global observer instances (for requests that matched no route, so have no consumer either)."""
-    return [Slot(p.name, type(instances[p.id]).PRIORITY, frozenset(), default=instances[p.id])  # type: ignore[index]
+    return [Slot(p.name, type(instances[p.id]).PRIORITY, frozenset(), default=instances[p.id])
             for p in plugins if p.enabled and p.route is None and p.service is None and p.consumer is None
             and p.consumer_group is None]
+
+
+def _instances(snapshot: Snapshot, env: PluginEnv, vault: EnvVault) -> dict[str | None, Plugin]:
+    instances: dict[str | None, Plugin] = {}
+    for plugin in snapshot.plugins:
+        if plugin.enabled:
+            handler = registry.get(plugin.name)
+            config = vault.resolve(handler.CONFIG, plugin.config)  # secrets, here only
+            instances[plugin.id] = handler(handler.validate_config(config), env, instance_id=plugin.id)
+    return instances
 
 
 def compile_snapshot(snapshot: Snapshot, env: PluginEnv, stats: WorkerStats,
                      previous: Runtime | None = None, vault: EnvVault | None = None) -> Runtime:
     """Build a Runtime; raises on a plugin that cannot be instantiated (the old runtime stays)."""
-    targets_by_upstream: dict[str, list] = {}
+    targets_by_upstream: dict[str | None, list[Target]] = {}
     for target in snapshot.targets:
-        targets_by_upstream.setdefault(target.upstream, []).append(target)  # type: ignore[arg-type]
+        targets_by_upstream.setdefault(target.upstream, []).append(target)
     vault = vault or EnvVault()
     upstream_tls = UpstreamContexts(snapshot.certificates, snapshot.ca_certificates, vault)
     protocols = {s.host: (s.protocol, upstream_tls.for_service(s)[1]) for s in snapshot.services}
@@ -151,11 +196,11 @@ def compile_snapshot(snapshot: Snapshot, env: PluginEnv, stats: WorkerStats,
 
     def variant(name: str, scheme: str, tls_key: str) -> Balancer:
         upstream = upstreams[name]
-        return Balancer(upstream, targets_by_upstream.get(upstream.id, []), scheme, tls_key)  # type: ignore[arg-type]
+        return Balancer(upstream, targets_by_upstream.get(upstream.id, []), scheme, tls_key)
 
     balancers: dict[str, Balancer] = {}
     for upstream in snapshot.upstreams:
-        balancer = Balancer(upstream, targets_by_upstream.get(upstream.id, []),  # type: ignore[arg-type]
+        balancer = Balancer(upstream, targets_by_upstream.get(upstream.id, []),
                             *protocols.get(upstream.name, ("http", "")))
         if previous is not None and upstream.name in previous.balancers:
             balancer.inherit(previous.balancers[upstream.name])
@@ -165,43 +210,18 @@ def compile_snapshot(snapshot: Snapshot, env: PluginEnv, stats: WorkerStats,
         balancers[upstream.name] = balancer
 
     services = {s.id: _service_runtime(s, balancers, upstream_tls, variant) for s in snapshot.services}
-    instances: dict[str, Plugin] = {}
-    for plugin in snapshot.plugins:
-        if plugin.enabled:
-            handler = registry.get(plugin.name)
-            config = vault.resolve(handler.CONFIG, plugin.config)  # secrets, here only
-            instances[plugin.id] = handler(handler.validate_config(config), env,  # type: ignore[index]
-                                           instance_id=plugin.id)
+    instances = _instances(snapshot, env, vault)
     # Observer plugins (metrics, logs, traces) run no phase: they stay out of the chains, so that a route
-    # keeps the fast path, and get a chain of their own whose slots proxy.observers reads.
+    # keeps its fast path, and get chains of their own whose slots proxy.observers reads.
     observing: list[PluginEntity] = []
     taking_part: list[PluginEntity] = []
     for plugin in snapshot.plugins:
         (observing if is_observer(registry.get(plugin.name)) else taking_part).append(plugin)
     group_names = {group.id: group.name for group in snapshot.consumer_groups}
-    chains = build_chains(snapshot.routes, taking_part, instances, group_names)  # type: ignore[arg-type]
-    observer_chains = build_chains(snapshot.routes, observing, instances, group_names)  # type: ignore[arg-type]
     consumers = ConsumerIndex(list(snapshot.consumers), snapshot.consumer_groups, snapshot.consumer_group_consumers,
                               snapshot.acls)
-    routes: list[RouteRuntime] = []
-    for route in snapshot.routes:
-        service = services.get(route.service) if route.service else None
-        if service is not None and not service.entity.enabled:
-            continue  # Kong leaves routes of disabled services out of the router
-        name = route.name or route.id or ""
-        service_name = service.name if service else ""
-        observer_chain = observer_chains.get(route.id)  # type: ignore[arg-type]
-        slots = observer_chain.slots if observer_chain is not None else ()
-        route_stats = stats.child(service_name, name)
-        route_stats.export(None)  # (until this snapshot's prometheus instance, if any, asks again)
-        routes.append(RouteRuntime(
-            route, name, service, route.strip_path, route.path_handling == "v1", route.preserve_host,
-            "http" not in route.protocols, chains.get(route.id),  # type: ignore[arg-type]
-            route_stats, service is not None and service.base == b"/" and route.path_handling == "v0",
-            service is not None and service.target.tracks,
-            b'"route":%s,"service":%s' % (orjson.dumps(name), orjson.dumps(service_name or None)),
-            route_observe(RouteInfo(route, service.entity if service else None, route_stats), slots, consumers),
-            tracer_of(slots), logs(slots)))
+    routes = _route_runtimes(snapshot.routes, services, build_chains(snapshot.routes, taking_part, instances, group_names),
+                             build_chains(snapshot.routes, observing, instances, group_names), consumers, stats)
     router = Router((r.entity, r) for r in routes)
     # Kong's router adds `net.protocol == "http"` to a route whose protocols are only http, so a request
     # over TLS never matches it (another route may; else 404). An https-only route still matches plain

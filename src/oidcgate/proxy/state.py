@@ -1,8 +1,12 @@
-"""Per-worker state shared by every connection: the current runtime, the upstream pool, counters.
+"""Per-worker state shared by every connection: the current runtime, the upstream pool, counters, and
+which connections wait for their next request.
 
-`tick()` runs about every 250 ms: it refreshes the cached Date header and coarse clock, enforces
-client timeouts (header, body, keep-alive) by scanning connections, which is cheaper than a timer per
-request, closes idle upstream connections and flushes the access log.
+`tick()` runs about every 250 ms: it refreshes the cached Date header and coarse clock, enforces client
+timeouts, closes idle upstream connections and flushes the access log. Client timeouts cost nothing per
+request: connections waiting for a request are kept in the order they started waiting (`Waiting`), so
+the tick closes those waiting too long without looking at the others, and it checks only the busy
+ones (reading a request or writing a response) one by one. Ten thousand idle keep-alive connections
+cost a dict entry each, not a check every tick.
 """
 
 from __future__ import annotations
@@ -10,25 +14,64 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Coroutine, Generator
+from collections.abc import Coroutine
 from email.utils import formatdate
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from oidcgate.plugins.pdk import PluginEnv
 from oidcgate.proxy.accesslog import AccessLog
+from oidcgate.proxy.head import Seen
 from oidcgate.proxy.headers import TrustedIPs
 from oidcgate.proxy.metrics import WorkerStats
+from oidcgate.proxy.record import Records
+from oidcgate.proxy.runtime import unmatched_route
 from oidcgate.proxy.settings import Settings
 from oidcgate.proxy.upstream import Pool
 from oidcgate.proxy.usage import ConsumerUsage
 
 if TYPE_CHECKING:
-    from oidcgate.proxy.runtime import Runtime
-    from oidcgate.proxy.server import ClientConnection
+    from oidcgate.proxy.runtime import RouteRuntime, Runtime
     from oidcgate.proxy.tunnel import TunnelEnd
 
 log = logging.getLogger("oidcgate.proxy")
 TICK = 0.25
+
+
+class Connection(Protocol):
+    """A client connection, as the worker's tick and drain see it."""
+
+    def check(self, now: float) -> None:
+        """Enforce the timeouts of a busy connection."""
+
+    def close(self) -> None: ...
+
+    def close_idle(self) -> None:
+        """Draining: close now if no request is in progress."""
+
+    def abort(self) -> None: ...
+
+    def state_name(self) -> str:
+        """"reading", "writing" or "waiting" (nginx's stub_status states)."""
+
+
+class Waiting:
+    """Connections waiting for a request, oldest first (a dict keeps insertion order)."""
+
+    __slots__ = ("since", "timeout")
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.since: dict[Connection, float] = {}
+
+    def expired(self, now: float) -> list[Connection]:
+        """Those that waited `timeout` seconds or more (they stay listed until they close)."""
+        expired: list[Connection] = []
+        deadline = now - self.timeout
+        for conn, since in self.since.items():
+            if since > deadline:
+                break
+            expired.append(conn)
+        return expired
 
 
 class WorkerState:
@@ -38,14 +81,18 @@ class WorkerState:
         self.settings = settings
         self.pool = Pool(loop)
         self.stats = WorkerStats()
+        self.unmatched: RouteRuntime = unmatched_route(self.stats)
         self.usage = ConsumerUsage()  # requests by consumer, for analytics
         self.env = env or PluginEnv()
         self.access_log = access_log or AccessLog("off")
+        self.records = Records(self.access_log, self.usage)
         self.trusted = TrustedIPs(settings.trusted_ips)
         self.runtime: Runtime | None = None
-        self.connections: set[ClientConnection] = set()
+        self.busy: set[Connection] = set()
+        self.fresh = Waiting(settings.client_header_timeout)  # connected, no request yet
+        self.kept = Waiting(settings.keepalive_timeout)  # kept alive after a response
         self.tunnels: set[TunnelEnd] = set()
-        self.hosts: dict[bytes, tuple[bytes, bytes]] = {}  # Host header -> parsed (see server.parse_host)
+        self.seen = Seen()  # Host values and targets admission worked out (see head.Seen)
         self.tasks: set[asyncio.Task[Any]] = set()
         self.accepted = 0
         self.handled = 0
@@ -55,28 +102,19 @@ class WorkerState:
         self.date = formatdate(usegmt=True).encode()
         self._ticker: asyncio.TimerHandle | None = None
 
+    def connections(self) -> list[Connection]:
+        return [*self.busy, *self.fresh.since, *self.kept.since]
+
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        """Run background work (plugin pipelines, log phases) and keep a reference until it ends."""
+        """Run background work (plugin phases that wait, log phases) and keep a reference until it ends."""
         task = self.loop.create_task(coro)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
         return task
 
-    def run_eagerly(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any] | None:
-        """Run `coro` now, up to its first real wait; only a coroutine that waits becomes a Task.
-
-        Most plugin phases never wait (a cached token is a dict lookup), and a Task per request costs
-        more than the plugins themselves. Python 3.12's eager tasks do the same; this is for 3.11.
-        The coroutine must handle its own exceptions (the pipeline phases do).
-        """
-        try:
-            pending = coro.send(None)
-        except StopIteration:
-            return None
-        return self.spawn(_resume(coro, pending))
-
     def swap(self, runtime: Runtime) -> None:
         previous, self.runtime = self.runtime, runtime
+        self.unmatched.observe = runtime.unmatched  # (the global observers of this runtime)
         if previous is not None:
             previous.retire()
 
@@ -98,52 +136,29 @@ class WorkerState:
     def tick(self) -> None:
         self.now = now = self.loop.time()
         self.date = formatdate(usegmt=True).encode()
-        for conn in list(self.connections):
+        for conn in (*self.fresh.expired(now), *self.kept.expired(now)):
+            conn.close()
+        for conn in list(self.busy):
             conn.check(now)
         self.pool.sweep()
-        self.stats.fold()
-        self.access_log.flush()
+        self.settle()
         self.access_log.sync_clock()
 
+    def settle(self) -> None:
+        """Count and log the requests that finished since the last time (see record.Records)."""
+        self.records.settle()
+        self.stats.fold()
+
     def connection_counts(self) -> dict[str, int]:
-        reading = writing = waiting = 0
-        for conn in self.connections:
+        self.settle()
+        reading = writing = 0
+        for conn in self.busy:
             state = conn.state_name()
             if state == "reading":
                 reading += 1
             elif state == "writing":
                 writing += 1
-            else:
-                waiting += 1
-        return {"active": len(self.connections) + len(self.tunnels) // 2, "reading": reading, "writing": writing, "waiting": waiting,
-                "accepted": self.accepted, "handled": self.handled,
-                "total_requests": self.stats.requests()}
-
-
-class Resumed:
-    """Hands a suspended coroutine to a Task: yields what the coroutine was waiting on, then drives it."""
-
-    __slots__ = ("coro", "pending")
-
-    def __init__(self, coro: Coroutine[Any, Any, Any], pending: Any) -> None:
-        self.coro, self.pending = coro, pending
-
-    def __await__(self) -> Generator[Any, Any, Any]:
-        coro, pending = self.coro, self.pending
-        while True:
-            try:
-                sent = yield pending
-            except BaseException as exc:  # cancellation and the futures' exceptions go to the coroutine
-                try:
-                    pending = coro.throw(exc)
-                except StopIteration as stop:
-                    return stop.value
-            else:
-                try:
-                    pending = coro.send(sent)
-                except StopIteration as stop:
-                    return stop.value
-
-
-async def _resume(coro: Coroutine[Any, Any, Any], pending: Any) -> Any:
-    return await Resumed(coro, pending)
+        total = len(self.busy) + len(self.fresh.since) + len(self.kept.since)
+        return {"active": total + len(self.tunnels) // 2, "reading": reading, "writing": writing,
+                "waiting": total - reading - writing,
+                "accepted": self.accepted, "handled": self.handled, "total_requests": self.stats.requests()}

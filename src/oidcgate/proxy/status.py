@@ -19,7 +19,7 @@ import contextlib
 import socket
 import ssl
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import uvicorn
 import yaml
@@ -34,13 +34,27 @@ from oidcgate.admin_guard import AdminGuard
 from oidcgate.config import ConfigError, load, parse_text
 from oidcgate.plugins import registry
 from oidcgate.plugins.prometheus import exporter
+from oidcgate.proxy.intake import ConfigIntake
+from oidcgate.proxy.settings import Settings
+from oidcgate.proxy.supervisor import Supervisor
 from oidcgate.tls.uvicorn import with_tls
 
 if TYPE_CHECKING:
-    from oidcgate.proxy.master import Master
+    from oidcgate.cluster.client import ClusterClient
 
 
-def _connections(master: Master, reports: list[dict[str, Any]]) -> dict[str, int]:
+class Node(Protocol):
+    """What these APIs read of the data plane's master process."""
+
+    supervisor: Supervisor
+    intake: ConfigIntake
+    settings: Settings
+    started: float
+    node_id: str
+    cluster_client: ClusterClient | None  # hybrid mode
+
+
+def _connections(master: Node, reports: list[dict[str, Any]]) -> dict[str, int]:
     """Connection counts summed over the workers (accepted and handled: those that exited too)."""
     summed = dict.fromkeys(exporter.CONNECTION_STATES, 0)
     for report in reports:
@@ -51,11 +65,11 @@ def _connections(master: Master, reports: list[dict[str, Any]]) -> dict[str, int
     return summed
 
 
-def _requests(master: Master, reports: list[dict[str, Any]]) -> int:
+def _requests(master: Node, reports: list[dict[str, Any]]) -> int:
     return sum(sum(codes.values()) for codes, *_ in master.supervisor.merged_routes(reports).values())
 
 
-async def status_document(master: Master) -> dict[str, Any]:
+async def status_document(master: Node) -> dict[str, Any]:
     reports = await master.supervisor.collect()
     server = {f"connections_{key}": n for key, n in sorted(_connections(master, reports).items())}
     server["total_requests"] = _requests(master, reports)
@@ -75,7 +89,7 @@ async def status_document(master: Master) -> dict[str, Any]:
     }
 
 
-def status_app(master: Master) -> Starlette:
+def status_app(master: Node) -> Starlette:
     async def status(request: Request) -> Response:
         return JSONResponse(await status_document(master))
 
@@ -124,7 +138,7 @@ async def _read_limited(request: Request, limit: int) -> bytes | None:
     return bytes(body)
 
 
-def admin_app(master: Master) -> Starlette:
+def admin_app(master: Node) -> Starlette:
     async def get_config(request: Request) -> Response:
         snapshot = master.intake.snapshot
         if snapshot is None:

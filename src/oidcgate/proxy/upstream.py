@@ -1,8 +1,9 @@
 """Connections to upstream servers: an HTTP/1.1 response parser per connection and a keep-alive pool.
 
-An `UpstreamConnection` serves one exchange at a time and forwards the parser's callbacks to it. Idle
-connections wait in a LIFO list per (host, port, TLS) so the warmest one is reused; Kong's defaults apply:
-at most 512 idle connections per (host, port, TLS), closed after 60 s idle or 10,000 requests.
+An `UpstreamConnection` serves one exchange at a time, its `ResponseSink`, and forwards the parser's
+callbacks to it. Idle connections wait in a LIFO list per (host, port, TLS) so the warmest one is
+reused; Kong's defaults apply: at most 512 idle connections per (host, port, TLS), closed after 60 s
+idle or 10,000 requests.
 """
 
 from __future__ import annotations
@@ -11,14 +12,12 @@ import asyncio
 import socket
 import ssl
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, cast
 
 from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
 
-from oidcgate.proxy.headers import FORWARD, RESPONSE_KINDS, response_kind
-
-if TYPE_CHECKING:
-    from oidcgate.proxy.exchange import Exchange
+from oidcgate.http.fields import HeaderFields, Received
+from oidcgate.proxy.headers import RESPONSE_KINDS, response_kind
 
 _perf = time.perf_counter
 Address = tuple[str, int, str]  # host, port, TLS setting (oidcgate.tls.upstream: "" for plain HTTP)
@@ -27,20 +26,50 @@ IDLE_TIMEOUT = 60.0
 MAX_REQUESTS = 10_000
 
 
-class UpstreamConnection(asyncio.Protocol):
-    """One TCP connection to an upstream server."""
+class ResponseSink(Protocol):
+    """The exchange an upstream connection serves: what its parser and transport tell."""
 
-    __slots__ = ("address", "closed", "exchange", "fields", "idle_since", "last_read", "parser", "pool",
-                 "requests", "special", "timeout", "timer", "transport", "upgraded_to")
+    def on_response_head(self, upstream: UpstreamConnection, status: int, fields: HeaderFields,
+                         aside: list[tuple[int, bytes, bytes]] | None) -> None:
+        """The head: `fields` end-to-end (ready to send), `aside` framing, Via and hop-by-hop ones."""
+
+    def on_response_body(self, body: bytes) -> None: ...
+
+    def on_response_complete(self, upstream: UpstreamConnection, keep_alive: bool) -> None: ...
+
+    def flush_down(self) -> None:
+        """Write what the upstream's last read produced."""
+
+    def upstream_lost(self, upstream: UpstreamConnection) -> None: ...
+
+    def upstream_invalid(self, upstream: UpstreamConnection) -> None:
+        """The upstream sent something that is not HTTP/1.1."""
+
+    def upstream_paused(self) -> None: ...
+
+    def upstream_resumed(self) -> None: ...
+
+    def read_deadline(self, last_read: float) -> tuple[float, float]:
+        """(the service's read timeout, when silence from the upstream since `last_read` becomes one)."""
+
+    def read_timed_out(self, upstream: UpstreamConnection) -> None: ...
+
+
+class UpstreamConnection(asyncio.Protocol):
+    """One TCP connection to an upstream server (its `transport` is set once connected)."""
+
+    transport: asyncio.Transport
+
+    __slots__ = ("address", "closed", "exchange", "idle_since", "last_read", "on_header", "parser", "pool",
+                 "received", "requests", "timeout", "timer", "transport", "upgraded_to")
 
     def __init__(self, pool: Pool, address: Address) -> None:
         self.pool = pool
         self.address = address
-        self.transport: asyncio.Transport = None  # type: ignore[assignment]
+        self.received = Received(RESPONSE_KINDS, response_kind)
+        self.on_header = self.received.receive  # (httptools takes its callbacks when the parser is made)
         self.parser = HttpResponseParser(self)
-        self.exchange: Exchange | None = None
-        self.fields: list[bytes] = []  # forwarded response fields, flat: name, b": ", value, b"\r\n"
-        self.special: list[tuple[int, bytes]] | None = None  # (kind, value) of the fields we own
+        self.exchange: ResponseSink | None = None
         self.closed = False
         self.requests = 0
         self.last_read = 0.0
@@ -51,7 +80,7 @@ class UpstreamConnection(asyncio.Protocol):
 
     # -- asyncio.Protocol ------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = cast(asyncio.Transport, transport)
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -70,7 +99,7 @@ class UpstreamConnection(asyncio.Protocol):
                 self.upgraded_to.write(rest)
         except HttpParserError:
             exchange.upstream_invalid(self)
-        if exchange.out:
+        if self.exchange is exchange:  # (a complete response was written already)
             exchange.flush_down()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -91,25 +120,14 @@ class UpstreamConnection(asyncio.Protocol):
         if self.exchange is not None:
             self.exchange.upstream_resumed()
 
-    # -- httptools callbacks ---------------------------------------------------------------------
-    def on_header(self, name: bytes, value: bytes) -> None:
-        kind = RESPONSE_KINDS.get(name)
-        if kind is None:
-            kind = response_kind(name)
-        if kind == FORWARD:
-            self.fields += (name, b": ", value, b"\r\n")
-        elif self.special is None:
-            self.special = [(kind, value)]
-        else:
-            self.special.append((kind, value))
-
+    # -- httptools callbacks (on_header: self.received) ------------------------------------------
     def on_headers_complete(self) -> None:
-        fields, special = self.fields, self.special
-        self.fields = []
-        self.special = None
+        received = self.received
+        aside, received.aside = received.aside, None
+        fields = received.take()
         exchange = self.exchange
         if exchange is not None:
-            exchange.on_response_head(self, self.parser.get_status_code(), fields, special)
+            exchange.on_response_head(self, self.parser.get_status_code(), fields, aside)
 
     def on_body(self, body: bytes) -> None:
         exchange = self.exchange
@@ -137,17 +155,13 @@ class UpstreamConnection(asyncio.Protocol):
         exchange = self.exchange
         if exchange is None or self.closed:
             return  # idle: arm() starts over with the next exchange
-        timeout = exchange.route.service.read_timeout  # type: ignore[union-attr]
-        if not exchange.up_done or exchange.conn.writing_paused or exchange.held is not None:
-            due = _perf() + timeout  # still sending, or we are the ones not reading
-        else:
-            due = max(exchange.t_sent, self.last_read) + timeout
+        timeout, due = exchange.read_deadline(self.last_read)
         delay = due - _perf()
         if delay > 0:
             self.timeout = timeout
             self.timer = self.pool.loop.call_later(delay, self._check_timeout)
         else:
-            exchange.upstream_failed("timeout", self)
+            exchange.read_timed_out(self)
 
     # -- lifecycle -------------------------------------------------------------------------------
     def reset_parser(self) -> None:
@@ -156,13 +170,11 @@ class UpstreamConnection(asyncio.Protocol):
 
     def close(self) -> None:
         self._stop()
-        if self.transport is not None:
-            self.transport.close()
+        self.transport.close()
 
     def abort(self) -> None:
         self._stop()
-        if self.transport is not None:
-            self.transport.abort()
+        self.transport.abort()
 
     def _stop(self) -> None:
         self.closed = True
@@ -173,11 +185,7 @@ class UpstreamConnection(asyncio.Protocol):
 
 
 class Pool:
-    """Idle keep-alive connections by (host, port, TLS); one pool per worker process.
-
-    `Exchange.forward` pops from `idle` itself (the hot path saves a call); a closed connection found
-    there is skipped.
-    """
+    """Idle keep-alive connections by (host, port, TLS); one pool per worker process."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, size: int = POOL_SIZE,
                  idle_timeout: float = IDLE_TIMEOUT, max_requests: int = MAX_REQUESTS) -> None:
@@ -189,7 +197,17 @@ class Pool:
         self.now = loop.time()  # coarse clock, advanced by the worker tick
         self.opened = 0
 
+    def take(self, address: Address) -> UpstreamConnection | None:
+        """The warmest idle connection to `address`, if any."""
+        idle = self.idle.get(address)
+        while idle:
+            conn = idle.pop()
+            if not conn.closed:
+                return conn
+        return None
+
     def release(self, conn: UpstreamConnection) -> None:
+        """Keep `conn` for the next request to its address (unless it is closed, worn or the pool full)."""
         conn.exchange = None
         if conn.closed:
             return

@@ -132,7 +132,7 @@ class Worker:
         state = self.state
         assert state is not None
         return {"pid": os.getpid(), "index": self.index, "rss": _rss(), "hash": state.runtime.hash if state.runtime else None,
-                "connections": state.connection_counts(), "routes": state.stats.dump(),
+                "connections": state.connection_counts(), "routes": state.stats.dump(),  # (counts settled)
                 "consumers": state.usage.dump(), "prometheus": prometheus.dump(state.stats, state.env),
                 "counters": counters.dump(),
                 "pool": state.pool.stats(), "started": state.started,
@@ -145,17 +145,18 @@ class Worker:
         state.draining = True
         for server in servers:
             server.close()
-        for conn in list(state.connections):
+        for conn in state.connections():
             conn.close_idle()
         deadline = time.monotonic() + self.settings.drain_timeout
-        while (state.connections or state.tunnels) and time.monotonic() < deadline:
+        while (state.connections() or state.tunnels) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-        for conn in list(state.connections):
+        for conn in state.connections():
             conn.abort()
         for end in list(state.tunnels):
             end.close()
         state.stop_ticking()
         state.pool.close()
+        state.settle()
         state.access_log.close()
         if state.runtime is not None:
             state.runtime.retire()

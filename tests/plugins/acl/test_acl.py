@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from oidcgate.config.entities import ACL, Consumer, ConsumerGroup, ConsumerGroupConsumer, Route
 from oidcgate.plugins.acl.handler import ACLHandler
-from oidcgate.plugins.pdk import ConsumerIndex, Context, Headers, Identity, PluginEnv, PluginExit, Request
+from oidcgate.plugins.pdk import ConsumerIndex, Context, HeaderView, Identity, PluginEnv, PluginExit, Request
 
 ALICE = Consumer(id="a1a1a1a1-0000-4000-8000-000000000001", username="alice")
 BOB = Consumer(id="b2b2b2b2-0000-4000-8000-000000000002", username="bob")
@@ -24,9 +24,10 @@ CONSUMERS = ConsumerIndex([ALICE, BOB, GUEST], [GOLD],
 
 async def call(config: dict[str, Any], consumer: Consumer | None = None, credential: dict[str, Any] | None = None,
                groups: tuple[str, ...] | None = None,
-               consumer_groups: tuple[ConsumerGroup, ...] | None = None) -> tuple[int, Any, Headers]:
+               consumer_groups: tuple[ConsumerGroup, ...] | None = None) -> tuple[int, Any, HeaderView]:
+    """(status, body, what goes upstream)."""
     handler = ACLHandler(ACLHandler.validate_config(config), PluginEnv())
-    request = Request("GET", "/", "", Headers(), scheme="http", host="gw", port=8000, client_ip="127.0.0.1")
+    request = Request("GET", "/", "", [], scheme="http", host="gw", port=8000, client_ip="127.0.0.1")
     ctx = Context(request, Route(paths=["/"]), None, CONSUMERS)
     if consumer is not None or credential is not None or groups is not None:
         ctx.authenticate(consumer, credential, Identity(authenticated_groups=groups))
@@ -34,8 +35,8 @@ async def call(config: dict[str, Any], consumer: Consumer | None = None, credent
     try:
         await handler.access(ctx)
     except PluginExit as exit_:
-        return exit_.status, exit_.body, request.headers
-    return 200, None, request.headers
+        return exit_.status, exit_.body, ctx.service_request.headers
+    return 200, None, ctx.service_request.headers
 
 
 FORBIDDEN = {"message": "You cannot consume this service"}

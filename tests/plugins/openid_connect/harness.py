@@ -8,35 +8,34 @@ from dataclasses import dataclass
 from typing import Any
 
 from oidcgate.config.entities import Consumer, ConsumerGroup, Route
+from oidcgate.http.fields import HeaderFields
 from oidcgate.plugins.openid_connect.client_auth import basic_authorization
 from oidcgate.plugins.openid_connect.discovery import Provider
 from oidcgate.plugins.openid_connect.handler import OpenIDConnectHandler
 from oidcgate.plugins.pdk import (
     ConsumerIndex,
     Context,
-    Headers,
-    Known,
+    HeaderView,
     PluginEnv,
     PluginExit,
+    Recording,
     Request,
-    encode_field,
 )
-from oidcgate.proxy.state import Resumed
+from oidcgate.proxy.eager import run_eagerly
+from oidcgate.proxy.memo import Memo
 
 ROUTE = Route(paths=["/"])
 
 
 @dataclass
-class Parsed:
-    """A RawRequest as the data plane's parser hands it to a shortcut."""
+class Sent:
+    """A request as the data plane's parser hands it to the memo (proxy.memo.Inputs)."""
 
-    fields: list[bytes]
+    method: bytes
+    path: bytes
     query: bytes
-    authorization: bytes | None = None
-
-    def __post_init__(self) -> None:
-        values = [self.fields[i + 2] for i in range(0, len(self.fields), 4) if self.fields[i].lower() == b"authorization"]
-        self.authorization = values[0] if len(values) == 1 else None
+    has_body: bool
+    client_fields: HeaderFields
 
 
 @dataclass
@@ -49,8 +48,9 @@ class Result:
     headers: dict[str, str] | None = None
 
     @property
-    def upstream(self) -> Headers:
-        return self.ctx.request.headers
+    def upstream(self) -> HeaderView:
+        """What goes upstream."""
+        return self.ctx.service_request.headers
 
     @property
     def description(self) -> str:
@@ -58,7 +58,7 @@ class Result:
 
 
 async def eagerly(coro: Coroutine[Any, Any, None]) -> None:
-    """Run a phase as the data plane does (proxy.phases.drive): started outside any task, from a callback of
+    """Run a phase as the data plane does (proxy.eager.run_eagerly): started outside any task, from a callback of
     the loop, and handed to a task only once it waits; so code that needs a task (asyncio.timeout) fails here
     as it would there."""
     loop = asyncio.get_running_loop()
@@ -74,13 +74,14 @@ async def eagerly(coro: Coroutine[Any, Any, None]) -> None:
 
     def start() -> None:
         try:
-            waiting = coro.send(None)
-        except StopIteration:
-            done.set_result(None)
+            task = run_eagerly(coro, asyncio.ensure_future)
         except BaseException as exc:
             done.set_exception(exc)
+            return
+        if task is None:
+            done.set_result(None)
         else:
-            asyncio.ensure_future(Resumed(coro, waiting)).add_done_callback(finish)
+            task.add_done_callback(finish)
 
     loop.call_soon(start)
     await done
@@ -96,6 +97,7 @@ class Gateway:
         self.handler = OpenIDConnectHandler(OpenIDConnectHandler.validate_config(config), self.env,
                                             **({"clock": clock} if clock else {}))
         self.consumers = ConsumerIndex(list(consumers), groups)
+        self.memo = Memo(self.handler.memo_inputs())  # what the data plane keeps for this instance
 
     @property
     def provider(self) -> Provider:
@@ -105,32 +107,47 @@ class Gateway:
     async def call(self, headers: Sequence[tuple[str, str]] = (), query: str = "", body: bytes | None = None,
                    method: str = "GET", client_ip: str = "127.0.0.1",
                    authenticated: tuple[Consumer | None, dict[str, Any]] | None = None) -> Result:
-        """One request; `authenticated`: what an earlier authentication plugin attached (consumer, credential)."""
+        """The full path, as the data plane runs it for a request it has no recorded decision for: the
+        handler's access phase, recorded (see proxy.memo); `authenticated`: what an earlier
+        authentication plugin attached (consumer, credential)."""
         async def read_body(limit: int) -> bytes:
             return body or b""
 
-        request = Request(method, "/orders", query, Headers(list(headers)), scheme="http", host="gw", port=8000,
+        request = Request(method, "/orders", query, HeaderView(headers), scheme="http", host="gw", port=8000,
                           client_ip=client_ip, body_reader=read_body)
         ctx = Context(request, ROUTE, None, self.consumers)
         if authenticated is not None:
             ctx.authenticate(*authenticated)
+        key = self.memo.key(self._sent(headers, query, method, body), ctx.attached())
+        ctx.recording = recording = Recording()
         try:
             await eagerly(self.handler.access(ctx))
         except PluginExit as exit_:
             return Result(exit_.status, ctx, exit_.body, exit_.headers)
+        finally:
+            ctx.recording = None
+        if key is not None:
+            self.memo.keep(key, recording)
         return Result(200, ctx)
 
-    def shortcut(self, headers: Sequence[tuple[str, str]] = (), query: str = "") -> tuple[Known | None, list[bytes]]:
-        """The shortcut's answer for such a request, and its fields as the data plane would forward them."""
-        fields = [part for name, value in headers for part in encode_field(name, value)]
-        parsed = Parsed(list(fields), b"?" + query.encode() if query else b"")
-        known = self.handler.shortcut(parsed)
-        if known is not None:
-            if known.authorization is not None:
-                at = 4 * [name.lower() for name in fields[::4]].index(b"authorization")
-                fields[at:at + 4] = known.authorization
-            fields += known.all_fields()
-        return known, fields
+    def fast(self, headers: Sequence[tuple[str, str]] = (), query: str = "", method: str = "GET",
+             body: bytes | None = None) -> Context | None:
+        """The data plane's fast path for such a request: the recorded decision replayed (the handler does
+        not run), or None when the full path must decide."""
+        request = Request(method, "/orders", query, HeaderView(headers), scheme="http", host="gw", port=8000,
+                          client_ip="127.0.0.1")
+        ctx = Context(request, ROUTE, None, self.consumers)
+        key = self.memo.key(self._sent(headers, query, method, body), ctx.attached())
+        decision = self.memo.lookup(key) if key is not None else None
+        if decision is None:
+            return None
+        decision.replay(ctx)
+        return ctx
+
+    @staticmethod
+    def _sent(headers: Sequence[tuple[str, str]], query: str, method: str, body: bytes | None) -> Sent:
+        return Sent(method.encode(), b"/orders", b"?" + query.encode() if query else b"", body is not None,
+                    HeaderFields.of(headers))
 
     async def basic(self, client_id: str, secret: str, client_ip: str = "127.0.0.1") -> Result:
         return await self.call([("Authorization", basic_authorization(client_id, secret))], client_ip=client_ip)

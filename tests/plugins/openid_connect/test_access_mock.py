@@ -110,10 +110,10 @@ async def test_client_credentials_in_query_and_body_with_hidden_credentials(mock
                                                                            gateway: MakeGateway) -> None:
     gw = gateway(config(mock, hide_credentials=True))
     query = await gw.call(query="page=2&client_id=reader&client_secret=reader-secret")
-    assert query.status == 200 and query.ctx.request.query_string == "page=2"
+    assert query.status == 200 and query.ctx.service_request.query_string == "page=2"
     body = await gw.call([("Content-Type", "application/x-www-form-urlencoded")], method="POST",
                          body=b"client_id=reader&client_secret=reader-secret&item=1")
-    assert body.status == 200 and body.ctx.request.body == b"item=1"
+    assert body.status == 200 and body.ctx.service_request.body == b"item=1"
     only_header = gateway(config(mock, client_credentials_param_type=["header"]))
     assert (await only_header.call(query="client_id=reader&client_secret=reader-secret")).status == 401
 
@@ -328,12 +328,12 @@ async def test_two_authorization_fields_are_an_invalid_request(mock: MockProvide
     basic = basic_authorization("svc", SVC_SECRET)
     for pair in ([f"Bearer {token}", "Bearer forged.admin.token"], ["Bearer forged.admin.token", f"Bearer {token}"],
                  [f"Bearer {token}", f"Bearer {token}"], [basic, f"Bearer {token}"]):
-        for _ in range(2):  # the second time, the single field is known to the reuse cache and the shortcut
+        for _ in range(2):  # the second time, the single field is known to the reuse cache and the memo
             two = await gw.call([("Authorization", pair[0]), ("X-Other", "1"), ("authorization", pair[1])])
             assert (two.status, two.description) == (400, TWO_FIELDS)
             assert two.body == {"message": "Bad Request: the request has more than one Authorization header"}
             assert (await gw.call([("Authorization", pair[0])])).status in (200, 401)
-        assert gw.shortcut([("Authorization", pair[0]), ("authorization", pair[1])])[0] is None
+        assert gw.fast([("Authorization", pair[0]), ("authorization", pair[1])]) is None
     only_query = gateway(config(mock, bearer_token_param_type=["query"], client_credentials_param_type=["query"]))
     unread = await only_query.call([("Authorization", "Basic a"), ("Authorization", "Basic b")],
                                    query=f"access_token={token}")

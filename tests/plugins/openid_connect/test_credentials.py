@@ -16,7 +16,7 @@ from oidcgate.plugins.openid_connect.credentials import (
     parse_basic,
 )
 from oidcgate.plugins.openid_connect.errors import InvalidRequest
-from oidcgate.plugins.pdk import Headers, Request
+from oidcgate.plugins.pdk import HeaderView, Request, ServiceRequest
 
 ALL = ("header", "query", "body")
 
@@ -35,7 +35,7 @@ def request(headers: list[tuple[str, str]] | None = None, query: str = "", body:
         reads.append(limit)
         return body or b""
 
-    req = TrackedRequest(method, "/", query, Headers(headers or []), scheme="http", host="gw", port=8000,
+    req = TrackedRequest(method, "/", query, HeaderView(headers or []), scheme="http", host="gw", port=8000,
                          client_ip="127.0.0.1", body_reader=reader)
     req.reads = reads
     return req
@@ -118,12 +118,14 @@ async def test_other_schemes_are_not_credentials() -> None:
     assert await find(request(query="client_id=only-an-id"), ALL, ALL) is None
 
 
-async def test_hide_removes_only_the_credentials() -> None:
+async def test_hide_removes_only_the_credentials_from_what_goes_upstream() -> None:
     header = request([("Authorization", "Bearer abc"), ("Accept", "*/*")])
-    hide(header, BearerToken("abc", "header"))
-    assert header.headers.items() == [("Accept", "*/*")]
+    upstream = ServiceRequest(header)
+    hide(upstream, BearerToken("abc", "header"))
+    assert upstream.headers.items() == [("Accept", "*/*")]
+    assert header.headers.items() == [("Authorization", "Bearer abc"), ("Accept", "*/*")]  # what the client sent
 
-    query = request(query="a=1&client_id=id&client_secret=s&b=%20x")
+    query = ServiceRequest(request(query="a=1&client_id=id&client_secret=s&b=%20x"))
     hide(query, ClientCredentials("id", "s", "query"))
     assert query.query_string == "a=1&b=%20x"
 
@@ -131,9 +133,10 @@ async def test_hide_removes_only_the_credentials() -> None:
                    body=b"access_token=abc&keep=v%26w", method="POST")
     found = await find(form, ALL, ALL)
     assert found is not None
-    hide(form, found)
-    assert form.body == b"keep=v%26w"
-    assert form.headers.get("content-length") == "10"
+    form_upstream = ServiceRequest(form)
+    hide(form_upstream, found)
+    assert form_upstream.body == b"keep=v%26w" and form.body == b"access_token=abc&keep=v%26w"
+    assert form_upstream.headers.get("content-length") == "10"
 
 
 async def test_hiding_body_credentials_keeps_other_bytes_intact() -> None:
@@ -141,5 +144,6 @@ async def test_hiding_body_credentials_keeps_other_bytes_intact() -> None:
                    body=b"client_id=id&client_secret=s%C3%BC&raw=\xfe\xff%FF")
     found = await find(form, ALL, ALL)
     assert found == ClientCredentials("id", "sü", "body")
-    hide(form, found)
-    assert form.body == b"raw=\xfe\xff%FF"
+    upstream = ServiceRequest(form)
+    hide(upstream, found)
+    assert upstream.body == b"raw=\xfe\xff%FF"

@@ -13,7 +13,7 @@ import pytest
 from pydantic import ValidationError
 
 from oidcgate.config.entities import Consumer, ConsumerGroup, Route
-from oidcgate.plugins.pdk import ConsumerIndex, Context, Headers, PluginEnv, PluginExit, Request, Response
+from oidcgate.plugins.pdk import ConsumerIndex, Context, PluginEnv, PluginExit, Request
 from oidcgate.plugins.rate_limiting.counters import LocalCounters
 from oidcgate.plugins.rate_limiting.handler import RateLimitingHandler
 from oidcgate.plugins.rate_limiting.windows import window
@@ -37,7 +37,7 @@ def handler(config: dict[str, Any], env: PluginEnv | None = None) -> RateLimitin
 async def call(plugin: RateLimitingHandler, route_id: str = "0e0e0e0e-0000-4000-8000-00000000000e", consumer: Consumer | None = None,
                ip: str = "127.0.0.1", groups: tuple[ConsumerGroup, ...] | None = None) -> tuple[int, dict[str, str]]:
     """The status and the headers the client gets (`groups`: set by an authentication plugin)."""
-    request = Request("GET", "/", "", Headers(), scheme="http", host="gw", port=8000, client_ip=ip)
+    request = Request("GET", "/", "", [], scheme="http", host="gw", port=8000, client_ip=ip)
     ctx = Context(request, Route(id=route_id, paths=["/"]), None, ConsumerIndex([]))
     if consumer is not None:
         ctx.authenticate(consumer, {"id": "cred"})
@@ -46,9 +46,7 @@ async def call(plugin: RateLimitingHandler, route_id: str = "0e0e0e0e-0000-4000-
         await plugin.access(ctx)
     except PluginExit as exit_:
         return exit_.status, exit_.headers
-    ctx.response = Response(200, Headers())
-    await plugin.response(ctx)
-    return 200, dict(ctx.response.headers.items())
+    return 200, dict(ctx.response_header_items())  # set from the access phase on the response
 
 
 async def test_kongs_headers_then_429_with_retry_after() -> None:

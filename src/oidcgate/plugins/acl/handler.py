@@ -4,7 +4,9 @@ Refusals are Kong's: 403 `You cannot consume this service` for groups that do no
 anyone to check (no consumer and no authenticated groups) 401 `Unauthorized`, or 403 when a credential
 was accepted but carried no groups. A request let through gets its groups upstream in
 `X-Consumer-Groups` (a consumer's) or `X-Authenticated-Groups` (a token's), unless
-`hide_groups_header`. Decisions and header fields are computed once per set of groups.
+`hide_groups_header`. Decisions and header fields are computed once per set of groups; the decision
+depends on nothing but who earlier plugins attached (`memo_inputs`), so a repeat request gets it
+replayed by the engine.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ from oidcgate.plugins.acl.groups import blocked, found
 from oidcgate.plugins.acl.schema import ACLConfig
 from oidcgate.plugins.base import Plugin
 from oidcgate.plugins.consumer_headers import header_field
-from oidcgate.plugins.pdk import Context, PluginEnv
+from oidcgate.plugins.pdk import Context, MemoInputs, PluginEnv
 
 FORBIDDEN = {"message": "You cannot consume this service"}
 UNAUTHORIZED = {"message": "Unauthorized"}
 _MEMO_MAX = 4096
+FOREVER = float("inf")
 
 
 class ACLHandler(Plugin[ACLConfig]):
@@ -34,6 +37,11 @@ class ACLHandler(Plugin[ACLConfig]):
         # (groups, header) -> None when blocked, else the fields to add (empty with hide_groups_header)
         self.decided: dict[tuple[tuple[str, ...], str], tuple[bytes, ...] | None] = {}
 
+    def memo_inputs(self) -> MemoInputs:
+        """The consumer (its ACL credentials and groups are the snapshot's), credential and authenticated
+        groups: the decision holds as long as the snapshot (this instance) lives."""
+        return MemoInputs(who=True)
+
     async def access(self, ctx: Context) -> None:
         config = self.config
         have = found(ctx, config.include_consumer_groups, config.always_use_authenticated_groups)
@@ -47,7 +55,8 @@ class ACLHandler(Plugin[ACLConfig]):
         if decided is None:
             raise ctx.exit(403, FORBIDDEN)
         if decided:
-            ctx.request.headers.add_fields(decided)
+            ctx.service_request.headers.extend(decided)
+        ctx.reuse_until(FOREVER)
 
     def _decide(self, groups: tuple[str, ...], header: str) -> tuple[bytes, ...] | None:
         decided = None if blocked(groups, self.listed, self.deny) else (

@@ -34,7 +34,7 @@ class CorrelationIdHandler(Plugin[CorrelationIdConfig]):
         value = ctx.request.headers.get(header)
         if not value:
             value = self.generate(ctx.request, WorkerSequence.of(self.state))
-            ctx.request.headers.set(header, value)
+            ctx.service_request.headers.set(header, value)
         ctx.log_fields[SHARED_KEY] = value
         ctx.shared[SHARED_KEY] = value
 

@@ -48,7 +48,7 @@ from oidcgate.plugins.openid_connect.session.record import Session, Timeouts, ne
 from oidcgate.plugins.openid_connect.session.secret import node_secret
 from oidcgate.plugins.openid_connect.session.storage import CookieStorage, RedisStorage, Storage
 from oidcgate.plugins.openid_connect.verify import check_claims, looks_like_jwt, verify_signature
-from oidcgate.plugins.pdk import Context, PluginEnv, PluginExit, Request
+from oidcgate.plugins.pdk import Context, PluginEnv, PluginExit, Request, ServiceRequest
 from oidcgate.shared_state import RedisUnavailable, close_pools
 
 log = logging.getLogger("oidcgate.plugins.openid_connect")
@@ -184,15 +184,15 @@ class BrowserSignIn:
             return PluginExit(302, None, {"Location": redirect, "Cache-Control": "no-store"})
         return PluginExit(200, {"message": "signed out"}, {"Cache-Control": "no-store"})
 
-    def hide(self, request: Request) -> None:
+    def hide(self, request: Request, upstream: ServiceRequest) -> None:
         """`hide_credentials`: the upstream does not see the session cookie (or its chunks)."""
         jar = cookies.parse(request.headers.get_all("cookie"))
         name = self.session_cookie.name
         kept = [f"{k}={v}" for k, v in jar.items()
                 if k != name and not (k.startswith(f"{name}_") and cookies.chunk_number(k[len(name) + 1:]))]
-        request.headers.remove("cookie")
+        upstream.headers.remove("cookie")
         if kept:
-            request.headers.add("Cookie", "; ".join(kept))
+            upstream.headers.add("Cookie", "; ".join(kept))
 
     # ---- sessions ------------------------------------------------------------------------------------
 

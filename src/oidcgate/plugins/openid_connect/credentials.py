@@ -26,7 +26,7 @@ from typing import AnyStr
 from urllib.parse import parse_qs, unquote_plus
 
 from oidcgate.plugins.openid_connect.errors import InvalidRequest
-from oidcgate.plugins.pdk import Request
+from oidcgate.plugins.pdk import Request, ServiceRequest
 
 ACCESS_TOKEN = "access_token"
 CLIENT_ID = "client_id"
@@ -185,13 +185,13 @@ def _without(encoded: str, names: Collection[str]) -> str:
     return "&".join(kept)
 
 
-def hide(request: Request, credentials: Credentials) -> None:
+def hide(upstream: ServiceRequest, credentials: Credentials) -> None:
     """Remove the client's own credentials from what goes upstream (Kong's `hide_credentials`)."""
     names = (ACCESS_TOKEN,) if isinstance(credentials, BearerToken) else (CLIENT_ID, CLIENT_SECRET)
     if credentials.source == "header":
-        request.headers.remove("authorization")
+        upstream.headers.remove("authorization")
     elif credentials.source == "query":
-        request.query_string = _without(request.query_string, names)
-    elif request.body is not None:
-        request.body = _without(request.body.decode("latin-1"), names).encode("latin-1")  # bytes kept
-        request.headers.set("Content-Length", str(len(request.body)))
+        upstream.query_string = _without(upstream.query_string, names)
+    elif upstream.body is not None:
+        upstream.body = _without(upstream.body.decode("latin-1"), names).encode("latin-1")  # bytes kept
+        upstream.headers.set("Content-Length", str(len(upstream.body)))

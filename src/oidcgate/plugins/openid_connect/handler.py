@@ -8,16 +8,20 @@ sessions, refresh and logout), `consumers` (consumer, consumer groups, credentia
 in `PluginEnv.state("openid-connect")`, so it survives new configurations; everything derived from this
 instance's config is computed here, once.
 
-Hot path: what a successful request led to (claim headers in wire form, consumer, identity) is kept
-per instance, keyed by its Authorization header (see credentials.header_key), until the token or cached
-token behind it expires. A repeat request then costs a header lookup, a dict probe and the header edits.
-The identity's `claims` and the credential dict are shared between requests with the same token:
-later plugins read them, they must not change them.
+Hot path: the plugin declares what its decision depends on (`memo_inputs`: the Authorization header,
+the cookie of a session, where else credentials may be) and how long a decision holds
+(`ctx.reuse_until`: until the token, the cached token or the session's next renewal is due), so the
+engine replays a repeat request's header edits and consumer without calling `access`. Behind that,
+what a successful request led to (claim headers in wire form, consumer, identity) is kept per instance,
+keyed by its Authorization header (see credentials.header_key) or by its session, for the requests the
+engine cannot replay (e.g. credentials in a query). The identity's `claims` and the credential dict are
+shared between requests with the same token: later plugins read them, they must not change them.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -39,8 +43,9 @@ from oidcgate.plugins.openid_connect.errors import (
 from oidcgate.plugins.openid_connect.flows import Authenticator, Clock, Outcome
 from oidcgate.plugins.openid_connect.headers import ClaimHeaders, UnsafeClaimValue
 from oidcgate.plugins.openid_connect.schema import OpenIDConnectConfig
+from oidcgate.plugins.openid_connect.session import cookies
 from oidcgate.plugins.openid_connect.transport import http_client
-from oidcgate.plugins.pdk import Context, Headers, Identity, Known, PluginEnv, RawRequest, encode_field
+from oidcgate.plugins.pdk import Context, Headers, Identity, MemoInputs, PluginEnv, encode_field
 
 NAME = "openid-connect"
 
@@ -53,12 +58,13 @@ class Prepared:
     claim_fields: tuple[bytes, ...]  # the claim headers, in wire form (pdk.encode_field)
     token_value: str
     token_raw: bytes  # token_value as it goes on the wire
-    known: Known | None  # the shortcut's answer (see OpenIDConnectHandler.shortcut)
     consumer: Consumer | None
     credential: dict[str, Any]
     identity: Identity  # shared by the requests that reuse this: later plugins read it, never change it
     session_fields: tuple[bytes, ...] = ()  # a session's ID token and userinfo headers, in wire form
     consumer_groups: tuple[ConsumerGroup, ...] | None = None  # from consumer_groups_claim (None: the consumer's)
+    reusable_until: float | None = None  # what `access` did holds for the same inputs until then (see memo_inputs)
+    still: Callable[[], bool] | None = None  # and while this says so (a session's copy in this worker)
 
 
 class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
@@ -94,42 +100,36 @@ class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
         self.query_needles: tuple[str, ...] = (*self.query_names, "%") if self.query_names else ()
         self.reuse: TTLCache[Prepared] | None = TTLCache() if "header" in (
             self.flows.bearer_types | self.flows.client_types) else None
-        # The shortcut answers when forwarding needs no more than claim headers and the Authorization value.
-        self.shortcut_ok = self.reuse is not None and not self.hide_credentials and (
-            self.token_header is None or self.token_in_authorization)
-        self.raw_query_needles = tuple(needle.encode() for needle in self.query_needles)
+        self.claim_names = tuple(config.upstream_headers_names or ())
         self.browser = BrowserSignIn(config, self.flows, env, state) if config.browser_sign_in else None
         self.session_headers = tuple(name for name in (config.upstream_id_token_header,
                                                        config.upstream_user_info_header) if name)
         self.session_reuse: TTLCache[Prepared] = TTLCache()  # (session id, version) → what it leads to
-        if self.browser is not None and (self.browser.logout_rule is not None or self.session_headers):
-            self.shortcut_ok = False  # the full path may log out, or remove a forged session header
 
-    def shortcut(self, request: RawRequest) -> Known | None:
-        """A repeat request gets the answer its first one led to: same single Authorization header, and
-        nothing else that could carry credentials (the query) or pass for a claim header."""
-        authorization = request.authorization
-        if authorization is None or not self.shortcut_ok:
-            return None
-        if request.query and credentials.query_may_hold(request.query, self.raw_query_needles):
-            return None
-        if self.claims_to_headers and self.claim_headers.may_be_forged(request.fields):
-            return None
-        entry = self.reuse.entry(credentials.header_key(authorization), self.clock())  # type: ignore[union-attr]
-        return None if entry is None else entry[1].known
+    def memo_inputs(self) -> MemoInputs:
+        """What `access` decides on: the Authorization header (and a session's cookie), the query arguments
+        credentials may be in (on a sign-in route the whole query: callbacks, logout), the method and
+        path a logout rule looks at, the body when credentials or a logout may be in it, and with
+        `anonymous` whether an earlier authentication plugin succeeded."""
+        types = self.flows.bearer_types | self.flows.client_types
+        rule = self.browser.logout_rule if self.browser is not None else None
+        return MemoInputs(
+            headers=("authorization", "cookie") if self.browser is not None else ("authorization",),
+            query_args=(*self.query_names, credentials.CLIENT_SECRET) if self.query_names else (),
+            query=self.browser is not None, method=rule is not None,
+            path=rule is not None and rule.suffix is not None,
+            body="body" in types or (rule is not None and rule.post_arg is not None),
+            who=self.mapping.anonymous is not None, clock=self.clock)  # (with `anonymous`: did one succeed?)
 
     async def access(self, ctx: Context) -> None:
-        """Reuse what the same Authorization header led to before, else authenticate; then edit the request.
-
-        This is the hot path: a repeat request costs a header lookup, a dict probe and the header edits.
-        """
+        """Reuse what the same Authorization header led to before, else authenticate; then edit what goes
+        upstream, and tell the engine how long this decision holds (see memo_inputs)."""
         request = ctx.request
-        headers = request.headers
         if self.mapping.anonymous is not None and ctx.credential is not None:
             return  # Kong: with `anonymous`, authentication plugins are alternatives, and one succeeded
         if self.browser is not None and await self.browser.is_logout(request):
             raise await self.browser.logout(ctx)
-        authorization = headers.single("authorization")  # (two are resolved by the full path)
+        authorization = request.headers.single("authorization")  # (two are resolved by the full path)
         key = prepared = None
         reuse = self.reuse
         if authorization is not None and reuse is not None and not (
@@ -137,40 +137,49 @@ class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
             key = credentials.header_key(authorization)
             prepared = reuse.get(key, self.clock())
         if prepared is None:
-            prepared = await self._authenticate(ctx, key, authorization)
+            prepared = await self._authenticate(ctx, key)
             if prepared is None:
                 return self._anonymous(ctx)
+        self._edit(ctx, prepared, authorization)
+        ctx.authenticate(prepared.consumer, prepared.credential, prepared.identity)
+        if prepared.consumer_groups is not None:
+            ctx.set_consumer_groups(prepared.consumer_groups)
+        if prepared.reusable_until is not None:
+            ctx.reuse_until(prepared.reusable_until, prepared.still)
+
+    def _edit(self, ctx: Context, prepared: Prepared, authorization: bytes | None) -> None:
+        """What goes upstream: credentials hidden, claim and session headers (the client's own copies of
+        those names never pass), the access token header."""
+        upstream = ctx.service_request
+        headers = upstream.headers
         if self.hide_credentials:
             if prepared.outcome.method == "session":
-                self.browser.hide(request)  # type: ignore[union-attr]
+                self.browser.hide(ctx.request, upstream)  # type: ignore[union-attr]
             else:
-                credentials.hide(request, prepared.outcome.credentials)
+                credentials.hide(upstream, prepared.outcome.credentials)
             unchanged = False
         else:  # a bearer token passed on as it came needs no edit
             unchanged = authorization == prepared.token_raw
         self._remove_forged(headers)
         if self.claims_to_headers:
-            headers.add_fields(prepared.claim_fields)
+            headers.extend(prepared.claim_fields)
         if prepared.session_fields:
-            headers.add_fields(prepared.session_fields)
+            headers.extend(prepared.session_fields)
         if self.token_header is not None and not (unchanged and self.token_in_authorization):
             headers.set(self.token_header, prepared.token_value)
-        ctx.authenticate(prepared.consumer, prepared.credential, prepared.identity)
-        if prepared.consumer_groups is not None:
-            ctx.set_consumer_groups(prepared.consumer_groups)
 
     def _remove_forged(self, headers: Headers) -> None:
-        """The client's own claim and session headers never pass: only the gateway's are set."""
+        """The client's own claim and session headers never pass (whatever their case, `_` or `-`): only
+        the gateway's are set."""
         if self.claims_to_headers:
-            for name in self.claim_headers.forged(headers.keys()):
-                headers.remove(name)
-        for name in self.session_headers:
-            headers.remove(name)
+            headers.remove_like(self.claim_names)
+        if self.session_headers:
+            headers.remove_like(self.session_headers)
 
     def _anonymous(self, ctx: Context) -> None:
         """Kong's `anonymous`: the request goes on as that consumer, without a credential (upstream:
         `X-Anonymous-Consumer: true`), and without anything the client sent passing for the gateway's."""
-        headers = ctx.request.headers
+        headers = ctx.service_request.headers
         self._remove_forged(headers)
         if self.hide_credentials:
             headers.remove("authorization")
@@ -180,7 +189,7 @@ class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
             raise to_exit(exc, self.config.unauthorized_error_message, self.config.forbidden_error_message) from None
         ctx.authenticate(consumer, None, None)
 
-    async def _authenticate(self, ctx: Context, key: bytes | None, authorization: bytes | None) -> Prepared | None:
+    async def _authenticate(self, ctx: Context, key: bytes | None) -> Prepared | None:
         """The full path: find, verify and authorize the credentials; remember the outcome under `key`.
         None: refused (401 or 403), and `anonymous` is configured."""
         config = self.config
@@ -192,7 +201,7 @@ class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
                     if self.browser is None:
                         raise
                     return self._session(ctx, await self.browser.authenticate(ctx))
-                prepared = self._prepare(ctx, outcome, authorization)
+                prepared = self._prepare(ctx, outcome)
             except UnsafeClaimValue as exc:
                 raise InvalidToken(f"{exc}: it cannot be sent upstream") from None
         except OIDCError as exc:
@@ -206,14 +215,17 @@ class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
 
     def _session(self, ctx: Context, signed: Signed) -> Prepared:
         """What a session request leads to, computed once per session version; the route's scopes,
-        groups and roles apply to it as to a bearer token (403)."""
+        groups and roles apply to it as to a bearer token (403). The same cookie leads to the same decision
+        while this worker's copy of the session answers for it (see session.storage: until its idle clock
+        is due for renewal or its token for a refresh, and for a session in Redis no longer than a change
+        elsewhere, a logout, takes to reach this worker)."""
         session = signed.session
         key = (session.id, session.version)
         now = self.clock()
         prepared = self.session_reuse.get(key, now)
         if prepared is None:
             self.flows.authorize(session.claims, "session")
-            prepared = self._prepare(ctx, signed.outcome, None)
+            prepared = self._prepare(ctx, signed.outcome)
             extra: list[bytes] = []
             if self.config.upstream_id_token_header and session.id_token:
                 extra += encode_field(self.config.upstream_id_token_header.replace("_", "-"), session.id_token)
@@ -222,11 +234,16 @@ class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
                                       userinfo_header(session.userinfo))
             prepared = replace(prepared, session_fields=tuple(extra))
             self.session_reuse.put(key, prepared, signed.outcome.reusable_until or now, now)
-        return prepared
+        browser = self.browser
+        value = browser.session_cookie.read(cookies.parse(ctx.request.headers.get_all("cookie"))) if browser else None
+        if browser is None or value is None or browser.storage.cached(value, now) is not session:
+            return prepared  # (a session just renewed or loaded past its copy's life: the full path again)
+        storage, clock = browser.storage, self.clock
+        return replace(prepared, reusable_until=browser.storage.keep_until(session),
+                       still=lambda: storage.cached(value, clock()) is session)
 
-    def _prepare(self, ctx: Context, outcome: Outcome, authorization: bytes | None) -> Prepared:
-        """Claim headers, consumer and identity for an accepted outcome, and the shortcut's answer for the
-        requests with the same `authorization`; raises OIDCError or UnsafeClaimValue."""
+    def _prepare(self, ctx: Context, outcome: Outcome) -> Prepared:
+        """Claim headers, consumer and identity for an accepted outcome; raises OIDCError or UnsafeClaimValue."""
         claims = outcome.claims
         client_id = claims.get("client_id") or claims.get("azp") or claims.get("cid")
         if client_id is None and isinstance(outcome.credentials, credentials.ClientCredentials):
@@ -239,18 +256,11 @@ class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
         token_raw = token_value.encode("latin-1")
         consumer = self.mapping.consumer(ctx.consumers, claims)
         credential = self.mapping.credential(claims, outcome.method)
-        known = None
-        if self.shortcut_ok and authorization is not None:
-            replace = None  # (as `access` decides: the token header is Authorization, or none)
-            if self.token_header is not None and authorization != token_raw:
-                replace = encode_field(self.token_header, token_value)
-            known = Known(tuple(claim_fields), replace, consumer, credential)
         return Prepared(
             outcome=outcome,
             claim_fields=tuple(claim_fields),
             token_value=token_value,
             token_raw=token_raw,
-            known=known,
             consumer=consumer,
             credential=credential,
             identity=Identity(
@@ -261,6 +271,7 @@ class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
                 authenticated_groups=self._authenticated_groups(claims),
                 claims=claims, source=f"{NAME}:{outcome.method}"),
             consumer_groups=self.mapping.groups(ctx.consumers, claims),
+            reusable_until=outcome.reusable_until if outcome.credentials.source == "header" else None,
         )
 
     def _authenticated_groups(self, claims: dict[str, Any]) -> tuple[str, ...] | None:

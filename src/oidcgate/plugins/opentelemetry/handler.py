@@ -24,7 +24,7 @@ from oidcgate.plugins.observer import Begun, Observer
 from oidcgate.plugins.opentelemetry import otlp, propagation
 from oidcgate.plugins.opentelemetry.schema import OpenTelemetryConfig
 from oidcgate.plugins.opentelemetry.trace import Trace, new_id
-from oidcgate.plugins.pdk import PluginEnv
+from oidcgate.plugins.pdk import HeaderView, PluginEnv, encode_field
 from oidcgate.plugins.queue import shared_queue
 
 KEEPALIVE = 60.0  # seconds an idle connection to the collector is kept (Kong's http client default)
@@ -56,27 +56,25 @@ class OpenTelemetryHandler(Observer[OpenTelemetryConfig]):
             config.traces_endpoint, "POST", {**(config.headers or {}), "Content-Type": "application/x-protobuf"},
             timeout, KEEPALIVE, lambda batch: otlp.encode(batch, resource)))
 
-    def begin(self, fields: list[bytes]) -> Begun:
-        parent = self._extracted(fields) if self.extract else None
+    def begin(self, headers: HeaderView) -> Begun:
+        parent = self._extracted(headers) if self.extract else None
         trace_id = parent.trace_id if parent is not None else new_id(16)
         sampled = propagation.sampled(trace_id, self.rate, parent)
         trace = Trace(trace_id, parent.span_id if parent is not None else None) if sampled else None
-        injected = (b"traceparent", b": ", propagation.traceparent(  # (hex digits: nothing to check)
-            trace_id, trace.upstream_id if trace is not None else new_id(8), sampled), b"\r\n") if self.inject else ()
+        injected = encode_field("traceparent", propagation.traceparent(
+            trace_id, trace.upstream_id if trace is not None else new_id(8), sampled).decode()) if self.inject else ()
         return Begun(trace, injected, self.replaces)
 
     @staticmethod
-    def _extracted(fields: list[bytes]) -> propagation.Parent | None:
-        for i in range(0, len(fields), 4):
-            if fields[i].lower() == b"traceparent":
-                return propagation.parse(fields[i + 2])
-        return None
+    def _extracted(headers: HeaderView) -> propagation.Parent | None:
+        value = headers.get("traceparent")
+        return propagation.parse(value.encode("latin-1")) if value is not None else None
 
     def observe(self, entry: Finished) -> None:
         if entry.trace is None:
             if entry.route is not None:
                 return  # begun and not sampled
-            trace = self.begin(entry.request_fields).trace  # a request that matched no route
+            trace = self.begin(HeaderView.over(entry.request_fields)).trace  # a request that matched no route
             if trace is None:
                 return
             entry.trace, entry.trace_id = trace, trace.trace_id

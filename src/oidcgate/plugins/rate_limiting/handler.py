@@ -1,10 +1,12 @@
 """The rate-limiting plugin's handler (Kong's PRIORITY 910: after authentication and acl).
 
 `access` counts the request in every configured period and refuses it with `error_code` (429) and
-`error_message` once one count is above its limit, with `Retry-After`; the `response` phase puts
-Kong's headers on the answer (`RateLimit-Limit`/`-Remaining`/`-Reset` for the period closest to its
-limit, `X-RateLimit-Limit-<Period>`/`X-RateLimit-Remaining-<Period>` for each), unless
-`hide_client_headers`.
+`error_message` once one count is above its limit, with `Retry-After`; otherwise Kong's headers go on
+the answer (`RateLimit-Limit`/`-Remaining`/`-Reset` for the period closest to its limit,
+`X-RateLimit-Limit-<Period>`/`X-RateLimit-Remaining-<Period>` for each), unless `hide_client_headers`:
+they are known in `access`, so they are set from there (replacing the upstream's own, as Kong's
+header_filter does) and the response is never held for a response phase. The counting is the
+plugin's fast path: it has no recorded decision to replay, every request is counted.
 
 Redis unreachable (`policy: redis`): with `fault_tolerant` the request goes through without headers and
 the failure is logged (at most once per LOG_EVERY seconds per instance, naming the address, never
@@ -29,7 +31,6 @@ log = logging.getLogger("oidcgate.plugins.rate_limiting")
 NAME = "rate-limiting"
 LOG_EVERY = 10.0
 UNEXPECTED = {"message": "An unexpected error occurred"}
-_HEADERS = "rate-limiting.headers"  # ctx.shared key: the headers for the response phase
 
 
 class RateLimitingHandler(Plugin[RateLimitingConfig]):
@@ -77,14 +78,8 @@ class RateLimitingHandler(Plugin[RateLimitingConfig]):
         if refused:
             await self._take_back(counters, now)
             raise ctx.exit(self.config.error_code, self.body, {**headers, "Retry-After": str(reset)})
-        if headers:
-            ctx.shared[_HEADERS] = headers
-
-    async def response(self, ctx: Context) -> None:
-        headers = ctx.shared.get(_HEADERS)
-        if headers and ctx.response is not None:
-            for name, value in headers.items():
-                ctx.response.headers.set(name, value)
+        for name, value in headers.items():
+            ctx.set_response_header(name, value)
 
     def _headers(self, counts: list[int], counters: list[Counter], now: int) -> tuple[dict[str, str], int, bool]:
         """Kong's headers, the seconds until the tightest window resets, and whether a limit was passed."""

@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, quote, urlencode
 
 import orjson
 
-from oidcgate.plugins.pdk import Context, Headers, Request
+from oidcgate.plugins.pdk import Context, Headers, HeaderView, ServiceRequest
 from oidcgate.plugins.request_transformer.schema import RequestTransformerConfig, split_pair
 
 Params = dict[str, Any]
@@ -118,7 +118,7 @@ def transform_headers(headers: Headers, ops: Operations) -> None:
             headers.add(name, value)
 
 
-def body_kind(headers: Headers) -> str | None:
+def body_kind(headers: HeaderView) -> str | None:
     """'json', 'form', 'multipart' or None, matched as Kong does (a substring of Content-Type)."""
     content_type = (headers.get("Content-Type") or "").lower()
     for needle, kind in (("application/json", "json"), ("multipart/form-data", "multipart"),
@@ -128,7 +128,7 @@ def body_kind(headers: Headers) -> str | None:
     return None
 
 
-async def transform_body(request: Request, ops: Operations) -> None:
+async def transform_body(request: ServiceRequest, ops: Operations) -> None:
     """Kong's transform_body for JSON objects and form bodies; the body is buffered (PDK limit) to do it."""
     kind = body_kind(request.headers)
     if kind not in ("json", "form"):
@@ -152,13 +152,13 @@ async def transform_body(request: Request, ops: Operations) -> None:
     request.headers.set("Content-Length", str(len(body)))
 
 
-def transform_querystring(request: Request, ops: Operations) -> None:
+def transform_querystring(request: ServiceRequest, ops: Operations) -> None:
     params = to_params(_parse_pairs(request.query_string))
     if apply_to_params(params, ops):
         request.query_string = _encode_pairs(to_pairs(params))
 
 
-async def transform_method(request: Request, method: str) -> None:
+async def transform_method(request: ServiceRequest, method: str) -> None:
     """Set the method; for GET/HEAD/TRACE, a form body's fields also go into the query (Kong)."""
     request.method = method
     if method not in ("GET", "HEAD", "TRACE") or body_kind(request.headers) != "form":
@@ -183,9 +183,9 @@ class Plan:
         self.querystring = Operations.of(config, "querystring") or None
 
     async def apply(self, ctx: Context) -> None:
-        request = ctx.request
+        request = ctx.service_request
         if self.uri is not None:
-            ctx.upstream_path = self.uri
+            request.set_path(self.uri)
         if self.method is not None:
             await transform_method(request, self.method)
         if self.headers is not None:
