@@ -165,6 +165,12 @@ class Worker:
         await asyncio.sleep(0)  # let plugin close() tasks start
 
 
+# A request allocates a few dozen container objects and frees nearly all of them by reference counting;
+# CPython's default (a young collection every 700 allocations) then walks the live exchanges every few
+# requests for nothing. Every 20,000 it costs the same per collection (the live set), 28 times less often.
+YOUNG_COLLECTION_EVERY = 20_000
+
+
 def settle_heap() -> None:
     """Keep the cyclic GC off the long-lived heap (a snapshot of 10,000 routes is a lot of objects):
     collect what the previous runtime left, then freeze the rest, so the collections that requests
@@ -172,6 +178,7 @@ def settle_heap() -> None:
     gc.unfreeze()
     gc.collect()
     gc.freeze()
+    gc.set_threshold(YOUNG_COLLECTION_EVERY, *gc.get_threshold()[1:])
 
 
 def _rss() -> int:
