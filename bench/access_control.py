@@ -18,7 +18,7 @@ from typing import Any
 from tests.support.redis import DATABASE, removing_keys_with
 
 from bench.harness import dataplane, nginx_upstream
-from bench.oidc import SCOPE, _median_row, _rounds, _token, identity_provider
+from bench.oidc import SCOPE, _median_row, _rounds, client_credentials_token, identity_provider
 
 NEVER = 10**12  # a limit no run reaches
 ROWS = (("plain", "plain", "oidcgate, no plugins (same data plane as the rows below)"),
@@ -47,7 +47,7 @@ def measure() -> list[dict[str, Any]]:
     with identity_provider() as (issuer, client_id, secret), nginx_upstream() as upstream, \
             removing_keys_with(str(uuid.uuid4())) as redis_route, \
             dataplane(gateway_doc(upstream, issuer, client_id, redis_route), workers=1) as base:
-        bearer = {"Authorization": f"Bearer {_token(issuer, client_id, secret)}"}
+        bearer = {"Authorization": f"Bearer {client_credentials_token(issuer, client_id, secret)}"}
         runs, ratios = _rounds(base, {"plain": {}, "oidc": bearer, "acl": bearer, "rl-local": {}, "rl-redis": {}},
                                ROWS)
     ratio = {key: statistics.median(values) for key, values in ratios.items()}

@@ -201,7 +201,7 @@ def worker() -> Iterator[Bench]:
         issuer, client_id, secret = stack.enter_context(oidc.identity_provider())
         redis_route = stack.enter_context(removing_keys_with(str(uuid.uuid4())))
         tmp = stack.enter_context(tempfile.TemporaryDirectory())
-        token = oidc._token(issuer, client_id, secret)
+        token = oidc.client_credentials_token(issuer, client_id, secret)
         requests = requests_by_route(token, client_id, secret)
         subject = Worker(loop, gateway_doc(issuer, client_id, redis_route), Path(tmp) / "access.log")
         bench = Bench(subject, loop, requests, issuer, token)

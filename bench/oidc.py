@@ -119,7 +119,7 @@ async def stored_sessions(issuer: str, token: str) -> dict[str, dict[str, str]]:
     return {"session-cookie": {"Cookie": f"session={cookie}"}, "session-redis": {"Cookie": f"session={redis}"}}
 
 
-def _token(issuer: str, client_id: str, secret: str) -> str:
+def client_credentials_token(issuer: str, client_id: str, secret: str) -> str:
     response = httpx.post(f"{issuer}/v1/token", auth=(client_id, secret), timeout=30,
                           data={"grant_type": "client_credentials", "scope": SCOPE})
     response.raise_for_status()
@@ -153,7 +153,7 @@ def _rounds(base: str, headers: dict[str, dict[str, str]], rows: tuple[tuple[str
 def measure() -> list[dict[str, Any]]:
     with identity_provider() as (issuer, client_id, secret), nginx_upstream() as upstream, \
             dataplane(gateway_doc(upstream, issuer), workers=1) as base:
-        token = _token(issuer, client_id, secret)
+        token = client_credentials_token(issuer, client_id, secret)
         bearer = {"Authorization": f"Bearer {token}"}
         basic = {"Authorization": basic_authorization(client_id, secret)}
         runs, ratios = _rounds(base, {"plain": {}, "plain-bearer": bearer, "plain-cc": basic, "noop": bearer,

@@ -115,11 +115,15 @@ def test_table_ratios_are_to_nginx_within_rounds() -> None:
 
 
 def test_bar_report() -> None:
-    results = [Result("b", 1, Row("b", 1000.0, 0.5, 2.0), 1.0), Result("c", 1, Row("c", 600.0, 0.8, 6.0), 0.6),
-               Result("d", 1, Row("d", 500.0, 0.9, 3.0), 0.5, 0.83)]
+    results = [Result("b", 1, Row("b", 1000.0, 0.5, 2.0), 1.0), Result("c", 1, Row("c", 720.0, 0.8, 3.5), 0.72),
+               Result("d", 1, Row("d", 500.0, 0.9, 3.0), 0.5, 0.83),
+               Result("eb", 1, Row("(e) bearer", 640.0, 0.9, 3.0), 0.64),
+               Result("ec", 1, Row("(e) cc", 660.0, 0.9, 3.0), 0.66)]
     assert bar_report(results) == [
-        "- (c) reaches 60% of nginx's requests/s (bar: >= 50%): met",
-        "- (c) p99 6.00 ms at 32 connections (bar: < 5 ms): NOT met",
+        "- (c) reaches 72% of nginx's requests/s (bar: >= 70%): met",
+        "- (e) bearer reaches 64% of nginx's requests/s (bar: >= 65%): NOT met",
+        "- (e) cc reaches 66% of nginx's requests/s (bar: >= 65%): met",
+        "- (c) p99 3.50 ms vs nginx's 2.00 ms at 32 connections (bar: within 1 ms): NOT met",
         "- (d) 10,000 routes at 83% of (c) (bar: within 10%): NOT met"]
     assert "not evaluated" in bar_report(results[:2])[0]
 
