@@ -7,8 +7,8 @@ Scenarios, each run with 1 proxy worker and then 2 (nginx `worker_processes N`, 
   route `/bench` listed last.
 Scenarios are measured in interleaved rounds (default 3) and each row is the median run, because
 the machine is shared: one quiet minute must not decide a ratio.
-Then the rows of `bench.idp_tokens`, `bench.oidc`, `bench.access_control`, `bench.observability` and
-`bench.cp_push` where those modules exist.
+Then the rows of `bench.idp_tokens`, `bench.oidc`, `bench.access_control`, `bench.observability`,
+`bench.cp_push` and `bench.idle_connections` where those modules exist.
 Prints the table and writes it to bench/results.md with the date, the machine and the command.
 
 wrk is not pinned to a CPU by default: on a 2-core machine pinning wrk to one core leaves the proxy
@@ -49,7 +49,8 @@ from oidcgate.plugins.openid_connect.client_auth import basic_authorization
 
 RESULTS = Path(__file__).resolve().parent / "results.md"
 INSTRUCTIONS = RESULTS.with_name("instructions.md")  # `python -m bench.instructions`: before/after, per stage
-EXTRA_MODULES = ("bench.idp_tokens", "bench.oidc", "bench.access_control", "bench.observability", "bench.cp_push")
+EXTRA_MODULES = ("bench.idp_tokens", "bench.oidc", "bench.access_control", "bench.observability", "bench.cp_push",
+                 "bench.idle_connections")
 WARMUP_SECONDS = 1
 DEFAULT_ROUNDS = 3
 BENCH_PATH = "/bench"

@@ -428,10 +428,15 @@ def _https_redirect(code: int, head: RequestHead) -> tuple[int, str]:
         head.query.decode("latin-1")
 
 
+# Connections the kernel queues while the worker is busy (nginx's default is 511; the kernel caps it at
+# net.core.somaxconn). asyncio listens again with its own default (100) unless told, so both use this.
+LISTEN_BACKLOG = 4096
+
+
 async def serve(state: WorkerState, sock: socket.socket, tls: ssl.SSLContext | None = None) -> asyncio.Server:
     """Accept proxy connections on an already bound and listening socket, terminating TLS with `tls`."""
     settings = state.settings
     listener = Listener(sock.getsockname()[1], settings.max_header_size, settings.max_headers, tls is not None)
     return await state.loop.create_server(
-        lambda: ClientConnection(state, listener), sock=sock, ssl=tls,
+        lambda: ClientConnection(state, listener), sock=sock, ssl=tls, backlog=LISTEN_BACKLOG,
         ssl_handshake_timeout=settings.client_header_timeout if tls is not None else None)

@@ -27,7 +27,7 @@ from oidcgate.plugins.prometheus import stats as prometheus
 from oidcgate.proxy import channel
 from oidcgate.proxy.accesslog import AccessLog
 from oidcgate.proxy.runtime import compile_snapshot
-from oidcgate.proxy.server import serve
+from oidcgate.proxy.server import LISTEN_BACKLOG, serve
 from oidcgate.proxy.settings import Settings
 from oidcgate.proxy.state import WorkerState
 from oidcgate.tls.contexts import server_context_pairs
@@ -85,7 +85,7 @@ class Worker:
     @staticmethod
     def _listen(address: ListenAddress) -> socket.socket:
         sock = listen_socket(address)
-        sock.listen(4096)
+        sock.listen(LISTEN_BACKLOG)
         return sock
 
     def _tls_context(self) -> ssl.SSLContext:
