@@ -20,6 +20,10 @@ FORBIDDEN: tuple[tuple[str, tuple[str, ...], str], ...] = (
      "the RFC modules are pure protocol rules: no storage, no HTTP, nothing that uses them"),
     ("oidcgate.idp.storage", _IDP_ABOVE_STORAGE, "storage knows nothing of what uses it"),
     ("oidcgate.idp.grants", ("oidcgate.idp.http", "oidcgate.idp.provider"), "the provider serves the grants"),
+    ("oidcgate.jwt", ("oidcgate.plugins", "oidcgate.proxy"),
+     "JWT verification is a part of its own: the plugin and the CLI use it, it uses neither"),
+    ("oidcgate.tokens", ("oidcgate.plugins",),
+     "`oidcgate token` verifies with oidcgate.jwt, not by reaching into the openid-connect plugin"),
 )
 
 

@@ -4,7 +4,7 @@ The fuzzer's input picks one of a few authentic tokens (RS256, ES256, PS256, wit
 mutates it: raw bytes anywhere; a new header (`alg` among none/HS256/RS256/ES256/junk, any `kid`,
 `typ`, `crit`, `jku`); a new payload under the old signature; segments from two tokens spliced; the
 classic forgeries (`alg: none`, HS256 keyed with the public key). Then `verify_signature` and
-`check_access_token_type` (RFC 9068 `typ`) and `check_claims` run as the plugin runs them.
+`check_access_token_type` (RFC 9068 `typ`) and `check_claims` (`oidcgate.jwt`) run as the plugin runs them.
 
 Oracle: a token that verifies must carry an authentic signing input (its header and payload
 segments exactly as one of the authentic tokens): anything else verifying is a forgery accepted.
@@ -31,8 +31,8 @@ def target() -> Target:
     from joserfc.jwk import RSAKey
     from tests.plugins.openid_connect import forge
 
-    from oidcgate.plugins.openid_connect.errors import OIDCError
-    from oidcgate.plugins.openid_connect.verify import (
+    from oidcgate.jwt.errors import TokenError
+    from oidcgate.jwt.verify import (
         ClaimPolicy,
         build_key_ring,
         check_access_token_type,
@@ -88,7 +88,7 @@ def target() -> Target:
             verified = verify_signature(token, ring)
             check_access_token_type(verified, generic_allowed=False)
             check_claims(verified.claims, policy, now)
-        except OIDCError:
+        except TokenError:
             return REFUSED
         if token.rsplit(".", 1)[0] not in signing_inputs:
             raise WrongAccept(f"a token that was never signed verified: {token!r}")

@@ -31,14 +31,14 @@ def register(subparsers: Any) -> None:
 
 
 def _decode(args: argparse.Namespace) -> int:
-    from oidcgate.plugins.openid_connect.errors import InvalidToken
+    from oidcgate.jwt.errors import TokenError
     from oidcgate.tokens import decode
 
     raw = sys.stdin.read() if args.token == "-" else args.token
     token = decode.clean(raw)
     try:
         unverified = decode.describe(token)
-    except InvalidToken as exc:
+    except TokenError as exc:
         print(f"oidcgate token decode: {exc.description}", file=sys.stderr)
         return 2
     if args.issuer is None and args.jwks is None:

@@ -1,7 +1,8 @@
 """Decode a JWT for a human: header and claims as JSON, labelled UNVERIFIED unless keys were given.
 
 With `--jwks URL` and/or `--issuer URL` the signature is verified the way the openid-connect plugin
-does it (same allow-list, same claim checks), against the issuer's discovery document or the JWKS.
+does it, against the issuer's discovery document or the JWKS: both use `oidcgate.jwt` (same
+allow-list, same claim checks), so the CLI needs nothing of the plugin.
 """
 
 from __future__ import annotations
@@ -12,15 +13,9 @@ from typing import Any
 
 import httpx
 
-from oidcgate.plugins.openid_connect.errors import InvalidToken
-from oidcgate.plugins.openid_connect.schema import DISCOVERY_SUFFIX
-from oidcgate.plugins.openid_connect.verify import (
-    ClaimPolicy,
-    build_key_ring,
-    check_claims,
-    unverified_parts,
-    verify_signature,
-)
+from oidcgate.jwt.errors import TokenError
+from oidcgate.jwt.verify import ClaimPolicy, build_key_ring, check_claims, unverified_parts, verify_signature
+from oidcgate.oidc import DISCOVERY_SUFFIX
 
 UNVERIFIED = "UNVERIFIED: decoded only; nothing proves who issued this token or that it is intact"
 
@@ -60,7 +55,7 @@ def _times(claims: dict[str, Any]) -> dict[str, str]:
 
 
 def describe(token: str) -> dict[str, Any]:
-    """The unverified view: header, claims and readable times. Raises InvalidToken if it is not a JWT."""
+    """The unverified view: header, claims and readable times. Raises TokenError if it is not a JWT."""
     header, claims = unverified_parts(token)
     return {"verified": False, "warning": UNVERIFIED, "header": header, "claims": claims, "times": _times(claims)}
 
@@ -105,7 +100,7 @@ def verify(token: str, keys: Keys, issuer: str | None, now: float) -> dict[str, 
         claims = verify_signature(token, build_key_ring(keys.documents, keys.advertised)).claims
         issuers = frozenset(i.rstrip("/") for i in (issuer, keys.issuer) if i)
         check_claims(claims, ClaimPolicy(issuers or None), now)  # no issuer given: the times only
-    except InvalidToken as exc:
+    except TokenError as exc:
         raise VerificationFailed(exc.description) from None
     header, _ = unverified_parts(token)
     return {"verified": True, "verified_with": keys.source, "header": header, "claims": claims,

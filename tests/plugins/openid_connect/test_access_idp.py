@@ -11,9 +11,9 @@ import httpx
 import pytest
 from joserfc import jwk
 
+from oidcgate.jwt.verify import unverified_parts
 from oidcgate.plugins.openid_connect.discovery import MIN_REDISCOVERY_INTERVAL
 from oidcgate.plugins.openid_connect.transport import provider_requests
-from oidcgate.plugins.openid_connect.verify import unverified_parts
 from tests.idp.helpers import Idp, running_idp, user_tokens
 from tests.plugins.openid_connect.harness import Gateway
 from tests.support.clock import Clock

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 
 from oidcgate.config.entities import Consumer
+from oidcgate.jwt.verify import unverified_parts
 from oidcgate.plugins.openid_connect.client_auth import basic_authorization
 from oidcgate.plugins.openid_connect.discovery import MIN_REDISCOVERY_INTERVAL
 from oidcgate.plugins.openid_connect.transport import provider_requests
-from oidcgate.plugins.openid_connect.verify import unverified_parts
 from tests.plugins.openid_connect import forge
 from tests.plugins.openid_connect.harness import Gateway
 from tests.plugins.openid_connect.providers import AUDIENCE, MOCK_CLIENTS, MockProvider

@@ -4,14 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from oidcgate.plugins.openid_connect.authorization import (
-    claim_at,
-    claim_values,
-    compile_checks,
-    compile_requirement,
-    first_failure,
-    satisfied,
-)
+from oidcgate.jwt.claims import satisfied
+from oidcgate.plugins.openid_connect.authorization import compile_checks, compile_requirement, first_failure
 
 
 def test_compile_requirement() -> None:
@@ -32,20 +26,6 @@ def test_and_within_or_between(values: set[str], expected: bool) -> None:
     requirement = compile_requirement(["a b", "c"])
     assert requirement is not None
     assert satisfied(requirement, frozenset(values)) is expected
-
-
-def test_claim_values_from_strings_and_arrays() -> None:
-    assert claim_values("orders:read  orders:write") == {"orders:read", "orders:write"}
-    assert claim_values(["admins", "users", 3, None, {"x": 1}]) == {"admins", "users"}
-    assert claim_values(None) == frozenset() and claim_values(42) == frozenset() and claim_values({"a": 1}) == frozenset()
-
-
-def test_claim_paths_walk_nested_objects() -> None:
-    claims = {"realm_access": {"roles": ["admin"]}, "scope": "a", "flat": "x"}
-    assert claim_at(claims, ["realm_access", "roles"]) == ["admin"]
-    assert claim_at(claims, ["scope"]) == "a"
-    assert claim_at(claims, ["flat", "deeper"]) is None
-    assert claim_at(claims, ["missing", "roles"]) is None
 
 
 def test_checks_report_the_first_failure() -> None:

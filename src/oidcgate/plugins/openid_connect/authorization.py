@@ -3,9 +3,9 @@
 
 Each `*_required` list is an OR of entries; one entry is an AND of its space-separated values. So
 `["orders:read orders:write", "admin"]` passes a token with both order scopes, or with `admin`.
-The claim holding the values is found by a path (`["realm_access", "roles"]`); a string claim is
-split on white space (the RFC 6749 `scope` form), an array claim contributes its string members.
-Requirements are compiled once per plugin instance; checking one is a few set operations.
+The claim holding the values is found by a path, read with `oidcgate.jwt.claims` (shared with the
+verifier's audience check). Requirements are compiled once per plugin instance; checking one is a
+few set operations.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-Requirement = tuple[frozenset[str], ...]  # any one of these sets, all of its members
+from oidcgate.jwt.claims import Requirement, claim_at, claim_values, satisfied
 
 
 def compile_requirement(entries: Sequence[str] | None) -> Requirement | None:
@@ -22,29 +22,6 @@ def compile_requirement(entries: Sequence[str] | None) -> Requirement | None:
     if not entries:
         return None
     return tuple(frozenset(entry.split()) for entry in entries)
-
-
-def claim_at(claims: Mapping[str, Any], path: Sequence[str]) -> Any:
-    """The value at `path` in nested claims, or None when any step is missing or not an object."""
-    value: Any = claims
-    for key in path:
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(key)
-    return value
-
-
-def claim_values(value: Any) -> frozenset[str]:
-    """The set of values a claim carries: words of a string, string members of an array."""
-    if isinstance(value, str):
-        return frozenset(value.split())
-    if isinstance(value, list):
-        return frozenset(item for item in value if isinstance(item, str))
-    return frozenset()
-
-
-def satisfied(requirement: Requirement, values: frozenset[str]) -> bool:
-    return any(entry <= values for entry in requirement)
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,8 @@ from typing import Any
 
 import orjson
 
+from oidcgate.jwt.errors import TokenError, UnknownKey
+from oidcgate.jwt.verify import check_claims, looks_like_jwt, verify_signature
 from oidcgate.plugins.openid_connect import authcode, logout, token_endpoint
 from oidcgate.plugins.openid_connect.authcode import SignInFailed
 from oidcgate.plugins.openid_connect.client_auth import ClientAuth, secret_method
@@ -37,7 +39,6 @@ from oidcgate.plugins.openid_connect.errors import (
     InvalidToken,
     MissingCredentials,
     ProviderUnavailable,
-    UnknownKey,
 )
 from oidcgate.plugins.openid_connect.flows import Authenticator, Outcome
 from oidcgate.plugins.openid_connect.schema import OpenIDConnectConfig
@@ -47,7 +48,6 @@ from oidcgate.plugins.openid_connect.session.cookies import CookieSpec
 from oidcgate.plugins.openid_connect.session.record import Session, Timeouts, new_id
 from oidcgate.plugins.openid_connect.session.secret import node_secret
 from oidcgate.plugins.openid_connect.session.storage import CookieStorage, RedisStorage, Storage
-from oidcgate.plugins.openid_connect.verify import check_claims, looks_like_jwt, verify_signature
 from oidcgate.plugins.pdk import Context, PluginEnv, PluginExit, Request, ServiceRequest
 from oidcgate.shared_state import RedisUnavailable, close_pools
 
@@ -358,9 +358,9 @@ class BrowserSignIn:
                 raise SignInFailed("the ID token is signed with an unknown key") from None
             try:
                 claims = verify_signature(id_token, (await self.flows._ready()).ring).claims
-            except InvalidToken as exc:
+            except TokenError as exc:
                 raise SignInFailed(exc.description.replace("the token", "the ID token")) from None
-        except InvalidToken as exc:
+        except TokenError as exc:
             raise SignInFailed(exc.description.replace("the token", "the ID token")) from None
         policy = self.flows._claim_policy()
         authcode.check_id_token(claims, issuers=policy.issuers or frozenset(), client_id=self.client_id,
@@ -376,7 +376,7 @@ class BrowserSignIn:
             verified, _ = await self.flows._verified(access_token, now)  # got by the gateway itself: no `typ` rule
             access_claims = verified.claims
             check_claims(access_claims, self.flows._claim_policy(), now)
-        except InvalidToken as exc:
+        except TokenError as exc:
             raise SignInFailed(exc.description.replace("the token", "the access token")) from None
         return {**id_claims, **access_claims}
 

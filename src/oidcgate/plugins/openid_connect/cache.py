@@ -25,8 +25,8 @@ from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from oidcgate.jwt.verify import Verified
 from oidcgate.plugins.openid_connect.errors import OIDCError
-from oidcgate.plugins.openid_connect.verify import Verified
 
 V = TypeVar("V")
 

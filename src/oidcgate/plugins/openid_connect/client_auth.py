@@ -19,7 +19,7 @@ from urllib.parse import quote_plus
 from joserfc import jwt
 from joserfc.jwk import JWKRegistry
 
-from oidcgate.plugins.openid_connect.verify import key_algorithms
+from oidcgate.jwt.verify import key_algorithms
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASSERTION_LIFETIME = 60  # seconds

@@ -17,7 +17,7 @@ import logging
 from typing import Any
 
 from oidcgate.config.entities import Consumer, ConsumerGroup
-from oidcgate.plugins.openid_connect.authorization import claim_at, claim_values
+from oidcgate.jwt.claims import claim_at, claim_values
 from oidcgate.plugins.openid_connect.errors import InsufficientScope, Misconfigured
 from oidcgate.plugins.openid_connect.schema import OpenIDConnectConfig
 from oidcgate.plugins.pdk import ConsumerIndex

@@ -18,11 +18,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from oidcgate.jwt.verify import KeyRing, build_key_ring
 from oidcgate.plugins.openid_connect.attempts import FailedAttempts
 from oidcgate.plugins.openid_connect.cache import IssuerCaches, SingleFlight
 from oidcgate.plugins.openid_connect.errors import ProviderUnavailable
 from oidcgate.plugins.openid_connect.transport import ProviderHTTP
-from oidcgate.plugins.openid_connect.verify import KeyRing, build_key_ring
 
 RETRY_AFTER = 1.0  # seconds during which a failed first load is not retried
 MIN_REDISCOVERY_INTERVAL = 5.0  # seconds: the floor under rediscovery_lifetime

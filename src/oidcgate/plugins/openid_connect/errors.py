@@ -45,7 +45,8 @@ class InvalidRequest(OIDCError):
 
 
 class InvalidToken(OIDCError):
-    """Also used for refused client credentials: the client gets no usable token either way."""
+    """Also used for refused client credentials: the client gets no usable token either way. The JWT
+    verifier's `oidcgate.jwt.errors.TokenError` becomes one, its description kept (`flows.authenticate`)."""
 
 
 class InsufficientScope(OIDCError):
@@ -76,10 +77,6 @@ class Misconfigured(OIDCError):
 
     status = 500
     error = None
-
-
-class UnknownKey(InvalidToken):
-    """No key of the provider matches the token's `kid`: worth one key refresh before refusing."""
 
 
 def www_authenticate(error: OIDCError) -> str:

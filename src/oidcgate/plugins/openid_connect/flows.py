@@ -18,6 +18,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from oidcgate.jwt.errors import TokenError, UnknownKey
+from oidcgate.jwt.verify import (
+    ClaimPolicy,
+    Verified,
+    check_access_token_type,
+    check_claims,
+    looks_like_jwt,
+    number_claim,
+    verify_signature,
+)
 from oidcgate.plugins.openid_connect import credentials, introspection, token_endpoint
 from oidcgate.plugins.openid_connect.authorization import compile_checks, compile_requirement, first_failure
 from oidcgate.plugins.openid_connect.cache import Issued, Seen, client_key, token_key
@@ -32,18 +42,8 @@ from oidcgate.plugins.openid_connect.errors import (
     OIDCError,
     ProviderUnavailable,
     TooManyAttempts,
-    UnknownKey,
 )
 from oidcgate.plugins.openid_connect.schema import OpenIDConnectConfig
-from oidcgate.plugins.openid_connect.verify import (
-    ClaimPolicy,
-    Verified,
-    check_access_token_type,
-    check_claims,
-    looks_like_jwt,
-    number_claim,
-    verify_signature,
-)
 from oidcgate.plugins.pdk import Request
 
 Clock = Callable[[], float]
@@ -113,34 +113,39 @@ class Authenticator:
         return ClientAuth(config.client_id[0], method, secret, jwk)
 
     async def authenticate(self, request: Request) -> Outcome:
+        """The request's verified, authorized claims; raises OIDCError only: the verifier's refusals
+        (`TokenError`, from signatures, `typ` and claims) become the plugin's 401 here, their text kept."""
         found = await credentials.find(request, self.bearer_types, self.client_types)
         if found is None:
             raise MissingCredentials("no credentials were given")
         now = self.clock()
         until: float | None
-        if isinstance(found, BearerToken):
-            method, token = "bearer", found.token
-            if looks_like_jwt(token) and self.jwt_bearer:
-                verified, until = await self._verified(token, now)
-                check_access_token_type(verified, self.config.bearer_token_typ_jwt_allowed)
-                claims = verified.claims
-                if self.introspect_jwts:  # still active at the provider (not revoked)? Its claims stay the JWT's.
-                    _, active_until = await self._introspected(token, now)
-                    until = None if active_until is None else min(until, active_until)
-            elif self.introspection:
-                method = "introspection"
-                claims, until = await self._introspected(token, now)
+        try:
+            if isinstance(found, BearerToken):
+                method, token = "bearer", found.token
+                if looks_like_jwt(token) and self.jwt_bearer:
+                    verified, until = await self._verified(token, now)
+                    check_access_token_type(verified, self.config.bearer_token_typ_jwt_allowed)
+                    claims = verified.claims
+                    if self.introspect_jwts:  # still active at the provider (not revoked)? Its claims stay the JWT's.
+                        _, active_until = await self._introspected(token, now)
+                        until = None if active_until is None else min(until, active_until)
+                elif self.introspection:
+                    method = "introspection"
+                    claims, until = await self._introspected(token, now)
+                else:
+                    raise InvalidToken("the token is not a JWT and introspection is not configured")
             else:
-                raise InvalidToken("the token is not a JWT and introspection is not configured")
-        else:
-            method = "client_credentials"
-            token, (claims, until) = await self._client_credentials(found, now, request.forwarded_ip)
-        # The clock is read again: a token fetched just now may carry an iat later than `now`.
-        self.check(claims, self.clock(), introspected=method == "introspection" or not looks_like_jwt(token))
+                method = "client_credentials"
+                token, (claims, until) = await self._client_credentials(found, now, request.forwarded_ip)
+            # The clock is read again: a token fetched just now may carry an iat later than `now`.
+            self.check(claims, self.clock(), introspected=method == "introspection" or not looks_like_jwt(token))
+        except TokenError as exc:
+            raise InvalidToken(exc.description) from None
         return Outcome(method, token, claims, found, until)
 
     def check(self, claims: dict[str, Any], now: float, *, introspected: bool = False) -> None:
-        """Registered claims (401 when they fail), then this route's rules (`authorize`)."""
+        """Registered claims (`TokenError` when they fail), then this route's rules (`authorize`)."""
         check_claims(claims, self._claim_policy(), now, introspected=introspected)
         self.authorize(claims)
 
@@ -170,7 +175,7 @@ class Authenticator:
 
     async def _verified(self, token: str, now: float) -> tuple[Verified, float]:
         """A JWT whose signature verifies with the provider's keys (cached by hash), and until when this
-        route may reuse that."""
+        route may reuse that; raises TokenError."""
         key = token_key(token)
         ttl, leeway = self.config.cache_ttl, self.config.leeway
         seen = self.caches.verified.get(key, now)

@@ -3,10 +3,10 @@ the upstream request.
 
 The work lives beside it: `flows` (bearer, introspection, client credentials), `browser` (sign-in,
 sessions, refresh and logout), `consumers` (consumer, consumer groups, credential, anonymous),
-`discovery`, `cache`, `cluster_cache`, `attempts`, `credentials`, `verify`, `authorization`, `headers`,
-`errors`. Per-process state (providers, their caches, the HTTP client) sits
-in `PluginEnv.state("openid-connect")`, so it survives new configurations; everything derived from this
-instance's config is computed here, once.
+`discovery`, `cache`, `cluster_cache`, `attempts`, `credentials`, `authorization`, `headers`, `errors`;
+JWTs are verified by `oidcgate.jwt`, shared with `oidcgate token decode`. Per-process state
+(providers, their caches, the HTTP client) sits in `PluginEnv.state("openid-connect")`, so it survives
+new configurations; everything derived from this instance's config is computed here, once.
 
 Hot path: the plugin declares what its decision depends on (`memo_inputs`: the Authorization header,
 the cookie of a session, where else credentials may be) and how long a decision holds
@@ -27,9 +27,9 @@ from typing import Any
 
 from oidcgate import __version__
 from oidcgate.config.entities import Consumer, ConsumerGroup
+from oidcgate.jwt.claims import claim_at, claim_values
 from oidcgate.plugins.base import Plugin
 from oidcgate.plugins.openid_connect import credentials
-from oidcgate.plugins.openid_connect.authorization import claim_at, claim_values
 from oidcgate.plugins.openid_connect.browser import BrowserSignIn, Signed, userinfo_header
 from oidcgate.plugins.openid_connect.cache import TTLCache
 from oidcgate.plugins.openid_connect.consumers import Mapping

@@ -28,6 +28,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from oidcgate.config.types import REFERENCEABLE, HeaderName
+from oidcgate.oidc import DISCOVERY_SUFFIX
 from oidcgate.plugins.base import PluginConfig
 from oidcgate.plugins.openid_connect.cluster_cache import ClusterCacheRedis
 from oidcgate.plugins.openid_connect.session.config import (
@@ -41,8 +42,6 @@ from oidcgate.plugins.openid_connect.session.config import (
     SessionRedis,
     SessionStorage,
 )
-
-DISCOVERY_SUFFIX = "/.well-known/openid-configuration"
 
 # Kong's values, and the subset oidcgate implements today.
 AuthMethod = Literal["password", "client_credentials", "authorization_code", "bearer", "introspection",

@@ -1,5 +1,5 @@
 """JWT access-token verification, free of I/O: signature (RFC 7515/7518) and claims (RFC 7519 §4.1,
-RFC 9068 §4), with joserfc.
+RFC 9068 §4), with joserfc. Refusals raise `TokenError`, which each caller turns into its own answer.
 
 Signatures: the token's `alg` must be on an allow-list built from the provider (its
 `id_token_signing_alg_values_supported` and the `alg` of its JWKS keys, intersected with the
@@ -8,10 +8,11 @@ family are never on the list, so neither an unsigned token nor an HS256 token "s
 provider's public key verifies. A `kid` the key ring does not know raises `UnknownKey`, so the caller
 can refresh the keys once and retry.
 
-Claims are checked on every request (cheap), because `leeway`, the accepted issuers and the required
-audience belong to each route, while a verified signature can be shared by all routes of an issuer.
+Signature and claims are checked apart: a verified signature can be cached and shared (the plugin
+shares it by all routes of an issuer), while `leeway`, the accepted issuers and the required audience
+are the caller's `ClaimPolicy` (per route in the plugin), checked on every use (cheap).
 A JWT must carry `exp` (RFC 9068 §2.2), and a bearer JWT must be typed as an access token (RFC 9068
-§2.1, §4: `typ` at+jwt), or, where the route allows the generic `JWT` (or no `typ`, as Okta, Keycloak,
+§2.1, §4: `typ` at+jwt), or, where the caller allows the generic `JWT` (or no `typ`, as Okta, Keycloak,
 Auth0 and Entra ID issue), at least not be an ID token: OpenID Connect Core §2 and §3.1.3.6 give only
 ID tokens `nonce`, `at_hash` and `c_hash`, and Keycloak marks its ID tokens with a `typ` claim "ID".
 """
@@ -29,8 +30,8 @@ from joserfc import jws
 from joserfc.errors import JoseError
 from joserfc.jwk import JWKRegistry, Key
 
-from oidcgate.plugins.openid_connect.authorization import Requirement, claim_at, claim_values, satisfied
-from oidcgate.plugins.openid_connect.errors import InvalidToken, UnknownKey
+from oidcgate.jwt.claims import Requirement, claim_at, claim_values, satisfied
+from oidcgate.jwt.errors import TokenError, UnknownKey
 
 RSA_ALGS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"})
 EC_ALG_BY_CURVE = {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512", "secp256k1": "ES256K"}
@@ -100,7 +101,7 @@ def _b64json(segment: str) -> Any:
     try:
         return orjson.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
     except (binascii.Error, ValueError, UnicodeEncodeError):
-        raise InvalidToken("the token is not a well-formed JWT") from None
+        raise TokenError("the token is not a well-formed JWT") from None
 
 
 def looks_like_jwt(token: str) -> bool:
@@ -112,10 +113,10 @@ def unverified_parts(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """The header and claims of a JWT, NOT verified (for display and for choosing a key)."""
     parts = token.split(".")
     if len(parts) != 3:
-        raise InvalidToken("the token is not a JWT (expected three dot-separated parts)")
+        raise TokenError("the token is not a JWT (expected three dot-separated parts)")
     header, claims = _b64json(parts[0]), _b64json(parts[1])
     if not isinstance(header, dict) or not isinstance(claims, dict):
-        raise InvalidToken("the token's header and payload must be JSON objects")
+        raise TokenError("the token's header and payload must be JSON objects")
     return header, claims
 
 
@@ -128,21 +129,21 @@ class Verified:
 
 
 def verify_signature(token: str, ring: KeyRing) -> Verified:
-    """The claims of `token` once its signature verifies with a key of `ring`; raises InvalidToken.
+    """The claims of `token` once its signature verifies with a key of `ring`; raises TokenError.
 
     Raises UnknownKey when the token names a `kid` the ring does not have.
     """
     header, _ = unverified_parts(token)
     alg = header.get("alg")
     if not isinstance(alg, str) or alg not in ring.algorithms:
-        raise InvalidToken("the token's signature algorithm is not accepted")
+        raise TokenError("the token's signature algorithm is not accepted")
     typ = header.get("typ")
     if typ is not None and not isinstance(typ, str):
-        raise InvalidToken("the token's typ is not a string")
+        raise TokenError("the token's typ is not a string")
     kid = header.get("kid")
     if kid is not None:
         if not isinstance(kid, str):
-            raise InvalidToken("the token's kid is not a string")
+            raise TokenError("the token's kid is not a string")
         candidates = ring.by_kid.get(kid)
         if candidates is None:
             raise UnknownKey("the token is signed with an unknown key")
@@ -158,11 +159,11 @@ def verify_signature(token: str, ring: KeyRing) -> Verified:
         try:
             claims = orjson.loads(signature.payload or b"")
         except ValueError:
-            raise InvalidToken("the token's payload is not JSON") from None
+            raise TokenError("the token's payload is not JSON") from None
         if not isinstance(claims, dict):
-            raise InvalidToken("the token's payload is not a JSON object")
+            raise TokenError("the token's payload is not a JSON object")
         return Verified(claims, typ)
-    raise InvalidToken("the token's signature is invalid")
+    raise TokenError("the token's signature is invalid")
 
 
 ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})  # compared case-insensitively (RFC 9068 §4)
@@ -171,7 +172,7 @@ ID_TOKEN_CLAIMS = ("nonce", "at_hash", "c_hash")
 
 
 def check_access_token_type(verified: Verified, generic_allowed: bool) -> None:
-    """Refuse a bearer JWT that is not an access token (see the module docstring); raises InvalidToken.
+    """Refuse a bearer JWT that is not an access token (see the module docstring); raises TokenError.
 
     `generic_allowed`: also accept `typ` JWT or no `typ`, unless the claims are an ID token's.
     """
@@ -179,19 +180,19 @@ def check_access_token_type(verified: Verified, generic_allowed: bool) -> None:
     if typ in ACCESS_TOKEN_TYPES:
         return
     if typ is not None and typ not in GENERIC_TYPES:
-        raise InvalidToken("the token's typ is not at+jwt: it is not an access token")
+        raise TokenError("the token's typ is not at+jwt: it is not an access token")
     if not generic_allowed:
-        raise InvalidToken("the token's typ is JWT where an access token's is at+jwt" if typ else
-                           "the token has no typ where an access token's is at+jwt")
+        raise TokenError("the token's typ is JWT where an access token's is at+jwt" if typ else
+                         "the token has no typ where an access token's is at+jwt")
     claims = verified.claims
     kind = claims.get("typ")
     if any(name in claims for name in ID_TOKEN_CLAIMS) or (isinstance(kind, str) and kind.lower() == "id"):
-        raise InvalidToken("the token is an ID token, not an access token")
+        raise TokenError("the token is an ID token, not an access token")
 
 
 @dataclass(frozen=True, slots=True)
 class ClaimPolicy:
-    """What a route accepts in a token's registered claims."""
+    """What a caller accepts in a token's registered claims (the plugin: one per route)."""
 
     issuers: frozenset[str] | None  # None: any issuer (only `oidcgate token decode --jwks` does that)
     leeway: int = 0
@@ -200,18 +201,18 @@ class ClaimPolicy:
 
 
 def number_claim(claims: Mapping[str, Any], name: str) -> float | None:
-    """A time claim (`exp`, `nbf`, `iat`): None when absent; raises InvalidToken when not a number."""
+    """A time claim (`exp`, `nbf`, `iat`): None when absent; raises TokenError when not a number."""
     value = claims.get(name)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidToken(f"the token's {name} claim is not a number")
+        raise TokenError(f"the token's {name} claim is not a number")
     return value
 
 
 def check_claims(claims: Mapping[str, Any], policy: ClaimPolicy, now: float, *,
                  introspected: bool = False) -> None:
-    """`iss`, `exp`, `nbf`, `iat` (with leeway) and the required audience; raises InvalidToken.
+    """`iss`, `exp`, `nbf`, `iat` (with leeway) and the required audience; raises TokenError.
 
     A JWT must have `iss` and `exp`; `introspected=True` is for introspection responses, where RFC 7662
     makes both optional (when present they are checked all the same).
@@ -220,18 +221,18 @@ def check_claims(claims: Mapping[str, Any], policy: ClaimPolicy, now: float, *,
     if iss is None and introspected:
         pass
     elif policy.issuers is not None and (not isinstance(iss, str) or iss.rstrip("/") not in policy.issuers):
-        raise InvalidToken("the token's issuer is not accepted")
+        raise TokenError("the token's issuer is not accepted")
     exp = number_claim(claims, "exp")
     if exp is None and not introspected:
-        raise InvalidToken("the token has no exp claim")
+        raise TokenError("the token has no exp claim")
     if exp is not None and now >= exp + policy.leeway:
-        raise InvalidToken("the token has expired")
+        raise TokenError("the token has expired")
     nbf = number_claim(claims, "nbf")
     if nbf is not None and now + policy.leeway < nbf:
-        raise InvalidToken("the token is not valid yet")
+        raise TokenError("the token is not valid yet")
     iat = number_claim(claims, "iat")
     if iat is not None and iat > now + policy.leeway:
-        raise InvalidToken("the token is issued in the future")
+        raise TokenError("the token is issued in the future")
     if policy.audience is not None and not satisfied(
             policy.audience, claim_values(claim_at(claims, policy.audience_path))):
-        raise InvalidToken("the token's audience is not accepted")
+        raise TokenError("the token's audience is not accepted")
