@@ -68,8 +68,8 @@ class HeaderFields:
         self._lower: list[bytes] | None = None
 
     @staticmethod
-    def _adopt(flat: list[bytes]) -> HeaderFields:
-        """Fields over `flat` (wire form, checked), without a copy (nor a call to __init__)."""
+    def over(flat: list[bytes]) -> HeaderFields:
+        """Fields over `flat` (wire form, checked: from this type), without a copy (nor a call to __init__)."""
         fields = _new_fields(HeaderFields)
         fields.wire = flat
         fields._lower = None
@@ -93,12 +93,8 @@ class HeaderFields:
     def __repr__(self) -> str:  # never values: they may be credentials
         return f"HeaderFields({[name for name, _ in self.items()]!r})"
 
-    def then(self, encoded: Encoded) -> HeaderFields:
-        """New fields: these, then `encoded` (see extend)."""
-        return HeaderFields._adopt(self.wire + list(encoded))
-
     def copy(self) -> HeaderFields:
-        copied = HeaderFields._adopt(self.wire[:])
+        copied = HeaderFields.over(self.wire[:])
         copied._lower = None if self._lower is None else self._lower[:]
         return copied
 
@@ -139,6 +135,10 @@ class HeaderFields:
         return iter(self.items())
 
     # ---- editing ---------------------------------------------------------------------------------
+    def rewrite(self, flat: list[bytes]) -> None:
+        """Replace every field by those of `flat` (wire form, checked: from this type)."""
+        self.wire, self._lower = flat, None
+
     def extend(self, encoded: Encoded) -> None:
         """Append fields in wire form (from encode_field/encode_fields: checked already)."""
         self.wire += encoded

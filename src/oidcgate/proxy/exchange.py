@@ -177,7 +177,7 @@ class Exchange:
             if chain is None:
                 self.forward()
                 return
-            replayed = replay(chain, self, self.fields) if chain.replay_memos and self.trace is None else None
+            replayed = replay(chain, self.head, self.fields) if chain.replay_memos and self.trace is None else None
             if replayed is None:
                 self._run_plugins()
                 return
@@ -196,7 +196,7 @@ class Exchange:
             ctx.shared["uri_captures"] = self.matcher.captures(self.found)  # Kong's named groups of a regex path
         runtime.inflight += 1  # (released when this exchange finishes)
         self.runtime = runtime
-        self.plugins = PluginRun(self, self, route.chain, ctx, self.trace)
+        self.plugins = PluginRun(self, self.head, route.chain, ctx, self.trace)
         self.plugins.start()
 
     def _request(self) -> Request:
@@ -210,15 +210,7 @@ class Exchange:
                 shown.add(name.decode("latin-1"), value.decode("latin-1"))
         return Request.of(self, HeaderView.over(shown), self.fields)
 
-    # ---- what plugins see of the request (pdk.RequestSource, proxy.memo.Inputs) ------------------
-    @property
-    def path(self) -> bytes:
-        return self.head.path
-
-    @property
-    def has_body(self) -> bool:
-        return self.head.body_mode != NO_BODY
-
+    # ---- what plugins see of the request (pdk.RequestSource, observers.Traceable) -------------------
     @property
     def client_fields(self) -> HeaderFields:
         return self.head.fields

@@ -18,6 +18,7 @@ from urllib.parse import parse_qs
 from oidcgate.http.fields import Encoded, HeaderFields, encode_field
 from oidcgate.plugins.pdk import Context, Edit, MemoInputs, Recording, Who
 from oidcgate.proxy.headers import owns_any
+from oidcgate.proxy.modes import NO_BODY
 
 MAX_ENTRIES = 10_000
 NOBODY: Who = (None, None, None, None)
@@ -25,30 +26,26 @@ _REMOVALS = (HeaderFields.remove, HeaderFields.remove_all, HeaderFields.remove_f
 
 
 class Inputs(Protocol):
-    """A request as the client sent it (the server's parsed head)."""
+    """A request as the client sent it: the server's parsed head (proxy.head.RequestHead)."""
 
     method: bytes
+    path: bytes  # normalized, without the query
     query: bytes  # with its "?", b"" when there is none
-
-    @property
-    def path(self) -> bytes:
-        """Normalized, without the query."""
-
-    @property
-    def has_body(self) -> bool: ...
-
-    @property
-    def client_fields(self) -> HeaderFields: ...
+    fields: HeaderFields  # the client's
+    body_mode: int  # modes.NO_BODY when it has none
 
 
 class Decision:
     """What one plugin did to a request, to do again: header edits, names they added, who it authenticated.
 
-    Edits that remove fields and add some (an authentication plugin's: forged copies out, claims in, a
-    token header set) are also kept compiled, as the names they remove and the fields they add: on
-    fields that hold none of those names (the usual request) they amount to one concatenation."""
+    Edits that remove fields, set some and add some (an authentication plugin's: forged copies out,
+    claims in, the token header set) are also kept compiled: the names they remove, fold-remove or set,
+    and the fields they add. On fields that hold none of those names (the usual request) they amount to
+    one concatenation; on fields that do, to one pass over them, a set field taking the place of the
+    first field of its name as `HeaderFields.set` does."""
 
-    __slots__ = ("added", "adds", "compiled", "edits", "folded", "removed", "still", "until", "who")
+    __slots__ = ("added", "adds", "compiled", "edits", "folded", "hits", "in_place", "parts", "removed", "sets",
+                 "still", "until", "who")
 
     def __init__(self, until: float, edits: list[Edit], added: tuple[bytes, ...], who: Who | None,
                  still: Callable[[], bool] | None = None) -> None:
@@ -57,24 +54,35 @@ class Decision:
         self.added = added
         self.who = who
         self.edits = tuple(edits)
-        self.removed: frozenset[bytes] = frozenset()  # lower-case names
-        self.folded: frozenset[bytes] = frozenset()  # names folded (see fields.fold)
-        self.adds: Encoded = ()
+        self.removed: frozenset[bytes] = frozenset()  # lower-case names removed
+        self.folded: frozenset[bytes] = frozenset()  # names removed folded (see fields.fold)
+        self.sets: dict[bytes, Encoded] = {}  # lower-case name -> the field set in the place of the first
+        self.hits: frozenset[bytes] = frozenset()  # removed and set names: fields holding none are untouched
+        self.parts: tuple[tuple[bytes | None, Encoded], ...] = ()  # the fields added, by the name they set
+        self.adds: list[bytes] = []  # the same, one after the other
+        self.in_place = False  # whether `sets` may take their place (no earlier edit removed their name)
         self.compiled = self._compile()
 
     def _compile(self) -> bool:
-        """Whether the edits are removals, sets and additions that, on fields without the removed (and
-        set) names, leave what `adds` appended leaves; then `removed`, `folded` and `adds` say so."""
+        """Whether the edits are removals, sets and additions that no later edit undoes; then the
+        compiled attributes say what they do (see the class docstring)."""
         removed: set[bytes] = set()
         folded: set[bytes] = set()
+        sets: dict[bytes, Encoded] = {}
+        parts: list[tuple[bytes | None, Encoded]] = []
         adds: list[bytes] = []
+        in_place = True
         for edit, args in self.edits:
             if edit is HeaderFields.extend or edit is HeaderFields.add or edit is HeaderFields.set:
                 encoded = args[0] if edit is HeaderFields.extend else encode_field(*args)
-                if edit is HeaderFields.set:
-                    if _hits(encoded[0].lower(), adds, frozenset(), False):
+                name = encoded[0].lower() if edit is HeaderFields.set else None
+                if name is not None:
+                    if _hits(name, adds, frozenset(), False):
                         return False  # (it would replace a field this decision added)
-                    removed.add(encoded[0].lower())
+                    if name in removed or name.replace(b"_", b"-") in folded:
+                        in_place = False  # (the client's are gone by then: it goes at the end)
+                    sets[name] = encoded
+                parts.append((name, encoded))
                 adds += encoded
             elif edit in _REMOVALS:
                 keys = frozenset((args[0],)) if edit is HeaderFields.remove else frozenset(args[0])
@@ -84,21 +92,42 @@ class Decision:
                 (folded if folding else removed).update(keys)
             else:
                 return False
-        self.removed, self.folded, self.adds = frozenset(removed), frozenset(folded), tuple(adds)
+        self.removed, self.folded, self.sets = frozenset(removed), frozenset(folded), sets
+        self.hits = frozenset(removed | sets.keys())
+        self.parts, self.adds, self.in_place = tuple(parts), adds, in_place
         return True
 
-    def _untouched(self, fields: HeaderFields) -> bool:
-        """Whether `fields` hold none of the names the compiled edits remove or set."""
-        if not (self.removed or self.folded):
-            return True
-        names = fields.names()
-        return (self.removed.isdisjoint(names) and self.folded.isdisjoint(names)
-                and (not self.folded or 95 not in b"".join(names)))  # (95: "_")
+    def _compiled_wire(self, base: HeaderFields) -> list[bytes] | None:
+        """The fields the edits leave, in wire form, when the compiled form applies (None: it does not)."""
+        if not self.compiled:
+            return None
+        names = base.names()
+        folded = self.folded
+        if self.hits.isdisjoint(names) and (not folded or (folded.isdisjoint(names)
+                                                           and 95 not in b"".join(names))):  # (95: "_")
+            return base.wire + self.adds
+        if not self.in_place:
+            return None
+        wire, sets, removed = base.wire, self.sets, self.removed
+        out: list[bytes] = []
+        placed: set[bytes] = set()
+        for i, name in enumerate(names):
+            if name in sets:
+                if name not in placed:
+                    placed.add(name)
+                    out += sets[name]
+            elif name not in removed and not (folded and name.replace(b"_", b"-") in folded):
+                out += wire[4 * i:4 * i + 4]
+        for target, encoded in self.parts:
+            if target is None or target not in placed:
+                out += encoded
+        return out
 
     def applied(self, base: HeaderFields) -> HeaderFields:
         """New fields: `base` as the plugin's edits leave it (`base` itself is not changed)."""
-        if self.compiled and self._untouched(base):
-            return base.then(self.adds)
+        wire = self._compiled_wire(base)
+        if wire is not None:
+            return HeaderFields.over(wire)
         fields = base.copy()
         for edit, args in self.edits:
             edit(fields, *args)
@@ -106,8 +135,9 @@ class Decision:
 
     def apply(self, fields: HeaderFields) -> None:
         """The edits, in order, on `fields` itself."""
-        if self.compiled and self._untouched(fields):
-            fields.extend(self.adds)
+        wire = self._compiled_wire(fields)
+        if wire is not None:
+            fields.rewrite(wire)
             return
         for edit, args in self.edits:
             edit(fields, *args)
@@ -143,11 +173,6 @@ class Memo:
         self.decisions: dict[Hashable, Decision] = {}
         self.max_entries = max_entries
 
-    def decision_for(self, request: Inputs, who: Who) -> Decision | None:
-        """The recorded decision for this request (`who`: what earlier plugins attached), if one holds."""
-        key = self.key(request, who)
-        return self.lookup(key) if key is not None else None
-
     def lookup(self, key: Hashable) -> Decision | None:
         decision = self.decisions.get(key)
         if decision is None:
@@ -181,9 +206,9 @@ def _keyer(inputs: MemoInputs) -> Callable[[Inputs, Who], Hashable | None]:
         name = names[0]  # the usual case (an Authorization header): no more than its values
 
         def one_header(request: Inputs, who: Who) -> Hashable | None:
-            if inputs.body and request.has_body:
+            if inputs.body and request.body_mode != NO_BODY:
                 return None
-            return request.client_fields.values(name)
+            return request.fields.values(name)
 
         return one_header
     if inputs.who and not (names or inputs.query_args or inputs.query or inputs.method or inputs.path or inputs.body):
@@ -192,9 +217,9 @@ def _keyer(inputs: MemoInputs) -> Callable[[Inputs, Who], Hashable | None]:
     no_query: tuple[tuple[str, ...], ...] = ((),) * len(query_args)
 
     def key(request: Inputs, who: Who) -> Hashable | None:
-        if inputs.body and request.has_body:
+        if inputs.body and request.body_mode != NO_BODY:
             return None
-        fields = request.client_fields
+        fields = request.fields
         found: tuple[Any, ...] = (fields.values(names[0]),) if len(names) == 1 else tuple(
             [fields.values(name) for name in names])
         if query_args:

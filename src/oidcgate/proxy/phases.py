@@ -54,7 +54,8 @@ def replay(chain: Chain, request: Inputs, fields: HeaderFields) -> tuple[HeaderF
     plugins then run (PluginRun). No Context, no coroutine: a dict probe and the edits per plugin."""
     who = NOBODY
     for memo in chain.replay_memos:
-        decision = memo.decision_for(request, who)
+        key = memo.key(request, who)
+        decision = memo.lookup(key) if key is not None else None
         if decision is None:
             return None
         fields = decision.applied(fields)

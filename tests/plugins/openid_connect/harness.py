@@ -23,6 +23,7 @@ from oidcgate.plugins.pdk import (
 )
 from oidcgate.proxy.eager import run_eagerly
 from oidcgate.proxy.memo import Memo
+from oidcgate.proxy.modes import LENGTH, NO_BODY
 
 ROUTE = Route(paths=["/"])
 
@@ -34,8 +35,8 @@ class Sent:
     method: bytes
     path: bytes
     query: bytes
-    has_body: bool
-    client_fields: HeaderFields
+    fields: HeaderFields
+    body_mode: int
 
 
 @dataclass
@@ -146,8 +147,8 @@ class Gateway:
 
     @staticmethod
     def _sent(headers: Sequence[tuple[str, str]], query: str, method: str, body: bytes | None) -> Sent:
-        return Sent(method.encode(), b"/orders", b"?" + query.encode() if query else b"", body is not None,
-                    HeaderFields.of(headers))
+        return Sent(method.encode(), b"/orders", b"?" + query.encode() if query else b"", HeaderFields.of(headers),
+                    NO_BODY if body is None else LENGTH)
 
     async def basic(self, client_id: str, secret: str, client_ip: str = "127.0.0.1") -> Result:
         return await self.call([("Authorization", basic_authorization(client_id, secret))], client_ip=client_ip)
