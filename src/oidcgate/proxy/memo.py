@@ -220,8 +220,7 @@ def _keyer(inputs: MemoInputs) -> Callable[[Inputs, Who], Hashable | None]:
         if inputs.body and request.body_mode != NO_BODY:
             return None
         fields = request.fields
-        found: tuple[Any, ...] = (fields.values(names[0]),) if len(names) == 1 else tuple(
-            [fields.values(name) for name in names])
+        found: tuple[Any, ...] = (fields.values(names[0]),) if len(names) == 1 else tuple(map(fields.values, names))
         if query_args:
             found += _query_args(request.query, query_args) if request.query else no_query
         if inputs.query:

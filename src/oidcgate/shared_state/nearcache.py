@@ -15,6 +15,7 @@ A key changed behind the gateway's back (a hand-made DEL without a PUBLISH) is s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Generic, TypeVar
 
 from oidcgate.shared_state.client import Keyspace
@@ -54,6 +55,14 @@ class NearCache(Generic[V]):
             del self._copies[name]
             return None
         return entry[1]
+
+    def holds(self, name: str, value: V, clock: Callable[[], float]) -> bool:
+        """Whether `get(name, clock())` would answer `value` itself (a cheaper check for one who has it)."""
+        found = self._subscription
+        if found is None or not found.live(self.channel) or not found.quiet():
+            return False
+        entry = self._copies.get(name)
+        return entry is not None and entry[1] is value and clock() < entry[0]
 
     def ticket(self) -> int | None:
         """Taken before reading from Redis, given back to `put`; None when what is read may not be kept.

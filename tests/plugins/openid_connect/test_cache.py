@@ -20,6 +20,17 @@ def test_entries_expire_at_their_own_time() -> None:
     assert len(cache) == 1
 
 
+def test_holds_says_whether_a_key_maps_to_that_very_value() -> None:
+    cache: TTLCache[list[str]] = TTLCache()
+    value = ["session"]
+    cache.put("cookie", value, expires_at=110, now=100)
+    assert cache.holds("cookie", value) and not cache.holds("cookie", ["session"])  # identity, not equality
+    cache.put("cookie", ["renewed"], expires_at=120, now=101)
+    assert not cache.holds("cookie", value)
+    cache.discard("cookie")
+    assert not cache.holds("cookie", value) and not cache.holds("other", value)
+
+
 def test_a_full_cache_drops_expired_then_oldest() -> None:
     cache: TTLCache[int] = TTLCache(max_entries=3)
     cache.put("old", 1, expires_at=105, now=100)

@@ -72,6 +72,11 @@ class TTLCache(Generic[V]):
             return None
         return entry
 
+    def holds(self, key: Hashable, value: V) -> bool:
+        """Whether `key` maps to `value` itself, whatever its expiry (for a caller bounded by it already)."""
+        entry = self._data.get(key)
+        return entry is not None and entry[1] is value
+
     def put(self, key: Hashable, value: V, expires_at: float, now: float) -> None:
         if expires_at <= now:
             return

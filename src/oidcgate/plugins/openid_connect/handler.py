@@ -238,9 +238,8 @@ class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
         value = browser.session_cookie.read(cookies.parse(ctx.request.headers.get_all("cookie"))) if browser else None
         if browser is None or value is None or browser.storage.cached(value, now) is not session:
             return prepared  # (a session just renewed or loaded past its copy's life: the full path again)
-        storage, clock = browser.storage, self.clock
         return replace(prepared, reusable_until=browser.storage.keep_until(session),
-                       still=lambda: storage.cached(value, clock()) is session)
+                       still=browser.storage.still_cached(value, session, self.clock))
 
     def _prepare(self, ctx: Context, outcome: Outcome) -> Prepared:
         """Claim headers, consumer and identity for an accepted outcome; raises OIDCError or UnsafeClaimValue."""

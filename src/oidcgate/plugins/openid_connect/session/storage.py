@@ -27,6 +27,7 @@ access token refreshing, or the session ends):
 from __future__ import annotations
 
 import asyncio
+import functools
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Hashable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -88,6 +89,11 @@ class Storage(ABC):
         """This worker's copy of the session a cookie value stands for, when it may answer without I/O."""
 
     @abstractmethod
+    def still_cached(self, value: str, session: Session, clock: Callable[[], float]) -> Callable[[], bool]:
+        """A check, cheap enough for every request, of `cached(value, clock()) is session` while `session`'s
+        `keep_until` has not passed (the caller stops asking then)."""
+
+    @abstractmethod
     async def load(self, value: str, now: float, fresh: bool = False) -> Session | None:
         """The session a cookie value stands for, or None (not ours, tampered, destroyed, expired in Redis);
         `fresh`: not this worker's copy (under the refresh lock, another node may just have changed it)."""
@@ -119,6 +125,9 @@ class CookieStorage(Storage):
 
     def cached(self, value: str, now: float) -> Session | None:
         return self.opened.get(value, now)
+
+    def still_cached(self, value: str, session: Session, clock: Callable[[], float]) -> Callable[[], bool]:
+        return functools.partial(self.opened.holds, value, session)  # (its expiry is keep_until's)
 
     async def load(self, value: str, now: float, fresh: bool = False) -> Session | None:
         session = self.opened.get(value, now)
@@ -154,6 +163,9 @@ class RedisStorage(Storage):
     def cached(self, value: str, now: float) -> Session | None:
         session_id = self.opened_ids.get(value, now)
         return None if session_id is None else self.copies.get(session_id, now)
+
+    def still_cached(self, value: str, session: Session, clock: Callable[[], float]) -> Callable[[], bool]:
+        return functools.partial(self.copies.holds, session.id, session, clock)  # (the value seals its id)
 
     async def load(self, value: str, now: float, fresh: bool = False) -> Session | None:
         session_id = self.opened_ids.get(value, now)
