@@ -56,7 +56,7 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
     idp_token = secrets.token_urlsafe(16)
     with contextlib.ExitStack() as stack:
         stack.enter_context(running(["idp", "--listen", f"127.0.0.1:{idp_port}", "--prefix", str(root / "idp"),
-                                     "--admin-token", idp_token], root / "idp.log", [idp_port],
+                                     f"--admin-token={idp_token}"], root / "idp.log", [idp_port],
                                     env={"OIDCGATE_IDP_ARGON2_TIME_COST": "1",
                                          "OIDCGATE_IDP_ARGON2_MEMORY_COST": "8192"}))
         stack.enter_context(running(["echo", "--listen", f"127.0.0.1:{echo_port}"], root / "echo.log", [echo_port]))

@@ -109,7 +109,7 @@ def running_idp(tmp_path: Path, database: str | None = None, port: int | None = 
     block ends."""
     port = port or free_port()
     database = database or f"sqlite:///{tmp_path / 'idp.db'}"
-    token_args = ("--admin-token", admin_token) if admin_token else ()
+    token_args = (f"--admin-token={admin_token}",) if admin_token else ()
     tls_args = ("--tls-cert", str(tls.cert), "--tls-key", str(tls.key)) if tls else ()
     proc = start(["idp", "--listen", f"127.0.0.1:{port}", "--database", database, *token_args, *tls_args,
                   *extra_args], tmp_path / f"idp-{port}-{time.monotonic_ns()}.log", [port],

@@ -123,12 +123,16 @@ def _oidcgate(*args: str) -> str:
     return done.stdout
 
 
+def idp_command(root: Path, listen: str, admin_token: str) -> list[str]:
+    """`oidcgate idp`'s arguments; the token in `--admin-token=` form, as a random one may begin with "-"."""
+    return ["idp", "--listen", listen, "--database", f"sqlite:///{root / 'idp.db'}", f"--admin-token={admin_token}"]
+
+
 def _start_all(root: Path, children: list[Child], at: Addresses) -> None:
     """The identity provider and the echo start first, so their start-up overlaps the set-up steps."""
     idp_token = secrets.token_urlsafe(24)
     os.environ["OIDCGATE_DEMO_IDP_TOKEN"] = idp_token  # for this process only: the admin calls below
-    _spawn(children, root, "idp", "idp", "--listen", at.listen("idp"),
-           "--database", f"sqlite:///{root / 'idp.db'}", "--admin-token", idp_token)
+    _spawn(children, root, "idp", *idp_command(root, at.listen("idp"), idp_token))
     _spawn(children, root, "echo", "echo", "--listen", at.listen("echo"))
     cert, key = root / "cluster.crt", root / "cluster.key"
     if not cert.exists():
