@@ -190,20 +190,26 @@ def nginx_upstream(workers: int = 1) -> contextlib.AbstractContextManager[str]:
 
 def nginx_proxy(upstream: str, workers: int = 1) -> contextlib.AbstractContextManager[str]:
     """nginx as a reverse proxy to `upstream` with pooled keep-alive connections. Yields its base URL."""
-    return _nginx("nginx-proxy", workers, f"""
+    return _nginx("nginx-proxy", workers, _proxy_server(upstream))
+
+
+def _proxy_server(upstream: str, tls: str = "") -> str:
+    """nginx's reverse proxy to `upstream` over pooled keep-alive connections; `tls`: the listener's TLS
+    directives (it then listens with `ssl`)."""
+    return f"""
     upstream backend {{
         server {upstream.removeprefix("http://")};
         keepalive 64;
         keepalive_requests 1000000;
     }}
     server {{
-        listen 127.0.0.1:{{port}} reuseport;
+        listen 127.0.0.1:{{port}}{" ssl" if tls else ""} reuseport;{tls}
         location / {{
             proxy_pass http://backend;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
         }}
-    }}""")
+    }}"""
 
 
 def tls_pair() -> tuple[Path, Path]:
@@ -220,23 +226,10 @@ def tls_pair() -> tuple[Path, Path]:
 def nginx_tls_proxy(upstream: str, workers: int = 1) -> Iterator[str]:
     """nginx terminating TLS (TLS 1.2/1.3, keep-alive) in front of `upstream`. Yields its https:// base URL."""
     cert, key = tls_pair()
-    with _nginx("nginx-tls", workers, f"""
-    upstream backend {{
-        server {upstream.removeprefix("http://")};
-        keepalive 64;
-        keepalive_requests 1000000;
-    }}
-    server {{
-        listen 127.0.0.1:{{port}} ssl reuseport;
+    with _nginx("nginx-tls", workers, _proxy_server(upstream, f"""
         ssl_certificate {cert};
         ssl_certificate_key {key};
-        ssl_protocols TLSv1.2 TLSv1.3;
-        location / {{
-            proxy_pass http://backend;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }}
-    }}""") as url:
+        ssl_protocols TLSv1.2 TLSv1.3;""")) as url:
         yield url.replace("http://", "https://")
 
 

@@ -44,9 +44,13 @@ class NearCache(Generic[V]):
         """Whether copies may be kept and used now (the subscription is up and confirmed)."""
         return self._subscription is not None and self._subscription.live(self.channel)
 
-    def get(self, name: str, now: float) -> V | None:
+    def _answering(self) -> bool:
+        """Whether copies may answer now: the subscription is live and nothing waits unread on it."""
         found = self._subscription
-        if found is None or not found.live(self.channel) or not found.quiet():
+        return found is not None and found.live(self.channel) and found.quiet()
+
+    def get(self, name: str, now: float) -> V | None:
+        if not self._answering():
             return None
         entry = self._copies.get(name)
         if entry is None:
@@ -58,8 +62,7 @@ class NearCache(Generic[V]):
 
     def holds(self, name: str, value: V, clock: Callable[[], float]) -> bool:
         """Whether `get(name, clock())` would answer `value` itself (a cheaper check for one who has it)."""
-        found = self._subscription
-        if found is None or not found.live(self.channel) or not found.quiet():
+        if not self._answering():
             return False
         entry = self._copies.get(name)
         return entry is not None and entry[1] is value and clock() < entry[0]
