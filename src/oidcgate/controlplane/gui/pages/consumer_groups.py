@@ -13,7 +13,7 @@ from starlette.routing import Route
 from oidcgate.controlplane.gui.admin_client import AdminError, segment
 from oidcgate.controlplane.gui.entity_forms import CONSUMER_GROUP_FIELDS
 from oidcgate.controlplane.gui.pages.consumers import display_name
-from oidcgate.controlplane.gui.pages.editing import FormState, Section, blank_form, delete_entity, submit_form
+from oidcgate.controlplane.gui.pages.editing import Section, creation_page, delete_entity, deletion
 from oidcgate.controlplane.gui.web import admin, form_values, redirect, render
 
 SECTIONS = [Section(None, CONSUMER_GROUP_FIELDS)]
@@ -46,30 +46,8 @@ async def group_detail(request: Request) -> Response:
     return await _show(request, request.path_params["id"])
 
 
-def _form_page(request: Request, state: FormState) -> Response:
-    return render(request, "form.html", {
-        "title": "New consumer group", "state": state, "action": "/consumer_groups/new",
-        "cancel": "/consumer_groups", "submit": "Create", "crumbs": [("Consumer Groups", "/consumer_groups")],
-    }, section="consumer_groups", status=400 if state.errors else 200)
-
-
-async def group_new(request: Request) -> Response:
-    if request.method == "GET":
-        return _form_page(request, blank_form(SECTIONS))
-    state = await submit_form(SECTIONS, await form_values(request),
-                              lambda body: admin(request).create("/consumer_groups", body))
-    if state.saved is not None:
-        return redirect(f"/consumer_groups/{state.saved['id']}", "created")
-    return _form_page(request, state)
-
-
-async def group_delete(request: Request) -> Response:
-    group_id = request.path_params["id"]
-
-    async def refused(message: str, status: int) -> Response:
-        return await _show(request, group_id, error=message, status=status)
-
-    return await delete_entity(request, f"/consumer_groups/{segment(group_id)}", refused, "/consumer_groups")
+group_new = creation_page("consumer_groups", "consumer group", "Consumer Groups", SECTIONS)
+group_delete = deletion("consumer_groups", _show)
 
 
 async def member_add(request: Request) -> Response:

@@ -10,7 +10,7 @@ from starlette.routing import Route
 from oidcgate.controlplane.gui.admin_client import AdminError, segment
 from oidcgate.controlplane.gui.entity_forms import CONSUMER_FIELDS
 from oidcgate.controlplane.gui.pages.analytics import panel
-from oidcgate.controlplane.gui.pages.editing import FormState, Section, blank_form, delete_entity, submit_form
+from oidcgate.controlplane.gui.pages.editing import Section, creation_page, delete_entity, deletion
 from oidcgate.controlplane.gui.web import admin, form_values, redirect, render
 
 SECTIONS = [Section(None, CONSUMER_FIELDS)]
@@ -46,30 +46,8 @@ async def consumer_detail(request: Request) -> Response:
     return await _show(request, request.path_params["id"])
 
 
-def _form_page(request: Request, state: FormState) -> Response:
-    return render(request, "form.html", {
-        "title": "New consumer", "state": state, "action": "/consumers/new", "cancel": "/consumers",
-        "submit": "Create", "crumbs": [("Consumers", "/consumers")],
-    }, section="consumers", status=400 if state.errors else 200)
-
-
-async def consumer_new(request: Request) -> Response:
-    if request.method == "GET":
-        return _form_page(request, blank_form(SECTIONS))
-    state = await submit_form(SECTIONS, await form_values(request),
-                              lambda body: admin(request).create("/consumers", body))
-    if state.saved is not None:
-        return redirect(f"/consumers/{state.saved['id']}", "created")
-    return _form_page(request, state)
-
-
-async def consumer_delete(request: Request) -> Response:
-    consumer_id = request.path_params["id"]
-
-    async def refused(message: str, status: int) -> Response:
-        return await _show(request, consumer_id, error=message, status=status)
-
-    return await delete_entity(request, f"/consumers/{segment(consumer_id)}", refused, "/consumers")
+consumer_new = creation_page("consumers", "consumer", "Consumers", SECTIONS)
+consumer_delete = deletion("consumers", _show)
 
 
 async def acl_add(request: Request) -> Response:

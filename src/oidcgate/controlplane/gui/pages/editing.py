@@ -9,7 +9,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from oidcgate.controlplane.gui.admin_client import AdminError
+from oidcgate.controlplane.gui.admin_client import AdminError, segment
 from oidcgate.controlplane.gui.forms import (
     FieldErrors,
     FormField,
@@ -19,10 +19,12 @@ from oidcgate.controlplane.gui.forms import (
     place_errors,
     submitted_values,
 )
-from oidcgate.controlplane.gui.web import admin, form_errors, redirect
+from oidcgate.controlplane.gui.web import admin, form_errors, form_values, redirect, render
 
 Send = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 Refused = Callable[[str, int], Awaitable[Response]]
+Endpoint = Callable[[Request], Awaitable[Response]]
+Show = Callable[..., Awaitable[Response]]  # (request, entity id, *, error=, status=): an entity's page
 
 
 @dataclass
@@ -85,3 +87,39 @@ async def delete_entity(request: Request, path: str, refused: Refused, then: str
             return await refused(f"Not {done}: {exc.message}", exc.status)
         raise
     return redirect(then, done)
+
+
+def creation_page(collection: str, noun: str, crumb: str, sections: list[Section]) -> Endpoint:
+    """`/<collection>/new` of a top-level entity with one form (its GUI section is the collection): the
+    blank form, then the created entity's page, or the form again with what the Admin API refused."""
+
+    def form_page(request: Request, state: FormState) -> Response:
+        return render(request, "form.html", {
+            "title": f"New {noun}", "state": state, "action": f"/{collection}/new", "cancel": f"/{collection}",
+            "submit": "Create", "crumbs": [(crumb, f"/{collection}")],
+        }, section=collection, status=400 if state.errors else 200)
+
+    async def new(request: Request) -> Response:
+        if request.method == "GET":
+            return form_page(request, blank_form(sections))
+        state = await submit_form(sections, await form_values(request),
+                                  lambda body: admin(request).create(f"/{collection}", body))
+        if state.saved is not None:
+            return redirect(f"/{collection}/{state.saved['id']}", "created")
+        return form_page(request, state)
+
+    return new
+
+
+def deletion(collection: str, show: Show) -> Endpoint:
+    """`/<collection>/{id}/delete`: back to the list, or the entity's page with the Admin API's refusal."""
+
+    async def delete(request: Request) -> Response:
+        entity_id = request.path_params["id"]
+
+        async def refused(message: str, status: int) -> Response:
+            return await show(request, entity_id, error=message, status=status)
+
+        return await delete_entity(request, f"/{collection}/{segment(entity_id)}", refused, f"/{collection}")
+
+    return delete
