@@ -2,8 +2,9 @@
 
 Scenarios, each run with 1 proxy worker and then 2 (nginx `worker_processes N`, `oidcgate dp
 --workers N`, oidcgate with its default settings):
-  (a) the upstream directly; (b) nginx as a keep-alive reverse proxy; (c) oidcgate with one route
-  and no plugins; (d) oidcgate with 10 and with 10,000 prefix routes (/r0 ... /r9999), the measured
+  (a) the upstream directly; (b) nginx as a keep-alive reverse proxy; (r) the smallest relay on
+  uvloop + httptools, no routing and no plugins (bench.relay: what Python itself reaches on this
+  machine, issue 13's reference); (c) oidcgate with one route and no plugins; (d) oidcgate with 10 and with 10,000 prefix routes (/r0 ... /r9999), the measured
   route `/bench` listed last.
 Scenarios are measured in interleaved rounds (default 3) and each row is the median run, because
 the machine is shared: one quiet minute must not decide a ratio.
@@ -45,6 +46,7 @@ from bench.harness import (
     wrk,
     wrk_command,
 )
+from bench.relay import relay
 from oidcgate.plugins.openid_connect.client_auth import basic_authorization
 
 RESULTS = Path(__file__).resolve().parent / "results.md"
@@ -89,6 +91,7 @@ def scenarios(credentials: Credentials) -> tuple[Scenario, ...]:
     return (
         Scenario("a", "(a) upstream direct (nginx, 1 worker)", lambda up, _workers: contextlib.nullcontext(up)),
         Scenario("b", "(b) nginx reverse proxy", nginx_proxy),
+        Scenario("r", "(r) the floor of Python: a bare uvloop + httptools relay (bench.relay)", relay, BENCH_PATH),
         Scenario("c", "(c) oidcgate, no plugins, 1 route", lambda up, w: dataplane(routes_doc(up, 0), w), BENCH_PATH),
         Scenario("d10", "(d) oidcgate, 10 routes", lambda up, w: dataplane(routes_doc(up, 10), w), BENCH_PATH),
         Scenario("d", "(d) oidcgate, 10,000 routes", lambda up, w: dataplane(routes_doc(up, 10_000), w), BENCH_PATH),
@@ -250,6 +253,10 @@ def bar_report(results: list[Result]) -> list[str]:
         if row is not None and row.vs_nginx is not None:
             lines.append(f"- {row.row.name} reaches {row.vs_nginx:.0%} of nginx's requests/s (bar: >= 65%): "
                          f"{verdict(row.vs_nginx >= 0.65)}")
+    floor = one.get("r")
+    if floor is not None and floor.vs_nginx is not None:
+        lines.append(f"- for reference, the bare relay (r) reaches {floor.vs_nginx:.0%} of nginx's requests/s, and (c) "
+                     f"{c.vs_nginx / floor.vs_nginx:.0%} of the relay's")
     late = c.row.p99_ms - b.row.p99_ms
     lines.append(f"- (c) p99 {c.row.p99_ms:.2f} ms vs nginx's {b.row.p99_ms:.2f} ms at 32 connections "
                  f"(bar: within 1 ms): {verdict(late <= 1.0)}")

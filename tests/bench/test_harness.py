@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import socket
 import urllib.request
 
 import orjson
@@ -17,6 +18,7 @@ from bench.harness import (
     wrk,
     wrk_command,
 )
+from bench.relay import relay
 from bench.run import Result, bar_report, median_ratio, render_table, routes_doc, summarize
 
 from oidcgate.config import load
@@ -126,6 +128,8 @@ def test_bar_report() -> None:
         "- (c) p99 3.50 ms vs nginx's 2.00 ms at 32 connections (bar: within 1 ms): NOT met",
         "- (d) 10,000 routes at 83% of (c) (bar: within 10%): NOT met"]
     assert "not evaluated" in bar_report(results[:2])[0]
+    with_relay = bar_report([*results, Result("r", 1, Row("r", 960.0, 0.4, 2.0), 0.96)])
+    assert with_relay[3] == "- for reference, the bare relay (r) reaches 96% of nginx's requests/s, and (c) 75% of the relay's"
 
 
 def test_the_10000_routes_document_is_valid_config() -> None:
@@ -145,6 +149,22 @@ def test_nginx_upstream_and_proxy_under_wrk() -> None:
     assert row.name == "nginx proxy"
     assert row.rps is not None and row.rps > 100
     assert row.note == ""
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(not (shutil.which("nginx") and shutil.which("wrk")), reason="run `make bench-deps`")
+def test_the_reference_relay_answers_every_request_of_a_keep_alive_connection_in_order() -> None:
+    with nginx_upstream() as upstream, relay(upstream) as base, socket.create_connection(
+            ("127.0.0.1", int(base.rsplit(":", 1)[1])), timeout=5) as conn:
+        conn.sendall(b"GET /one HTTP/1.1\r\nHost: x\r\n\r\n" * 3)  # pipelined, before the upstream connects
+        answers = b""
+        for _ in range(50):  # (bounded: three small responses)
+            if answers.count(UPSTREAM_BODY.encode()) == 3:
+                break
+            answers += conn.recv(65536)
+        assert answers.count(b"HTTP/1.1 200 OK") == 3 and answers.count(UPSTREAM_BODY.encode()) == 3
+        row = wrk(base + "/", connections=4, threads=1, seconds=1, name="relay")
+    assert row.rps is not None and row.rps > 100 and row.note == ""
 
 
 def test_summarize_takes_the_median_run_and_notes_the_spread_and_errors() -> None:
