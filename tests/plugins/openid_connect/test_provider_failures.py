@@ -63,7 +63,7 @@ async def test_a_slow_provider_is_bounded_by_timeout(mock: MockProvider, gateway
         elapsed = time.monotonic() - started
     finally:
         mock.delay(0)
-    assert elapsed < 1.5
+    assert elapsed < 2.5  # well under the provider's 3 s: the timeout ended the wait (with room for a busy machine)
     assert {r.status for r in results} == {502}
     assert results[0].body == {"message": "Bad Gateway: the identity provider did not answer within 0.3 s (discovery)"}
     failures = [r for r in caplog.records if "did not answer within 0.3 s" in r.getMessage()]

@@ -38,6 +38,7 @@ from oidcgate.idp.protocol.rfc6749_errors import OAuthError
 from oidcgate.idp.protocol.rfc6749_requests import parse_params
 from oidcgate.idp.provider import Provider, SlowedInvalidClient, UnknownServer
 from oidcgate.idp.storage.store import Scope
+from oidcgate.oidc import DISCOVERY_SUFFIX
 
 log = logging.getLogger("oidcgate.idp")
 
@@ -133,7 +134,7 @@ class Endpoints:
     def routes(self) -> list[Route]:
         base = "/oauth2/{server_id}"
         return [
-            Route(f"{base}/.well-known/openid-configuration", self.openid_configuration, methods=["GET"]),
+            Route(f"{base}{DISCOVERY_SUFFIX}", self.openid_configuration, methods=["GET"]),
             Route(f"{base}/.well-known/oauth-authorization-server", self.oauth_metadata, methods=["GET"]),
             Route("/.well-known/oauth-authorization-server/oauth2/{server_id}", self.oauth_metadata, methods=["GET"]),
             Route(f"{base}/v1/keys", self.jwks, methods=["GET"]),
