@@ -135,6 +135,27 @@ def test_response_headers_set_from_the_access_phase_replace_earlier_ones() -> No
         ctx.add_response_header("X-Bad", "a\r\nb")
 
 
+def test_response_headers_set_together_replace_as_one_call_each_would() -> None:
+    ctx = _context()
+    ctx.set_response_headers([("RateLimit-Limit", "5"), ("RateLimit-Remaining", "4")])
+    assert ctx.response_header_items() == [("RateLimit-Limit", "5"), ("RateLimit-Remaining", "4")]
+    ctx.add_response_header("Set-Cookie", "a=1")
+    ctx.set_response_headers([("ratelimit-remaining", "3"), ("X-Limit", "1"), ("x-LIMIT", "2")])
+    one_each = _context()
+    for name, value in (("RateLimit-Limit", "5"), ("RateLimit-Remaining", "4")):
+        one_each.set_response_header(name, value)
+    one_each.add_response_header("Set-Cookie", "a=1")
+    for name, value in (("ratelimit-remaining", "3"), ("X-Limit", "1"), ("x-LIMIT", "2")):
+        one_each.set_response_header(name, value)
+    assert ctx.response_header_items() == one_each.response_header_items() == [
+        ("RateLimit-Limit", "5"), ("Set-Cookie", "a=1"), ("ratelimit-remaining", "3"), ("x-LIMIT", "2")]
+    assert ctx.response_replaces == one_each.response_replaces == {b"ratelimit-limit", b"ratelimit-remaining",
+                                                                   b"x-limit"}
+    with pytest.raises(ValueError):
+        ctx.set_response_headers([("X-Fine", "1"), ("X-Bad", "a\r\nb")])
+    assert "X-Fine" not in dict(ctx.response_header_items())
+
+
 def test_a_recording_keeps_header_edits_and_who_and_knows_what_cannot_be_replayed() -> None:
     ctx = _context()
     ctx.recording = recording = Recording()

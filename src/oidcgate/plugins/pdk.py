@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qs
 
-from oidcgate.http.fields import Encoded, HeaderFields, encode_field
+from oidcgate.http.fields import Encoded, HeaderFields, encode_field, encode_fields
 from oidcgate.plugins.consumer_headers import NAMES as _CONSUMER_HEADERS
 from oidcgate.plugins.consumer_headers import consumer_fields
 
@@ -538,16 +538,31 @@ class Context:
     def set_response_header(self, name: str, value: str) -> None:
         """Like add_response_header, but the field replaces the response's own fields of that name
         (Kong's `kong.response.set_header` in the access phase), and an earlier call's."""
+        self.set_response_headers(((name, value),))
+
+    def set_response_headers(self, items: Iterable[tuple[str, str]]) -> None:
+        """`set_response_header` for each (name, value), in one pass when the names differ (Kong's
+        `kong.response.set_headers`): rate-limiting's five fields edit the response's fields once.
+        ValueError for what cannot go on the wire, and then none is set."""
         self._unreplayable()
-        encoded = encode_field(name, value)
+        encoded = encode_fields(items)
+        keys = {name.lower() for name in encoded[::4]}
+        if len(keys) == len(encoded) >> 2:
+            self._set_response_fields(encoded, keys)
+            return
+        for i in range(0, len(encoded), 4):  # a name twice: the last one stands, as with a call each
+            self._set_response_fields(encoded[i:i + 4], {encoded[i].lower()})
+
+    def _set_response_fields(self, encoded: Encoded, keys: set[bytes]) -> None:
         if self.response_fields is None:
-            self.response_fields = HeaderFields()
-        key = encoded[0].lower()
-        self.response_fields.remove(key)
-        self.response_fields.extend(encoded)
+            self.response_fields = HeaderFields(encoded)
+        else:
+            self.response_fields.remove_all(keys)
+            self.response_fields.extend(encoded)
         if self.response_replaces is None:
-            self.response_replaces = set()
-        self.response_replaces.add(key)
+            self.response_replaces = keys
+        else:
+            self.response_replaces |= keys
 
     def response_header_items(self) -> list[tuple[str, str]]:
         """The fields added by `add_response_header`, as (name, value) pairs."""

@@ -35,9 +35,12 @@ def handler(config: dict[str, Any], env: PluginEnv | None = None) -> RateLimitin
 
 
 async def call(plugin: RateLimitingHandler, route_id: str = "0e0e0e0e-0000-4000-8000-00000000000e", consumer: Consumer | None = None,
-               ip: str = "127.0.0.1", groups: tuple[ConsumerGroup, ...] | None = None) -> tuple[int, dict[str, str]]:
-    """The status and the headers the client gets (`groups`: set by an authentication plugin)."""
-    request = Request("GET", "/", "", [], scheme="http", host="gw", port=8000, client_ip=ip)
+               ip: str = "127.0.0.1", groups: tuple[ConsumerGroup, ...] | None = None,
+               forwarded_ip: str | None = None) -> tuple[int, dict[str, str]]:
+    """The status and the headers the client gets (`groups`: set by an authentication plugin;
+    `forwarded_ip`: the client's address as a trusted proxy in front (at `ip`) tells it)."""
+    request = Request("GET", "/", "", [], scheme="http", host="gw", port=8000, client_ip=ip,
+                      forwarded_ip=forwarded_ip)
     ctx = Context(request, Route(id=route_id, paths=["/"]), None, ConsumerIndex([]))
     if consumer is not None:
         ctx.authenticate(consumer, {"id": "cred"})
@@ -72,6 +75,15 @@ async def test_each_identifier_has_its_own_count_and_messages_are_configurable()
     assert (await call(plugin, ip="10.0.0.2"))[0] == 200
     status, headers = await call(plugin, ip="10.0.0.1")
     assert status == 503 and set(headers) == {"Retry-After"}
+
+
+async def test_clients_behind_a_trusted_proxy_count_apart_by_their_forwarded_address() -> None:
+    plugin = handler({"minute": 1, "limit_by": "ip"})
+    balancer = "10.9.9.9"
+    assert (await call(plugin, ip=balancer, forwarded_ip="203.0.113.1"))[0] == 200
+    assert (await call(plugin, ip=balancer, forwarded_ip="203.0.113.2"))[0] == 200  # another client, its own count
+    assert (await call(plugin, ip=balancer, forwarded_ip="203.0.113.1"))[0] == 429
+    assert (await call(plugin, ip=balancer))[0] == 200  # the balancer itself: a third count
 
 
 async def test_consumer_falls_back_to_the_ip() -> None:

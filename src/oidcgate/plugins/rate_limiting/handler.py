@@ -78,8 +78,7 @@ class RateLimitingHandler(Plugin[RateLimitingConfig]):
         if refused:
             await self._take_back(counters, now)
             raise ctx.exit(self.config.error_code, self.body, {**headers, "Retry-After": str(reset)})
-        for name, value in headers.items():
-            ctx.set_response_header(name, value)
+        ctx.set_response_headers(headers.items())
 
     def _headers(self, counts: list[int], counters: list[Counter], now: int) -> tuple[dict[str, str], int, bool]:
         """Kong's headers, the seconds until the tightest window resets, and whether a limit was passed."""

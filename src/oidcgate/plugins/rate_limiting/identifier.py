@@ -1,4 +1,6 @@
-"""What a request is counted as (Kong's `limit_by`), falling back to the client IP as Kong does."""
+"""What a request is counted as (Kong's `limit_by`), falling back to the client IP as Kong does: the
+forwarded one (`kong.client.get_forwarded_ip`), so that the clients of a trusted load balancer are not all
+counted as the balancer."""
 
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ def identifier(ctx: Context, config: RateLimitingConfig) -> str:
     elif limit_by == "consumer-group":
         groups = ctx.consumer_groups  # the consumer's, or those an authentication plugin set (by name)
         found = groups[0].id if groups else None
-    return found if found is not None else ctx.request.client_ip
+    return found if found is not None else ctx.request.forwarded_ip
 
 
 def _credential(ctx: Context) -> str | None:

@@ -29,7 +29,8 @@ class RateLimitingConfig(PluginConfig):
     limit_by: LimitBy = Field(default="consumer", description=(
         "What is counted: `consumer` (else the credential, else the client IP), `credential`, `ip`, `service`, "
         "`header` (the value of `header_name`), `path` (requests to `path`), `consumer-group` (the consumer's "
-        "first consumer group by name). Without the entity, the client IP is counted, as in Kong."))
+        "first consumer group by name). Without the entity, the client IP is counted, as in Kong: the forwarded "
+        "one (Kong's `get_forwarded_ip`), so that clients behind a proxy listed in `trusted_ips` count apart."))
     header_name: HeaderName | None = Field(default=None, description="The header counted with `limit_by: header`.")
     path: str | None = Field(default=None, pattern=r"^/[^?#\s]*$", description="The path counted with `limit_by: path`.")
     policy: Literal["local", "redis", "cluster"] = Field(default="local", description=(
