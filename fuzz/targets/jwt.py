@@ -29,7 +29,7 @@ def _b64(data: bytes) -> str:
 def target() -> Target:
     import atheris
     from joserfc.jwk import RSAKey
-    from tests.plugins.openid_connect import forge
+    from tests.support import forge
 
     from oidcgate.jwt.errors import TokenError
     from oidcgate.jwt.verify import (

@@ -17,7 +17,7 @@ from oidcgate.jwt.verify import (
     unverified_parts,
     verify_signature,
 )
-from tests.plugins.openid_connect import forge
+from tests.support import forge
 
 ISSUER = "https://idp.example/oauth2/default"
 

@@ -20,11 +20,11 @@ import pytest
 from oidcgate.plugins.openid_connect.client_auth import basic_authorization
 from oidcgate.plugins.openid_connect.session.codec import Sealer
 from tests.idp.helpers import user_tokens
-from tests.plugins.openid_connect import forge
 from tests.plugins.openid_connect.providers import AUDIENCE
 from tests.proxy.rawhttp import Conn
 from tests.proxy.test_hostile import MALFORMED, SMUGGLING
 from tests.security.conftest import SESSION_SECRET, Stack, record
+from tests.support import forge
 
 pytestmark = pytest.mark.e2e
 

@@ -28,7 +28,7 @@ from cryptography.x509.oid import NameOID
 from joserfc.jwk import Key
 
 from oidcgate.plugins.openid_connect.client_auth import basic_authorization
-from tests.plugins.openid_connect import forge
+from tests.support import forge
 from tests.support.clock import Clock
 from tests.support.processes import free_port, wait_for_port
 

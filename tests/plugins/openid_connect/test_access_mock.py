@@ -18,9 +18,9 @@ from oidcgate.jwt.verify import unverified_parts
 from oidcgate.plugins.openid_connect.client_auth import basic_authorization
 from oidcgate.plugins.openid_connect.discovery import MIN_REDISCOVERY_INTERVAL
 from oidcgate.plugins.openid_connect.transport import provider_requests
-from tests.plugins.openid_connect import forge
 from tests.plugins.openid_connect.harness import Gateway
 from tests.plugins.openid_connect.providers import AUDIENCE, MOCK_CLIENTS, MockProvider
+from tests.support import forge
 from tests.support.clock import Clock
 
 pytestmark = pytest.mark.e2e

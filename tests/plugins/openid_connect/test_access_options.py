@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from tests.plugins.openid_connect import forge
 from tests.plugins.openid_connect.harness import Gateway
 from tests.plugins.openid_connect.providers import (
     AUDIENCE,
@@ -20,6 +19,7 @@ from tests.plugins.openid_connect.providers import (
     MockProvider,
     self_signed_certificate,
 )
+from tests.support import forge
 from tests.support.processes import free_port
 
 pytestmark = pytest.mark.e2e

@@ -24,9 +24,9 @@ import yaml
 from oidcgate.plugins.openid_connect.attempts import LIMIT, WINDOW
 from oidcgate.plugins.openid_connect.client_auth import basic_authorization
 from tests.idp.helpers import Idp, running_idp
-from tests.plugins.openid_connect import forge
 from tests.plugins.openid_connect.providers import AUDIENCE, MOCK_CLIENTS, MockProvider
 from tests.proxy import rawhttp
+from tests.support import forge
 from tests.support.processes import Proc, free_port, start
 
 pytestmark = pytest.mark.e2e

@@ -10,9 +10,9 @@ from collections.abc import Callable
 import pytest
 
 from oidcgate.plugins.openid_connect.discovery import RETRY_AFTER
-from tests.plugins.openid_connect import forge
 from tests.plugins.openid_connect.harness import Gateway
 from tests.plugins.openid_connect.providers import AUDIENCE, MOCK_CLIENTS, MockProvider
+from tests.support import forge
 
 pytestmark = pytest.mark.e2e
 MakeGateway = Callable[..., Gateway]

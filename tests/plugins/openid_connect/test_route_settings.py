@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from tests.plugins.openid_connect import forge
 from tests.plugins.openid_connect.harness import Gateway
 from tests.plugins.openid_connect.providers import AUDIENCE, MOCK_CLIENTS, MockProvider
+from tests.support import forge
 from tests.support.clock import Clock
 
 pytestmark = pytest.mark.e2e

@@ -122,7 +122,7 @@ def test_own_client_arrays_line_up_and_secrets_are_not_echoed() -> None:
 
 
 def test_private_key_jwt_needs_a_private_asymmetric_key() -> None:
-    from tests.plugins.openid_connect.forge import rsa_key
+    from tests.support.forge import rsa_key
 
     key = rsa_key("gw")
     ok = load({"issuer": ISSUER, "client_id": ["gw"], "client_auth": ["private_key_jwt"],

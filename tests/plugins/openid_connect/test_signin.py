@@ -15,10 +15,10 @@ import pytest
 from oidcgate.plugins.openid_connect.session.codec import Sealer
 from oidcgate.plugins.openid_connect.session.cookies import CookieSpec
 from oidcgate.plugins.openid_connect.session.record import Session
-from tests.plugins.openid_connect import forge
 from tests.plugins.openid_connect.harness import Gateway
 from tests.plugins.openid_connect.providers import MockProvider
 from tests.plugins.openid_connect.signin import SECRET, Jar, config, location, sign_in, visit
+from tests.support import forge
 from tests.support.processes import free_port
 from tests.support.redis import DATABASE, redis_prefix
 

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from tests.plugins.openid_connect import forge
 from tests.plugins.openid_connect.providers import MockProvider
+from tests.support import forge
 from tests.support.processes import OIDCGATE
 
 pytestmark = pytest.mark.e2e
