@@ -4,7 +4,9 @@
   upstream is never what is measured;
 - `nginx_proxy(upstream, workers)`: nginx as a keep-alive reverse proxy to it (the reference);
 - `dataplane(doc, workers)`: `oidcgate dp` with that declarative config;
-- `wrk(url, ...) -> Row`: one wrk run with `--latency`, parsed into requests/s, p50 and p99.
+- `wrk(url, ...) -> Row`: one wrk run with `--latency`, parsed into requests/s, p50 and p99;
+- `cpu_seconds(url)`: the user and kernel CPU time so far of the server behind `url` (all its processes),
+  so that a run's CPU per request can be told apart: the kernel's share from the proxy's own work.
 
 Every server runs as a child process in its own process group (nginx with `daemon off`) with its
 files in a temporary directory under bench/.run/, and is stopped (SIGTERM, then SIGKILL) on exit.
@@ -25,6 +27,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from tests.support.processes import free_port, wait_for_port
 
@@ -107,6 +110,30 @@ def wrk(url: str, connections: int = 32, threads: int = 2, seconds: int | None =
 
 # -- child processes ------------------------------------------------------------------------------
 
+_GROUPS: dict[int, int] = {}  # a listening port -> the process group of the child serving it (see child)
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(url: str) -> tuple[float, float] | None:
+    """(user, kernel) CPU seconds used so far by every process of the server behind `url` (a child of
+    ours: its process group, e.g. nginx's or oidcgate's master and workers); None for another URL."""
+    group = _GROUPS.get(urlsplit(url).port or 0)
+    if group is None:
+        return None
+    user = kernel = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()  # (after the command name)
+        except (OSError, IndexError):
+            continue  # (a process that just ended)
+        if int(fields[2]) == group:  # pgrp; then utime and stime, in clock ticks (proc(5): fields 5, 14, 15)
+            user += int(fields[11])
+            kernel += int(fields[12])
+    return user / _TICKS, kernel / _TICKS
+
+
 @contextlib.contextmanager
 def work_dir(prefix: str) -> Iterator[Path]:
     """A fresh directory under bench/.run/ (git-ignored), removed afterwards unless BENCH_KEEP is set."""
@@ -132,8 +159,10 @@ def child(label: str, command: Sequence[str], log_path: Path, port: int,
         except (RuntimeError, TimeoutError) as exc:
             tail = log_path.read_text(errors="replace")[-2000:]
             raise RuntimeError(f"{label} did not start: {exc}\n{tail}") from None
+        _GROUPS[port] = proc.pid  # (start_new_session: the group's id is the child's pid)
         yield
     finally:
+        _GROUPS.pop(port, None)
         _stop(proc)
 
 

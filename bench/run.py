@@ -10,6 +10,8 @@ Scenarios are measured in interleaved rounds (default 3) and each row is the med
 the machine is shared: one quiet minute must not decide a ratio.
 Then the rows of `bench.idp_tokens`, `bench.oidc`, `bench.access_control`, `bench.observability`,
 `bench.cp_push` and `bench.idle_connections` where those modules exist.
+Each row's note gives the server's CPU time per request (user and kernel, medians over its runs, from
+/proc: every process of its group), which tells the kernel's share of a request from the proxy's own.
 Prints the table and writes it to bench/results.md with the date, the machine and the command.
 
 wrk is not pinned to a CPU by default: on a 2-core machine pinning wrk to one core leaves the proxy
@@ -31,7 +33,7 @@ import statistics
 import sys
 import traceback
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,7 @@ from bench import oidc
 from bench.harness import (
     Row,
     bench_seconds,
+    cpu_seconds,
     dataplane,
     nginx_proxy,
     nginx_tls_proxy,
@@ -152,6 +155,7 @@ def measure_all(upstream: str, workers: int, rounds: int, every: tuple[Scenario,
     noise from other work on the machine spreads over all scenarios instead of hitting one. Ratios are
     taken within a round (the machine's speed drifts between rounds) and their median reported."""
     runs: dict[str, list[Row]] = {s.key: [] for s in every}
+    cpu: dict[str, list[tuple[float, float]]] = {s.key: [] for s in every}
     failures: dict[str, list[str]] = {s.key: [] for s in every}
     in_round: list[dict[str, float]] = []
     with contextlib.ExitStack() as stack:
@@ -164,7 +168,11 @@ def measure_all(upstream: str, workers: int, rounds: int, every: tuple[Scenario,
                 if isinstance(target, Exception):
                     continue
                 try:
+                    before = cpu_seconds(target)
                     row = wrk(target, name=scenario.title, headers=scenario.headers)
+                    used = cpu_per_request(before, cpu_seconds(target), row, bench_seconds())
+                    if used is not None:
+                        cpu[scenario.key].append(used)
                     runs[scenario.key].append(row)
                     if row.rps:
                         this_round[scenario.key] = row.rps
@@ -176,12 +184,29 @@ def measure_all(upstream: str, workers: int, rounds: int, every: tuple[Scenario,
         if isinstance(target, Exception):
             failures[scenario.key].append(_one_line(target))
         row = summarize(scenario.title, runs[scenario.key], failures[scenario.key])
+        if cpu[scenario.key]:
+            row = replace(row, note="; ".join(filter(None, [cpu_note(cpu[scenario.key]), row.note])))
         print(f"  {row.name} x{workers}: {_fmt(row.rps, 0)} req/s, p50 {_fmt(row.p50_ms, 2)} ms, "
               f"p99 {_fmt(row.p99_ms, 2)} ms {row.note}", flush=True)
         results.append(Result(scenario.key, workers, row, median_ratio(in_round, scenario.key, "b"),
                               median_ratio(in_round, scenario.key, "c"),
                               median_ratio(in_round, scenario.key, "bs")))
     return results
+
+
+def cpu_per_request(before: tuple[float, float] | None, after: tuple[float, float] | None, row: Row,
+                    seconds: int) -> tuple[float, float] | None:
+    """The server's (user, kernel) CPU microseconds per request over one wrk run of `seconds`."""
+    if before is None or after is None or not row.rps:
+        return None
+    served = row.rps * seconds
+    return (after[0] - before[0]) / served * 1e6, (after[1] - before[1]) / served * 1e6
+
+
+def cpu_note(samples: list[tuple[float, float]]) -> str:
+    user = statistics.median(used for used, _ in samples)
+    kernel = statistics.median(used for _, used in samples)
+    return f"CPU per request {user:.1f} µs user + {kernel:.1f} µs kernel"
 
 
 def median_ratio(rounds: list[dict[str, float]], key: str, reference: str) -> float | None:

@@ -12,6 +12,7 @@ from bench.harness import (
     UPSTREAM_BODY,
     Row,
     WrkOutputError,
+    cpu_seconds,
     nginx_proxy,
     nginx_upstream,
     parse_wrk,
@@ -19,7 +20,16 @@ from bench.harness import (
     wrk_command,
 )
 from bench.relay import relay
-from bench.run import Result, bar_report, median_ratio, render_table, routes_doc, summarize
+from bench.run import (
+    Result,
+    bar_report,
+    cpu_note,
+    cpu_per_request,
+    median_ratio,
+    render_table,
+    routes_doc,
+    summarize,
+)
 
 from oidcgate.config import load
 from oidcgate.plugins.registry import config_schema
@@ -145,7 +155,13 @@ def test_nginx_upstream_and_proxy_under_wrk() -> None:
         with urllib.request.urlopen(proxy + "/any/path", timeout=5) as response:
             assert response.headers["Content-Type"] == "application/json"
             assert orjson.loads(response.read()) == orjson.loads(UPSTREAM_BODY)
+        before = cpu_seconds(proxy)
         row = wrk(proxy + "/", connections=4, threads=1, seconds=1, name="nginx proxy")
+        after = cpu_seconds(proxy)
+        assert cpu_seconds("http://127.0.0.1:9/") is None  # no child of ours listens there
+    assert before is not None and after is not None
+    assert after[0] + after[1] > before[0] + before[1]  # its worker served the run: it used CPU meanwhile
+    assert cpu_seconds(proxy) is None  # stopped: forgotten
     assert row.name == "nginx proxy"
     assert row.rps is not None and row.rps > 100
     assert row.note == ""
@@ -165,6 +181,14 @@ def test_the_reference_relay_answers_every_request_of_a_keep_alive_connection_in
         assert answers.count(b"HTTP/1.1 200 OK") == 3 and answers.count(UPSTREAM_BODY.encode()) == 3
         row = wrk(base + "/", connections=4, threads=1, seconds=1, name="relay")
     assert row.rps is not None and row.rps > 100 and row.note == ""
+
+
+def test_cpu_per_request_is_the_servers_cpu_over_the_requests_of_the_run() -> None:
+    row = Row("c", 2000.0, 0.5, 1.0)  # 2,000 requests/s for 4 s: 8,000 requests
+    assert cpu_per_request((1.0, 2.0), (1.08, 2.04), row, 4) == pytest.approx((10.0, 5.0))  # µs
+    assert cpu_per_request(None, (1.0, 1.0), row, 4) is None
+    assert cpu_per_request((1.0, 1.0), (2.0, 2.0), Row("c", None, None, None, "failed"), 4) is None
+    assert cpu_note([(13.0, 11.0), (14.0, 12.0), (20.0, 9.0)]) == "CPU per request 14.0 µs user + 11.0 µs kernel"
 
 
 def test_summarize_takes_the_median_run_and_notes_the_spread_and_errors() -> None:
