@@ -67,7 +67,7 @@ async def test_no_copy_is_used_while_a_message_waits_unread(space: Keyspace) -> 
     assert conn is not None and conn.transport is not None
     readable, _, _ = select.select([conn.transport.get_extra_info("socket").fileno()], [], [], 5)
     assert readable and cache.get("k", NOW) is None  # unread yet, and already refused
-    await wait_until_async(lambda: cache.get("k", NOW) is None and subscription(CONFIG).quiet())
+    await wait_until_async(lambda: cache.get("k", NOW) is None and subscription(CONFIG).answering(space.channel))
 
 
 async def test_holds_answers_what_get_answers(space: Keyspace) -> None:

@@ -4,7 +4,7 @@ A copy is used only when it cannot be stale by more than what is documented:
 - every writer of the keyspace announces its changes on the keyspace's channel in the same round trip
   as the write (`Keyspace.set/delete(..., announce=True)`), so the message is in every subscribed
   worker's socket before the writer answers its own request; the worker's subscription drops the copy
-  when it reads the message, and no copy is used while a byte is unread (`Subscription.quiet`);
+  when it reads the message, and no copy is used while a byte is unread (`Subscription.answering`);
 - no copy is kept or used while the subscription is not live (not connected yet, lost, reconnecting),
   and a loss drops every copy: a lost message can never extend anything;
 - a read from Redis that raced a message or a loss is not kept (`ticket`);
@@ -44,13 +44,9 @@ class NearCache(Generic[V]):
         """Whether copies may be kept and used now (the subscription is up and confirmed)."""
         return self._subscription is not None and self._subscription.live(self.channel)
 
-    def _answering(self) -> bool:
-        """Whether copies may answer now: the subscription is live and nothing waits unread on it."""
-        found = self._subscription
-        return found is not None and found.live(self.channel) and found.quiet()
-
     def get(self, name: str, now: float) -> V | None:
-        if not self._answering():
+        found = self._subscription
+        if found is None or not found.answering(self.channel):
             return None
         entry = self._copies.get(name)
         if entry is None:
@@ -62,7 +58,8 @@ class NearCache(Generic[V]):
 
     def holds(self, name: str, value: V, clock: Callable[[], float]) -> bool:
         """Whether `get(name, clock())` would answer `value` itself (a cheaper check for one who has it)."""
-        if not self._answering():
+        found = self._subscription
+        if found is None or not found.answering(self.channel):
             return False
         entry = self._copies.get(name)
         return entry is not None and entry[1] is value and clock() < entry[0]

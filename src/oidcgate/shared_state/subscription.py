@@ -4,8 +4,8 @@ One per event loop (worker) and Redis address, made on first use and kept for th
 - it subscribes to the channels its listeners join and hands every message to them in the very
   callback that reads it from the socket (no task switch in between);
 - `live(channel)` holds only while the connection is up and Redis has confirmed that channel, and
-  `quiet()` only while no byte waits unread on the socket: a copy is never used while a message that
-  may concern it has reached the worker but is not applied yet;
+  `answering(channel)` only while, besides, no byte waits unread on the socket: a copy is never used
+  while a message that may concern it has reached the worker but is not applied yet;
 - a lost connection (Redis restarted, `CLIENT KILL`, a PING unanswered for HEARTBEAT seconds) tells
   every listener at once (`lost`), then it reconnects with backoff (BACKOFF_FIRST doubling to
   BACKOFF_MAX);
@@ -154,10 +154,12 @@ class Subscription:
     def live(self, channel: str) -> bool:
         return channel in self.confirmed
 
-    def quiet(self) -> bool:
-        """Nothing unread: no partial frame kept, no byte waiting on the socket."""
+    def answering(self, channel: str) -> bool:
+        """Whether copies kept for `channel` may answer now: it is confirmed (`live`) and nothing waits
+        unread, no partial frame kept and no byte on the socket (a worker asks on every request that a
+        copy answers: one call)."""
         conn = self._conn
-        return conn is not None and not conn.buffer and not self._poll.poll(0)
+        return channel in self.confirmed and conn is not None and not conn.buffer and not self._poll.poll(0)
 
     def reply(self, conn: _Connection, value: Any) -> None:
         if conn is not self._conn:
