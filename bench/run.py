@@ -4,8 +4,8 @@ Scenarios, each run with 1 proxy worker and then 2 (nginx `worker_processes N`, 
 --workers N`, oidcgate with its default settings):
   (a) the upstream directly; (b) nginx as a keep-alive reverse proxy; (r) the smallest relay on
   uvloop + httptools, no routing and no plugins (bench.relay: what Python itself reaches on this
-  machine, issue 13's reference); (c) oidcgate with one route and no plugins; (d) oidcgate with 10 and with 10,000 prefix routes (/r0 ... /r9999), the measured
-  route `/bench` listed last.
+  machine, issue 13's reference); (c) oidcgate with one route and no plugins; (d) oidcgate with 10
+  and with 10,000 prefix routes (/r0 ... /r9999), the measured route `/bench` listed last.
 Scenarios are measured in interleaved rounds (default 3) and each row is the median run, because
 the machine is shared: one quiet minute must not decide a ratio.
 Then the rows of `bench.idp_tokens`, `bench.oidc`, `bench.access_control`, `bench.observability`,
