@@ -173,3 +173,16 @@ def test_an_older_data_plane_gets_no_config_that_needs_upstream_tls(service: dic
     status, reason = compat.downgrade(_tls_document(**service), "0.1.0").verdict
     assert status is SyncStatus.KONG_VERSION_INCOMPATIBLE
     assert reason == f"{path}: data plane version 0.1.0 cannot enforce it (added in 0.2); upgrade it to 0.2 or newer"
+
+
+def test_an_older_data_plane_gets_no_config_with_routes_by_server_name() -> None:
+    """0.1 data planes read a route's `snis` but do not match on it: such a route would take every request
+    on its paths there, so they keep their last config; a route without `snis` is sent as it is."""
+    doc = {"_format_version": "3.0", "services": [{"name": "a", "host": "a.test"}],
+           "routes": [{"name": "all", "paths": ["/"], "snis": None, "service": "a"},
+                      {"name": "tenant", "paths": ["/"], "snis": ["a.test"], "service": "a"}]}
+    status, reason = compat.downgrade(doc, "0.1.0").verdict
+    assert status is SyncStatus.KONG_VERSION_INCOMPATIBLE
+    assert reason == "routes[1].snis: data plane version 0.1.0 cannot enforce it (added in 0.2); upgrade it to 0.2 or newer"
+    doc["routes"].pop()  # type: ignore[attr-defined]
+    assert compat.downgrade(doc, "0.1.0").verdict == compat.COMPATIBLE

@@ -16,9 +16,9 @@ def router(*specs: dict[str, Any]) -> Router[str]:
 
 
 def hit(r: Router[str], path: str, host: str | None = None, method: str = "GET",
-        headers: dict[str, list[str]] | None = None) -> str | None:
+        headers: dict[str, list[str]] | None = None, sni: str | None = None) -> str | None:
     found = r.match(method.encode(), host.encode() if host else None, path.encode(),
-                    {k.encode(): [v.encode() for v in vs] for k, vs in (headers or {}).items()})
+                    {k.encode(): [v.encode() for v in vs] for k, vs in (headers or {}).items()}, sni)
     return found[0].target if found else None
 
 
@@ -143,3 +143,28 @@ def test_paths_outrank_methods_when_each_route_sets_one_field() -> None:
     r = router({"methods": ["OPTIONS"]}, {"paths": ["/"]})
     assert hit(r, "/x", method="OPTIONS") == "r1"
     assert hit(r, "/x") == "r1"
+
+
+def test_snis_match_the_indicated_server_name() -> None:
+    https = {"protocols": ["https"]}
+    r = router({"paths": ["/api"], "snis": ["a.test"], **https}, {"paths": ["/api"], "snis": ["*.b.test"], **https},
+               {"paths": ["/api"]}, {"snis": ["c.*"], **https})
+    assert hit(r, "/api", sni="a.test") == "r0"
+    assert hit(r, "/api", sni="x.b.test") == "r1"
+    assert hit(r, "/api", sni="x.y.b.test") == "r2"  # (one label per wildcard)
+    assert hit(r, "/api", sni=None) == "r2"
+    assert hit(r, "/anything", sni="c.example") == "r3"
+    assert hit(r, "/anything", sni="a.test") is None
+    # The answer is remembered per server name too: the same request under another name is routed anew.
+    assert [hit(r, "/api", sni=name) for name in ("a.test", "x.b.test", None, "a.test")] == ["r0", "r1", "r2", "r0"]
+
+
+def test_an_sni_rule_counts_as_a_matched_field() -> None:
+    """Kong's category bits: more matched fields win (an SNI is one), then the higher category bits
+    (a path ranks above an SNI)."""
+    r = router({"hosts": ["api.test"], "paths": ["/api/v1"]},
+               {"hosts": ["api.test"], "paths": ["/api"], "snis": ["api.test"], "protocols": ["https"]},
+               {"hosts": ["api.test"], "snis": ["api.test"], "protocols": ["https"]})
+    assert hit(r, "/api/v1", host="api.test", sni="api.test") == "r1"
+    assert hit(r, "/api/v1", host="api.test", sni="other.test") == "r0"
+    assert hit(r, "/other", host="api.test", sni="api.test") == "r2"

@@ -193,3 +193,38 @@ def test_a_route_limited_to_http_never_matches_over_tls(dataplane: StartDP, echo
     missed = tls_client.request(tls_port(plane), "a.test", "/alone")
     assert (missed.status, json.loads(missed.body)) == (404, {"message": "no Route matched with those values"})
     assert httpx.get(f"{plane.url}/api/x", timeout=5).status_code == 426
+
+
+def test_routes_by_the_server_name_the_client_indicated(dataplane: StartDP, echo_port: int) -> None:
+    """Routes' `snis` (Kong's SNI rule): one path, a service per tenant name, exact or wildcard; a
+    handshake without a name, or another name, gets the route without `snis`; plain HTTP never
+    matches a route with `snis` (no handshake, no name: 404, not the https redirect)."""
+    echo = f"http://127.0.0.1:{echo_port}/anything"
+    plane = dataplane({"_format_version": "3.0", "services": [
+        {"name": "tenant-a", "url": f"{echo}/a", "routes": [
+            {"name": "a", "paths": ["/api"], "snis": ["a.test"], "protocols": ["https"]}]},
+        {"name": "tenant-wild", "url": f"{echo}/wild", "routes": [
+            {"name": "wild", "paths": ["/api"], "snis": ["*.wild.test", "b.test"], "protocols": ["https"]}]},
+        {"name": "sni-only", "url": f"{echo}/only", "routes": [
+            {"name": "only", "snis": ["only.test"], "protocols": ["https"]}]},
+        {"name": "shared", "url": f"{echo}/shared", "routes": [{"name": "shared", "paths": ["/api"]}]}]},
+        tls=True)
+
+    def upstream_url(server_name: str | None, path: str = "/api/x") -> str:
+        response = tls_client.request(tls_port(plane), server_name, path, host="gateway.test")
+        assert response.status == 200, response.body
+        return str(json.loads(response.body)["url"])
+
+    assert upstream_url("a.test") == f"{echo}/a/x"
+    assert upstream_url("A.TEST") == f"{echo}/a/x"  # (names compare case-insensitively)
+    assert upstream_url("x.wild.test") == f"{echo}/wild/x"
+    assert upstream_url("b.test") == f"{echo}/wild/x"
+    assert upstream_url("deep.x.wild.test") == f"{echo}/shared/x"  # (a wildcard stands for one label)
+    assert upstream_url("c.test") == f"{echo}/shared/x"
+    assert upstream_url(None) == f"{echo}/shared/x"
+    assert upstream_url("only.test", "/anything/else") == f"{echo}/only/anything/else"
+    # Over plain HTTP only the route without `snis` can match, whatever the Host says.
+    plain = httpx.get(f"{plane.url}/api/x", headers={"Host": "a.test"}, timeout=5)
+    assert plain.json()["url"] == f"{echo}/shared/x"
+    missed = httpx.get(f"{plane.url}/anything/else", headers={"Host": "only.test"}, timeout=5)
+    assert (missed.status_code, missed.json()) == (404, {"message": "no Route matched with those values"})

@@ -77,7 +77,7 @@ class Removed:
 
     kinds: tuple[str, ...] = ()  # entity collections it does not know
     entity_fields: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # kind -> fields it does not know
-    entity_guards: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # of those: set, no config is sent
+    entity_guards: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # set: no config is sent
     plugin_fields: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # plugin -> config fields (a.b.c)
     guards: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # of those: set, no config is sent
     group_scoped_plugins: bool = False  # plugins scoped to a consumer group are removed whole
@@ -86,12 +86,14 @@ class Removed:
 # By the (major, minor) version that brought them (issue 12: consumer groups, ACL credentials, the acl and
 # rate-limiting plugins, openid-connect's mapping, introspection and cluster cache fields).
 # Issue 14: TLS certificates (presented by TLS listeners, which older data planes do not have) and
-# upstream TLS settings; `tls_verify_depth` is not enforced anywhere, the others would be ignored.
+# upstream TLS settings; `tls_verify_depth` is not enforced anywhere, the others would be ignored. A route's
+# `snis`: 0.1 data planes read the field but match without it, so a route that sets it would take every
+# request on its paths there (a guard: no config is sent).
 REMOVED: dict[tuple[int, int], Removed] = {
     (0, 2): Removed(
         kinds=("acls", "consumer_group_consumers", "consumer_groups", "certificates", "snis", "ca_certificates"),
         entity_fields={"services": ("tls_verify_depth", "tls_verify", "ca_certificates", "client_certificate")},
-        entity_guards={"services": ("tls_verify", "ca_certificates", "client_certificate")},
+        entity_guards={"services": ("tls_verify", "ca_certificates", "client_certificate"), "routes": ("snis",)},
         plugin_fields={"openid-connect": (
             "anonymous", "authenticated_groups_claim", "by_username_ignore_case", "claims_forbidden",
             "cluster_cache_redis", "cluster_cache_strategy", "consumer_groups_claim", "consumer_groups_optional",

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from oidcgate.config.base import Entity, foreign_key
-from oidcgate.config.certificates import SNI, CACertificate, Certificate
+from oidcgate.config.certificates import SNI, CACertificate, Certificate, SNIName
 from oidcgate.config.types import (
     HeaderName,
     Hostname,
@@ -137,8 +137,8 @@ class Route(Entity):
     preserve_host: bool = False
     request_buffering: bool = True
     response_buffering: bool = True
-    snis: list[str] | None = None
-    sources: list[dict[str, Any]] | None = None
+    snis: list[SNIName] | None = None  # server names a TLS client indicated (exact or wildcard)
+    sources: list[dict[str, Any]] | None = None  # (stream routes' fields: refused here, as by Kong's http routes)
     destinations: list[dict[str, Any]] | None = None
     service: Reference | None = None
 
@@ -146,7 +146,18 @@ class Route(Entity):
 
     @model_validator(mode="after")
     def _something_to_match(self) -> Route:
+        """Kong's http subschema: what a route may and must set for its protocols."""
+        for stream_field in ("sources", "destinations"):
+            if getattr(self, stream_field):
+                raise ValueError(f"cannot set '{stream_field}' when 'protocols' is 'http' or 'https'")
+        https = "https" in self.protocols
+        if self.snis and not https:
+            raise ValueError("'snis' can only be set when 'protocols' is 'grpcs', 'https', 'tls', "
+                             "'tls_passthrough', or 'wss'")
         if not (self.paths or self.hosts or self.methods or self.headers or self.snis):
+            if https:
+                raise ValueError("must set one of 'methods', 'hosts', 'headers', 'paths', 'snis' "
+                                 "when 'protocols' is 'https'")
             raise ValueError("must set one of 'methods', 'hosts', 'headers', 'paths' when 'protocols' is 'http'")
         return self
 

@@ -1,7 +1,8 @@
 """Kong's route matching, compiled once per snapshot into indexes so that a lookup does not scan routes.
 
 Semantics (Kong's traditional router): a route matches when every field it sets matches (hosts incl.
-`*.example.com` / `example.*` wildcards, methods, headers, paths). Among matching routes the most
+`*.example.com` / `example.*` wildcards, methods, headers, paths, and `snis`: the server name a TLS
+client indicated, exact or wildcard as for certificates; a request without one matches no such route). Among matching routes the most
 specific wins: more matched fields first (hosts > headers > paths > methods when the count ties),
 then plain hosts over wildcard hosts, more headers, regex paths (by `regex_priority`) before prefix
 paths, longer prefixes before shorter ones, then the order of creation. A route with several paths
@@ -23,6 +24,7 @@ from typing import Any, Generic, TypeVar
 
 from oidcgate.config.entities import Route
 from oidcgate.proxy.paths import sanitize_postfix
+from oidcgate.tls.names import NameTable
 
 T = TypeVar("T")
 
@@ -42,8 +44,13 @@ class Matcher(Generic[T]):
     rank: int
     methods: frozenset[bytes] | None
     headers: tuple[tuple[bytes, frozenset[bytes], re.Pattern[bytes] | None], ...]
+    snis: NameTable[bool] | None = None
     prefix: bytes | None = None
     regex: re.Pattern[bytes] | None = None
+    unconditional: bool = False  # no method, header or SNI to check: any request on its path matches
+
+    def __post_init__(self) -> None:
+        self.unconditional = self.methods is None and not self.headers and self.snis is None
 
     def prefix_of(self, path: bytes, found: re.Match[bytes] | None) -> bytes | None:
         """What the route's path matched (Kong's `uri_prefix`); None for a route without paths."""
@@ -70,8 +77,10 @@ class Matcher(Generic[T]):
             return {}
         return {k: v.decode("latin-1") for k, v in found.groupdict().items() if k != "uri_postfix" and v is not None}
 
-    def accepts(self, method: bytes, headers: Headers | None) -> bool:
+    def accepts(self, method: bytes, headers: Headers | None, sni: str | None) -> bool:
         if self.methods is not None and method not in self.methods:
+            return False
+        if self.snis is not None and (sni is None or self.snis.select(sni) is None):
             return False
         for name, values, pattern in self.headers:
             received = headers.get(name) if headers else None
@@ -183,7 +192,7 @@ class Router(Generic[T]):
             headers = _header_rules(route)
             names.update(name for name, _, _ in headers)
             matcher = Matcher(target, rank, frozenset(m.encode() for m in route.methods) if route.methods else None,
-                              headers)
+                              headers, NameTable((name, True) for name in route.snis) if route.snis else None)
             if path is not None and path.startswith("~"):
                 matcher.regex = re.compile(path[1:].encode() + rb"(?P<uri_postfix>.*)", re.DOTALL)
             elif path is not None:
@@ -197,7 +206,8 @@ class Router(Generic[T]):
         self._hosted = bool(self._plain or self._wildcard_list)
         self._any_only = (self._any,)
         self.size = len(entries)
-        self._memo: dict[tuple[bytes, bytes | None, bytes], tuple[Matcher[T], re.Match[bytes] | None] | None] = {}
+        self._memo: dict[tuple[bytes, bytes | None, bytes, str | None],
+                         tuple[Matcher[T], re.Match[bytes] | None] | None] = {}
 
     def _buckets_for(self, route: Route) -> list[_Bucket[T]]:
         if not route.hosts:
@@ -216,26 +226,27 @@ class Router(Generic[T]):
         return [*self._plain.values(), *(bucket for _, bucket in self._wildcards.values()), self._any]
 
     def match(self, method: bytes, host: bytes | None, path: bytes, headers: Headers | None = None,
-              default_port: bytes = b"80") -> tuple[Matcher[T], re.Match[bytes] | None] | None:
+              sni: str | None = None, default_port: bytes = b"80") -> tuple[Matcher[T], re.Match[bytes] | None] | None:
         """The most specific route for a request, with the regex match when a regex path won.
 
-        `host` is the request's Host (lower-case, port optional); `path` is normalized, without query.
-        Clients repeat their requests: without header rules the answer is remembered per (method, host,
-        path), in a table cleared when it reaches MEMO_SIZE (so a flood of new paths costs a lookup).
+        `host` is the request's Host (lower-case, port optional); `path` is normalized, without query;
+        `sni` the server name its TLS client indicated (None without TLS or without one). Clients repeat
+        their requests: without header rules the answer is remembered per (method, host, path, sni), in
+        a table cleared when it reaches MEMO_SIZE (so a flood of new paths costs a lookup).
         """
         if self.header_names:
-            return self._match(method, host, path, headers, default_port)
-        key = (method, host, path)
+            return self._match(method, host, path, headers, sni, default_port)
+        key = (method, host, path, sni)
         memo = self._memo
         found = memo.get(key)
         if found is None and key not in memo:
-            found = self._match(method, host, path, None, default_port)
+            found = self._match(method, host, path, None, sni, default_port)
             if len(memo) >= MEMO_SIZE:
                 memo.clear()
             memo[key] = found
         return found
 
-    def _match(self, method: bytes, host: bytes | None, path: bytes, headers: Headers | None,
+    def _match(self, method: bytes, host: bytes | None, path: bytes, headers: Headers | None, sni: str | None,
                default_port: bytes) -> tuple[Matcher[T], re.Match[bytes] | None] | None:
         buckets: Sequence[_Bucket[T]]
         if host and self._hosted:
@@ -249,7 +260,7 @@ class Router(Generic[T]):
             for matcher in bucket.regexes:
                 if matcher.rank >= best_rank:
                     break
-                if (matcher.methods is None and not matcher.headers) or matcher.accepts(method, headers):
+                if matcher.unconditional or matcher.accepts(method, headers, sni):
                     regex_match = matcher.regex.match(path) if matcher.regex is not None else None
                     if regex_match is not None:
                         best, best_rank, found = matcher, matcher.rank, regex_match
@@ -267,13 +278,13 @@ class Router(Generic[T]):
                     for matcher in candidates:
                         if matcher.rank >= best_rank:
                             break
-                        if (matcher.methods is None and not matcher.headers) or matcher.accepts(method, headers):
+                        if matcher.unconditional or matcher.accepts(method, headers, sni):
                             best, best_rank, found = matcher, matcher.rank, None
                             break
             for matcher in bucket.pathless:
                 if matcher.rank >= best_rank:
                     break
-                if matcher.accepts(method, headers):
+                if matcher.unconditional or matcher.accepts(method, headers, sni):
                     best, best_rank, found = matcher, matcher.rank, None
                     break
         return None if best is None else (best, found)

@@ -222,12 +222,14 @@ def compile_snapshot(snapshot: Snapshot, env: PluginEnv, stats: WorkerStats,
                               snapshot.acls)
     routes = _route_runtimes(snapshot.routes, services, build_chains(snapshot.routes, taking_part, instances, group_names),
                              build_chains(snapshot.routes, observing, instances, group_names), consumers, stats)
-    router = Router((r.entity, r) for r in routes)
     # Kong's router adds `net.protocol == "http"` to a route whose protocols are only http, so a request
     # over TLS never matches it (another route may; else 404). An https-only route still matches plain
-    # HTTP: it answers with its https_redirect_status_code.
+    # HTTP: it answers with its https_redirect_status_code. A route with `snis` needs the server name of
+    # a TLS handshake, so plain HTTP never matches it.
+    plain = [r for r in routes if not r.entity.snis]
+    router = Router((r.entity, r) for r in plain)
     over_tls = [r for r in routes if "https" in r.entity.protocols]
-    tls_router = router if len(over_tls) == len(routes) else Router((r.entity, r) for r in over_tls)
+    tls_router = router if len(over_tls) == len(plain) == len(routes) else Router((r.entity, r) for r in over_tls)
     unmatched = route_observe(RouteInfo(None, None, stats.unmatched), _global_slots(observing, instances), consumers)
     return Runtime(snapshot.hash, router, tls_router, consumers, routes, balancers,
                    build_certificates(snapshot.certificates, snapshot.snis, vault), list(instances.values()),

@@ -30,6 +30,7 @@ from oidcgate.proxy.headers import REQUEST_KINDS, request_kind
 from oidcgate.proxy.modes import PAUSE_BUFFER, PAUSE_PIPELINE, TO_DISCARD
 from oidcgate.proxy.observers import begin_trace
 from oidcgate.proxy.tunnel import splice
+from oidcgate.tls.sni import indicated_name
 
 if TYPE_CHECKING:
     from oidcgate.proxy.state import Waiting, WorkerState
@@ -64,8 +65,8 @@ class ClientConnection(asyncio.Protocol):
     __slots__ = (
         "active", "after_read", "began", "broken", "client_eof", "closed", "feeding", "forwarded", "head_bytes",
         "head_mark", "head_since", "ip", "ip_text", "lingering", "listener", "mark", "mark_time", "nreq",
-        "on_header", "parser", "parsing", "pause_flags", "progress", "queue", "received", "state", "transport",
-        "trusted", "tunneled", "upgraded", "url", "waiting", "write_paused_at", "writing_paused",
+        "on_header", "parser", "parsing", "pause_flags", "progress", "queue", "received", "sni", "state",
+        "transport", "trusted", "tunneled", "upgraded", "url", "waiting", "write_paused_at", "writing_paused",
     )
 
     transport: asyncio.Transport  # (set by connection_made)
@@ -80,6 +81,7 @@ class ClientConnection(asyncio.Protocol):
         self.ip_text = ""
         self.forwarded = b""
         self.trusted = False
+        self.sni: str | None = None  # the server name a TLS client indicated (routes' `snis`)
         self.closed = self.client_eof = self.feeding = self.began = self.broken = self.lingering = False
         self.tunneled = self.writing_paused = False
         self.active: Exchange | None = None  # the exchange whose response goes out now
@@ -120,6 +122,8 @@ class ClientConnection(asyncio.Protocol):
                           + self.listener.forwarded + b"X-Forwarded-Host: ")  # what every request of it gets
         state = self.state
         self.trusted = self.ip_text in state.trusted
+        if self.listener.tls:  # (the handshake is done: asyncio calls this after it)
+            self.sni = indicated_name(transport.get_extra_info("ssl_object"))
         self._wait(state.fresh)
         state.accepted += 1
         state.handled += 1
@@ -236,7 +240,7 @@ class ClientConnection(asyncio.Protocol):
         else:
             router = runtime.tls_router if self.listener.tls else runtime.router
             match = router.match(head.method, head.host, head.path,
-                                 head.route_headers() if router.header_names else None)
+                                 head.route_headers() if router.header_names else None, self.sni)
             if match is None:
                 exchange = Exchange.answer(self, head, 404, errors.NO_ROUTE)
             else:

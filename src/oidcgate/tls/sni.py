@@ -14,37 +14,15 @@ from collections.abc import Callable, Sequence
 from oidcgate.config.certificates import SNI, Certificate
 from oidcgate.config.vault import EnvVault
 from oidcgate.tls.contexts import server_context
+from oidcgate.tls.names import NameTable
+
+_INDICATED = "oidcgate_server_name"  # where the callback leaves the client's SNI on its SSLObject
 
 
-class CertificateSet:
-    """Contexts by SNI name: exact names, `*.suffix` and `prefix.*` wildcards."""
+class CertificateSet(NameTable[ssl.SSLContext]):
+    """Contexts by SNI name (see tls.names: exact, then `*.suffix`, then `prefix.*`)."""
 
-    __slots__ = ("exact", "leading", "trailing")
-
-    def __init__(self) -> None:
-        self.exact: dict[str, ssl.SSLContext] = {}
-        self.leading: dict[str, ssl.SSLContext] = {}  # "*.example.com" under "example.com"
-        self.trailing: dict[str, ssl.SSLContext] = {}  # "example.*" under "example"
-
-    def add(self, name: str, context: ssl.SSLContext) -> None:
-        if name.startswith("*."):
-            self.leading[name[2:]] = context
-        elif name.endswith(".*"):
-            self.trailing[name[:-2]] = context
-        else:
-            self.exact[name] = context
-
-    def select(self, server_name: str) -> ssl.SSLContext | None:
-        name = server_name.lower().rstrip(".")
-        found = self.exact.get(name)
-        if found is None and self.leading:
-            found = self.leading.get(name.partition(".")[2])
-        if found is None and self.trailing:
-            found = self.trailing.get(name.rpartition(".")[0])
-        return found
-
-    def __len__(self) -> int:
-        return len(self.exact) + len(self.leading) + len(self.trailing)
+    __slots__ = ()
 
 
 def build(certificates: Sequence[Certificate], snis: Sequence[SNI], vault: EnvVault) -> CertificateSet:
@@ -66,11 +44,13 @@ def build(certificates: Sequence[Certificate], snis: Sequence[SNI], vault: EnvVa
 
 def sni_callback(current: Callable[[], CertificateSet | None]) -> Callable[[ssl.SSLObject, str | None,
                                                                              ssl.SSLContext], None]:
-    """The listener context's callback: switch to the chosen certificate's context, else keep the default."""
+    """The listener context's callback: switch to the chosen certificate's context, else keep the default.
+    It also leaves the name on the connection, where `indicated_name` finds it once the handshake is done."""
 
     def choose(connection: ssl.SSLObject, server_name: str | None, _: ssl.SSLContext) -> None:
         if server_name is None:
             return
+        setattr(connection, _INDICATED, server_name.lower().rstrip("."))  # (for routes' `snis`)
         certificates = current()
         if certificates is not None:
             chosen = certificates.select(server_name)
@@ -78,3 +58,9 @@ def sni_callback(current: Callable[[], CertificateSet | None]) -> Callable[[ssl.
                 connection.context = chosen
 
     return choose
+
+
+def indicated_name(ssl_object: ssl.SSLObject | None) -> str | None:
+    """The server name the client indicated in its handshake (lower-case, no trailing dot), if any."""
+    name: str | None = getattr(ssl_object, _INDICATED, None)
+    return name
