@@ -22,6 +22,8 @@
 //   key (written to keyFile; the JWKS then lists both).
 // - POST /__introspection {"token": T, "response": {...}}: what /introspect answers for T from now on
 //   (the package answers {"active": true} for anything; here an unregistered token is inactive).
+// - POST /__access_token {"value": V}: every granted token response carries access_token V from now on
+//   (a hostile or broken provider's; {"value": null} goes back to the signed tokens).
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import https from "node:https";
@@ -65,7 +67,9 @@ service.on("beforeTokenSigning", (token, req) => {
 });
 
 const refreshTokens = { live: new Set(), refuseAll: false };
+let accessTokenOverride = null;  // see POST /__access_token
 service.on("beforeResponse", (response, req) => {
+  if (accessTokenOverride !== null && response.statusCode === 200) response.body.access_token = accessTokenOverride;
   if (req.body.grant_type === "refresh_token") {
     grants.refresh += 1;
     if (refreshTokens.refuseAll || !refreshTokens.live.delete(req.body.refresh_token)) {
@@ -133,6 +137,11 @@ const handle = async (req, res) => {
   }
   if (url.pathname === "/__refuse_refresh" && req.method === "POST") {
     refreshTokens.refuseAll = url.searchParams.get("on") === "1";
+    res.end("ok");
+    return;
+  }
+  if (url.pathname === "/__access_token" && req.method === "POST") {
+    accessTokenOverride = JSON.parse(await readBody(req)).value;
     res.end("ok");
     return;
   }

@@ -128,6 +128,15 @@ class MockProvider:
         finally:
             httpx.post(f"{self.issuer}/__refuse_refresh", params={"on": 0}, timeout=5).raise_for_status()
 
+    @contextlib.contextmanager
+    def issuing(self, access_token: str) -> Iterator[None]:
+        """Every granted token response in the block carries `access_token` (a broken provider's)."""
+        httpx.post(f"{self.issuer}/__access_token", json={"value": access_token}, timeout=5).raise_for_status()
+        try:
+            yield
+        finally:
+            httpx.post(f"{self.issuer}/__access_token", json={"value": None}, timeout=5).raise_for_status()
+
     def introspects(self, token: str, response: dict[str, Any]) -> None:
         """Make the introspection endpoint answer `response` for `token` (unregistered tokens are inactive)."""
         httpx.post(f"{self.issuer}/__introspection", json={"token": token, "response": response},

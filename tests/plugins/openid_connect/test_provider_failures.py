@@ -68,3 +68,16 @@ async def test_a_slow_provider_is_bounded_by_timeout(mock: MockProvider, gateway
     assert results[0].body == {"message": "Bad Gateway: the identity provider did not answer within 0.3 s (discovery)"}
     failures = [r for r in caplog.records if "did not answer within 0.3 s" in r.getMessage()]
     assert len(failures) == 1  # ten requests, one flight, one call, one log line
+
+
+@pytest.mark.parametrize("access_token", ["caf\u00e9-token", "token\r\nX-Injected: yes", "tab\there", "\u2603"])
+async def test_a_token_that_is_not_rfc6749_text_is_the_providers_fault(mock: MockProvider, gateway: MakeGateway,
+                                                                     access_token: str) -> None:
+    """RFC 6749 A.12: an access token is printable ASCII (VSCHAR). Anything else from the provider is a 502
+    naming the provider, never a 500 or a header split upstream, and nothing of it is cached."""
+    gw = gateway({"issuer": mock.issuer, "scopes": ["orders:read"]})
+    with mock.issuing(access_token):
+        result = await gw.basic("svc", MOCK_CLIENTS["svc"]["secret"])
+    assert (result.status, result.body) == (
+        502, {"message": "Bad Gateway: the identity provider's access_token is not printable ASCII (RFC 6749 A.12)"})
+    assert (await gw.basic("svc", MOCK_CLIENTS["svc"]["secret"])).status == 200  # a good token afterwards

@@ -41,7 +41,7 @@ async def client_credentials(http: ProviderHTTP, endpoint: str, client: ClientAu
             raise ProviderUnavailable("the identity provider's token response has no bearer access_token")
         expires_in = body.get("expires_in")
         valid = isinstance(expires_in, int) and not isinstance(expires_in, bool) and expires_in > 0
-        return IssuedToken(token, expires_in if valid else None)
+        return IssuedToken(_vschar(token, "access_token"), expires_in if valid else None)
     error = body.get("error") if isinstance(body, dict) else None
     if status in (400, 401) and error == "invalid_scope":
         raise InsufficientScope("the identity provider refused the requested scopes for this client")
@@ -90,9 +90,19 @@ async def _user_grant(http: ProviderHTTP, endpoint: str, client: ClientAuth, dat
             raise ProviderUnavailable("the identity provider's token response has no bearer access_token")
         expires_in = body.get("expires_in")
         valid = isinstance(expires_in, int) and not isinstance(expires_in, bool) and expires_in > 0
-        return TokenSet(token, expires_in if valid else None, text("id_token"), text("refresh_token"))
+        refresh_token = text("refresh_token")
+        return TokenSet(_vschar(token, "access_token"), expires_in if valid else None, text("id_token"),
+                        refresh_token and _vschar(refresh_token, "refresh_token"))
     error = body.get("error") if isinstance(body, dict) else None
     if status in (400, 401) and error in CLIENT_ERRORS:
         raise InvalidToken(f"the identity provider refused the {data['grant_type'].replace('_', ' ')} "
                            f"({error})")
     raise ProviderUnavailable(f"the identity provider's token endpoint answered HTTP {status}")
+
+
+def _vschar(token: str, name: str) -> str:
+    """`token` when it is RFC 6749 text (Appendix A.12/A.17: printable ASCII, VSCHAR); a token with anything
+    else would be refused by every header it goes into, or split one, so it is the provider's fault (502)."""
+    if not (token.isascii() and token.isprintable()):
+        raise ProviderUnavailable(f"the identity provider's {name} is not printable ASCII (RFC 6749 A.12)")
+    return token
