@@ -261,3 +261,30 @@ def test_route_fields_a_route_over_http_cannot_honour_are_refused(route: dict[st
 def test_route_snis_are_stored_lower_case_and_need_https_among_the_protocols() -> None:
     doc = load({"_format_version": "3.0", "routes": [{"name": "r", "snis": ["A.Test", "*.Wild.Test"]}]}, config_schema)
     assert doc.routes[0].snis == ["a.test", "*.wild.test"]  # (the default protocols: http and https)
+
+
+@pytest.mark.parametrize(("upstream", "message"), [
+    ({"hash_on": "header"}, "'hash_on_header' is required when 'hash_on' is 'header'"),
+    ({"hash_on": "ip", "hash_fallback": "query_arg"},
+     "'hash_fallback_query_arg' is required when 'hash_fallback' is 'query_arg'"),
+    ({"hash_on": "uri_capture"}, "'hash_on_uri_capture' is required when 'hash_on' is 'uri_capture'"),
+    ({"hash_fallback": "ip"}, "'hash_fallback' must be 'none' when 'hash_on' is 'none'"),
+    ({"hash_on": "ip", "hash_fallback": "ip"}, "'hash_fallback' must differ from 'hash_on'"),
+    ({"hash_on": "header", "hash_on_header": "X-A", "hash_fallback": "header", "hash_fallback_header": "x-a"},
+     "'hash_fallback' must differ from 'hash_on'"),
+    ({"algorithm": "latency"}, "algorithm 'latency' is not supported"),
+    ({"hash_on": "cookie", "hash_on_cookie": "affinity"}, "hashing on a cookie is not supported"),
+])
+def test_upstream_hash_inputs_are_checked(upstream: dict[str, Any], message: str) -> None:
+    """Kong's upstream checks, and a clear refusal of what is not built (never a silent round-robin)."""
+    found = errors_of({"_format_version": "3.0", "upstreams": [{"name": "pool", **upstream}]})
+    assert any(message in text for path, text in found.items() if path.startswith("upstreams[0]")), found
+
+
+def test_upstream_hash_inputs_that_kong_accepts_load() -> None:
+    doc = load({"_format_version": "3.0", "upstreams": [
+        {"name": "a", "algorithm": "consistent-hashing", "hash_on": "header", "hash_on_header": "X-A",
+         "hash_fallback": "header", "hash_fallback_header": "X-B"},
+        {"name": "b", "algorithm": "consistent-hashing", "hash_on": "consumer", "hash_fallback": "ip"},
+        {"name": "c", "algorithm": "least-connections"}]}, config_schema)
+    assert [u.algorithm for u in doc.upstreams] == ["consistent-hashing", "consistent-hashing", "least-connections"]

@@ -1,4 +1,5 @@
-"""Weighted round-robin and passive health checks (unit level; see test_health.py for real traffic)."""
+"""Weighted round-robin, consistent hashing, least connections and passive health checks (unit level;
+see test_health.py for real traffic)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ import time
 from collections import Counter
 from typing import Any
 
-from oidcgate.config.entities import Target, Upstream
-from oidcgate.proxy.balancer import Balancer, Fixed
+from oidcgate.config.entities import Consumer, Target, Upstream
+from oidcgate.http.fields import HeaderFields
+from oidcgate.proxy.balancer import Balancer, Fixed, Peer
 
 
 def balancer(targets: list[tuple[str, int]], **healthchecks: Any) -> Balancer:
@@ -83,3 +85,104 @@ def test_health_survives_a_new_snapshot() -> None:
     new = balancer([("a:1", 100), ("b:1", 100), ("c:1", 100)], passive={"unhealthy": {"tcp_failures": 1}})
     new.inherit(old)
     assert [p.healthy for p in new.peers] == [False, True, True]
+
+
+class Request:
+    """What consistent hashing reads of a request (proxy.balancer.Balanced), set by hand."""
+
+    def __init__(self, headers: dict[str, str] | None = None, path: bytes = b"/", query: bytes = b"",
+                 ip: str = "127.0.0.1", consumer: Consumer | None = None,
+                 captures: dict[str, str] | None = None) -> None:
+        self.client_fields = HeaderFields.of((headers or {}).items())
+        self.parts = (path, query)
+        self.ip, self.consumer, self.captures = ip, consumer, captures or {}
+
+    def target_parts(self) -> tuple[bytes, bytes]:
+        return self.parts
+
+    def forwarded_ip(self) -> str:
+        return self.ip
+
+    def attached_consumer(self) -> Consumer | None:
+        return self.consumer
+
+    def uri_captures(self) -> dict[str, str]:
+        return self.captures
+
+
+def hashing(targets: list[tuple[str, int]], **upstream: Any) -> Balancer:
+    spec = Upstream.model_validate({"name": "up", "algorithm": "consistent-hashing", **upstream})
+    return Balancer(spec, [Target(target=t, weight=w, upstream="up") for t, w in targets], "http")
+
+
+def target_of(b: Balancer, request: Request, tried: list[Peer] | None = None) -> str:
+    peer = b.choose(request, tried or [])
+    assert peer is not None
+    return f"{peer.address[0]}:{peer.address[1]}"
+
+
+def test_consistent_hashing_sends_a_value_to_one_target_by_weight() -> None:
+    b = hashing([("a:1", 100), ("b:1", 100), ("c:1", 200)], hash_on="header", hash_on_header="X-User")
+    users = [f"user-{i}" for i in range(4000)]
+    placed = {user: target_of(b, Request({"x-user": user})) for user in users}
+    assert all(target_of(b, Request({"X-User": user})) == placed[user] for user in users[:200])  # stable
+    share = Counter(placed.values())
+    assert 0.45 < share["c:1"] / len(users) < 0.55  # (weight 200 of 400)
+    assert 0.20 < share["a:1"] / len(users) < 0.30
+    # A new target takes values only from the others (about its share), and moves none between them.
+    grown = hashing([("a:1", 100), ("b:1", 100), ("c:1", 200), ("d:1", 100)], hash_on="header",
+                    hash_on_header="X-User")
+    moved = {user: target_of(grown, Request({"x-user": user})) for user in users}
+    changed = [user for user in users if moved[user] != placed[user]]
+    assert all(moved[user] == "d:1" for user in changed)
+    assert 0.15 < len(changed) / len(users) < 0.25  # (100 of 500)
+
+
+def test_consistent_hashing_inputs_and_fallback() -> None:
+    consumer = Consumer(id="6c5c6b2e-0000-4000-8000-000000000001", username="alice")
+    targets = [(f"t{i}:1", 100) for i in range(8)]
+    by_ip = hashing(targets, hash_on="ip")
+    assert len({target_of(by_ip, Request(ip="10.0.0.7", path=f"/{i}".encode())) for i in range(20)}) == 1
+    by_consumer = hashing(targets, hash_on="consumer", hash_fallback="ip")
+    alice = {target_of(by_consumer, Request(consumer=consumer, ip=f"10.0.0.{i}")) for i in range(20)}
+    assert len(alice) == 1  # the consumer, whatever the address
+    assert len({target_of(by_consumer, Request(ip=f"10.0.0.{i}")) for i in range(40)}) > 1  # else the address
+    by_query = hashing(targets, hash_on="query_arg", hash_on_query_arg="tenant", hash_fallback="path")
+    assert len({target_of(by_query, Request(path=f"/{i}".encode(), query=b"?tenant=acme&x=1")) for i in range(20)}) == 1
+    assert target_of(by_query, Request(path=b"/p", query=b"?other=1")) == target_of(by_query, Request(path=b"/p"))
+    by_capture = hashing(targets, hash_on="uri_capture", hash_on_uri_capture="account")
+    assert len({target_of(by_capture, Request(captures={"account": "42"}, path=f"/{i}".encode()))
+                for i in range(20)}) == 1
+    # Without any input: weighted round-robin.
+    assert Counter(target_of(by_capture, Request()) for _ in range(80)) == {name: 10 for name, _ in targets}
+
+
+def test_consistent_hashing_passes_over_unhealthy_and_tried_targets() -> None:
+    b = hashing([("a:1", 100), ("b:1", 100), ("c:1", 100)], hash_on="header", hash_on_header="X-User",
+                healthchecks={"passive": {"unhealthy": {"tcp_failures": 1}}, "active": {"unhealthy": {"interval": 60}}})
+    request = Request({"x-user": "bob"})
+    home = b.choose(request)
+    assert home is not None
+    second = b.choose(request, [home])
+    assert second is not None and second is not home  # a retry goes elsewhere
+    b.report(home, "tcp")  # out of rotation: its values go to the target that was their second choice
+    assert b.choose(request) is second
+    assert b.choose(request, [p for p in b.peers if p is not home]) is not None  # (all tried: any live one)
+
+
+def test_least_connections_counts_requests_under_way_by_weight() -> None:
+    spec = Upstream.model_validate({"name": "up", "algorithm": "least-connections"})
+    b = Balancer(spec, [Target(target="a:1", weight=100, upstream="up"),
+                        Target(target="b:1", weight=300, upstream="up")], "http")
+    a, heavy = b.peers
+    assert a.counting and heavy.counting
+    picks = []
+    for _ in range(8):  # requests that stay under way: 1 of 4 goes to a
+        peer = b.choose(Request())
+        assert peer is not None
+        peer.active += 1  # (the exchange counts it, see Exchange._balanced)
+        picks.append(peer)
+    assert (picks.count(a), picks.count(heavy)) == (2, 6)
+    assert b.choose(Request(), [heavy]) is a  # (a retry)
+    even = Balancer(spec, [Target(target="a:1", upstream="up"), Target(target="b:1", upstream="up")], "http")
+    assert {id(even.choose(Request())) for _ in range(4)} == {id(p) for p in even.peers}  # idle: ties take turns

@@ -1,13 +1,16 @@
-"""Upstreams with targets on real traffic: round-robin, passive health, retries on the next target."""
+"""Upstreams with targets on real traffic: round-robin, consistent hashing, least connections, passive
+health, retries on the next target."""
 
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 
 from tests.proxy.conftest import StartDP
+from tests.support.polling import wait_until
 from tests.support.processes import free_port
 
 
@@ -50,3 +53,44 @@ def test_no_healthy_target_503(dataplane: StartDP) -> None:
     response = httpx.get(dp.url + "/get")
     assert response.status_code == 503
     assert response.json() == {"message": "failure to get a peer from the ring-balancer"}
+
+
+def test_consistent_hashing_keeps_a_client_on_its_target(dataplane: StartDP, echo_port: int) -> None:
+    """Two targets (the echo server under two names, told apart by the Host it is sent): every request with
+    one X-User value reaches the same one; without the header, round-robin."""
+    doc = upstream_doc([f"127.0.0.1:{echo_port}", f"localhost:{echo_port}"], retries=0)
+    doc["upstreams"][0].update(algorithm="consistent-hashing", hash_on="header", hash_on_header="X-User")
+    dp = dataplane(doc)
+    with httpx.Client(timeout=10) as client:
+        def target(user: str | None) -> str:
+            response = client.get(dp.url + "/anything", headers={"X-User": user} if user else {})
+            assert response.status_code == 200
+            return str(response.json()["headers"]["Host"])
+
+        homes = {user: {target(user) for _ in range(5)} for user in (f"user-{i}" for i in range(16))}
+        assert all(len(home) == 1 for home in homes.values()), homes
+        assert set().union(*homes.values()) == {f"127.0.0.1:{echo_port}", f"localhost:{echo_port}"}
+        assert len({target(None) for _ in range(4)}) == 2
+
+
+def test_least_connections_sends_new_requests_past_a_busy_target(dataplane: StartDP, echo_port: int) -> None:
+    """While slow requests keep one target busy, the next ones go to the other; once they end, the count
+    falls back (requests under way are counted from the pick to the end of the exchange, retries included)."""
+    doc = upstream_doc([f"127.0.0.1:{echo_port}", f"localhost:{echo_port}"], retries=0)
+    doc["upstreams"][0]["algorithm"] = "least-connections"
+    dp = dataplane(doc)
+
+    def host(response: httpx.Response) -> str:
+        assert response.status_code == 200
+        return str(response.json()["headers"]["Host"])
+
+    with httpx.Client(timeout=10) as slow, httpx.Client(timeout=10) as fast:
+        first = host(fast.get(dp.url + "/anything"))  # (warms both clients' first pick; idle: ties take turns)
+        with ThreadPoolExecutor(1) as pool:
+            busy = pool.submit(lambda: host(slow.get(dp.url + "/delay/1")))
+            wait_until(lambda: dp.status()["server"]["connections_writing"] >= 1, timeout=5)
+            during = {host(fast.get(dp.url + "/anything")) for _ in range(4)}
+            busy_target = busy.result(timeout=10)
+        assert during == {f"127.0.0.1:{echo_port}", f"localhost:{echo_port}"} - {busy_target}, (first, during)
+        after = {host(fast.get(dp.url + "/anything")) for _ in range(4)}
+        assert len(after) == 2  # both idle again: they take turns

@@ -320,6 +320,32 @@ class Upstream(Entity):
     use_srv_name: bool = False
     healthchecks: Healthchecks = Field(default_factory=Healthchecks)
 
+    @model_validator(mode="after")
+    def _hashing(self) -> Upstream:
+        """Kong's upstream checks on the hash inputs, and a clear refusal of what oidcgate does not build."""
+        if self.algorithm == "latency":
+            raise ValueError("algorithm 'latency' is not supported: use 'round-robin', 'consistent-hashing' or "
+                             "'least-connections'")
+        if "cookie" in (self.hash_on, self.hash_fallback):
+            raise ValueError("hashing on a cookie is not supported: hash on a header, the ip, the consumer, the "
+                             "path, a query argument or a uri capture")
+        names = {}
+        for which in ("hash_on", "hash_fallback"):
+            kind = getattr(self, which)
+            if kind in _HASH_NAMED:  # (hash_on_header, hash_fallback_query_arg, ...)
+                names[which] = getattr(self, f"{which}_{kind}")
+                if names[which] is None:
+                    raise ValueError(f"'{which}_{kind}' is required when '{which}' is '{kind}'")
+        if self.hash_on == "none" and self.hash_fallback != "none":
+            raise ValueError("'hash_fallback' must be 'none' when 'hash_on' is 'none'")
+        if self.hash_on == self.hash_fallback != "none" and (
+                self.hash_on not in _HASH_NAMED or names["hash_on"].lower() == names["hash_fallback"].lower()):
+            raise ValueError("'hash_fallback' must differ from 'hash_on'")
+        return self
+
+
+_HASH_NAMED = frozenset({"header", "query_arg", "uri_capture"})  # the hash inputs a field names
+
 
 TARGET_RE = re.compile(r"^(?P<host>\[[0-9A-Fa-f:.]+\]|[^:\[\]]+)(?::(?P<port>\d{1,5}))?$")
 

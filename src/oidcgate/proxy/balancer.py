@@ -1,4 +1,14 @@
-"""Choosing where a request goes: a fixed host:port, or an upstream's targets by weighted round-robin.
+"""Choosing where a request goes: a fixed host:port, or one of an upstream's targets by its `algorithm`:
+
+- `round-robin`: smooth weighted round-robin (nginx's);
+- `consistent-hashing`: the request's `hash_on` value (else its `hash_fallback` value, else round-robin)
+  picks the target by weighted rendezvous hashing: the same value goes to the same target while it is
+  healthy, and a target added or taken out moves only the values that go to it (Kong uses a ring of
+  `slots` entries for the same property; the field is accepted and not needed here);
+- `least-connections`: the target with the fewest requests under way in this worker for its weight
+  (ties taken in turn).
+
+A retry never goes back to a target this request already tried while another one is available.
 
 Passive health checks (Kong's circuit breaker): a target that fails
 `healthchecks.passive.unhealthy.{tcp_failures,timeouts,http_failures}` times in a row (0 disables
@@ -12,12 +22,69 @@ out for another interval.
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Sequence
+import zlib
+from collections.abc import Callable, Collection, Sequence
+from typing import Protocol
+from urllib.parse import parse_qs
 
-from oidcgate.config.entities import Target, Upstream
+from oidcgate.config.entities import Consumer, Target, Upstream
+from oidcgate.http.fields import HeaderFields
 
 RETRY_AFTER = 10.0  # seconds an unhealthy target waits before it is tried again (no active interval)
+_UNIT = 4294967297.0  # 2**32 + 1: a crc32 as a number in (0, 1)
+
+
+class Balanced(Protocol):
+    """What consistent hashing reads of a request (the exchange)."""
+
+    @property
+    def client_fields(self) -> HeaderFields: ...
+
+    def target_parts(self) -> tuple[bytes, bytes]:
+        """The normalized path and the query (with its "?", or b"")."""
+
+    def forwarded_ip(self) -> str: ...
+
+    def attached_consumer(self) -> Consumer | None: ...
+
+    def uri_captures(self) -> dict[str, str]: ...
+
+
+Reader = Callable[[Balanced], bytes | None]
+
+
+def hash_reader(kind: str, name: str | None) -> Reader | None:
+    """What Kong's `hash_on`/`hash_fallback` of this kind hashes (None for "none"): the consumer's id, the
+    client's address (as Kong's forwarded IP), every value of a header or a query argument, the path, or
+    a named capture of the route's regex path. A request without it gives None (the next input is used)."""
+    def consumer(request: Balanced) -> bytes | None:
+        found = request.attached_consumer()
+        return found.id.encode() if found is not None and found.id else None
+
+    def ip(request: Balanced) -> bytes | None:
+        return request.forwarded_ip().encode()
+
+    def path(request: Balanced) -> bytes | None:
+        return request.target_parts()[0]
+
+    def header(request: Balanced) -> bytes | None:
+        return b"".join(request.client_fields.values(lower)) or None
+
+    def query_arg(request: Balanced) -> bytes | None:
+        query = request.target_parts()[1]
+        found = parse_qs(query[1:].decode("latin-1"), keep_blank_values=True).get(name or "") if query else None
+        return "".join(found).encode("latin-1") if found else None
+
+    def uri_capture(request: Balanced) -> bytes | None:
+        value = request.uri_captures().get(name or "")
+        return value.encode("latin-1") if value else None
+
+    lower = (name or "").lower().encode()
+    readers: dict[str, Reader] = {"consumer": consumer, "ip": ip, "path": path, "header": header,
+                                  "query_arg": query_arg, "uri_capture": uri_capture}
+    return readers.get(kind)
 
 
 def host_header(host: str, port: int, scheme: str) -> bytes:
@@ -29,8 +96,8 @@ def host_header(host: str, port: int, scheme: str) -> bytes:
 class Peer:
     """One place to send requests to, with its passive health state."""
 
-    __slots__ = ("address", "consecutive_ok", "current", "failures", "healthy", "host", "host_header",
-                 "host_line", "log_address", "retry_at", "weight")
+    __slots__ = ("active", "address", "consecutive_ok", "counting", "current", "failures", "healthy", "host",
+                 "host_header", "host_line", "log_address", "retry_at", "seed", "weight")
 
     def __init__(self, host: str, port: int, weight: int, host_header: bytes, tls: str) -> None:
         self.host = host
@@ -44,6 +111,9 @@ class Peer:
         self.retry_at = 0.0
         self.failures = {"tcp": 0, "timeout": 0, "http": 0}
         self.consecutive_ok = 0
+        self.counting = False  # whether requests under way are counted (least-connections)
+        self.active = 0  # requests under way, when counting
+        self.seed = zlib.crc32(b"%s:%d" % (host.encode(), port))  # (its rendezvous hashes)
 
     def __repr__(self) -> str:
         return f"Peer({self.address[0]}:{self.address[1]}, healthy={self.healthy})"
@@ -59,6 +129,9 @@ class Fixed:
         self.peer = Peer(host, port, 1, host_header(host, port, scheme), tls)
 
     def pick(self) -> Peer | None:
+        return self.peer
+
+    def choose(self, request: Balanced, tried: Collection[Peer] = ()) -> Peer | None:
         return self.peer
 
     def report(self, peer: Peer, kind: str, status: int = 0) -> None:
@@ -87,15 +160,61 @@ class Balancer:
             host, port = target.host_port
             header = upstream.host_header.encode() if upstream.host_header else host_header(host, port, scheme)
             self.peers.append(Peer(host, port, target.weight, header, tls))
+        hashing = upstream.algorithm == "consistent-hashing"
+        readers = (hash_reader(upstream.hash_on, upstream.hash_on_header or upstream.hash_on_query_arg
+                               or upstream.hash_on_uri_capture),
+                   hash_reader(upstream.hash_fallback, upstream.hash_fallback_header
+                               or upstream.hash_fallback_query_arg or upstream.hash_fallback_uri_capture))
+        self.readers = tuple(reader for reader in readers if reader is not None) if hashing else ()
+        self.least = upstream.algorithm == "least-connections"
+        self.turn = 0  # least-connections: where the next scan starts, so that ties take turns
+        for peer in self.peers:
+            peer.counting = self.least
 
-    def pick(self, now: float | None = None) -> Peer | None:
-        """The next peer, or None when every target is disabled or out of rotation."""
+    def choose(self, request: Balanced, tried: Collection[Peer] = ()) -> Peer | None:
+        """The peer for this try of `request` (see the module docstring), or None when every target is
+        disabled or out of rotation."""
+        for read in self.readers:
+            value = read(request)
+            if value is not None:
+                return self._by_hash(value, tried)
+        return self._least(tried) if self.least else self.pick(tried=tried)
+
+    def _available(self, tried: Collection[Peer]) -> list[Peer]:
+        """The peers in rotation, without those already tried unless that leaves none."""
+        now = time.monotonic() if self.enabled else 0.0  # (only an enabled balancer has unhealthy peers)
+        live = [peer for peer in self.peers if peer.healthy or peer.retry_at <= now]
+        untried = [peer for peer in live if peer not in tried] if tried else live
+        return untried or live
+
+    def _by_hash(self, value: bytes, tried: Collection[Peer]) -> Peer | None:
+        """Weighted rendezvous hashing: the peer whose weight / -ln(hash(value, peer)) is highest."""
+        best: Peer | None = None
+        best_score = -1.0
+        for peer in self._available(tried):
+            score = peer.weight / -math.log((zlib.crc32(value, peer.seed) + 1) / _UNIT)
+            if score > best_score:
+                best, best_score = peer, score
+        return best
+
+    def _least(self, tried: Collection[Peer]) -> Peer | None:
+        available = self._available(tried)
+        if not available:
+            return None
+        self.turn = (self.turn + 1) % len(available)
+        rotated = available[self.turn:] + available[:self.turn]
+        return min(rotated, key=lambda peer: (peer.active + 1) / peer.weight)
+
+    def pick(self, now: float | None = None, tried: Collection[Peer] = ()) -> Peer | None:
+        """The next peer by smooth weighted round-robin (passing over `tried` ones while others are in
+        rotation), or None when every target is disabled or out of rotation."""
         best: Peer | None = None
         total = 0
         if now is None:
             now = time.monotonic() if self.enabled else 0.0  # (only an enabled balancer has unhealthy peers)
+        skip = tried if tried and any(p not in tried and (p.healthy or p.retry_at <= now) for p in self.peers) else ()
         for peer in self.peers:
-            if not peer.healthy and peer.retry_at > now:
+            if (not peer.healthy and peer.retry_at > now) or peer in skip:
                 continue
             peer.current += peer.weight
             total += peer.weight

@@ -53,7 +53,7 @@ from oidcgate.proxy.reply import Aside, client_head
 
 if TYPE_CHECKING:
     from oidcgate.config.entities import Consumer
-    from oidcgate.proxy.balancer import Peer
+    from oidcgate.proxy.balancer import Balancer, Fixed, Peer
     from oidcgate.proxy.head import RequestHead
     from oidcgate.proxy.router import Matcher
     from oidcgate.proxy.runtime import RouteRuntime, Runtime
@@ -192,8 +192,8 @@ class Exchange:
         assert route.chain is not None and runtime is not None
         ctx = Context(self._request(), route.entity, route.service.entity if route.service else None,
                       runtime.consumers)
-        if self.found is not None and self.matcher is not None:
-            ctx.shared["uri_captures"] = self.matcher.captures(self.found)  # Kong's named groups of a regex path
+        if self.found is not None:
+            ctx.shared["uri_captures"] = self.uri_captures()  # Kong's named groups of a regex path
         runtime.inflight += 1  # (released when this exchange finishes)
         self.runtime = runtime
         self.plugins = PluginRun(self, self.head, route.chain, ctx, self.trace)
@@ -220,6 +220,16 @@ class Exchange:
         return [head.method.decode(), head.path.decode("latin-1"), head.query[1:].decode("latin-1"),
                 head.host_name.decode("latin-1"), conn.scheme.decode(), conn.port_number, conn.ip_text,
                 "1.1" if head.http11 else "1.0"]
+
+    def target_parts(self) -> tuple[bytes, bytes]:
+        return self.head.path, self.head.query
+
+    def attached_consumer(self) -> Consumer | None:
+        """Who the plugins authenticated so far (the balancer's `hash_on: consumer`)."""
+        return self.plugins.ctx.consumer if self.plugins is not None else self.consumer
+
+    def uri_captures(self) -> dict[str, str]:
+        return self.matcher.captures(self.found) if self.matcher is not None else {}
 
     def forwarded_ip(self) -> str:
         conn = self.conn
@@ -315,7 +325,7 @@ class Exchange:
         if service is None:
             self.respond_error(503, errors.NO_SERVICE)
             return
-        peer = service.peer or service.target.pick()
+        peer = service.peer or self._balanced(service.target)
         if peer is None:
             self.respond_error(503, errors.NO_PEER)
             return
@@ -327,6 +337,17 @@ class Exchange:
             return
         self.reused = False
         self.connecting = self.spawn(self._connect(peer))
+
+    def _balanced(self, balancer: Fixed | Balancer) -> Peer | None:
+        """This try's target from an upstream's balancer (the one before it, if any, has ended)."""
+        previous = self.peer
+        if previous is not None and previous.counting:
+            previous.active -= 1
+        self.peer = None
+        peer = balancer.choose(self, [tried for tried, _ in self.failed])
+        if peer is not None and peer.counting:
+            peer.active += 1
+        return peer
 
     async def _connect(self, peer: Peer) -> None:
         service = self.route.service
@@ -745,6 +766,9 @@ class Exchange:
             plugins.finish(self.status)
             if self.runtime is not None:
                 self.runtime.release()
+        peer = self.peer
+        if peer is not None and peer.counting:  # (least-connections: its try has ended)
+            peer.active -= 1
         end = _perf()
         observe = self.route.observe
         if observe is not None:  # log and trace plugins queue it now, as Kong's log phase would

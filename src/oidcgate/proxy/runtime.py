@@ -204,9 +204,6 @@ def compile_snapshot(snapshot: Snapshot, env: PluginEnv, stats: WorkerStats,
                             *protocols.get(upstream.name, ("http", "")))
         if previous is not None and upstream.name in previous.balancers:
             balancer.inherit(previous.balancers[upstream.name])
-        if upstream.algorithm != "round-robin":
-            log.warning("upstream %s: algorithm %s is not supported, using round-robin",
-                        upstream.name, upstream.algorithm)
         balancers[upstream.name] = balancer
 
     services = {s.id: _service_runtime(s, balancers, upstream_tls, variant) for s in snapshot.services}
