@@ -109,6 +109,10 @@ class Request:
     def uri_captures(self) -> dict[str, str]:
         return self.captures
 
+    def affinity_cookie(self, name: str, path: str) -> str:
+        self.made = (name, path)
+        return "made-up"
+
 
 def hashing(targets: list[tuple[str, int]], **upstream: Any) -> Balancer:
     spec = Upstream.model_validate({"name": "up", "algorithm": "consistent-hashing", **upstream})
@@ -186,3 +190,15 @@ def test_least_connections_counts_requests_under_way_by_weight() -> None:
     assert b.choose(Request(), [heavy]) is a  # (a retry)
     even = Balancer(spec, [Target(target="a:1", upstream="up"), Target(target="b:1", upstream="up")], "http")
     assert {id(even.choose(Request())) for _ in range(4)} == {id(p) for p in even.peers}  # idle: ties take turns
+
+
+def test_consistent_hashing_on_a_cookie_makes_one_up_for_a_new_client() -> None:
+    targets = [(f"t{i}:1", 100) for i in range(8)]
+    b = hashing(targets, hash_on="cookie", hash_on_cookie="affinity", hash_on_cookie_path="/app")
+    new = Request({"cookie": "other=1"})
+    home = target_of(b, new)
+    assert new.made == ("affinity", "/app")
+    assert target_of(b, Request({"cookie": "a=1; affinity=made-up"})) == home  # (what the response set)
+    placed = {target_of(b, Request({"cookie": f"affinity=client-{i}"})) for i in range(40)}
+    assert len(placed) > 1
+    assert not hasattr(Request({"cookie": "affinity=x"}), "made")

@@ -94,3 +94,24 @@ def test_least_connections_sends_new_requests_past_a_busy_target(dataplane: Star
         assert during == {f"127.0.0.1:{echo_port}", f"localhost:{echo_port}"} - {busy_target}, (first, during)
         after = {host(fast.get(dp.url + "/anything")) for _ in range(4)}
         assert len(after) == 2  # both idle again: they take turns
+
+
+def test_consistent_hashing_on_a_cookie_sets_one_for_a_new_client(dataplane: StartDP, echo_port: int) -> None:
+    """Kong's hash_on: cookie: a client without the cookie gets a random one with the response, and every
+    request that carries it reaches the same target."""
+    doc = upstream_doc([f"127.0.0.1:{echo_port}", f"localhost:{echo_port}"], retries=0)
+    doc["upstreams"][0].update(algorithm="consistent-hashing", hash_on="cookie", hash_on_cookie="affinity",
+                               hash_on_cookie_path="/")
+    dp = dataplane(doc)
+    homes = set()
+    for _ in range(20):
+        with httpx.Client(timeout=10) as browser:
+            first = browser.get(dp.url + "/anything")
+            set_cookie = first.headers.get_list("set-cookie")
+            assert len(set_cookie) == 1 and set_cookie[0].startswith("affinity=") and "; Path=/" in set_cookie[0]
+            assert "affinity" in browser.cookies
+            hosts = {browser.get(dp.url + "/anything").json()["headers"]["Host"] for _ in range(4)}
+            assert hosts == {first.json()["headers"]["Host"]}
+            assert "set-cookie" not in browser.get(dp.url + "/anything").headers  # (it has one now)
+            homes |= hosts
+    assert homes == {f"127.0.0.1:{echo_port}", f"localhost:{echo_port}"}  # (20 clients: both, but for 2**-19)

@@ -26,6 +26,7 @@ from oidcgate.config.types import (
     UUIDStr,
     validate_hostname,
 )
+from oidcgate.http.cookies import COOKIE_NAME
 
 HTTP_METHOD_RE = re.compile(r"^[A-Z]+$")
 Protocol = Literal["http", "https"]
@@ -310,8 +311,8 @@ class Upstream(Entity):
     hash_fallback: Literal["none", "consumer", "ip", "header", "cookie", "path", "query_arg", "uri_capture"] = "none"
     hash_on_header: HeaderName | None = None
     hash_fallback_header: HeaderName | None = None
-    hash_on_cookie: str | None = None
-    hash_on_cookie_path: str = "/"
+    hash_on_cookie: Annotated[str, Field(pattern=COOKIE_NAME.pattern)] | None = None
+    hash_on_cookie_path: Annotated[str, Field(pattern=r"^/[\x21-\x3a\x3c-\x7e]*$")] = "/"  # (no ";", space or CTL)
     hash_on_query_arg: str | None = None
     hash_fallback_query_arg: str | None = None
     hash_on_uri_capture: str | None = None
@@ -327,8 +328,12 @@ class Upstream(Entity):
             raise ValueError("algorithm 'latency' is not supported: use 'round-robin', 'consistent-hashing' or "
                              "'least-connections'")
         if "cookie" in (self.hash_on, self.hash_fallback):
-            raise ValueError("hashing on a cookie is not supported: hash on a header, the ip, the consumer, the "
-                             "path, a query argument or a uri capture")
+            if self.hash_on_cookie is None:
+                raise ValueError(f"'hash_on_cookie' is required when "
+                                 f"'{'hash_on' if self.hash_on == 'cookie' else 'hash_fallback'}' is 'cookie'")
+            if self.hash_on == "cookie" and self.hash_fallback != "none":
+                raise ValueError("'hash_fallback' must be 'none' when 'hash_on' is 'cookie' (a client without the "
+                                 "cookie gets one)")
         names = {}
         for which in ("hash_on", "hash_fallback"):
             kind = getattr(self, which)

@@ -4,7 +4,8 @@
 - `consistent-hashing`: the request's `hash_on` value (else its `hash_fallback` value, else round-robin)
   picks the target by weighted rendezvous hashing: the same value goes to the same target while it is
   healthy, and a target added or taken out moves only the values that go to it (Kong uses a ring of
-  `slots` entries for the same property; the field is accepted and not needed here);
+  `slots` entries for the same property; the field is accepted and not needed here). Hashing on a
+  cookie gives a client without it a new random value, set by the response (`Set-Cookie`, Kong's);
 - `least-connections`: the target with the fewest requests under way in this worker for its weight
   (ties taken in turn).
 
@@ -30,6 +31,7 @@ from typing import Protocol
 from urllib.parse import parse_qs
 
 from oidcgate.config.entities import Consumer, Target, Upstream
+from oidcgate.http import cookies
 from oidcgate.http.fields import HeaderFields
 
 RETRY_AFTER = 10.0  # seconds an unhealthy target waits before it is tried again (no active interval)
@@ -51,14 +53,19 @@ class Balanced(Protocol):
 
     def uri_captures(self) -> dict[str, str]: ...
 
+    def affinity_cookie(self, name: str, path: str) -> str:
+        """A new value for the balancer's cookie, the same for every try of the request; its response
+        sets it."""
+
 
 Reader = Callable[[Balanced], bytes | None]
 
 
-def hash_reader(kind: str, name: str | None) -> Reader | None:
+def hash_reader(kind: str, name: str | None, cookie_path: str = "/") -> Reader | None:
     """What Kong's `hash_on`/`hash_fallback` of this kind hashes (None for "none"): the consumer's id, the
-    client's address (as Kong's forwarded IP), every value of a header or a query argument, the path, or
-    a named capture of the route's regex path. A request without it gives None (the next input is used)."""
+    client's address (as Kong's forwarded IP), every value of a header or a query argument, the path, a
+    named capture of the route's regex path, or a cookie (made up when the client has none). A request
+    without it gives None (the next input is used)."""
     def consumer(request: Balanced) -> bytes | None:
         found = request.attached_consumer()
         return found.id.encode() if found is not None and found.id else None
@@ -81,9 +88,14 @@ def hash_reader(kind: str, name: str | None) -> Reader | None:
         value = request.uri_captures().get(name or "")
         return value.encode("latin-1") if value else None
 
+    def cookie(request: Balanced) -> bytes | None:
+        sent = [value.decode("latin-1") for value in request.client_fields.values(b"cookie")]
+        value = cookies.parse(sent).get(name or "") or request.affinity_cookie(name or "", cookie_path)
+        return value.encode("latin-1")
+
     lower = (name or "").lower().encode()
     readers: dict[str, Reader] = {"consumer": consumer, "ip": ip, "path": path, "header": header,
-                                  "query_arg": query_arg, "uri_capture": uri_capture}
+                                  "query_arg": query_arg, "uri_capture": uri_capture, "cookie": cookie}
     return readers.get(kind)
 
 
@@ -162,9 +174,10 @@ class Balancer:
             self.peers.append(Peer(host, port, target.weight, header, tls))
         hashing = upstream.algorithm == "consistent-hashing"
         readers = (hash_reader(upstream.hash_on, upstream.hash_on_header or upstream.hash_on_query_arg
-                               or upstream.hash_on_uri_capture),
+                               or upstream.hash_on_uri_capture or upstream.hash_on_cookie, upstream.hash_on_cookie_path),
                    hash_reader(upstream.hash_fallback, upstream.hash_fallback_header
-                               or upstream.hash_fallback_query_arg or upstream.hash_fallback_uri_capture))
+                               or upstream.hash_fallback_query_arg or upstream.hash_fallback_uri_capture
+                               or upstream.hash_on_cookie, upstream.hash_on_cookie_path))
         self.readers = tuple(reader for reader in readers if reader is not None) if hashing else ()
         self.least = upstream.algorithm == "least-connections"
         self.turn = 0  # least-connections: where the next scan starts, so that ties take turns

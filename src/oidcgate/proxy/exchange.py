@@ -27,10 +27,11 @@ import asyncio
 import re
 import socket
 import time
+import uuid
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Protocol
 
-from oidcgate.http.fields import HeaderFields
+from oidcgate.http.fields import Encoded, HeaderFields, encode_field
 from oidcgate.plugins.log_serializer import Finished
 from oidcgate.plugins.pdk import Context, HeaderView, PluginExit, Request, ServiceRequest
 from oidcgate.proxy import errors, forward
@@ -96,9 +97,9 @@ class Client(forward.Client, Protocol):
 class Exchange:
     # What every request uses lives in slots; the rest in the instance dict, with class defaults, so a
     # request only pays for the rare fields it changes.
-    __slots__ = ("__dict__", "bytes_out", "conn", "fields", "finished", "found", "head", "keep_alive", "matcher",
-                 "method", "out", "peer", "plugins", "query", "request_done", "response_complete", "route",
-                 "sent_head", "started", "status", "t0", "t_head", "t_sent", "up_done", "upstream")
+    __slots__ = ("__dict__", "affinity", "bytes_out", "conn", "fields", "finished", "found", "head", "keep_alive",
+                 "matcher", "method", "out", "peer", "plugins", "query", "request_done", "response_complete",
+                 "route", "sent_head", "started", "status", "t0", "t_head", "t_sent", "up_done", "upstream")
     local: tuple[int, str] | None = None  # answer this instead of proxying
     sink = TO_BUFFER  # where request body bytes go
     pending: list[bytes] | tuple[()] = ()  # request body held (no upstream yet, or for a plugin)
@@ -147,6 +148,7 @@ class Exchange:
         self.upstream: UpstreamConnection | None = None
         self.peer: Peer | None = None
         self.plugins: PluginRun | None = None
+        self.affinity: tuple[str, Encoded] | None = None  # the balancer's new cookie: its value, its Set-Cookie
         self.out: list[bytes] | None = None  # response bytes queued during the upstream's current read
         self.t_sent = self.t_head = 0.0
         self.t0 = _perf()
@@ -230,6 +232,14 @@ class Exchange:
 
     def uri_captures(self) -> dict[str, str]:
         return self.matcher.captures(self.found) if self.matcher is not None else {}
+
+    def affinity_cookie(self, name: str, path: str) -> str:
+        """A new value for the balancer's cookie (Kong's `hash_on: cookie`), the same for every try of this
+        request; the upstream's response carries it to the client."""
+        if self.affinity is None:
+            value = str(uuid.uuid4())
+            self.affinity = value, encode_field("Set-Cookie", f"{name}={value}; Path={path}")
+        return self.affinity[0]
 
     def forwarded_ip(self) -> str:
         conn = self.conn
@@ -505,6 +515,8 @@ class Exchange:
             self.response_fields = fields  # (a log plugin's entry; see proxy.observers)
         if not self.request_done:
             self.keep_alive = False  # answered before the whole request body arrived
+        if self.affinity is not None:  # (a new client of a balancer hashing on a cookie)
+            fields.extend(self.affinity[1])
         plugins = self.plugins
         if plugins is None:
             self.out = [client_head(self, status, fields, aside, self.conn.state.draining)]

@@ -8,8 +8,9 @@ Writing a shorter value expires the chunks the browser still sends, so stale par
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
+
+from oidcgate.http.cookies import parse as parse  # (the plugin reads cookies through this module)
 
 CHUNK_BYTES = 4000
 MAX_CHUNKS = 16  # 64 KB: more than any session needs, less than any server's header limit
@@ -20,17 +21,6 @@ def chunk_number(text: str) -> int | None:
     """A chunk count or index as we write them (1 to 2 ASCII digits), or None: a stranger's `²` or
     5,000 digits would make int() raise."""
     return int(text) if 0 < len(text) <= 2 and text.isascii() and text.isdigit() else None
-
-
-def parse(headers: Iterable[str]) -> dict[str, str]:
-    """name → value of every cookie the request carries (the first one of a name wins)."""
-    cookies: dict[str, str] = {}
-    for header in headers:
-        for pair in header.split(";"):
-            name, sep, value = pair.strip().partition("=")
-            if sep and name and name not in cookies:
-                cookies[name] = value.strip().strip('"')
-    return cookies
 
 
 @dataclass(frozen=True, slots=True)
