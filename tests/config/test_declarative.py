@@ -272,7 +272,6 @@ def test_route_snis_are_stored_lower_case_and_need_https_among_the_protocols() -
     ({"hash_on": "ip", "hash_fallback": "ip"}, "'hash_fallback' must differ from 'hash_on'"),
     ({"hash_on": "header", "hash_on_header": "X-A", "hash_fallback": "header", "hash_fallback_header": "x-a"},
      "'hash_fallback' must differ from 'hash_on'"),
-    ({"algorithm": "latency"}, "algorithm 'latency' is not supported"),
     ({"hash_on": "cookie"}, "'hash_on_cookie' is required when 'hash_on' is 'cookie'"),
     ({"hash_on": "header", "hash_on_header": "X-A", "hash_fallback": "cookie"},
      "'hash_on_cookie' is required when 'hash_fallback' is 'cookie'"),
@@ -283,7 +282,7 @@ def test_route_snis_are_stored_lower_case_and_need_https_among_the_protocols() -
      "String should match pattern"),
 ])
 def test_upstream_hash_inputs_are_checked(upstream: dict[str, Any], message: str) -> None:
-    """Kong's upstream checks, and a clear refusal of what is not built (never a silent round-robin)."""
+    """Kong's upstream checks on the hash inputs."""
     found = errors_of({"_format_version": "3.0", "upstreams": [{"name": "pool", **upstream}]})
     assert any(message in text for path, text in found.items() if path.startswith("upstreams[0]")), found
 
@@ -293,8 +292,8 @@ def test_upstream_hash_inputs_that_kong_accepts_load() -> None:
         {"name": "a", "algorithm": "consistent-hashing", "hash_on": "header", "hash_on_header": "X-A",
          "hash_fallback": "header", "hash_fallback_header": "X-B"},
         {"name": "b", "algorithm": "consistent-hashing", "hash_on": "consumer", "hash_fallback": "ip"},
-        {"name": "c", "algorithm": "least-connections"},
+        {"name": "c", "algorithm": "least-connections"}, {"name": "e", "algorithm": "latency"},
         {"name": "d", "algorithm": "consistent-hashing", "hash_on": "cookie", "hash_on_cookie": "affinity",
          "hash_on_cookie_path": "/app"}]}, config_schema)
     assert [u.algorithm for u in doc.upstreams] == ["consistent-hashing", "consistent-hashing", "least-connections",
-                                                    "consistent-hashing"]
+                                                    "latency", "consistent-hashing"]

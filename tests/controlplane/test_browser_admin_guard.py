@@ -8,10 +8,9 @@ block (which other browsers lack) does not stop the requests before the gateway 
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import httpx
 import pytest
@@ -19,6 +18,7 @@ from playwright.sync_api import Browser
 
 from tests.controlplane.cp_process import ControlPlane, running_cp
 from tests.gui.browser import chromium
+from tests.support.threaded_http import serving
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
@@ -61,16 +61,9 @@ def attacker_site() -> Iterator[AttackerSite]:
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    site.origin = f"http://{ATTACKER}:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(Handler) as port:
+        site.origin = f"http://{ATTACKER}:{port}"
         yield site
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 def config_hash(cp: ControlPlane) -> str:

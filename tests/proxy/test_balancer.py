@@ -1,5 +1,5 @@
-"""Weighted round-robin, consistent hashing, least connections and passive health checks (unit level;
-see test_health.py for real traffic)."""
+"""Weighted round-robin, consistent hashing, least connections, latency and passive health checks (unit
+level; see test_health.py for real traffic)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ import time
 from collections import Counter
 from typing import Any
 
+import pytest
+
 from oidcgate.config.entities import Consumer, Target, Upstream
 from oidcgate.http.fields import HeaderFields
-from oidcgate.proxy.balancer import Balancer, Fixed, Peer
+from oidcgate.proxy.balancer import DECAY, Balancer, Fixed, Peer
 
 
 def balancer(targets: list[tuple[str, int]], **healthchecks: Any) -> Balancer:
@@ -202,3 +204,40 @@ def test_consistent_hashing_on_a_cookie_makes_one_up_for_a_new_client() -> None:
     placed = {target_of(b, Request({"cookie": f"affinity=client-{i}"})) for i in range(40)}
     assert len(placed) > 1
     assert not hasattr(Request({"cookie": "affinity=x"}), "made")
+
+
+def test_latency_prefers_the_fastest_target_for_its_weight_and_retries_the_others_in_time() -> None:
+    spec = Upstream.model_validate({"name": "up", "algorithm": "latency"})
+    b = Balancer(spec, [Target(target="a:1", upstream="up"), Target(target="b:1", upstream="up"),
+                        Target(target="c:1", weight=300, upstream="up")], "http")
+    a, slow, heavy = b.peers
+    assert b.tracks and not b.enabled  # every response is reported; passive health stays off
+    assert len({id(b.choose(Request())) for _ in range(3)}) == 3  # nothing measured yet: in turn
+    b.report(a, "ok", 200, 0.010)
+    b.report(slow, "ok", 200, 0.200)
+    b.report(heavy, "ok", 200, 0.025)  # slower than a, but three times its weight
+    assert {id(b.choose(Request())) for _ in range(6)} == {id(heavy)}
+    assert b.choose(Request(), [heavy]) is a  # a retry: the next best
+    now = time.monotonic()
+    assert a.latency(now) == pytest.approx(0.010, rel=0.01)
+    assert slow.latency(now + 30) < slow.latency(now) / 19  # (e**-3: an idle target decays towards 0)
+    # A response moves the average by the time since the last one (Kong's EWMA), not by one step each.
+    a.measured(1.0, a.touched + 0.001)
+    assert a.ewma < 0.011
+    a.measured(1.0, a.touched + DECAY)
+    assert 0.6 < a.ewma < 0.7  # (1 - e**-1 of the way)
+
+
+def test_latency_counts_a_new_target_as_the_average_and_keeps_measures_across_snapshots() -> None:
+    spec = Upstream.model_validate({"name": "up", "algorithm": "latency"})
+    old = Balancer(spec, [Target(target="a:1", upstream="up"), Target(target="b:1", upstream="up")], "http")
+    old.report(old.peers[0], "ok", 200, 0.010)
+    old.report(old.peers[1], "ok", 200, 0.100)
+    new = Balancer(spec, [Target(target="a:1", upstream="up"), Target(target="b:1", upstream="up"),
+                          Target(target="n:1", upstream="up")], "http")
+    new.inherit(old)
+    fast, _, fresh = new.peers
+    assert fast.ewma == pytest.approx(0.010)
+    picks = Counter(id(new.choose(Request())) for _ in range(4))
+    assert picks == {id(fast): 4}  # the new one counts as the average (55 ms), not as 0: no stampede
+    assert fresh.touched == 0.0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import httpx
@@ -12,6 +13,7 @@ import httpx
 from tests.proxy.conftest import StartDP
 from tests.support.polling import wait_until
 from tests.support.processes import free_port
+from tests.support.threaded_http import serving
 
 
 def upstream_doc(targets: list[str], retries: int, **healthchecks: Any) -> dict[str, Any]:
@@ -115,3 +117,33 @@ def test_consistent_hashing_on_a_cookie_sets_one_for_a_new_client(dataplane: Sta
             assert "set-cookie" not in browser.get(dp.url + "/anything").headers  # (it has one now)
             homes |= hosts
     assert homes == {f"127.0.0.1:{echo_port}", f"localhost:{echo_port}"}  # (20 clients: both, but for 2**-19)
+
+
+class _Slow(BaseHTTPRequestHandler):
+    """An upstream that answers every GET 150 ms late (HTTP/1.0: one request per connection)."""
+
+    def do_GET(self) -> None:  # (the http.server hook)
+        time.sleep(0.15)
+        body = b'{"slow": true}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:  # (quiet)
+        pass
+
+
+def test_latency_sends_requests_to_the_faster_target(dataplane: StartDP, echo_port: int) -> None:
+    """Kong's latency algorithm: once both targets answered, the one 150 ms slower gets no more requests
+    (its average decays towards 0 only over tens of seconds)."""
+    with serving(_Slow) as slow_port:
+        doc = upstream_doc([f"127.0.0.1:{slow_port}", f"127.0.0.1:{echo_port}"], retries=0)
+        doc["upstreams"][0]["algorithm"] = "latency"
+        dp = dataplane(doc)
+        with httpx.Client(timeout=10) as client:
+            answers = [client.get(dp.url + "/anything").json() for _ in range(20)]
+    slow = sum(1 for answer in answers if answer.get("slow"))
+    assert slow <= 2, slow  # (at most tried while nothing was known about it, then never again)
+    assert all("url" in answer for answer in answers[2:])

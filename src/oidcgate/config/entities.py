@@ -323,10 +323,7 @@ class Upstream(Entity):
 
     @model_validator(mode="after")
     def _hashing(self) -> Upstream:
-        """Kong's upstream checks on the hash inputs, and a clear refusal of what oidcgate does not build."""
-        if self.algorithm == "latency":
-            raise ValueError("algorithm 'latency' is not supported: use 'round-robin', 'consistent-hashing' or "
-                             "'least-connections'")
+        """Kong's upstream checks on the hash inputs."""
         if "cookie" in (self.hash_on, self.hash_fallback):
             if self.hash_on_cookie is None:
                 raise ValueError(f"'hash_on_cookie' is required when "

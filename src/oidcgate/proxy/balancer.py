@@ -7,7 +7,11 @@
   `slots` entries for the same property; the field is accepted and not needed here). Hashing on a
   cookie gives a client without it a new random value, set by the response (`Set-Cookie`, Kong's);
 - `least-connections`: the target with the fewest requests under way in this worker for its weight
-  (ties taken in turn).
+  (ties taken in turn);
+- `latency`: the target with the lowest response time for its weight, Kong's EWMA: each response head
+  moves a target's average by the time since its last one (decay DECAY seconds), and a target not
+  heard from decays towards 0, so it is tried again; a target never measured counts as the average of
+  the others (ties taken in turn).
 
 A retry never goes back to a target this request already tried while another one is available.
 
@@ -35,6 +39,7 @@ from oidcgate.http import cookies
 from oidcgate.http.fields import HeaderFields
 
 RETRY_AFTER = 10.0  # seconds an unhealthy target waits before it is tried again (no active interval)
+DECAY = 10.0  # seconds: the latency average's time constant (Kong's DECAY_TIME)
 _UNIT = 4294967297.0  # 2**32 + 1: a crc32 as a number in (0, 1)
 
 
@@ -108,8 +113,8 @@ def host_header(host: str, port: int, scheme: str) -> bytes:
 class Peer:
     """One place to send requests to, with its passive health state."""
 
-    __slots__ = ("active", "address", "consecutive_ok", "counting", "current", "failures", "healthy", "host",
-                 "host_header", "host_line", "log_address", "retry_at", "seed", "weight")
+    __slots__ = ("active", "address", "consecutive_ok", "counting", "current", "ewma", "failures", "healthy",
+                 "host", "host_header", "host_line", "log_address", "retry_at", "seed", "touched", "weight")
 
     def __init__(self, host: str, port: int, weight: int, host_header: bytes, tls: str) -> None:
         self.host = host
@@ -126,6 +131,18 @@ class Peer:
         self.counting = False  # whether requests under way are counted (least-connections)
         self.active = 0  # requests under way, when counting
         self.seed = zlib.crc32(b"%s:%d" % (host.encode(), port))  # (its rendezvous hashes)
+        self.ewma = 0.0  # latency: its response time's moving average, in seconds
+        self.touched = 0.0  # latency: when that was last moved (monotonic; 0: never measured)
+
+    def latency(self, now: float) -> float:
+        """The moving average as of `now`: decayed towards 0 since it was last moved (Kong's score)."""
+        return self.ewma * math.exp(-max(now - self.touched, 0.0) / DECAY)
+
+    def measured(self, seconds: float, now: float) -> None:
+        """One response head `seconds` after the request went out (Kong's afterBalance)."""
+        weight = math.exp(-max(now - self.touched, 0.0) / DECAY)
+        self.ewma = self.ewma * weight + seconds * (1.0 - weight)
+        self.touched = now
 
     def __repr__(self) -> str:
         return f"Peer({self.address[0]}:{self.address[1]}, healthy={self.healthy})"
@@ -146,7 +163,7 @@ class Fixed:
     def choose(self, request: Balanced, tried: Collection[Peer] = ()) -> Peer | None:
         return self.peer
 
-    def report(self, peer: Peer, kind: str, status: int = 0) -> None:
+    def report(self, peer: Peer, kind: str, status: int = 0, seconds: float = 0.0) -> None:
         """Fixed peers are never taken out of rotation."""
 
 
@@ -164,7 +181,9 @@ class Balancer:
         self.healthy_statuses = frozenset(checks.passive.healthy.http_statuses)
         self.successes_needed = max(1, checks.passive.healthy.successes)
         self.retry_after = checks.active.unhealthy.interval or RETRY_AFTER
-        self.enabled = self.tracks = any(self.thresholds.values())
+        self.enabled = any(self.thresholds.values())
+        self.latency = upstream.algorithm == "latency"
+        self.tracks = self.enabled or self.latency  # (report() is called for every response)
         self.peers: list[Peer] = []
         for target in targets:
             if target.weight <= 0:  # weight 0 disables a target, as in Kong
@@ -180,7 +199,7 @@ class Balancer:
                                or upstream.hash_on_cookie, upstream.hash_on_cookie_path))
         self.readers = tuple(reader for reader in readers if reader is not None) if hashing else ()
         self.least = upstream.algorithm == "least-connections"
-        self.turn = 0  # least-connections: where the next scan starts, so that ties take turns
+        self.turn = 0  # least-connections and latency: where the next scan starts, so that ties take turns
         for peer in self.peers:
             peer.counting = self.least
 
@@ -191,7 +210,11 @@ class Balancer:
             value = read(request)
             if value is not None:
                 return self._by_hash(value, tried)
-        return self._least(tried) if self.least else self.pick(tried=tried)
+        if self.least:
+            return self._lowest(tried, lambda peer: (peer.active + 1) / peer.weight)
+        if self.latency:
+            return self._fastest(tried)
+        return self.pick(tried=tried)
 
     def _available(self, tried: Collection[Peer]) -> list[Peer]:
         """The peers in rotation, without those already tried unless that leaves none."""
@@ -210,13 +233,19 @@ class Balancer:
                 best, best_score = peer, score
         return best
 
-    def _least(self, tried: Collection[Peer]) -> Peer | None:
+    def _fastest(self, tried: Collection[Peer]) -> Peer | None:
+        now = time.monotonic()
+        known = [peer.latency(now) for peer in self.peers if peer.touched]
+        start = sum(known) / len(known) if known else 0.0  # (Kong's slow start: the average)
+        return self._lowest(tried, lambda peer: (peer.latency(now) if peer.touched else start) / peer.weight)
+
+    def _lowest(self, tried: Collection[Peer], score: Callable[[Peer], float]) -> Peer | None:
+        """The available peer with the lowest score; ties taken in turn."""
         available = self._available(tried)
         if not available:
             return None
         self.turn = (self.turn + 1) % len(available)
-        rotated = available[self.turn:] + available[:self.turn]
-        return min(rotated, key=lambda peer: (peer.active + 1) / peer.weight)
+        return min(available[self.turn:] + available[:self.turn], key=score)
 
     def pick(self, now: float | None = None, tried: Collection[Peer] = ()) -> Peer | None:
         """The next peer by smooth weighted round-robin (passing over `tried` ones while others are in
@@ -237,8 +266,11 @@ class Balancer:
             best.current -= total
         return best
 
-    def report(self, peer: Peer, kind: str, status: int = 0) -> None:
-        """Record one outcome: kind is "ok" (a response with `status`), "tcp" or "timeout"."""
+    def report(self, peer: Peer, kind: str, status: int = 0, seconds: float = 0.0) -> None:
+        """Record one outcome: kind is "ok" (a response head with `status`, `seconds` after the request
+        went out), "tcp" or "timeout"."""
+        if self.latency and kind == "ok":
+            peer.measured(seconds, time.monotonic())
         if not self.enabled:
             return
         if kind == "ok":
@@ -261,12 +293,13 @@ class Balancer:
             peer.retry_at = time.monotonic() + self.retry_after
 
     def inherit(self, previous: Balancer) -> None:
-        """Keep the health of targets that a new snapshot did not change."""
+        """Keep the health and latency of targets that a new snapshot did not change."""
         old = {peer.address: peer for peer in previous.peers}
         for peer in self.peers:
             before = old.get(peer.address)
             if before is not None:
                 peer.healthy, peer.retry_at, peer.failures = before.healthy, before.retry_at, dict(before.failures)
+                peer.ewma, peer.touched = before.ewma, before.touched
 
     def health(self) -> list[dict[str, object]]:
         """Kong's target health: HEALTHY, UNHEALTHY, or HEALTHCHECKS_OFF when no check is enabled."""

@@ -510,7 +510,7 @@ class Exchange:
         self.status = status
         route = self.route
         if route.tracks and self.peer is not None and route.service is not None:
-            route.service.target.report(self.peer, "ok", status)
+            route.service.target.report(self.peer, "ok", status, self.t_head - self.t_sent)
         if route.logged:
             self.response_fields = fields  # (a log plugin's entry; see proxy.observers)
         if not self.request_done:

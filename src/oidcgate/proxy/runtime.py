@@ -62,7 +62,7 @@ class RouteRuntime:
     chain: Chain | None
     stats: RouteStats
     root_v0: bool  # the service has no path and v0 joining: "/" routes forward the path as is
-    tracks: bool  # the service's balancer keeps passive health (report every response)
+    tracks: bool  # the service's balancer keeps passive health or latencies (report every response)
     log_names: bytes  # '"route":...,"service":...' for the access log, JSON-encoded once
     observe: Observe | None = None  # the observer plugins' call for a finished request (proxy.observers)
     tracer: Observer | None = None  # the instance that traces this route's requests
