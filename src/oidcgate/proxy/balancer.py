@@ -104,6 +104,13 @@ def hash_reader(kind: str, name: str | None, cookie_path: str = "/") -> Reader |
     return readers.get(kind)
 
 
+def _input_name(upstream: Upstream, which: str) -> str | None:
+    """The header, query argument, capture or cookie that `which` ("hash_on", "hash_fallback") names."""
+    kind = getattr(upstream, which)
+    name: str | None = upstream.hash_on_cookie if kind == "cookie" else getattr(upstream, f"{which}_{kind}", None)
+    return name
+
+
 def host_header(host: str, port: int, scheme: str) -> bytes:
     default = 443 if scheme == "https" else 80
     name = f"[{host}]" if ":" in host else host
@@ -191,13 +198,9 @@ class Balancer:
             host, port = target.host_port
             header = upstream.host_header.encode() if upstream.host_header else host_header(host, port, scheme)
             self.peers.append(Peer(host, port, target.weight, header, tls))
-        hashing = upstream.algorithm == "consistent-hashing"
-        readers = (hash_reader(upstream.hash_on, upstream.hash_on_header or upstream.hash_on_query_arg
-                               or upstream.hash_on_uri_capture or upstream.hash_on_cookie, upstream.hash_on_cookie_path),
-                   hash_reader(upstream.hash_fallback, upstream.hash_fallback_header
-                               or upstream.hash_fallback_query_arg or upstream.hash_fallback_uri_capture
-                               or upstream.hash_on_cookie, upstream.hash_on_cookie_path))
-        self.readers = tuple(reader for reader in readers if reader is not None) if hashing else ()
+        readers = [hash_reader(getattr(upstream, which), _input_name(upstream, which), upstream.hash_on_cookie_path)
+                   for which in ("hash_on", "hash_fallback")] if upstream.algorithm == "consistent-hashing" else []
+        self.readers = tuple(reader for reader in readers if reader is not None)
         self.least = upstream.algorithm == "least-connections"
         self.turn = 0  # least-connections and latency: where the next scan starts, so that ties take turns
         for peer in self.peers:
@@ -254,7 +257,8 @@ class Balancer:
         total = 0
         if now is None:
             now = time.monotonic() if self.enabled else 0.0  # (only an enabled balancer has unhealthy peers)
-        skip = tried if tried and any(p not in tried and (p.healthy or p.retry_at <= now) for p in self.peers) else ()
+        others = tried and any(p not in tried and (p.healthy or p.retry_at <= now) for p in self.peers)
+        skip = tried if others else ()
         for peer in self.peers:
             if (not peer.healthy and peer.retry_at > now) or peer in skip:
                 continue
