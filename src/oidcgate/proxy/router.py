@@ -2,11 +2,11 @@
 
 Semantics (Kong's traditional router): a route matches when every field it sets matches (hosts incl.
 `*.example.com` / `example.*` wildcards, methods, headers, paths, and `snis`: the server name a TLS
-client indicated, exact or wildcard as for certificates; a request without one matches no such route). Among matching routes the most
-specific wins: more matched fields first (hosts > headers > paths > methods when the count ties),
-then plain hosts over wildcard hosts, more headers, regex paths (by `regex_priority`) before prefix
-paths, longer prefixes before shorter ones, then the order of creation. A route with several paths
-competes once per path, as in Kong.
+client indicated, exact or wildcard as for certificates; a request without one matches no such route).
+Among matching routes the most specific wins: more matched fields first (hosts > headers > paths >
+methods > snis when the count ties), then plain hosts over wildcard hosts, more headers, regex paths (by
+`regex_priority`) before prefix paths, longer prefixes before shorter ones, then the order of creation.
+A route with several paths competes once per path, as in Kong.
 
 Index: routes are bucketed by host (a dict for plain hosts, a short list of wildcard buckets, one
 bucket for routes without hosts); inside a bucket prefix paths live in a dict keyed by the prefix, and
@@ -226,7 +226,8 @@ class Router(Generic[T]):
         return [*self._plain.values(), *(bucket for _, bucket in self._wildcards.values()), self._any]
 
     def match(self, method: bytes, host: bytes | None, path: bytes, headers: Headers | None = None,
-              sni: str | None = None, default_port: bytes = b"80") -> tuple[Matcher[T], re.Match[bytes] | None] | None:
+              sni: str | None = None, default_port: bytes = b"80",
+              ) -> tuple[Matcher[T], re.Match[bytes] | None] | None:
         """The most specific route for a request, with the regex match when a regex path won.
 
         `host` is the request's Host (lower-case, port optional); `path` is normalized, without query;
