@@ -250,18 +250,12 @@ class Balancer:
         self.turn = (self.turn + 1) % len(available)
         return min(available[self.turn:] + available[:self.turn], key=score)
 
-    def pick(self, now: float | None = None, tried: Collection[Peer] = ()) -> Peer | None:
+    def pick(self, tried: Collection[Peer] = ()) -> Peer | None:
         """The next peer by smooth weighted round-robin (passing over `tried` ones while others are in
         rotation), or None when every target is disabled or out of rotation."""
         best: Peer | None = None
         total = 0
-        if now is None:
-            now = time.monotonic() if self.enabled else 0.0  # (only an enabled balancer has unhealthy peers)
-        others = tried and any(p not in tried and (p.healthy or p.retry_at <= now) for p in self.peers)
-        skip = tried if others else ()
-        for peer in self.peers:
-            if (not peer.healthy and peer.retry_at > now) or peer in skip:
-                continue
+        for peer in self._available(tried):
             peer.current += peer.weight
             total += peer.weight
             if best is None or peer.current > best.current:
