@@ -241,3 +241,10 @@ def test_latency_counts_a_new_target_as_the_average_and_keeps_measures_across_sn
     picks = Counter(id(new.choose(Request())) for _ in range(4))
     assert picks == {id(fast): 4}  # the new one counts as the average (55 ms), not as 0: no stampede
     assert fresh.touched == 0.0
+
+
+def test_consistent_hashing_on_a_query_argument_takes_any_bytes() -> None:
+    """Percent-escapes that are not UTF-8 (a stranger's) are hashed as the bytes they stand for."""
+    b = hashing([(f"t{i}:1", 100) for i in range(8)], hash_on="query_arg", hash_on_query_arg="tenant")
+    odd = Request(query=b"?tenant=%ff%fe&tenant=%zz")
+    assert target_of(b, odd) == target_of(b, Request(query=b"?tenant=%FF%FE%zz"))

@@ -86,7 +86,10 @@ def hash_reader(kind: str, name: str | None, cookie_path: str = "/") -> Reader |
 
     def query_arg(request: Balanced) -> bytes | None:
         query = request.target_parts()[1]
-        found = parse_qs(query[1:].decode("latin-1"), keep_blank_values=True).get(name or "") if query else None
+        if not query:
+            return None
+        # latin-1 both ways: percent-escapes decode to the bytes they stand for, whatever they are
+        found = parse_qs(query[1:].decode("latin-1"), keep_blank_values=True, encoding="latin-1").get(name or "")
         return "".join(found).encode("latin-1") if found else None
 
     def uri_capture(request: Balanced) -> bytes | None:
