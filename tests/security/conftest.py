@@ -53,7 +53,18 @@ def kong_yml(echo: str, mock: MockProvider, idp: Idp, prefix: str) -> dict[str, 
     oidc = {"name": "openid-connect"}
     signin = {"issuer": mock.issuer, "client_id": ["web"], "client_secret": [MOCK_CLIENTS["web"]["secret"]],
               "auth_methods": ["authorization_code", "session"], "session_secret": SESSION_SECRET}
-    return {"_format_version": "3.0", "services": [{"name": "echo", "url": f"{echo}/anything", "routes": [
+    targets = [{"target": echo.removeprefix("http://")}, {"target": echo.removeprefix("http://").replace(
+        "127.0.0.1", "localhost")}]
+    sticky = {"algorithm": "consistent-hashing", "targets": targets}
+    return {"_format_version": "3.0", "upstreams": [  # the balancer hashes what strangers send
+        {"name": "by-cookie", **sticky, "hash_on": "cookie", "hash_on_cookie": "affinity"},
+        {"name": "by-header", **sticky, "hash_on": "header", "hash_on_header": "X-Tenant",
+         "hash_fallback": "query_arg", "hash_fallback_query_arg": "tenant"}], "services": [
+        {"name": "sticky-cookie", "host": "by-cookie", "path": "/anything",
+         "routes": [{"name": "sticky-cookie", "paths": ["/sticky-cookie"]}]},
+        {"name": "sticky-header", "host": "by-header", "path": "/anything",
+         "routes": [{"name": "sticky-header", "paths": ["/sticky-header"]}]},
+        {"name": "echo", "url": f"{echo}/anything", "routes": [
         {"name": "mock", "paths": ["/mock"], "plugins": [{**oidc, "config": {
             "issuer": mock.issuer, "auth_methods": ["bearer", "client_credentials"], "scopes": ["orders:read"],
             "audience_required": [AUDIENCE], "upstream_headers_claims": ["iss"],

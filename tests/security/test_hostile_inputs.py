@@ -184,6 +184,14 @@ REQUESTS = [
     Case("request", "broken percent-escape in the path", 400, raw("/open/%zz")),
     Case("request", "dot segments: /open/../mock is the protected route", 401, raw("/open/../../mock")),
     Case("request", "no route", 404, raw("/nowhere")),
+    # What a consistent-hashing balancer hashes: junk is a value like any other, never an error.
+    Case("request", "affinity cookie of 7 KB", 200, cookie(b"affinity=" + b"a" * 7000, "/sticky-cookie")),
+    Case("request", "affinity cookie of non-UTF-8 bytes", 200, cookie(b"affinity=\xff\xfe", "/sticky-cookie")),
+    Case("request", "affinity cookie empty, 50 times", 200, cookie(b"; ".join([b"affinity="] * 50), "/sticky-cookie")),
+    Case("request", "hash header of non-UTF-8 bytes, twice", 200,
+         raw("/sticky-header", b"X-Tenant: \xff\r\nX-Tenant: \xfe\r\n")),
+    Case("request", "hash query argument with broken and non-UTF-8 escapes", 200,
+         raw("/sticky-header?tenant=%zz&tenant=%ff%fe")),
 ]
 
 # -------------------------------------------------------------------------------- configurations
