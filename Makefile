@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 TOOLS := .tools
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: install demo test test-deps bench bench-deps fuzz lint clean
+.PHONY: install compiled clean-compiled demo test test-deps bench bench-deps fuzz lint clean
 
 install: $(STAMP)
 
@@ -16,18 +16,40 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $@
 
+# The data plane's per-request modules compiled to C by mypyc (it comes with mypy); see
+# src/oidcgate/compiled.py. The manifest records what was compiled, so a changed source is rebuilt here
+# and refused at import until it is. Modules off the per-request path (worker, supervisor, the status and
+# admin APIs, config intake...) stay interpreted.
+COMPILED := http/cookies http/fields $(addprefix proxy/,accesslog balancer eager errors exchange forward head \
+	headers memo metrics modes observers paths phases pipeline record reply router runtime server state \
+	upstream usage)
+MANIFEST := src/oidcgate/compiled.manifest
+
+compiled: $(MANIFEST)
+
+$(MANIFEST): $(COMPILED:%=src/oidcgate/%.py) Makefile $(STAMP)
+	@$(MAKE) -s clean-compiled
+	@echo "compiling the data plane's hot path with mypyc (about a minute; log: src/build.log)"
+	@cd src && ../$(BIN)/mypyc --config-file ../pyproject.toml $(COMPILED:%=oidcgate/%.py) > build.log 2>&1 \
+		|| { cat build.log; exit 1; }
+	@cd src/oidcgate && sha256sum $(COMPILED:%=%.py) > compiled.manifest.new && mv compiled.manifest.new compiled.manifest
+
+clean-compiled:
+	rm -rf src/build src/build.log src/*__mypyc*.so $(MANIFEST)
+	find src/oidcgate -name '*.so' -delete
+
 # Debian packages the tests need: Chromium for the GUI tests. npm packages go into .tools/ (git-ignored).
 test-deps: install
 	@command -v chromium >/dev/null || { apt-get -o DPkg::Lock::Timeout=300 update -q && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -q chromium chromium-driver; }
 	@test -d $(TOOLS)/node_modules/oauth2-mock-server || { mkdir -p $(TOOLS) && npm install --silent --no-audit --no-fund --prefix $(TOOLS) oauth2-mock-server@8.2.3; }
 
-test: test-deps
+test: test-deps compiled
 	$(BIN)/pytest -q
 
 bench-deps: install
 	@command -v wrk >/dev/null && command -v nginx >/dev/null || { apt-get -o DPkg::Lock::Timeout=300 update -q && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -q wrk nginx-light; }
 
-bench: bench-deps
+bench: bench-deps compiled
 	$(BIN)/python -m bench.run
 
 # Coverage-guided fuzzing of what strangers can send; `make test` runs a short round of the same targets.
@@ -35,12 +57,12 @@ FUZZ_SECONDS ?= 60
 fuzz: install
 	$(BIN)/python -m fuzz.run all --seconds $(FUZZ_SECONDS)
 
-demo: install
+demo: install compiled
 	$(BIN)/oidcgate demo
 
 lint: install
 	$(BIN)/ruff check src tests bench fuzz
 	$(BIN)/mypy
 
-clean:
+clean: clean-compiled
 	rm -rf $(VENV) $(TOOLS) .oidcgate-demo bench/.run fuzz/.artifacts

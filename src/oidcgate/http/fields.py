@@ -47,8 +47,6 @@ def encode_fields(items: Iterable[tuple[str, str]]) -> Encoded:
     return tuple(encoded)
 
 
-_new_fields = object.__new__
-
 
 def fold(name: bytes) -> bytes:
     """The form under which servers may take two names for one: case and `_`/`-` folded."""
@@ -69,10 +67,9 @@ class HeaderFields:
 
     @staticmethod
     def over(flat: list[bytes]) -> HeaderFields:
-        """Fields over `flat` (wire form, checked: from this type), without a copy (nor a call to __init__)."""
-        fields = _new_fields(HeaderFields)
+        """Fields over `flat` (wire form, checked: from this type), without a copy."""
+        fields = HeaderFields()
         fields.wire = flat
-        fields._lower = None
         return fields
 
     @classmethod
@@ -234,7 +231,6 @@ class Received:
 
     def take(self) -> HeaderFields:
         """The kept fields (the receiver starts afresh; `aside` is reset by its reader)."""
-        fields = _new_fields(HeaderFields)
+        fields = HeaderFields()
         fields.wire, self._flat = self._flat, []
-        fields._lower = None
         return fields

@@ -28,7 +28,7 @@ import re
 import socket
 import time
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from oidcgate.http.fields import Encoded, HeaderFields, encode_field
@@ -95,18 +95,14 @@ class Client(forward.Client, Protocol):
 
 
 class Exchange:
-    # What every request uses lives in slots; the rest in the instance dict, with class defaults, so a
-    # request only pays for the rare fields it changes.
-    __slots__ = ("__dict__", "affinity", "bytes_out", "conn", "fields", "finished", "found", "head", "keep_alive",
-                 "matcher", "method", "out", "peer", "plugins", "query", "request_done", "response_complete",
-                 "route", "sent_head", "started", "status", "t0", "t_head", "t_sent", "up_done", "upstream")
+    # What every request sets is set in __init__; the rare fields have their defaults here.
     local: tuple[int, str] | None = None  # answer this instead of proxying
     sink = TO_BUFFER  # where request body bytes go
     pending: list[bytes] | tuple[()] = ()  # request body held (no upstream yet, or for a plugin)
     pending_size = 0
     body_fixed = False  # a plugin set the body: the upstream gets exactly `pending`
     continue_sent = False
-    replay: list[bytes] | tuple[()] | None = None  # the body sent, for a retry
+    retry_body: Sequence[bytes] | None = None  # the body sent, for a retry (one type or None: see compiled.py)
     up_out: list[bytes] | None = None  # request bytes queued during the client's current read
     connecting: asyncio.Task[Any] | None = None
     wtimer: asyncio.TimerHandle | None = None
@@ -412,7 +408,7 @@ class Exchange:
             if chunked:
                 out.append(b"0\r\n\r\n")
             self.up_done = True
-            self.replay = pending if self.pending_size <= BUFFER_LIMIT else None
+            self.retry_body = pending if self.pending_size <= BUFFER_LIMIT else None
             self._arm_read_timer(upstream)
         else:
             self.sink = TO_UPSTREAM
@@ -656,7 +652,7 @@ class Exchange:
         if self._can_retry(kind, upstream):
             self.tries += 1
             if self.sent_head:
-                self.pending = list(self.replay or ())
+                self.pending = list(self.retry_body or ())
                 self.pending_size = sum(map(len, self.pending))
                 self.sent_head = self.up_done = False
                 self.sink = TO_BUFFER
@@ -682,7 +678,7 @@ class Exchange:
             return False
         if not self.sent_head:
             return True  # nothing reached the upstream
-        if kind == "timeout" or not self.up_done or (self.replay is None and self.body_mode != NO_BODY):
+        if kind == "timeout" or not self.up_done or (self.retry_body is None and self.body_mode != NO_BODY):
             return False  # the upstream may be working on it, or the body is gone
         stale = self.reused and upstream is not None and upstream.last_read < self.t_sent
         return self.method in IDEMPOTENT or stale

@@ -66,9 +66,7 @@ class RequestHead:
     """What the client asked for, checked: the request line, Host, the end-to-end fields (forwarded as
     they are) and what the proxy handles itself (framing, X-Forwarded-*, Via, Expect, Upgrade)."""
 
-    __slots__ = ("__dict__", "fields", "host", "host_name", "http11", "keep_alive", "method", "path", "query",
-                 "raw_path")
-    # Rare, so class defaults: a request only pays for what it has.
+    # Rare, so defaults here rather than in __init__.
     body_mode = NO_BODY
     content_length = 0
     expect_continue = False

@@ -37,7 +37,7 @@ _PRECEDENCE = {(True, False, True, True): 0, (False, True, True, True): 1, (True
                (False, False, True, False): 9, (False, False, False, True): 10, (False, False, False, False): 11}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Scoped:
     """An instance for one consumer (`consumer` set) or for the members of one consumer group."""
 
@@ -46,7 +46,7 @@ class Scoped:
     instance: Plugin
 
 
-@dataclass(slots=True)
+@dataclass
 class Slot:
     """One plugin name on one route: the instance for every request, and the more specific ones that win
     for a consumer or the members of a consumer group (best first)."""
@@ -70,7 +70,7 @@ class Slot:
 Chosen = Sequence[tuple[Plugin, frozenset[str]]]  # the instances a request uses, with their phases
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Step:
     """One plugin's rewrite or access method on a route, and for access the memo of its decisions."""
 
@@ -79,7 +79,7 @@ class Step:
     rewrite: bool = False  # a rewrite step (else access)
 
 
-@dataclass(slots=True)
+@dataclass
 class Chain:
     """A route's plugins in execution order (higher PRIORITY first).
 

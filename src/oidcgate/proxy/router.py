@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from oidcgate.config.entities import Route
@@ -36,21 +35,22 @@ Headers = Mapping[bytes, Sequence[bytes]]  # lower-case name -> values, as recei
 MEMO_SIZE = 4096
 
 
-@dataclass(slots=True)
 class Matcher(Generic[T]):
     """One (route, path) pair with everything a lookup needs precomputed."""
 
-    target: T
-    rank: int
-    methods: frozenset[bytes] | None
-    headers: tuple[tuple[bytes, frozenset[bytes], re.Pattern[bytes] | None], ...]
-    snis: NameTable[bool] | None = None
-    prefix: bytes | None = None
-    regex: re.Pattern[bytes] | None = None
-    unconditional: bool = False  # no method, header or SNI to check: any request on its path matches
-
-    def __post_init__(self) -> None:
-        self.unconditional = self.methods is None and not self.headers and self.snis is None
+    def __init__(self, target: T, rank: int, methods: frozenset[bytes] | None,
+                 headers: tuple[tuple[bytes, frozenset[bytes], re.Pattern[bytes] | None], ...],
+                 snis: NameTable[bool] | None = None, prefix: bytes | None = None,
+                 regex: re.Pattern[bytes] | None = None) -> None:
+        self.target = target
+        self.rank = rank
+        self.methods = methods
+        self.headers = headers
+        self.snis = snis
+        self.prefix = prefix
+        self.regex = regex
+        # no method, header or SNI to check: any request on its path matches
+        self.unconditional = methods is None and not headers and snis is None
 
     def prefix_of(self, path: bytes, found: re.Match[bytes] | None) -> bytes | None:
         """What the route's path matched (Kong's `uri_prefix`); None for a route without paths."""
@@ -95,14 +95,14 @@ class Matcher(Generic[T]):
         return True
 
 
-@dataclass(slots=True)
 class _Bucket(Generic[T]):
     """The routes that can match one host (or any host)."""
 
-    prefixes: dict[bytes, list[Matcher[T]]] = field(default_factory=dict)
-    lengths: tuple[int, ...] = ()
-    regexes: list[Matcher[T]] = field(default_factory=list)
-    pathless: list[Matcher[T]] = field(default_factory=list)
+    def __init__(self) -> None:
+        self.prefixes: dict[bytes, list[Matcher[T]]] = {}
+        self.lengths: tuple[int, ...] = ()
+        self.regexes: list[Matcher[T]] = []
+        self.pathless: list[Matcher[T]] = []
 
     def add(self, matcher: Matcher[T]) -> None:
         if matcher.regex is not None:

@@ -36,7 +36,7 @@ log = logging.getLogger("oidcgate.proxy.runtime")
 Chains = dict[str | None, Chain | None]  # route id -> its chain (pipeline.build_chains)
 
 
-@dataclass(slots=True)
+@dataclass
 class ServiceRuntime:
     entity: Service
     name: str
@@ -50,7 +50,7 @@ class ServiceRuntime:
     peer: Peer | None  # the only peer of a service that is not an upstream (skips pick())
 
 
-@dataclass(slots=True)
+@dataclass
 class RouteRuntime:
     entity: Route
     name: str
