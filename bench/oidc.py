@@ -27,7 +27,7 @@ import secrets
 import statistics
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -127,9 +127,13 @@ def client_credentials_token(issuer: str, client_id: str, secret: str) -> str:
 
 
 def _rounds(base: str, headers: dict[str, dict[str, str]], rows: tuple[tuple[str, str, str], ...] = ROWS,
+            fresh: Callable[[str], dict[str, str] | None] | None = None,
             ) -> tuple[dict[str, list[Row]], dict[str, list[float]]]:
     """Every row's runs, and its ratio to the round's no-credentials `/plain` runs (see the module doc); the
-    first of `rows` is that reference."""
+    first of `rows` is that reference. `fresh(key)` gives a row new headers before each of its runs (or
+    None): a session's cookie, as a browser holds the one the gateway renewed. (wrk cannot take a
+    Set-Cookie: a cookie older than the session's touch interval, a minute, would have every request renew
+    the session, which no browser does.)"""
     for key, route, name in rows:
         check = httpx.get(f"{base}/{route}", headers=headers[key], timeout=30)
         if check.status_code != 200:
@@ -141,6 +145,8 @@ def _rounds(base: str, headers: dict[str, dict[str, str]], rows: tuple[tuple[str
     for _ in range(int(os.environ.get("BENCH_OIDC_ROUNDS", ROUNDS))):
         this_round = {}
         for key, route, name in (*rows, rows[0]):  # /plain first and last
+            if fresh is not None and (renewed := fresh(key)) is not None:
+                headers[key] = renewed
             row = wrk(f"{base}/{route}", headers=headers[key], name=name, seconds=seconds)
             runs[key].append(row)
             this_round.setdefault(key, []).append(row.rps or 0.0)
@@ -157,7 +163,9 @@ def measure() -> list[dict[str, Any]]:
         bearer = {"Authorization": f"Bearer {token}"}
         basic = {"Authorization": basic_authorization(client_id, secret)}
         runs, ratios = _rounds(base, {"plain": {}, "plain-bearer": bearer, "plain-cc": basic, "noop": bearer,
-                                      "bearer": bearer, "cc": basic, **session_cookies(issuer, token)})
+                                      "bearer": bearer, "cc": basic, **session_cookies(issuer, token)},
+                               fresh=lambda key: session_cookies(issuer, token)[key] if key.startswith("session")
+                               else None)
     ratio = {key: statistics.median(values) for key, values in ratios.items()}
     notes = {
         "plain": f"the reference of the bar; medians of {len(runs['plain'])} runs in "

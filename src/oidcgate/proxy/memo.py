@@ -202,36 +202,37 @@ def _keyer(inputs: MemoInputs) -> Callable[[Inputs, Who], Hashable | None]:
     order) and query arguments (decoded), then the query, method, path and who, as declared; None when
     `body` is declared and the request has one."""
     names = tuple(name.lower().encode("latin-1") for name in inputs.headers)
-    if len(names) == 1 and not (inputs.query_args or inputs.query or inputs.method or inputs.path or inputs.who):
+    body, query_args, query, method, path, by_who = (inputs.body, inputs.query_args, inputs.query, inputs.method,
+                                                     inputs.path, inputs.who)  # (read once, not per request)
+    if len(names) == 1 and not (query_args or query or method or path or by_who):
         name = names[0]  # the usual case (an Authorization header): no more than its values
 
         def one_header(request: Inputs, who: Who) -> Hashable | None:
-            if inputs.body and request.body_mode != NO_BODY:
+            if body and request.body_mode != NO_BODY:
                 return None
             return request.fields.values(name)
 
         return one_header
-    if inputs.who and not (names or inputs.query_args or inputs.query or inputs.method or inputs.path or inputs.body):
+    if by_who and not (names or query_args or query or method or path or body):
         return _who  # (acl: who earlier plugins attached, and nothing else)
-    query_args = inputs.query_args
     no_query: tuple[tuple[str, ...], ...] = ((),) * len(query_args)
 
     def key(request: Inputs, who: Who) -> Hashable | None:
-        if inputs.body and request.body_mode != NO_BODY:
+        if body and request.body_mode != NO_BODY:
             return None
         fields = request.fields
-        found: tuple[Any, ...] = (fields.values(names[0]),) if len(names) == 1 else tuple(map(fields.values, names))
+        found: list[Any] = [fields.values(name) for name in names]
         if query_args:
             found += _query_args(request.query, query_args) if request.query else no_query
-        if inputs.query:
-            found += (request.query,)
-        if inputs.method:
-            found += (request.method,)
-        if inputs.path:
-            found += (request.path,)
-        if inputs.who:
+        if query:
+            found.append(request.query)
+        if method:
+            found.append(request.method)
+        if path:
+            found.append(request.path)
+        if by_who:
             found += _who(request, who)
-        return found
+        return tuple(found)
 
     return key
 
