@@ -47,7 +47,6 @@ def encode_fields(items: Iterable[tuple[str, str]]) -> Encoded:
     return tuple(encoded)
 
 
-
 def fold(name: bytes) -> bytes:
     """The form under which servers may take two names for one: case and `_`/`-` folded."""
     return name.lower().replace(b"_", b"-")

@@ -102,7 +102,7 @@ class Exchange:
     pending_size = 0
     body_fixed = False  # a plugin set the body: the upstream gets exactly `pending`
     continue_sent = False
-    retry_body: Sequence[bytes] | None = None  # the body sent, for a retry (one type or None: see compiled.py)
+    retry_body: Sequence[bytes] | None = None  # the body sent, for a retry (see tests/test_compiled.py: one type or None)
     up_out: list[bytes] | None = None  # request bytes queued during the client's current read
     connecting: asyncio.Task[Any] | None = None
     wtimer: asyncio.TimerHandle | None = None
