@@ -112,9 +112,10 @@ async def test_the_replay_carries_the_consumer(mock: MockProvider, gateway: Make
 
 async def test_a_decision_is_replayed_only_until_the_token_behind_it_expires(
         mock: MockProvider, gateway: MakeGateway) -> None:
-    clock = [time.time()]
+    clock = [0.0]
     gw = gateway(config(mock), clock=lambda: clock[0])
     token = mock.token("svc")
+    clock[0] = time.time()  # (frozen after the token was issued: its `iat` must not be in this clock's future)
     assert (await gw.bearer(token)).status == 200
     assert gw.fast([("Authorization", f"Bearer {token}")]) is not None
     clock[0] += 2 * 86400  # past the token's expiry, whatever its lifetime
