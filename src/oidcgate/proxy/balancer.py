@@ -144,14 +144,18 @@ class Peer:
         self.ewma = 0.0  # latency: its response time's moving average, in seconds
         self.touched = 0.0  # latency: when that was last moved (monotonic; 0: never measured)
 
+    def _kept(self, now: float) -> float:
+        """How much of the moving average still counts at `now` (1 right after it moved, towards 0 after)."""
+        return math.exp(-max(now - self.touched, 0.0) / DECAY)
+
     def latency(self, now: float) -> float:
         """The moving average as of `now`: decayed towards 0 since it was last moved (Kong's score)."""
-        return self.ewma * math.exp(-max(now - self.touched, 0.0) / DECAY)
+        return self.ewma * self._kept(now)
 
     def measured(self, seconds: float, now: float) -> None:
         """One response head `seconds` after the request went out (Kong's afterBalance)."""
-        weight = math.exp(-max(now - self.touched, 0.0) / DECAY)
-        self.ewma = self.ewma * weight + seconds * (1.0 - weight)
+        kept = self._kept(now)
+        self.ewma = self.ewma * kept + seconds * (1.0 - kept)
         self.touched = now
 
     def __repr__(self) -> str:
@@ -241,9 +245,9 @@ class Balancer:
 
     def _fastest(self, tried: Collection[Peer]) -> Peer | None:
         now = time.monotonic()
-        known = [peer.latency(now) for peer in self.peers if peer.touched]
-        start = sum(known) / len(known) if known else 0.0  # (Kong's slow start: the average)
-        return self._lowest(tried, lambda peer: (peer.latency(now) if peer.touched else start) / peer.weight)
+        known = {peer: peer.latency(now) for peer in self.peers if peer.touched}
+        start = sum(known.values()) / len(known) if known else 0.0  # (Kong's slow start: the average)
+        return self._lowest(tried, lambda peer: known.get(peer, start) / peer.weight)
 
     def _lowest(self, tried: Collection[Peer], score: Callable[[Peer], float]) -> Peer | None:
         """The available peer with the lowest score; ties taken in turn."""
