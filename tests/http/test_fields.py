@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from httptools import HttpRequestParser
 
-from oidcgate.http.fields import HeaderFields, Received, encode_field, encode_fields
+from oidcgate.http import fields as fields_module
+from oidcgate.http.fields import HeaderFields, Received, encode_field, encode_fields, lower_name
 
 RECEIVED = [("Accept", "*/*"), ("X-Tag", "a"), ("x-tag", "b")]
 
@@ -21,6 +22,18 @@ def test_names_are_found_whatever_their_case_and_keep_it_on_the_wire() -> None:
     assert found.count(b"x-tag") == 2 and b"x-tag" in found and b"X-Tag" not in found  # keys are lower-case
     assert found.names() == [b"accept", b"x-tag", b"x-tag"] and len(found) == 3
     assert b"".join(found.wire) == b"Accept: */*\r\nX-Tag: a\r\nx-tag: b\r\n"
+
+
+def test_each_lower_case_name_is_one_object_whatever_its_spelling() -> None:
+    spellings = [b"X-Trace-Id", b"x-trace-id", b"X-TRACE-ID"]
+    lowered = [lower_name(bytes(spelling)) for spelling in spellings]  # (new objects, as a parser makes them)
+    assert lowered == [b"x-trace-id"] * 3 and lowered[0] is lowered[1] is lowered[2]
+    assert fields([("X-Trace-Id", "1"), ("x-trace-id", "2")]).names()[1] is lowered[0]
+
+
+def test_long_names_are_lowered_but_not_remembered() -> None:
+    name = b"X-" + b"Long" * 40  # a client's to choose: not kept in the memo
+    assert lower_name(name) == name.lower() and name not in fields_module._lowered
 
 
 def test_edits_keep_the_order_and_replace_in_place() -> None:

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from oidcgate.http.fields import HeaderFields, encode_field, encode_fields
-from oidcgate.proxy.memo import Decision
+from oidcgate.plugins.pdk import MemoInputs, Recording
+from oidcgate.proxy.memo import Decision, Memo, Recent
 
 FOREVER = float("inf")
 CLAIMS = encode_fields([("Issuer-Header", "https://idp"), ("X-Subject", "alice")])
@@ -76,3 +77,64 @@ def test_a_request_without_the_names_it_touches_gets_one_concatenation() -> None
     base = HeaderFields.of([("Accept", "*/*"), ("Authorization", "Basic c3ZjOnM=")])
     replayed = Decision(FOREVER, EDITS["bearer"], (), None).applied(base)
     assert replayed.wire[:len(base.wire)] == base.wire and replayed.wire[len(base.wire):] == list(CLAIMS)
+
+
+class Key:
+    """A memo key that counts how often it is hashed (equal keys: equal `value`)."""
+
+    hashed = 0
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def __hash__(self) -> int:
+        Key.hashed += 1
+        return hash(self.value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Key) and other.value == self.value
+
+
+def kept(memo: Memo, key: Key, still: list[bool], until: float = FOREVER) -> Decision:
+    recording = Recording()
+    recording.edits.append((HeaderFields.extend, (CLAIMS,)))
+    recording.until, recording.still = until, lambda: still[0]
+    memo.keep(key, recording)
+    found = memo.lookup(key)
+    assert found is not None
+    return found
+
+
+def test_a_connection_repeating_its_key_takes_its_previous_decision_by_comparison_not_by_hash() -> None:
+    memo, holds = Memo(MemoInputs()), [True]
+    recent: Recent = []
+    decision = kept(memo, Key("cookie-a"), holds)
+    assert memo.recall(Key("cookie-a"), recent, 0) is decision and recent == [(memo, Key("cookie-a"), decision)]
+    hashed = Key.hashed
+    for _ in range(3):  # equal keys, new objects: as each request parses its own
+        assert memo.recall(Key("cookie-a"), recent, 0) is decision
+    assert Key.hashed == hashed  # no dict probe
+    other = kept(memo, Key("cookie-b"), [True])
+    assert memo.recall(Key("cookie-b"), recent, 0) is other and recent[0][2] is other  # another key: the dict's
+
+
+def test_a_previous_decision_that_no_longer_holds_is_not_taken_again() -> None:
+    clock = [100.0]
+    memo, holds = Memo(MemoInputs(clock=lambda: clock[0])), [True]
+    recent: Recent = []
+    decision = kept(memo, Key("cookie"), holds, until=200.0)
+    assert memo.recall(Key("cookie"), recent, 0) is decision
+    holds[0] = False  # a logout: the session's copy is gone
+    assert memo.recall(Key("cookie"), recent, 0) is None and memo.lookup(Key("cookie")) is None
+    renewed = kept(memo, Key("cookie"), [True], until=200.0)  # the full path decided again (a new sign-in)
+    assert memo.recall(Key("cookie"), recent, 0) is renewed
+    clock[0] = 200.0  # its time is up
+    assert memo.recall(Key("cookie"), recent, 0) is None
+
+
+def test_a_previous_decision_of_another_memo_is_not_taken() -> None:
+    old, new = Memo(MemoInputs()), Memo(MemoInputs())
+    recent: Recent = []
+    kept(old, Key("cookie"), [True])
+    assert old.recall(Key("cookie"), recent, 0) is not None
+    assert new.recall(Key("cookie"), recent, 0) is None  # a new configuration's memo has recorded nothing yet

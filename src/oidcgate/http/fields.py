@@ -19,7 +19,9 @@ from collections.abc import Set as AbstractSet
 
 _TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 field-name
 _MEMO_MAX = 4096
+_MEMO_NAME_MAX = 64  # longer names (rare, and a client's to choose) are lowered anew each time
 _names: dict[str, bytes] = {}  # valid names as code spells them -> their wire form
+_lowered: dict[bytes, bytes] = {}  # names as spelled on the wire -> their lower-case form, one object per form
 
 Encoded = tuple[bytes, ...]  # one or more fields in wire form, from encode_field (opaque elsewhere)
 
@@ -45,6 +47,19 @@ def encode_fields(items: Iterable[tuple[str, str]]) -> Encoded:
     for name, value in items:
         encoded += encode_field(name, value)
     return tuple(encoded)
+
+
+def lower_name(name: bytes) -> bytes:
+    """`name` in lower case, memoized: clients repeat the few names they spell, and the spelling was hashed
+    already when the head was parsed (see Received). Each lower-case form is one object, so two equal
+    names compare by identity and are hashed once."""
+    lower = _lowered.get(name)
+    if lower is None:
+        lower = name.lower()
+        if len(name) <= _MEMO_NAME_MAX and len(_lowered) < _MEMO_MAX:
+            lower = _lowered.setdefault(lower, lower)
+            _lowered[name] = lower
+    return lower
 
 
 def fold(name: bytes) -> bytes:
@@ -99,7 +114,8 @@ class HeaderFields:
         """The names, lower-case, one per field in order (computed once; do not change the list)."""
         lower = self._lower
         if lower is None:
-            lower = self._lower = list(map(bytes.lower, self.wire[::4]))  # (map: no frame per name)
+            wire = self.wire
+            lower = self._lower = [lower_name(wire[i]) for i in range(0, len(wire), 4)]
         return lower
 
     def __contains__(self, key: object) -> bool:
@@ -139,7 +155,7 @@ class HeaderFields:
         """Append fields in wire form (from encode_field/encode_fields: checked already)."""
         self.wire += encoded
         if self._lower is not None:
-            self._lower += map(bytes.lower, encoded[::4])
+            self._lower += [lower_name(encoded[i]) for i in range(0, len(encoded), 4)]
 
     def add(self, name: str, value: str) -> None:
         """Append a field; ValueError (see encode_field) for what cannot go on the wire."""
@@ -177,7 +193,7 @@ class HeaderFields:
     def remove_folded(self, folded: AbstractSet[bytes]) -> bool:
         """Remove the fields whose name, case and `_`/`-` folded (see fold), is one of `folded`."""
         lower = self.names()
-        if folded.isdisjoint(lower) and 95 not in b"".join(lower):  # (95: "_")
+        if folded.isdisjoint(lower) and not any(95 in name for name in lower):  # (95: "_")
             return False
         return self._keep(lambda _, name: name.replace(b"_", b"-") not in folded)
 

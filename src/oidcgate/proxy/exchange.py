@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from oidcgate.config.entities import Consumer
     from oidcgate.proxy.balancer import Balancer, Fixed, Peer
     from oidcgate.proxy.head import RequestHead
+    from oidcgate.proxy.memo import Recent
     from oidcgate.proxy.router import Matcher
     from oidcgate.proxy.runtime import RouteRuntime, Runtime
     from oidcgate.proxy.state import WorkerState
@@ -77,6 +78,7 @@ class Client(forward.Client, Protocol):
     closed: bool
     writing_paused: bool
     pause_flags: int
+    recent: Recent  # the recorded decisions its previous request took (see memo.Memo.recall)
 
     @property
     def port_number(self) -> int: ...
@@ -175,7 +177,8 @@ class Exchange:
             if chain is None:
                 self.forward()
                 return
-            replayed = replay(chain, self.head, self.fields) if chain.replay_memos and self.trace is None else None
+            replayed = (replay(chain, self.head, self.fields, self.conn.recent)
+                        if chain.replay_memos and self.trace is None else None)
             if replayed is None:
                 self._run_plugins()
                 return

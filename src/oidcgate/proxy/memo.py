@@ -15,7 +15,7 @@ from collections.abc import Callable, Hashable
 from typing import Any, Protocol
 from urllib.parse import parse_qs
 
-from oidcgate.http.fields import Encoded, HeaderFields, encode_field
+from oidcgate.http.fields import Encoded, HeaderFields, encode_field, lower_name
 from oidcgate.plugins.pdk import Context, Edit, MemoInputs, Recording, Who
 from oidcgate.proxy.headers import owns_any
 from oidcgate.proxy.modes import NO_BODY
@@ -102,13 +102,11 @@ class Decision:
         if not self.compiled:
             return None
         names = base.names()
-        folded = self.folded
-        if self.hits.isdisjoint(names) and (not folded or (folded.isdisjoint(names)
-                                                           and 95 not in b"".join(names))):  # (95: "_")
+        if self._untouched(names):
             return base.wire + self.adds
         if not self.in_place:
             return None
-        wire, sets, removed = base.wire, self.sets, self.removed
+        wire, sets, removed, folded = base.wire, self.sets, self.removed, self.folded
         out: list[bytes] = []
         placed: set[bytes] = set()
         for i, name in enumerate(names):
@@ -122,6 +120,11 @@ class Decision:
             if target is None or target not in placed:
                 out += encoded
         return out
+
+    def _untouched(self, names: list[bytes]) -> bool:
+        """Whether no field of these names is removed or set (folded: a name with a `_` might be)."""
+        hits, folded = self.hits, self.folded
+        return not any(name in hits or (folded and (name in folded or 95 in name)) for name in names)  # (95: "_")
 
     def applied(self, base: HeaderFields) -> HeaderFields:
         """New fields: `base` as the plugin's edits leave it (`base` itself is not changed)."""
@@ -173,14 +176,36 @@ class Memo:
         self.decisions: dict[Hashable, Decision] = {}
         self.max_entries = max_entries
 
+    def live(self, decision: Decision) -> bool:
+        """Whether `decision` still holds (see Context.reuse_until)."""
+        return self.clock() < decision.until and (decision.still is None or decision.still())
+
     def lookup(self, key: Hashable) -> Decision | None:
         decision = self.decisions.get(key)
         if decision is None:
             return None
-        if self.clock() >= decision.until or (decision.still is not None and not decision.still()):
+        if not self.live(decision):
             del self.decisions[key]
             return None
         return decision
+
+    def recall(self, key: Hashable, recent: Recent, at: int) -> Decision | None:
+        """`lookup(key)`, first through `recent[at]`: the decision this memo gave the connection's previous
+        request. Browsers and API clients repeat their credentials on a keep-alive connection, and a
+        comparison is cheaper than hashing a key that holds a token or a session cookie. The entry is
+        kept up to date here; a decision is the same decision by construction wherever it is found."""
+        if at < len(recent):
+            memo, known, decision = recent[at]
+            if memo is self and known == key and self.live(decision):
+                return decision
+        found = self.lookup(key)
+        if found is not None:
+            entry = (self, key, found)
+            if at < len(recent):
+                recent[at] = entry
+            elif at == len(recent):
+                recent.append(entry)
+        return found
 
     def keep(self, key: Hashable, recording: Recording) -> None:
         """Keep what a full run did, if it can be replayed: the plugin said until when it holds, did
@@ -197,11 +222,14 @@ class Memo:
         decisions[key] = Decision(until, recording.edits, added, recording.who, recording.still)
 
 
+Recent = list[tuple[Memo, Hashable, Decision]]  # a connection's last decision per memo of its route (see recall)
+
+
 def _keyer(inputs: MemoInputs) -> Callable[[Inputs, Who], Hashable | None]:
     """The key function of these inputs: the values of the declared headers (every value of each, in
     order) and query arguments (decoded), then the query, method, path and who, as declared; None when
     `body` is declared and the request has one."""
-    names = tuple(name.lower().encode("latin-1") for name in inputs.headers)
+    names = tuple(lower_name(name.encode("latin-1")) for name in inputs.headers)  # (the objects names() gives)
     body, query_args, query, method, path, by_who = (inputs.body, inputs.query_args, inputs.query, inputs.method,
                                                      inputs.path, inputs.who)  # (read once, not per request)
     if len(names) == 1 and not (query_args or query or method or path or by_who):

@@ -16,7 +16,7 @@ from oidcgate.http.fields import HeaderFields
 from oidcgate.plugins.pdk import Context, Headers, PluginExit, Recording, Response, ServiceRequest
 from oidcgate.proxy import errors
 from oidcgate.proxy.eager import run_eagerly
-from oidcgate.proxy.memo import NOBODY, Inputs, Who
+from oidcgate.proxy.memo import NOBODY, Inputs, Recent, Who
 
 if TYPE_CHECKING:
     import asyncio
@@ -48,14 +48,15 @@ class Host(Protocol):
         """Send the held upstream response with this status and these fields."""
 
 
-def replay(chain: Chain, request: Inputs, fields: HeaderFields) -> tuple[HeaderFields, Who] | None:
+def replay(chain: Chain, request: Inputs, fields: HeaderFields, recent: Recent) -> tuple[HeaderFields, Who] | None:
     """Every access decision of a `replayable` chain for this request, recorded before: `fields` (those
     going upstream) as they edited them, and who they attached. None when one is not recorded: the
-    plugins then run (PluginRun). No Context, no coroutine: a dict probe and the edits per plugin."""
+    plugins then run (PluginRun). No Context, no coroutine: a dict probe (or a comparison with what the
+    connection's previous request took: `recent`, see Memo.recall) and the edits per plugin."""
     who = NOBODY
-    for memo in chain.replay_memos:
+    for at, memo in enumerate(chain.replay_memos):
         key = memo.key(request, who)
-        decision = memo.lookup(key) if key is not None else None
+        decision = memo.recall(key, recent, at) if key is not None else None
         if decision is None:
             return None
         fields = decision.applied(fields)

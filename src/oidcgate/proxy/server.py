@@ -33,6 +33,7 @@ from oidcgate.proxy.tunnel import splice
 from oidcgate.tls.sni import indicated_name
 
 if TYPE_CHECKING:
+    from oidcgate.proxy.memo import Recent
     from oidcgate.proxy.state import Waiting, WorkerState
     from oidcgate.proxy.upstream import UpstreamConnection
 
@@ -65,7 +66,7 @@ class ClientConnection(asyncio.Protocol):
     __slots__ = (
         "active", "after_read", "began", "broken", "client_eof", "closed", "feeding", "forwarded", "head_bytes",
         "head_mark", "head_since", "ip", "ip_text", "lingering", "listener", "mark", "mark_time", "nreq",
-        "on_header", "parser", "parsing", "pause_flags", "progress", "queue", "received", "sni", "state",
+        "on_header", "parser", "parsing", "pause_flags", "progress", "queue", "received", "recent", "sni", "state",
         "transport", "trusted", "tunneled", "upgraded", "url", "waiting", "write_paused_at", "writing_paused",
     )
 
@@ -92,6 +93,7 @@ class ClientConnection(asyncio.Protocol):
         self.pause_flags = 0
         self.write_paused_at = 0.0
         self.upgraded: bytearray | None = None
+        self.recent: Recent = []  # (see memo.Memo.recall)
         # Timeout bookkeeping, read by the worker tick (see check()).
         self.progress = self.mark = self.nreq = 0
         self.mark_time = state.now

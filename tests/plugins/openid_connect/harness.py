@@ -22,7 +22,7 @@ from oidcgate.plugins.pdk import (
     Request,
 )
 from oidcgate.proxy.eager import run_eagerly
-from oidcgate.proxy.memo import Memo
+from oidcgate.proxy.memo import Memo, Recent
 from oidcgate.proxy.modes import LENGTH, NO_BODY
 
 ROUTE = Route(paths=["/"])
@@ -99,6 +99,7 @@ class Gateway:
                                             **({"clock": clock} if clock else {}))
         self.consumers = ConsumerIndex(list(consumers), groups)
         self.memo = Memo(self.handler.memo_inputs())  # what the data plane keeps for this instance
+        self.recent: Recent = []  # what one keep-alive connection's previous request took (see Memo.recall)
 
     @property
     def provider(self) -> Provider:
@@ -134,12 +135,13 @@ class Gateway:
     def fast(self, headers: Sequence[tuple[str, str]] = (), query: str = "", method: str = "GET",
              body: bytes | None = None) -> Context | None:
         """The data plane's fast path for such a request: the recorded decision replayed (the handler does
-        not run), or None when the full path must decide."""
+        not run), or None when the full path must decide. The requests `fast` sees share one keep-alive
+        connection: a repeat takes its previous decision again when it still holds."""
         request = Request(method, "/orders", query, HeaderView(headers), scheme="http", host="gw", port=8000,
                           client_ip="127.0.0.1")
         ctx = Context(request, ROUTE, None, self.consumers)
         key = self.memo.key(self._sent(headers, query, method, body), ctx.attached())
-        decision = self.memo.lookup(key) if key is not None else None
+        decision = self.memo.recall(key, self.recent, 0) if key is not None else None
         if decision is None:
             return None
         decision.replay(ctx)

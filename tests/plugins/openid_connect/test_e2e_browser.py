@@ -219,23 +219,33 @@ def test_a_signed_in_user_outside_groups_required_and_bad_callbacks(stack: Stack
     assert missing.status_code == 401 and "authorization cookie" in missing.json()["message"]
 
 
-def test_a_data_plane_answering_from_its_copy_still_refuses_a_logged_out_cookie_at_once(stack: Stack) -> None:
+@pytest.mark.parametrize("keep_alive", [False, True], ids=["a connection per request", "one keep-alive connection"])
+def test_a_data_plane_answering_from_its_copy_still_refuses_a_logged_out_cookie_at_once(
+        stack: Stack, keep_alive: bool) -> None:
+    """On one keep-alive connection, the second data plane takes the decision the previous request took
+    again (proxy.memo.Memo.recall): that too ends with the logout."""
     first, second = stack.proxies
     cookie = sign_in(stack)
-    from_copy = False
-    for _ in range(100):  # until the second data plane answers from its own copy (its subscription is up)
-        assert get(second, cookie).status_code == 200
-        with stored(stack, cookie) as (client, key, _):
-            record, ttl = client.get(key), client.pttl(key)
-            client.delete(key)  # behind its back (not announced): only a copy can still answer
-            from_copy = get(second, cookie).status_code == 200
-            client.set(key, record, px=ttl)  # type: ignore[arg-type]
-        if from_copy:
-            break
-    assert from_copy
-    assert httpx.post(f"{first}/shared/logout", cookies={SHARED: cookie}, timeout=10).status_code == 302
-    refused = get(second, cookie)  # announced with the logout, before its answer: no wait here
-    assert refused.status_code == 302 and refused.headers["location"].startswith(stack.idp.issuer())
+    with httpx.Client(timeout=30) as browser:
+        def on_second() -> httpx.Response:
+            if keep_alive:
+                return browser.get(f"{second}/shared/z", headers={"Cookie": f"{SHARED}={cookie}"})
+            return get(second, cookie)
+
+        from_copy = False
+        for _ in range(100):  # until the second data plane answers from its own copy (its subscription is up)
+            assert on_second().status_code == 200
+            with stored(stack, cookie) as (client, key, _):
+                record, ttl = client.get(key), client.pttl(key)
+                client.delete(key)  # behind its back (not announced): only a copy can still answer
+                from_copy = on_second().status_code == 200
+                client.set(key, record, px=ttl)  # type: ignore[arg-type]
+            if from_copy:
+                break
+        assert from_copy
+        assert httpx.post(f"{first}/shared/logout", cookies={SHARED: cookie}, timeout=10).status_code == 302
+        refused = on_second()  # announced with the logout, before its answer: no wait here
+        assert refused.status_code == 302 and refused.headers["location"].startswith(stack.idp.issuer())
 
 
 def test_refresh_across_two_data_planes_is_one_grant_and_the_rotated_token_is_kept(stack: Stack) -> None:

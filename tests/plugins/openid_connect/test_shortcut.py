@@ -151,6 +151,21 @@ async def test_a_browser_session_in_a_cookie_is_replayed_as_the_full_path_decide
     assert replayed is not None
 
 
+async def test_a_session_cookie_this_worker_dropped_is_not_replayed_again_on_the_same_connection(
+        mock: MockProvider, gateway: MakeGateway) -> None:
+    gw = gateway(session_config(mock))
+    cookie = session_cookie(mock)
+    assert (await gw.call(cookie)).status == 200
+    for _ in range(3):  # one keep-alive connection: each repeat takes the previous request's decision
+        assert await differential(gw, cookie) is not None
+    storage = gw.handler.browser.storage  # type: ignore[union-attr]
+    value = cookie[0][1].removeprefix("session=")
+    session = storage.cached(value, time.time())
+    assert session is not None
+    await storage.destroy(session, value)  # a logout on this worker
+    assert gw.fast(cookie) is None  # neither the connection's previous decision nor the memo's answers
+
+
 async def test_a_session_due_for_renewal_is_not_replayed(mock: MockProvider, gateway: MakeGateway) -> None:
     gw = gateway(session_config(mock))
     due = session_cookie(mock, seen=time.time() - 100)  # the idle clock is renewed after 90 s
