@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 # admin APIs, config intake...) stay interpreted.
 COMPILED := http/cookies http/fields $(addprefix proxy/,accesslog balancer eager errors exchange forward head \
 	headers memo metrics modes observers paths phases pipeline record reply router runtime server state \
-	upstream usage)
+	upstream usage) shared_state/held
 MANIFEST := src/oidcgate/compiled.manifest
 
 compiled: $(MANIFEST)

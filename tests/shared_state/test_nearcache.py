@@ -70,20 +70,22 @@ async def test_no_copy_is_used_while_a_message_waits_unread(space: Keyspace) -> 
     await wait_until_async(lambda: cache.get("k", NOW) is None and subscription(CONFIG).answering(space.channel))
 
 
-async def test_holds_answers_what_get_answers(space: Keyspace) -> None:
+async def test_held_answers_what_get_answers(space: Keyspace) -> None:
     """The per-request check of a copy someone holds (a recorded session decision) agrees with `get`."""
+    assert not NearCache(space).held("k", "v1", lambda: NOW)()  # no subscription yet: nothing holds
     cache = await live_cache(space)
     value = "v1"
     cache.put("k", value, NOW + 60, NOW, cache.ticket())
     for now in (NOW, NOW + cache.max_stale - 0.01, NOW + cache.max_stale):
-        assert cache.holds("k", value, lambda now=now: now) == (cache.get("k", now) is value)
+        assert cache.held("k", value, lambda now=now: now)() == (cache.get("k", now) is value)
     cache.put("k", value, NOW + 60, NOW, cache.ticket())
-    assert cache.holds("k", value, lambda: NOW) and not cache.holds("k", "v1 but another", lambda: NOW)
+    held = cache.held("k", value, lambda: NOW)
+    assert held() and not cache.held("k", "v1 but another", lambda: NOW)()
     assert publish(space.channel, "k") == 1  # a change announced elsewhere, not read yet
     conn = subscription(CONFIG)._conn
     assert conn is not None and conn.transport is not None
     select.select([conn.transport.get_extra_info("socket").fileno()], [], [], 5)
-    assert not cache.holds("k", value, lambda: NOW) and cache.get("k", NOW) is None
+    assert not held() and cache.get("k", NOW) is None
 
 
 async def test_a_plain_write_is_not_announced(space: Keyspace) -> None:

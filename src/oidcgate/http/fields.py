@@ -75,16 +75,14 @@ class HeaderFields:
 
     __slots__ = ("_lower", "wire")
 
-    def __init__(self, encoded: Encoded = ()) -> None:
-        self.wire: list[bytes] = list(encoded)
+    def __init__(self, encoded: Encoded = (), wire: list[bytes] | None = None) -> None:
+        self.wire: list[bytes] = list(encoded) if wire is None else wire  # (`wire`: see over)
         self._lower: list[bytes] | None = None
 
     @staticmethod
     def over(flat: list[bytes]) -> HeaderFields:
         """Fields over `flat` (wire form, checked: from this type), without a copy."""
-        fields = HeaderFields()
-        fields.wire = flat
-        return fields
+        return HeaderFields(wire=flat)
 
     @classmethod
     def of(cls, items: Iterable[tuple[str, str]]) -> HeaderFields:
@@ -246,6 +244,6 @@ class Received:
 
     def take(self) -> HeaderFields:
         """The kept fields (the receiver starts afresh; `aside` is reset by its reader)."""
-        fields = HeaderFields()
-        fields.wire, self._flat = self._flat, []
+        fields = HeaderFields(wire=self._flat)
+        self._flat = []
         return fields

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Generic, TypeVar
 
 from oidcgate.shared_state.client import Keyspace
+from oidcgate.shared_state.held import Held
 from oidcgate.shared_state.subscription import Subscription, subscription
 
 V = TypeVar("V")
@@ -56,13 +57,13 @@ class NearCache(Generic[V]):
             return None
         return entry[1]
 
-    def holds(self, name: str, value: V, clock: Callable[[], float]) -> bool:
-        """Whether `get(name, clock())` would answer `value` itself (a cheaper check for one who has it)."""
+    def held(self, name: str, value: V, clock: Callable[[], float]) -> Callable[[], bool]:
+        """A check of whether `get(name, clock())` would answer `value` itself, cheap enough for every
+        request (see Held); never true without a subscription."""
         found = self._subscription
-        if found is None or not found.answering(self.channel):
-            return False
-        entry = self._copies.get(name)
-        return entry is not None and entry[1] is value and clock() < entry[0]
+        if found is None:
+            return never
+        return Held(self._copies, name, value, clock, found.gate.answering, self.channel)
 
     def ticket(self) -> int | None:
         """Taken before reading from Redis, given back to `put`; None when what is read may not be kept.
@@ -96,3 +97,7 @@ class NearCache(Generic[V]):
     def lost(self) -> None:
         self._changes += 1
         self._copies.clear()
+
+
+def never() -> bool:
+    return False

@@ -27,6 +27,7 @@ import weakref
 from typing import Any, Protocol
 
 from oidcgate.shared_state.config import RedisConfig
+from oidcgate.shared_state.held import Gate
 
 log = logging.getLogger("oidcgate.shared_state")
 
@@ -134,10 +135,10 @@ class Subscription:
     def __init__(self, config: RedisConfig) -> None:
         self.config = config
         self.listeners: dict[str, weakref.WeakSet[Any]] = {}
-        self.confirmed: set[str] = set()
+        self.gate = Gate()  # what says whether copies may answer (the per-request check)
+        self.confirmed = self.gate.confirmed  # the channels Redis confirmed on this connection
         self.name = f"oidcgate-sub-{os.getpid()}"
         self._conn: _Connection | None = None
-        self._poll: Any = None  # select.poll on the connection's socket
         self._pong_due = False
         self._up = False  # Redis confirmed a channel on this connection
         self._task: asyncio.Task[None] | None = None
@@ -157,9 +158,8 @@ class Subscription:
     def answering(self, channel: str) -> bool:
         """Whether copies kept for `channel` may answer now: it is confirmed (`live`) and nothing waits
         unread, no partial frame kept and no byte on the socket (a worker asks on every request that a
-        copy answers: one call)."""
-        conn = self._conn
-        return channel in self.confirmed and conn is not None and not conn.buffer and not self._poll.poll(0)
+        copy answers: `gate.answering`, one call)."""
+        return self.gate.answering(channel)
 
     def reply(self, conn: _Connection, value: Any) -> None:
         if conn is not self._conn:
@@ -184,7 +184,7 @@ class Subscription:
         """The connection is gone: nothing is live until it is back, and every copy goes now."""
         if conn is not self._conn:
             return
-        self._conn = self._poll = None
+        self._conn = self.gate.buffer = self.gate.poll = None
         self.confirmed.clear()
         for listeners in self.listeners.values():
             for listener in list(listeners):
@@ -231,7 +231,8 @@ class Subscription:
         assert conn.transport is not None
         poll = select.poll()
         poll.register(conn.transport.get_extra_info("socket").fileno(), select.POLLIN)
-        self._conn, self._poll, self._pong_due, self._up = conn, poll, False, False
+        self._conn, self._pong_due, self._up = conn, False, False
+        self.gate.buffer, self.gate.poll = conn.buffer, poll
         commands = []
         if config.password:
             commands.append(encode("AUTH", *filter(None, (config.username, config.password))))

@@ -20,15 +20,18 @@ def test_entries_expire_at_their_own_time() -> None:
     assert len(cache) == 1
 
 
-def test_holds_says_whether_a_key_maps_to_that_very_value() -> None:
+def test_held_says_whether_a_key_still_maps_to_that_very_value() -> None:
     cache: TTLCache[list[str]] = TTLCache()
     value = ["session"]
     cache.put("cookie", value, expires_at=110, now=100)
-    assert cache.holds("cookie", value) and not cache.holds("cookie", ["session"])  # identity, not equality
+    held = cache.held("cookie", value)
+    assert held() and not cache.held("cookie", ["session"])()  # identity, not equality
     cache.put("cookie", ["renewed"], expires_at=120, now=101)
-    assert not cache.holds("cookie", value)
+    assert not held()
+    cache.put("cookie", value, expires_at=120, now=102)
+    assert held()  # the same value again
     cache.discard("cookie")
-    assert not cache.holds("cookie", value) and not cache.holds("other", value)
+    assert not held() and not cache.held("other", value)()
 
 
 def test_a_full_cache_drops_expired_then_oldest() -> None:

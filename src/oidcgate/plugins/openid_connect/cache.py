@@ -27,6 +27,7 @@ from typing import Any, Generic, TypeVar
 
 from oidcgate.jwt.verify import Verified
 from oidcgate.plugins.openid_connect.errors import OIDCError
+from oidcgate.shared_state.held import Held
 
 V = TypeVar("V")
 
@@ -72,10 +73,10 @@ class TTLCache(Generic[V]):
             return None
         return entry
 
-    def holds(self, key: Hashable, value: V) -> bool:
-        """Whether `key` maps to `value` itself, whatever its expiry (for a caller bounded by it already)."""
-        entry = self._data.get(key)
-        return entry is not None and entry[1] is value
+    def held(self, key: Hashable, value: V) -> Callable[[], bool]:
+        """A check of whether `key` still maps to `value` itself, whatever its expiry (for a caller bounded
+        by it already), cheap enough for every request (see Held)."""
+        return Held(self._data, key, value)
 
     def put(self, key: Hashable, value: V, expires_at: float, now: float) -> None:
         if expires_at <= now:

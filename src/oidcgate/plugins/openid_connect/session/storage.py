@@ -27,7 +27,6 @@ access token refreshing, or the session ends):
 from __future__ import annotations
 
 import asyncio
-import functools
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Hashable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -127,7 +126,7 @@ class CookieStorage(Storage):
         return self.opened.get(value, now)
 
     def still_cached(self, value: str, session: Session, clock: Callable[[], float]) -> Callable[[], bool]:
-        return functools.partial(self.opened.holds, value, session)  # (its expiry is keep_until's)
+        return self.opened.held(value, session)  # (its expiry is keep_until's)
 
     async def load(self, value: str, now: float, fresh: bool = False) -> Session | None:
         session = self.opened.get(value, now)
@@ -165,7 +164,7 @@ class RedisStorage(Storage):
         return None if session_id is None else self.copies.get(session_id, now)
 
     def still_cached(self, value: str, session: Session, clock: Callable[[], float]) -> Callable[[], bool]:
-        return functools.partial(self.copies.holds, session.id, session, clock)  # (the value seals its id)
+        return self.copies.held(session.id, session, clock)  # (the value seals its id)
 
     async def load(self, value: str, now: float, fresh: bool = False) -> Session | None:
         session_id = self.opened_ids.get(value, now)
