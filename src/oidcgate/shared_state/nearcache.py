@@ -11,6 +11,10 @@ A copy is used only when it cannot be stale by more than what is documented:
 - whatever happens, a copy is used for at most `max_stale` seconds (MAX_STALE) after it was read.
 
 A key changed behind the gateway's back (a hand-made DEL without a PUBLISH) is seen within `max_stale`.
+
+This module stays interpreted: subscriptions hold their listeners weakly, and a class mypyc compiles
+does not clear the weak references to an instance when it dies. What runs on every request is the
+compiled check `held` returns (see held.py).
 """
 
 from __future__ import annotations
