@@ -4,13 +4,14 @@ over the fields, or the edits one by one), the fields it leaves are exactly thos
 from __future__ import annotations
 
 import itertools
+from collections.abc import Hashable
 from typing import Any
 
 import pytest
 
 from oidcgate.http.fields import HeaderFields, encode_field, encode_fields
 from oidcgate.plugins.pdk import MemoInputs, Recording
-from oidcgate.proxy.memo import Decision, Memo, Recent
+from oidcgate.proxy.memo import RECALL_MAX, Decision, Memo, Recent
 
 FOREVER = float("inf")
 CLAIMS = encode_fields([("Issuer-Header", "https://idp"), ("X-Subject", "alice")])
@@ -95,7 +96,7 @@ class Key:
         return isinstance(other, Key) and other.value == self.value
 
 
-def kept(memo: Memo, key: Key, still: list[bool], until: float = FOREVER) -> Decision:
+def kept(memo: Memo, key: Hashable, still: list[bool], until: float = FOREVER) -> Decision:
     recording = Recording()
     recording.edits.append((HeaderFields.extend, (CLAIMS,)))
     recording.until, recording.still = until, lambda: still[0]
@@ -138,3 +139,15 @@ def test_a_previous_decision_of_another_memo_is_not_taken() -> None:
     kept(old, Key("cookie"), [True])
     assert old.recall(Key("cookie"), recent, 0) is not None
     assert new.recall(Key("cookie"), recent, 0) is None  # a new configuration's memo has recorded nothing yet
+
+
+def test_a_connection_keeps_no_key_larger_than_recall_max() -> None:
+    memo = Memo(MemoInputs())
+    recent: Recent = []
+    big = (b"x" * (RECALL_MAX + 1),)  # a padded cookie: the dict replays it, the connection does not keep it
+    decision = kept(memo, big, [True])
+    assert memo.recall((b"x" * (RECALL_MAX + 1),), recent, 0) is decision and recent == []
+    small = (b"session=abc",)
+    assert memo.recall(small, recent, 0) is None  # nothing recorded for it
+    kept(memo, small, [True])
+    assert memo.recall(small, recent, 0) is not None and len(recent) == 1

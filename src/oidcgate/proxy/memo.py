@@ -21,6 +21,7 @@ from oidcgate.proxy.headers import owns_any
 from oidcgate.proxy.modes import NO_BODY
 
 MAX_ENTRIES = 10_000
+RECALL_MAX = 4096  # bytes of key values up to which a connection keeps its decision (see Memo.recall)
 NOBODY: Who = (None, None, None, None)
 _REMOVALS = (HeaderFields.remove, HeaderFields.remove_all, HeaderFields.remove_folded)
 
@@ -44,8 +45,8 @@ class Decision:
     one concatenation; on fields that do, to one pass over them, a set field taking the place of the
     first field of its name as `HeaderFields.set` does."""
 
-    __slots__ = ("added", "adds", "compiled", "edits", "folded", "hits", "in_place", "parts", "removed", "sets",
-                 "still", "until", "who")
+    __slots__ = ("added", "adds", "compiled", "edits", "folded", "hits", "in_place", "parts", "recallable", "removed",
+                 "sets", "still", "until", "who")
 
     def __init__(self, until: float, edits: list[Edit], added: tuple[bytes, ...], who: Who | None,
                  still: Callable[[], bool] | None = None) -> None:
@@ -61,6 +62,7 @@ class Decision:
         self.parts: tuple[tuple[bytes | None, Encoded], ...] = ()  # the fields added, by the name they set
         self.adds: list[bytes] = []  # the same, one after the other
         self.in_place = False  # whether `sets` may take their place (no earlier edit removed their name)
+        self.recallable = True  # whether a connection may keep it with its key (see Memo.recall)
         self.compiled = self._compile()
 
     def _compile(self) -> bool:
@@ -193,13 +195,14 @@ class Memo:
         """`lookup(key)`, first through `recent[at]`: the decision this memo gave the connection's previous
         request. Browsers and API clients repeat their credentials on a keep-alive connection, and a
         comparison is cheaper than hashing a key that holds a token or a session cookie. The entry is
-        kept up to date here; a decision is the same decision by construction wherever it is found."""
+        kept up to date here; a decision is the same decision by construction wherever it is found. A
+        connection keeps no key over RECALL_MAX bytes: an idle one holds no more than that."""
         if at < len(recent):
             memo, known, decision = recent[at]
             if memo is self and known == key and self.live(decision):
                 return decision
         found = self.lookup(key)
-        if found is not None:
+        if found is not None and found.recallable:
             entry = (self, key, found)
             if at < len(recent):
                 recent[at] = entry
@@ -219,7 +222,8 @@ class Memo:
         decisions = self.decisions
         if len(decisions) >= self.max_entries:
             del decisions[next(iter(decisions))]
-        decisions[key] = Decision(until, recording.edits, added, recording.who, recording.still)
+        decision = decisions[key] = Decision(until, recording.edits, added, recording.who, recording.still)
+        decision.recallable = _weight(key) <= RECALL_MAX
 
 
 Recent = list[tuple[Memo, Hashable, Decision]]  # a connection's last decision per memo of its route (see recall)
@@ -263,6 +267,15 @@ def _keyer(inputs: MemoInputs) -> Callable[[Inputs, Who], Hashable | None]:
         return tuple(found)
 
     return key
+
+
+def _weight(key: object) -> int:
+    """The bytes of the values a key holds."""
+    if isinstance(key, bytes | str):
+        return len(key)
+    if isinstance(key, tuple):
+        return sum(_weight(part) for part in key)
+    return 0
 
 
 def _who(request: Inputs, who: Who) -> tuple[Any, ...]:
