@@ -135,8 +135,8 @@ class Subscription:
     def __init__(self, config: RedisConfig) -> None:
         self.config = config
         self.listeners: dict[str, weakref.WeakSet[Any]] = {}
-        self.gate = Gate()  # what says whether copies may answer (the per-request check)
-        self.confirmed = self.gate.confirmed  # the channels Redis confirmed on this connection
+        self.gate = Gate()  # what says whether copies may answer (the per-request check), and which
+        # channels Redis confirmed on this connection
         self.name = f"oidcgate-sub-{os.getpid()}"
         self._conn: _Connection | None = None
         self._pong_due = False
@@ -153,7 +153,7 @@ class Subscription:
             self._task = asyncio.get_running_loop().create_task(self._run())
 
     def live(self, channel: str) -> bool:
-        return channel in self.confirmed
+        return channel in self.gate.confirmed
 
     def answering(self, channel: str) -> bool:
         """Whether copies kept for `channel` may answer now: it is confirmed (`live`) and nothing waits
@@ -175,7 +175,7 @@ class Subscription:
             for listener in list(self.listeners.get(value[1].decode("utf-8", "replace"), ())):
                 listener.changed(value[2])
         elif kind == b"subscribe" and len(value) == 3:
-            self.confirmed.add(value[1].decode("utf-8", "replace"))
+            self.gate.confirmed.add(value[1].decode("utf-8", "replace"))
             self._up = True
         elif kind == b"pong":
             self._pong_due = False
@@ -185,7 +185,7 @@ class Subscription:
         if conn is not self._conn:
             return
         self._conn = self.gate.buffer = self.gate.poll = None
-        self.confirmed.clear()
+        self.gate.confirmed.clear()
         for listeners in self.listeners.values():
             for listener in list(listeners):
                 listener.lost()
