@@ -3,6 +3,7 @@ flow end to end, every refused callback and ID token, and sessions that must not
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -127,7 +128,7 @@ async def test_sessions_that_are_not_accepted(gateway: Callable[..., Gateway], m
 
 async def test_a_6_kb_session_travels_in_two_cookies(gateway: Callable[..., Gateway], mock: MockProvider) -> None:
     gw = gateway(config(mock))
-    value = sealed_session(mock, claims={"sub": "alice", "big": "b" * 4300})
+    value = sealed_session(mock, claims={"sub": "alice", "big": secrets.token_urlsafe(4600)})  # (incompressible)
     headers = CookieSpec("session", "/", None, "Lax", True, None).write(value, 60, False, {})
     jar = Jar({h.split("=", 1)[0]: h.split("=", 1)[1].split(";")[0] for h in headers})
     assert set(jar.cookies) == {"session", "session_2"} and 6000 < len(value) < 8000

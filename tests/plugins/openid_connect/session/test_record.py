@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import secrets
+import zlib
 from dataclasses import replace
 
-from oidcgate.plugins.openid_connect.session.record import Session, Timeouts
+import orjson
+
+from oidcgate.plugins.openid_connect.session.record import MAX_RECORD_BYTES, Session, Timeouts
 
 T0 = 1_000_000.0
 SESSION = Session(id="i", issuer="http://idp", client_id="c", created=T0, renewed=T0, seen=T0, access_token="a",
@@ -30,5 +34,21 @@ def test_the_idle_clock_is_renewed_at_most_every_tenth_of_the_timeout() -> None:
 
 def test_round_trip_and_garbage() -> None:
     assert Session.from_bytes(SESSION.to_bytes()) == SESSION
-    for bad in (b"", b"[]", b'{"id": 1}', b"\xff", b'{"nope": true}'):
+    for bad in (b"", b"[]", b'{"id": 1}', b"\xff", b'{"nope": true}', zlib.compress(b"[]"), zlib.compress(b"\xff")):
         assert Session.from_bytes(bad) is None
+
+
+def test_a_record_is_compressed_and_one_written_before_still_opens() -> None:
+    token = secrets.token_urlsafe(560)  # as random as a signed JWT's text
+    session = replace(SESSION, access_token=token, claims={"sub": "alice", "iss": "http://idp"})
+    plain = orjson.dumps({name: getattr(session, name) for name in session.__slots__})
+    assert len(session.to_bytes()) < 0.85 * len(plain)
+    assert Session.from_bytes(plain) == session  # (a cookie sealed before records were compressed)
+
+
+def test_a_compressed_record_must_be_one_whole_stream_within_the_bound() -> None:
+    whole = SESSION.to_bytes()
+    for bad in (whole[:-4], whole + b"x", whole + zlib.compress(b"{}")):
+        assert Session.from_bytes(bad) is None
+    padded = orjson.dumps({**orjson.loads(zlib.decompress(whole)), "claims": {"pad": "a" * MAX_RECORD_BYTES}})
+    assert Session.from_bytes(zlib.compress(padded)) is None  # 1 MiB of "a" is a few KB compressed
