@@ -49,8 +49,8 @@ def test_a_gate_answers_only_for_a_confirmed_channel_with_nothing_unread() -> No
     assert not gate.answering("sessions")  # no connection
     ours, redis_side = socket.socketpair()
     with ours, redis_side:
-        poll = select.poll()
-        poll.register(ours.fileno(), select.POLLIN)
+        poll = select.epoll(1)
+        poll.register(ours.fileno(), select.EPOLLIN)
         buffer = bytearray()
         gate.buffer, gate.poll = buffer, poll
         assert not gate.answering("sessions")  # not confirmed yet
@@ -63,3 +63,6 @@ def test_a_gate_answers_only_for_a_confirmed_channel_with_nothing_unread() -> No
         assert not gate.answering("sessions")
         ours.recv(16)
         assert gate.answering("sessions")
+        redis_side.shutdown(socket.SHUT_WR)  # the end of the stream waits unread too
+        assert not gate.answering("sessions")
+        poll.close()

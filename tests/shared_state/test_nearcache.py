@@ -116,10 +116,14 @@ async def test_a_killed_subscription_drops_copies_and_caching_waits_for_the_reco
     cache = await live_cache(space)
     await cached(cache, "k", "v")
     ticket = cache.ticket()  # a read that starts before the loss
+    gate = subscription(space.config).gate
+    polled = gate.poll
     assert kill_subscriptions() == 1
     await wait_until_async(lambda: not cache.live)
     assert cache.get("k", NOW) is None and cache.ticket() is None
+    assert gate.poll is None and polled.closed  # (no descriptor left behind per reconnection)
     await wait_until_async(lambda: cache.live)  # reconnected by itself
+    assert gate.poll is not None and not gate.poll.closed
     cache.put("k", "read across the loss", NOW + 60, NOW, ticket)
     assert cache.get("k", NOW) is None  # nothing from before the loss, nothing read across it
     await cached(cache, "k", "v")

@@ -16,15 +16,16 @@ from typing import Any
 class Gate:
     """Whether copies of a subscription's channels may answer now (see subscription.Subscription): the
     channel is `confirmed` by Redis on the live connection, and nothing waits unread: no partial frame
-    in its `buffer`, no byte on its socket (`poll`). One `poll(0)` per call: a message that reached the
-    worker is never ignored, even one that arrived after the loop last looked."""
+    in its `buffer`, no byte on its socket (`poll`, an epoll of that one socket). One `poll(0)` per
+    call: a message that reached the worker is never ignored, even one that arrived after the loop
+    last looked."""
 
     __slots__ = ("buffer", "confirmed", "poll")
 
     def __init__(self) -> None:
         self.confirmed: set[str] = set()
         self.buffer: bytearray | None = None  # the live connection's, None when there is none
-        self.poll: Any = None  # a select.poll on its socket (None when there is no connection)
+        self.poll: Any = None  # a select.epoll of its socket (None when there is no connection)
 
     def answering(self, channel: str) -> bool:
         buffer, poll = self.buffer, self.poll

@@ -184,7 +184,8 @@ class Subscription:
         """The connection is gone: nothing is live until it is back, and every copy goes now."""
         if conn is not self._conn:
             return
-        self._conn = self.gate.buffer = self.gate.poll = None
+        self._conn = self.gate.buffer = None
+        self._stop_polling()
         self.gate.confirmed.clear()
         for listeners in self.listeners.values():
             for listener in list(listeners):
@@ -229,8 +230,9 @@ class Subscription:
                 lambda: _Connection(self), config.host, config.port, ssl=context,
                 server_hostname=(config.server_name or config.host) if context else None)
         assert conn.transport is not None
-        poll = select.poll()
-        poll.register(conn.transport.get_extra_info("socket").fileno(), select.POLLIN)
+        self._stop_polling()
+        poll = select.epoll(1)  # an epoll of this one socket: epoll_wait(0) reads a ready list, where
+        poll.register(conn.transport.get_extra_info("socket").fileno(), select.EPOLLIN)  # poll(0) asks the socket
         self._conn, self._pong_due, self._up = conn, False, False
         self.gate.buffer, self.gate.poll = conn.buffer, poll
         commands = []
@@ -239,6 +241,11 @@ class Subscription:
         commands += [encode("CLIENT", "SETNAME", self.name), encode("SUBSCRIBE", *self.listeners)]
         conn.transport.write(b"".join(commands))
         return conn
+
+    def _stop_polling(self) -> None:
+        if self.gate.poll is not None:
+            self.gate.poll.close()
+            self.gate.poll = None
 
     async def _watch(self, conn: _Connection) -> None:
         """Until the connection is lost: a PING every HEARTBEAT seconds, the previous one answered."""
