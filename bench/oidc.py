@@ -9,11 +9,12 @@ without credentials (the strict reference of the bar) and with the very request 
 the cost of carrying a 1 KB token. Each route gets a warm-up (which fills the plugin's caches: one
 token request, one JWKS fetch).
 
-This machine's speed drifts by a factor of two within minutes (other tenants), so rows are compared in
-pairs: each round runs `/plain` without credentials, then every other row, then `/plain` again, a few
-seconds each; a row's ratio in that round is its requests/s over the mean of the round's two `/plain`
-runs, and the table gives each row's median requests/s and its median ratio over ROUNDS rounds. The bar
-(issue 4): each plugin row's median ratio at least 85%.
+This machine's speed drifts by a factor of two within minutes (other tenants), so every row is
+bracketed: each round runs `/plain` without credentials before each other row and once more at the end,
+a few seconds each, and a row's ratio in that round is its requests/s over the mean of the two `/plain`
+runs either side of it (the reference is never further away than one run). The table gives each row's
+median requests/s and its median ratio over ROUNDS rounds. The bar (issue 4): each plugin row's median
+ratio at least 85%.
 
     python -m bench.oidc            # BENCH_OIDC_SECONDS per run (default 2), BENCH_OIDC_ROUNDS (default 15)
 """
@@ -129,8 +130,8 @@ def client_credentials_token(issuer: str, client_id: str, secret: str) -> str:
 def _rounds(base: str, headers: dict[str, dict[str, str]], rows: tuple[tuple[str, str, str], ...] = ROWS,
             fresh: Callable[[str], dict[str, str] | None] | None = None,
             ) -> tuple[dict[str, list[Row]], dict[str, list[float]]]:
-    """Every row's runs, and its ratio to the round's no-credentials `/plain` runs (see the module doc); the
-    first of `rows` is that reference. `fresh(key)` gives a row new headers before each of its runs (or
+    """Every row's runs, and its ratio to the no-credentials `/plain` runs either side of it (see the module
+    doc); the first of `rows` is that reference. `fresh(key)` gives a row new headers before each of its runs (or
     None): a session's cookie, as a browser holds the one the gateway renewed. (wrk cannot take a
     Set-Cookie: a cookie older than the session's touch interval, a minute, would have every request renew
     the session, which no browser does.)"""
@@ -142,17 +143,24 @@ def _rounds(base: str, headers: dict[str, dict[str, str]], rows: tuple[tuple[str
     seconds = int(os.environ.get("BENCH_OIDC_SECONDS", RUN_SECONDS))
     runs: dict[str, list[Row]] = {key: [] for key, _, _ in rows}
     ratios: dict[str, list[float]] = {key: [] for key, _, _ in rows}
+    reference = rows[0]
+
+    def run(key: str, route: str, name: str) -> float:
+        if fresh is not None and (renewed := fresh(key)) is not None:
+            headers[key] = renewed
+        row = wrk(f"{base}/{route}", headers=headers[key], name=name, seconds=seconds)
+        runs[key].append(row)
+        return row.rps or 0.0
+
     for _ in range(int(os.environ.get("BENCH_OIDC_ROUNDS", ROUNDS))):
-        this_round = {}
-        for key, route, name in (*rows, rows[0]):  # /plain first and last
-            if fresh is not None and (renewed := fresh(key)) is not None:
-                headers[key] = renewed
-            row = wrk(f"{base}/{route}", headers=headers[key], name=name, seconds=seconds)
-            runs[key].append(row)
-            this_round.setdefault(key, []).append(row.rps or 0.0)
-        reference = statistics.mean(this_round[rows[0][0]])
-        for key, values in this_round.items():
-            ratios[key].append(values[0] / reference if reference else 0.0)
+        before = run(*reference)
+        for key, route, name in rows[1:]:
+            measured = run(key, route, name)
+            after = run(*reference)
+            bracket = (before + after) / 2
+            ratios[key].append(measured / bracket if bracket else 0.0)
+            before = after
+        ratios[reference[0]].append(1.0)  # (the reference, to itself: one per round)
     return runs, ratios
 
 
