@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from bench import oidc
 from bench.harness import Row
+
+from bench import oidc
 
 ROWS = (("plain", "plain", "reference"), ("a", "a", "row a"), ("b", "b", "row b"))
 
