@@ -231,8 +231,9 @@ class Subscription:
                 server_hostname=(config.server_name or config.host) if context else None)
         assert conn.transport is not None
         self._stop_polling()
-        poll = select.epoll(1)  # an epoll of this one socket: epoll_wait(0) reads a ready list, where
-        poll.register(conn.transport.get_extra_info("socket").fileno(), select.EPOLLIN)  # poll(0) asks the socket
+        # an epoll of this one socket for the gate: epoll_wait(0) reads a ready list, cheaper than poll(0)
+        poll = select.epoll(1)
+        poll.register(conn.transport.get_extra_info("socket").fileno(), select.EPOLLIN)
         self._conn, self._pong_due, self._up = conn, False, False
         self.gate.buffer, self.gate.poll = conn.buffer, poll
         commands = []

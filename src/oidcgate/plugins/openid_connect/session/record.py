@@ -29,7 +29,8 @@ import orjson
 
 UNLIMITED = 365 * 86400.0  # what "no timeout at all" means for a Redis TTL
 MAX_TOUCH_INTERVAL = 60.0
-MAX_RECORD_BYTES = 1 << 20  # what a compressed record may expand to (a sealed one is ours: a bound, not a check)
+MAX_RECORD_BYTES = 1 << 20  # what a compressed record may expand to (it opens only once its seal verified:
+# a bound on our own data, in case of a bug, rather than a defence against a forger)
 
 
 @dataclass(frozen=True, slots=True)
