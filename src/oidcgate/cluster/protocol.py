@@ -31,12 +31,12 @@ from typing import Any
 import orjson
 
 from oidcgate.analytics.histogram import SIZE as LATENCY_BUCKETS
+from oidcgate.inflate import GZIP, InflateError, inflate
 
 PATH = "/v1/outlet"  # Kong's clustering endpoint
 DEFAULT_PORT = 8005
 MAX_CONFIG_BYTES = 256 * 1024 * 1024  # decompressed reconfigure bound (a decompression-bomb guard)
 MAX_TEXT_FRAME = 1024 * 1024  # what a DP may send the CP in one frame
-_GZIP_WBITS = 31  # zlib: gzip container
 _HASH_RE = re.compile(r"^[0-9a-f]{0,64}$")
 _STATUS_RE = re.compile(r"[1-9][0-9]{2}")  # (fullmatch: str.isdigit takes other scripts' digits)
 _MAX_PLUGINS = 1000
@@ -149,7 +149,7 @@ def encode(message: Message) -> str | bytes:
     if isinstance(message, Reconfigure):
         body = {"type": "reconfigure", "config": message.config, "hash": message.hash,
                 "timestamp": message.timestamp}
-        compressor = zlib.compressobj(6, zlib.DEFLATED, _GZIP_WBITS)
+        compressor = zlib.compressobj(6, zlib.DEFLATED, GZIP)
         return compressor.compress(orjson.dumps(body)) + compressor.flush()
     if isinstance(message, Hello):
         data: dict[str, Any] = {
@@ -206,16 +206,10 @@ def decode(frame: str | bytes) -> Message:
 
 
 def _gunzip(frame: bytes) -> bytes:
-    decompressor = zlib.decompressobj(_GZIP_WBITS)
-    try:
-        data = decompressor.decompress(frame, MAX_CONFIG_BYTES)
-    except zlib.error as exc:
-        raise ProtocolError(f"binary frame is not gzip data: {exc}") from None
-    if decompressor.unconsumed_tail:
-        raise ProtocolError(f"decompressed message larger than {MAX_CONFIG_BYTES} bytes")
-    if not decompressor.eof:
-        raise ProtocolError("truncated gzip data")
-    return data
+    try:  # (as before: bytes after the gzip member are ignored)
+        return inflate(frame, MAX_CONFIG_BYTES, GZIP, "gzip", allow_trailing=True)
+    except InflateError as exc:
+        raise ProtocolError(f"binary frame: {exc}") from None
 
 
 def _text(data: dict[str, Any], key: str, max_length: int, *, required: bool = False) -> str:

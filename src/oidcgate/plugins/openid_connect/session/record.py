@@ -27,6 +27,8 @@ from typing import Any
 
 import orjson
 
+from oidcgate.inflate import inflate
+
 UNLIMITED = 365 * 86400.0  # what "no timeout at all" means for a Redis TTL
 MAX_TOUCH_INTERVAL = 60.0
 MAX_RECORD_BYTES = 1 << 20  # what a compressed record may expand to (it opens only once its seal verified:
@@ -87,23 +89,14 @@ class Session:
     def from_bytes(cls, data: bytes) -> Session | None:
         """The session, or None when `data` is not one (an older format, a damaged record)."""
         try:
-            fields = orjson.loads(data if data[:1] == b"{" else _inflate(data))
+            fields = orjson.loads(data if data[:1] == b"{" else inflate(data, MAX_RECORD_BYTES))
             session = cls(**fields)
-        except (ValueError, TypeError, zlib.error):
+        except (ValueError, TypeError):  # (InflateError is a ValueError)
             return None
         numbers = (session.created, session.renewed, session.seen)
         if not all(isinstance(n, int | float) for n in numbers) or not isinstance(session.claims, dict):
             return None
         return session
-
-
-def _inflate(data: bytes) -> bytes:
-    """`data` decompressed, refusing a stream that does not end or would expand past MAX_RECORD_BYTES."""
-    inflater = zlib.decompressobj()
-    out = inflater.decompress(data, MAX_RECORD_BYTES)
-    if not inflater.eof or inflater.unconsumed_tail or inflater.unused_data:
-        raise ValueError("not one whole zlib stream within the size bound")
-    return out
 
 
 def new_id() -> str:
