@@ -304,6 +304,12 @@ def machine() -> str:
     return f"{os.cpu_count()} CPUs (nproc), {model}, Linux {platform.release()}; load average at start {load}"
 
 
+def http_parser() -> str:
+    """Which httptools build serves (the Makefile rebuilds it for SSE4.2 where the CPU has it)."""
+    marker = Path(sys.prefix) / ".llhttp-build"
+    return marker.read_text().strip() if marker.exists() else "httptools as pip installed it (no `make install`)"
+
+
 def command_line() -> str:
     settings = " ".join(f"{k}={os.environ[k]}" for k in ("BENCH_SECONDS", "BENCH_ROUNDS", "BENCH_WORKERS",
                                                           "BENCH_WRK_CPUS") if k in os.environ)
@@ -343,6 +349,7 @@ def main() -> int:
     rounds = int(os.environ.get("BENCH_ROUNDS", DEFAULT_ROUNDS))
     header = [f"- date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M UTC}",
               f"- machine: {machine()}",
+              f"- HTTP parser: {http_parser()}",
               f"- command: `{command_line()}` (what `make bench` runs)",
               f"- load generator: `{' '.join(wrk_command('URL', seconds=bench_seconds()))}` per run; each row is "
               f"the median of {rounds} interleaved runs, after a {WARMUP_SECONDS} s warm-up"]
