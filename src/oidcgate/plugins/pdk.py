@@ -452,14 +452,13 @@ class MemoInputs:
 
     The engine keys the plugin's recorded decisions by these inputs as the client sent them: the values
     of the named `headers` (each name: every value, in order), the named `query_args` (decoded, every
-    value), the whole query string when `query`, the method when `method`, the path when `path`, and
-    with `who` the consumer, credential and authenticated groups earlier plugins attached. With `body`,
+    value), the method when `method`, the path when `path`, and with `who` the consumer, credential and
+    authenticated groups earlier plugins attached. With `body`,
     a request that has a body never takes a recorded decision. `clock` is the clock of `reuse_until`.
     """
 
     headers: tuple[str, ...] = ()
     query_args: tuple[str, ...] = ()
-    query: bool = False
     method: bool = False
     path: bool = False
     who: bool = False

@@ -15,6 +15,7 @@ from collections.abc import Callable, Hashable
 from typing import Any, Protocol
 from urllib.parse import parse_qs
 
+from oidcgate.http import querystring
 from oidcgate.http.fields import Encoded, HeaderFields, encode_field, lower_name
 from oidcgate.plugins.pdk import Context, Edit, MemoInputs, Recording, Who
 from oidcgate.proxy.headers import owns_any
@@ -231,12 +232,12 @@ Recent = list[tuple[Memo, Hashable, Decision]]  # a connection's last decision p
 
 def _keyer(inputs: MemoInputs) -> Callable[[Inputs, Who], Hashable | None]:
     """The key function of these inputs: the values of the declared headers (every value of each, in
-    order) and query arguments (decoded), then the query, method, path and who, as declared; None when
+    order) and query arguments (decoded), then the method, path and who, as declared; None when
     `body` is declared and the request has one."""
     names = tuple(lower_name(name.encode("latin-1")) for name in inputs.headers)  # (the objects names() gives)
-    body, query_args, query, method, path, by_who = (inputs.body, inputs.query_args, inputs.query, inputs.method,
-                                                     inputs.path, inputs.who)  # (read once, not per request)
-    if len(names) == 1 and not (query_args or query or method or path or by_who):
+    body, query_args, method, path, by_who = (inputs.body, inputs.query_args, inputs.method, inputs.path,
+                                              inputs.who)  # (read once, not per request)
+    if len(names) == 1 and not (query_args or method or path or by_who):
         name = names[0]  # the usual case (an Authorization header): no more than its values
 
         def one_header(request: Inputs, who: Who) -> Hashable | None:
@@ -245,9 +246,10 @@ def _keyer(inputs: MemoInputs) -> Callable[[Inputs, Who], Hashable | None]:
             return request.fields.values(name)
 
         return one_header
-    if by_who and not (names or query_args or query or method or path or body):
+    if by_who and not (names or query_args or method or path or body):
         return _who  # (acl: who earlier plugins attached, and nothing else)
     no_query: tuple[tuple[str, ...], ...] = ((),) * len(query_args)
+    needles = tuple(needle.encode("latin-1") for needle in querystring.needles(query_args))
 
     def key(request: Inputs, who: Who) -> Hashable | None:
         if body and request.body_mode != NO_BODY:
@@ -255,9 +257,8 @@ def _keyer(inputs: MemoInputs) -> Callable[[Inputs, Who], Hashable | None]:
         fields = request.fields
         found: list[Any] = [fields.values(name) for name in names]
         if query_args:
-            found += _query_args(request.query, query_args) if request.query else no_query
-        if query:
-            found.append(request.query)
+            raw = request.query
+            found += _query_args(raw, query_args) if raw and querystring.may_hold(raw, needles) else no_query
         if method:
             found.append(request.method)
         if path:

@@ -194,3 +194,44 @@ async def test_a_session_in_redis_is_replayed_while_this_workers_copy_holds_and_
         await storage.destroy(session, value)  # a logout, here or on another data plane
         assert gw.fast(cookie) is None
         assert (await gw.call(cookie)).status == 401  # what the full path says now
+
+
+def sign_in_config(mock: MockProvider) -> dict[str, Any]:
+    return session_config(mock, auth_methods=["authorization_code", "session"], logout_query_arg="logout",
+                          logout_methods=["GET", "POST"])
+
+
+@pytest.mark.parametrize("query", ["page=2", "page=3&sort=name", "codes=1&statement=2", "q=error+page",
+                                   "session=x", "logout_later=1"])
+async def test_on_a_sign_in_route_the_apps_own_query_is_replayed_as_the_full_path_decides(
+        mock: MockProvider, gateway: MakeGateway, query: str) -> None:
+    gw = gateway(sign_in_config(mock))
+    cookie = session_cookie(mock)
+    assert (await gw.call(cookie)).status == 200  # recorded on `/orders`
+    assert await differential(gw, cookie, query) is not None  # the same decision for `/orders?...`
+
+
+@pytest.mark.parametrize("query", [
+    "code=abc&state=xyz",  # a callback
+    "page=2&state=xyz&code=abc",
+    "c%6Fde=abc&st%61te=xyz",  # escapes spelling a callback
+    "state=xyz&code=",
+    "error=access_denied",
+    "error=access_denied&state=xyz",
+    "%65rror=x",
+    "logout",  # a logout (`logout_query_arg`), with no value
+    "logout=1",
+    "page=2&logout=",
+    "l%6Fgout=1",
+])
+async def test_on_a_sign_in_route_a_callback_or_logout_query_finds_no_recorded_decision(
+        mock: MockProvider, gateway: MakeGateway, query: str) -> None:
+    gw = gateway(sign_in_config(mock))
+    cookie = session_cookie(mock)
+    assert (await gw.call(cookie)).status == 200
+    assert (await gw.call(cookie, "page=2")).status == 200
+    assert gw.fast(cookie, "page=2") is not None  # (the keep-alive connection's previous decision, too)
+    assert gw.fast(cookie, query) is None
+    full = await gw.call(cookie, query)
+    assert full.body is not None or full.status != 200  # the plugin answered itself: nothing proxied
+    assert gw.fast(cookie, query) is None  # and that answer was not recorded

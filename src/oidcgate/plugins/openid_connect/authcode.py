@@ -88,11 +88,14 @@ class Callback:
     error: str | None
 
 
+CALLBACK_ARGS = ("state", "code", "error")  # (the query arguments a callback is told by)
+
+
 def callback_of(query: Mapping[str, list[str]]) -> Callback | None:
     """The callback a request carries (`code` and `state`, or `error`), or None for any other request."""
     if not ("state" in query and "code" in query) and "error" not in query:
         return None
-    for name in ("state", "code", "error"):
+    for name in CALLBACK_ARGS:
         if len(query.get(name, ())) > 1:
             raise SignInFailed(f"the callback has more than one {name} parameter")
     def one(name: str) -> str | None:

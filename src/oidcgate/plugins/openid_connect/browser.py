@@ -28,6 +28,7 @@ from typing import Any
 
 import orjson
 
+from oidcgate.http import querystring
 from oidcgate.jwt.errors import TokenError, UnknownKey
 from oidcgate.jwt.verify import check_claims, looks_like_jwt, verify_signature
 from oidcgate.plugins.openid_connect import authcode, logout, token_endpoint
@@ -92,6 +93,10 @@ class BrowserSignIn:
         self.code_flow = "authorization_code" in methods
         self.may_refresh = config.refresh_tokens and "refresh_token" in methods
         self.logout_rule = logout.LogoutRule.of(config)
+        # the query arguments a decision here depends on (a callback's, a logout's); any others are the app's
+        self.query_names = (*(authcode.CALLBACK_ARGS if self.code_flow else ()),
+                            *((self.logout_rule.query_arg,) if self.logout_rule and self.logout_rule.query_arg else ()))
+        self.callback_needles = querystring.needles(authcode.CALLBACK_ARGS)
         self.client_id = config.client_id[0] if config.client_id else ""
         self.extra_args = tuple(zip(config.authorization_query_args_names or (),
                                     config.authorization_query_args_values or (), strict=True))
@@ -112,7 +117,7 @@ class BrowserSignIn:
         outside one, and the provider and Redis calls bound themselves with `asyncio.timeout`, which
         needs a task)."""
         request = ctx.request
-        if not (self.code_flow and request.query_string):
+        if not (self.code_flow and querystring.may_hold(request.query_string, self.callback_needles)):
             value = self.session_cookie.read(cookies.parse(request.headers.get_all("cookie")))
             now = self.clock()
             session = self.storage.cached(value, now) if value is not None else None

@@ -22,9 +22,9 @@ import hashlib
 from base64 import b64decode
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import AnyStr
 from urllib.parse import parse_qs, unquote_plus
 
+from oidcgate.http import querystring
 from oidcgate.plugins.openid_connect.errors import InvalidRequest
 from oidcgate.plugins.pdk import Request, ServiceRequest
 
@@ -130,7 +130,7 @@ async def find(request: Request, bearer_types: Collection[str], client_types: Co
     found = _from_header(request, "header" in bearer_types, "header" in client_types)
     query_bearer, query_client = "query" in bearer_types, "query" in client_types
     names = (ACCESS_TOKEN,) * query_bearer + (CLIENT_ID,) * query_client
-    if names and request.query_string and query_may_hold(request.query_string, (*names, "%")):
+    if names and request.query_string and querystring.may_hold(request.query_string, querystring.needles(names)):
         in_query = _from_params(request.query, "query", query_bearer, query_client)
         if in_query is not None:
             if found is not None:
@@ -157,17 +157,6 @@ def header_key(authorization: bytes) -> bytes:
     if authorization[:7] in _BEARER:
         return authorization
     return hashlib.blake2b(authorization, digest_size=32).digest()
-
-
-def query_may_hold(query: AnyStr, needles: tuple[AnyStr, ...]) -> bool:
-    """Whether a query string as received may carry credentials: it holds one of the parameter names
-    or a %-escape (which could spell one), `needles`. Then the query is parsed (and, in a request that
-    has an Authorization header too, the full path decides, e.g. that two credentials are an
-    invalid_request)."""
-    for needle in needles:  # noqa: SIM110 (no generator per request; find, not `in`: see proxy.accesslog.entry)
-        if query.find(needle) >= 0:
-            return True
-    return False
 
 
 _BEARER = frozenset({b"Bearer ", b"bearer "})

@@ -27,6 +27,7 @@ from typing import Any
 
 from oidcgate import __version__
 from oidcgate.config.entities import Consumer, ConsumerGroup
+from oidcgate.http import querystring
 from oidcgate.jwt.claims import claim_at, claim_values
 from oidcgate.plugins.base import Plugin
 from oidcgate.plugins.openid_connect import credentials
@@ -97,7 +98,7 @@ class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
         self.query_names = tuple(name for name, types in (
             (credentials.ACCESS_TOKEN, self.flows.bearer_types), (credentials.CLIENT_ID, self.flows.client_types))
             if "query" in types)
-        self.query_needles: tuple[str, ...] = (*self.query_names, "%") if self.query_names else ()
+        self.query_needles = querystring.needles(self.query_names) if self.query_names else ()
         self.reuse: TTLCache[Prepared] | None = TTLCache() if "header" in (
             self.flows.bearer_types | self.flows.client_types) else None
         self.claim_names = tuple(config.upstream_headers_names or ())
@@ -108,15 +109,17 @@ class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
 
     def memo_inputs(self) -> MemoInputs:
         """What `access` decides on: the Authorization header (and a session's cookie), the query arguments
-        credentials may be in (on a sign-in route the whole query: callbacks, logout), the method and
-        path a logout rule looks at, the body when credentials or a logout may be in it, and with
-        `anonymous` whether an earlier authentication plugin succeeded."""
+        credentials may be in, and on a sign-in route those of a callback and a logout (any other query,
+        `/app?page=2`, is decided as `/app` is), the method and path a logout rule looks at, the body when
+        credentials or a logout may be in it, and with `anonymous` whether an earlier authentication
+        plugin succeeded."""
         types = self.flows.bearer_types | self.flows.client_types
         rule = self.browser.logout_rule if self.browser is not None else None
+        credential_args = (*self.query_names, credentials.CLIENT_SECRET) if self.query_names else ()
+        browser_args = self.browser.query_names if self.browser is not None else ()
         return MemoInputs(
             headers=("authorization", "cookie") if self.browser is not None else ("authorization",),
-            query_args=(*self.query_names, credentials.CLIENT_SECRET) if self.query_names else (),
-            query=self.browser is not None, method=rule is not None,
+            query_args=tuple(dict.fromkeys((*credential_args, *browser_args))), method=rule is not None,
             path=rule is not None and rule.suffix is not None,
             body="body" in types or (rule is not None and rule.post_arg is not None),
             who=self.mapping.anonymous is not None, clock=self.clock)  # (with `anonymous`: did one succeed?)
@@ -133,7 +136,7 @@ class OpenIDConnectHandler(Plugin[OpenIDConnectConfig]):
         key = prepared = None
         reuse = self.reuse
         if authorization is not None and reuse is not None and not (
-                self.query_needles and credentials.query_may_hold(request.query_string, self.query_needles)):
+                self.query_needles and querystring.may_hold(request.query_string, self.query_needles)):
             key = credentials.header_key(authorization)
             prepared = reuse.get(key, self.clock())
         if prepared is None:
