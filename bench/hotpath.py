@@ -200,6 +200,7 @@ def worker() -> Iterator[Bench]:
     with ExitStack() as stack:
         issuer, client_id, secret = stack.enter_context(oidc.identity_provider())
         redis_route = stack.enter_context(removing_keys_with(str(uuid.uuid4())))
+        stack.enter_context(removing_keys_with(oidc.REDIS_PREFIX))  # (the sessions it stores)
         tmp = stack.enter_context(tempfile.TemporaryDirectory())
         token = oidc.client_credentials_token(issuer, client_id, secret)
         requests = requests_by_route(token, client_id, secret)

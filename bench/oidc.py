@@ -33,13 +33,14 @@ from typing import Any
 
 import httpx
 from tests.support.processes import free_port
+from tests.support.redis import DATABASE, removing_keys_with
 
 from bench.harness import Row, child, dataplane, nginx_upstream, work_dir, wrk
 from oidcgate.plugins.openid_connect.client_auth import basic_authorization
 
 BAR = 0.85
 SCOPE = "bench:read"
-REDIS_PREFIX = f"bench-{secrets.token_hex(6)}:"
+REDIS_PREFIX = f"bench-{secrets.token_hex(6)}:"  # (the suite's Redis database; its keys are removed after)
 WARMUP_SECONDS = 1
 ROUNDS = 15
 RUN_SECONDS = 2
@@ -88,7 +89,7 @@ def session_plugin(issuer: str, storage: str) -> dict[str, Any]:
     """openid-connect accepting browser sessions (the rows measure a signed-in browser's repeat request)."""
     return {"name": "openid-connect", "config": {
         "issuer": issuer, "client_id": ["bench-web"], "client_secret": ["unused"], "auth_methods": ["session"],
-        "session_secret": SESSION_SECRET, "session_storage": storage, "redis": {"prefix": REDIS_PREFIX},
+        "session_secret": SESSION_SECRET, "session_storage": storage, "redis": {"prefix": REDIS_PREFIX, "database": DATABASE},
         "upstream_headers_claims": ["iss", "sub"], "upstream_headers_names": ["Issuer_Header", "X-Subject"]}}
 
 
@@ -116,7 +117,7 @@ async def stored_sessions(issuer: str, token: str) -> dict[str, dict[str, str]]:
                       access_token=token, expires_at=now + 3000, id_token=None, refresh_token=None,
                       claims={"iss": issuer, "sub": "bench-user"})
     cookie = await CookieStorage(SESSION_SECRET, "session").save(session, 3000, now)
-    redis = await RedisStorage(SESSION_SECRET, "session", SessionRedis(prefix=REDIS_PREFIX)).save(session, 3000, now)
+    redis = await RedisStorage(SESSION_SECRET, "session", SessionRedis(prefix=REDIS_PREFIX, database=DATABASE)).save(session, 3000, now)
     return {"session-cookie": {"Cookie": f"session={cookie}"}, "session-redis": {"Cookie": f"session={redis}"}}
 
 
@@ -165,8 +166,8 @@ def _rounds(base: str, headers: dict[str, dict[str, str]], rows: tuple[tuple[str
 
 
 def measure() -> list[dict[str, Any]]:
-    with identity_provider() as (issuer, client_id, secret), nginx_upstream() as upstream, \
-            dataplane(gateway_doc(upstream, issuer), workers=1) as base:
+    with removing_keys_with(REDIS_PREFIX), identity_provider() as (issuer, client_id, secret), \
+            nginx_upstream() as upstream, dataplane(gateway_doc(upstream, issuer), workers=1) as base:
         token = client_credentials_token(issuer, client_id, secret)
         bearer = {"Authorization": f"Bearer {token}"}
         basic = {"Authorization": basic_authorization(client_id, secret)}
