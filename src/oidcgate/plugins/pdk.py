@@ -453,8 +453,8 @@ class MemoInputs:
     The engine keys the plugin's recorded decisions by these inputs as the client sent them: the values
     of the named `headers` (each name: every value, in order), the named `query_args` (decoded, every
     value), the method when `method`, the path when `path`, and with `who` the consumer, credential and
-    authenticated groups earlier plugins attached. With `body`,
-    a request that has a body never takes a recorded decision. `clock` is the clock of `reuse_until`.
+    authenticated groups earlier plugins attached. With `body`, a request that has a body never takes a
+    recorded decision. `clock` is the clock of `reuse_until`.
     """
 
     headers: tuple[str, ...] = ()
