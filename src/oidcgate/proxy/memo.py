@@ -50,7 +50,7 @@ class Decision:
                  "sets", "still", "until", "who")
 
     def __init__(self, until: float, edits: list[Edit], added: tuple[bytes, ...], who: Who | None,
-                 still: Callable[[], bool] | None = None) -> None:
+                 still: Callable[[], bool] | None = None, recallable: bool = True) -> None:
         self.until = until
         self.still = still  # (see Context.reuse_until)
         self.added = added
@@ -63,7 +63,7 @@ class Decision:
         self.parts: tuple[tuple[bytes | None, Encoded], ...] = ()  # the fields added, by the name they set
         self.adds: list[bytes] = []  # the same, one after the other
         self.in_place = False  # whether `sets` may take their place (no earlier edit removed their name)
-        self.recallable = True  # whether a connection may keep it with its key (see Memo.recall)
+        self.recallable = recallable  # whether a connection may keep it with its key (see Memo.recall)
         self.compiled = self._compile()
 
     def _compile(self) -> bool:
@@ -223,8 +223,8 @@ class Memo:
         decisions = self.decisions
         if len(decisions) >= self.max_entries:
             del decisions[next(iter(decisions))]
-        decision = decisions[key] = Decision(until, recording.edits, added, recording.who, recording.still)
-        decision.recallable = _weight(key) <= RECALL_MAX
+        decisions[key] = Decision(until, recording.edits, added, recording.who, recording.still,
+                                  recallable=_weight(key) <= RECALL_MAX)
 
 
 Recent = list[tuple[Memo, Hashable, Decision]]  # a connection's last decision per memo of its route (see recall)
