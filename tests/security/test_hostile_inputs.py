@@ -19,6 +19,7 @@ import pytest
 
 from oidcgate.plugins.openid_connect.client_auth import basic_authorization
 from oidcgate.plugins.openid_connect.session.codec import Sealer
+from oidcgate.plugins.openid_connect.session.record import Session, new_id
 from tests.idp.helpers import user_tokens
 from tests.plugins.openid_connect.providers import AUDIENCE
 from tests.proxy.rawhttp import Conn
@@ -162,6 +163,29 @@ def forged_code(s: Stack) -> int:
         return browser.get(s.proxy + "/signin", params={"code": "x" * 5000, "state": state}).status_code
 
 
+def signed_in(s: Stack) -> bytes:
+    """The Cookie field of a valid session at /signin (cookie storage, sealed with the stack's secret)."""
+    now = time.time()
+    session = Session(id=new_id(), issuer=s.mock.issuer, client_id="web", created=now, renewed=now, seen=now,
+                      access_token="opaque-access", expires_at=now + 300, id_token=None, refresh_token=None,
+                      claims={"sub": "alice"})
+    return b"Cookie: session=" + Sealer(SESSION_SECRET, "session", "session").seal(session.to_bytes()).encode() + b"\r\n"
+
+
+def signed_in_then(query: bytes) -> Callable[[Stack], int | None]:
+    """On one keep-alive connection, a signed-in browser's request to /signin (its decision is recorded and
+    kept by the connection), then the same with this query: what the second one got."""
+    def send(s: Stack) -> int | None:
+        cookie = signed_in(s)
+        with Conn(s.proxy_port) as conn:
+            conn.send(b"GET /signin HTTP/1.1\r\nHost: gw\r\n" + cookie + b"\r\n")
+            if (first := conn.response().status) != 200:
+                return first
+            conn.send(b"GET /signin?" + query + b" HTTP/1.1\r\nHost: gw\r\n" + cookie + b"\r\n")
+            return conn.response().status
+    return send
+
+
 CALLBACKS = [  # judged before any token request; a refusal is a page, never a redirect (no loop)
     Case("callback", "no authorization cookie", 401, callback(b"code=c&state=s")),
     Case("callback", "code of 6 KB", 401, callback(b"code=" + b"c" * 6000 + b"&state=s")),
@@ -174,6 +198,12 @@ CALLBACKS = [  # judged before any token request; a refusal is a page, never a r
     Case("callback", "non-UTF-8 percent-escapes", 401, callback(b"code=%ff%fe&state=%c3%28")),
     Case("callback", "raw non-ASCII bytes (not a valid request target)", 400, callback(b"code=\xff&state=\xfe")),
     Case("callback", "made-up code, right state", 401, forged_code),
+    # beside a session whose decision the data plane recorded: only the app's own query may reuse it
+    Case("callback", "signed in, the app's own query (control)", 200, signed_in_then(b"page=2&sort=name")),
+    Case("callback", "signed in, a callback", 401, signed_in_then(b"code=c&state=s")),
+    Case("callback", "signed in, a callback in %-escapes", 401, signed_in_then(b"c%6Fde=c&st%61te=s")),
+    Case("callback", "signed in, an error in %-escapes", 401, signed_in_then(b"%65rror=x")),
+    Case("callback", "signed in, a callback with empty values", 401, signed_in_then(b"code=&state=")),
 ]
 
 # --------------------------------------------------------------------------------------- requests
