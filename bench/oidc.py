@@ -40,7 +40,8 @@ from oidcgate.plugins.openid_connect.client_auth import basic_authorization
 
 BAR = 0.85
 SCOPE = "bench:read"
-REDIS_PREFIX = f"bench-{secrets.token_hex(6)}:"  # (the suite's Redis database; its keys are removed after)
+REDIS_PREFIX = f"bench-{secrets.token_hex(6)}:"
+SESSION_REDIS = {"prefix": REDIS_PREFIX, "database": DATABASE}  # (the suite's database; the prefix is removed after)
 WARMUP_SECONDS = 1
 ROUNDS = 15
 RUN_SECONDS = 2
@@ -89,7 +90,7 @@ def session_plugin(issuer: str, storage: str) -> dict[str, Any]:
     """openid-connect accepting browser sessions (the rows measure a signed-in browser's repeat request)."""
     return {"name": "openid-connect", "config": {
         "issuer": issuer, "client_id": ["bench-web"], "client_secret": ["unused"], "auth_methods": ["session"],
-        "session_secret": SESSION_SECRET, "session_storage": storage, "redis": {"prefix": REDIS_PREFIX, "database": DATABASE},
+        "session_secret": SESSION_SECRET, "session_storage": storage, "redis": SESSION_REDIS,
         "upstream_headers_claims": ["iss", "sub"], "upstream_headers_names": ["Issuer_Header", "X-Subject"]}}
 
 
@@ -117,7 +118,7 @@ async def stored_sessions(issuer: str, token: str) -> dict[str, dict[str, str]]:
                       access_token=token, expires_at=now + 3000, id_token=None, refresh_token=None,
                       claims={"iss": issuer, "sub": "bench-user"})
     cookie = await CookieStorage(SESSION_SECRET, "session").save(session, 3000, now)
-    redis = await RedisStorage(SESSION_SECRET, "session", SessionRedis(prefix=REDIS_PREFIX, database=DATABASE)).save(session, 3000, now)
+    redis = await RedisStorage(SESSION_SECRET, "session", SessionRedis(**SESSION_REDIS)).save(session, 3000, now)
     return {"session-cookie": {"Cookie": f"session={cookie}"}, "session-redis": {"Cookie": f"session={redis}"}}
 
 

@@ -54,6 +54,7 @@ from oidcgate.shared_state import RedisUnavailable, close_pools
 
 log = logging.getLogger("oidcgate.plugins.openid_connect")
 DEFAULT_TOKEN_LIFETIME = 300.0  # an access token whose lifetime nobody states is refreshed after this
+_CALLBACK_NEEDLES = querystring.needles(authcode.CALLBACK_ARGS)  # (what a query holding a callback holds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +97,6 @@ class BrowserSignIn:
         # the query arguments a decision here depends on (a callback's, a logout's); any others are the app's
         self.query_names = (*(authcode.CALLBACK_ARGS if self.code_flow else ()),
                             *((self.logout_rule.query_arg,) if self.logout_rule and self.logout_rule.query_arg else ()))
-        self.callback_needles = querystring.needles(authcode.CALLBACK_ARGS)
         self.client_id = config.client_id[0] if config.client_id else ""
         self.extra_args = tuple(zip(config.authorization_query_args_names or (),
                                     config.authorization_query_args_values or (), strict=True))
@@ -117,7 +117,7 @@ class BrowserSignIn:
         outside one, and the provider and Redis calls bound themselves with `asyncio.timeout`, which
         needs a task)."""
         request = ctx.request
-        if not (self.code_flow and querystring.may_hold(request.query_string, self.callback_needles)):
+        if not (self.code_flow and querystring.may_hold(request.query_string, _CALLBACK_NEEDLES)):
             value = self.session_cookie.read(cookies.parse(request.headers.get_all("cookie")))
             now = self.clock()
             session = self.storage.cached(value, now) if value is not None else None
